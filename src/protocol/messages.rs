@@ -1,0 +1,269 @@
+//! The messages of the client protocol, as Rust types.
+//!
+//! Every message is a MessagePack map whose `"type"` key names the variant
+//! (snake_case); the other keys are the variant's fields. Receivers ignore
+//! keys they do not know, so fields can be added without a version bump.
+//! PROTOCOL.md is the normative description; this file must agree with it.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{MessageId, ServerId};
+
+/// Messages a client sends to a server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First message on every connection: the protocol version the client speaks.
+    Hello {
+        /// Protocol version; the server refuses anything but [`super::PROTOCOL_VERSION`].
+        version: u16,
+        /// Free-form client software name, for logs (at most 64 bytes).
+        #[serde(default)]
+        agent: String,
+    },
+    /// Take a name and enter the chat.
+    Join {
+        /// The requested name (1–32 characters, no control characters).
+        name: String,
+    },
+    /// Say something to everyone.
+    Send {
+        /// Non-empty UTF-8, at most [`super::MAX_TEXT_BYTES`] bytes.
+        text: String,
+    },
+    /// Leave the chat; the server confirms with `left` and closes.
+    Leave,
+    /// Ask what the server knows; answered by `status_reply`.
+    Status,
+    /// Keepalive probe; answered by `pong` with the same nonce.
+    Ping {
+        /// Echoed back in the pong.
+        nonce: u64,
+    },
+    /// Answer to a server `ping`.
+    Pong {
+        /// The nonce of the ping being answered.
+        nonce: u64,
+    },
+}
+
+/// Messages a server sends to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// Answer to the client's `hello`: the handshake succeeded.
+    Hello {
+        /// The protocol version the server speaks (equal to the client's).
+        version: u16,
+        /// The server's incarnation id.
+        server: ServerId,
+        /// Server software name and version.
+        agent: String,
+        /// The server sends a `ping` after this many milliseconds without
+        /// traffic; a client may treat 3× this much silence as a dead server.
+        keepalive_ms: u64,
+    },
+    /// Answer to a successful `join`.
+    Welcome {
+        /// The server the client is connected to.
+        server: ServerId,
+        /// The name the client now holds.
+        name: String,
+        /// Everyone in the chat at the moment of joining, the new client included.
+        members: Vec<Member>,
+    },
+    /// Someone entered the chat.
+    Joined {
+        /// Event id.
+        id: MessageId,
+        /// The member's name.
+        name: String,
+        /// The server the member is connected to.
+        server: ServerId,
+    },
+    /// Someone left the chat.
+    Left {
+        /// Event id.
+        id: MessageId,
+        /// The member's name.
+        name: String,
+        /// The server the member was connected to.
+        server: ServerId,
+        /// Why they left.
+        reason: LeaveReason,
+    },
+    /// A chat message.
+    Message {
+        /// Event id; unique cluster-wide.
+        id: MessageId,
+        /// The sender's name.
+        from: String,
+        /// The text.
+        text: String,
+    },
+    /// Something went wrong; if `fatal`, the server closes the connection next.
+    Error {
+        /// Machine-readable code; see [`ErrorCode`].
+        code: ErrorCode,
+        /// Human-readable explanation.
+        text: String,
+        /// True if the server closes the connection after this frame.
+        fatal: bool,
+    },
+    /// Answer to `status`.
+    StatusReply(StatusReport),
+    /// The server is going away; the connection closes after this frame.
+    Shutdown {
+        /// Human-readable reason.
+        reason: String,
+    },
+    /// Keepalive probe; answer with `pong` carrying the same nonce.
+    Ping {
+        /// Echo this back.
+        nonce: u64,
+    },
+    /// Answer to a client `ping`.
+    Pong {
+        /// The nonce of the ping being answered.
+        nonce: u64,
+    },
+}
+
+/// One person in the chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Their name.
+    pub name: String,
+    /// The server they are connected to.
+    pub server: ServerId,
+}
+
+/// What a server knows, as returned by `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The answering server.
+    pub id: ServerId,
+    /// Every server it knows, itself included.
+    pub servers: Vec<ServerInfo>,
+    /// Everyone in the chat, sorted by name.
+    pub members: Vec<Member>,
+}
+
+/// One server as seen by the answering server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The server's incarnation id.
+    pub id: ServerId,
+    /// Where clients connect to it (`ip:port`).
+    pub addr: String,
+    /// `alive`, `suspect` or `dead`.
+    pub state: String,
+    /// Milliseconds since the answering server last heard from it (0 for itself).
+    #[serde(default)]
+    pub last_heard_ms: u64,
+}
+
+/// Why a member left. Unknown reasons from newer servers decode as `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// The client asked to leave.
+    Leave,
+    /// The connection closed without a `leave`.
+    Disconnected,
+    /// The client stopped answering keepalives.
+    Timeout,
+    /// The client did not read fast enough and its queue overflowed.
+    TooSlow,
+    /// The client broke the protocol and was disconnected.
+    ProtocolError,
+    /// The member's server shut down.
+    Shutdown,
+    /// The member's server crashed or became unreachable.
+    ServerLost,
+    /// A reason this build does not know.
+    #[serde(other)]
+    Other,
+}
+
+impl LeaveReason {
+    /// The suffix a chat client prints after `left the chat`, if any.
+    pub fn describe(self) -> Option<&'static str> {
+        match self {
+            LeaveReason::Leave => None,
+            LeaveReason::Disconnected => Some("connection lost"),
+            LeaveReason::Timeout => Some("timed out"),
+            LeaveReason::TooSlow => Some("too slow"),
+            LeaveReason::ProtocolError => Some("protocol error"),
+            LeaveReason::Shutdown => Some("server shut down"),
+            LeaveReason::ServerLost => Some("server lost"),
+            LeaveReason::Other => Some("unknown reason"),
+        }
+    }
+}
+
+/// Error codes carried by `error` frames. Numbers are stable; see PROTOCOL.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorCode(pub u16);
+
+impl ErrorCode {
+    /// The frame was not a valid message (not MessagePack, not a map, unknown type, bad fields).
+    pub const BAD_FRAME: ErrorCode = ErrorCode(100);
+    /// The length prefix exceeded the frame limit.
+    pub const FRAME_TOO_LARGE: ErrorCode = ErrorCode(101);
+    /// The client's protocol version is not supported.
+    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(102);
+    /// The first message was not `hello`, or `hello` came twice.
+    pub const HANDSHAKE_REQUIRED: ErrorCode = ErrorCode(103);
+    /// A string was not valid UTF-8.
+    pub const INVALID_UTF8: ErrorCode = ErrorCode(104);
+    /// The handshake did not complete in time.
+    pub const HANDSHAKE_TIMEOUT: ErrorCode = ErrorCode(105);
+    /// `send` (or `leave`) before a successful `join`.
+    pub const NOT_JOINED: ErrorCode = ErrorCode(200);
+    /// `join` while already joined.
+    pub const ALREADY_JOINED: ErrorCode = ErrorCode(201);
+    /// The name breaks the naming rules.
+    pub const NAME_INVALID: ErrorCode = ErrorCode(210);
+    /// Someone already holds that name.
+    pub const NAME_TAKEN: ErrorCode = ErrorCode(211);
+    /// The text is empty, too long or contains control characters.
+    pub const TEXT_INVALID: ErrorCode = ErrorCode(220);
+    /// The client is sending faster than its rate limit; the message was dropped.
+    pub const RATE_LIMITED: ErrorCode = ErrorCode(230);
+    /// The client did not read fast enough; its outbound queue overflowed.
+    pub const TOO_SLOW: ErrorCode = ErrorCode(240);
+    /// The client stopped answering keepalives.
+    pub const KEEPALIVE_TIMEOUT: ErrorCode = ErrorCode(241);
+    /// The server is shutting down and accepts no new joins.
+    pub const SHUTTING_DOWN: ErrorCode = ErrorCode(250);
+
+    /// A short stable name for logs and client output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BAD_FRAME => "bad_frame",
+            Self::FRAME_TOO_LARGE => "frame_too_large",
+            Self::UNSUPPORTED_VERSION => "unsupported_version",
+            Self::HANDSHAKE_REQUIRED => "handshake_required",
+            Self::INVALID_UTF8 => "invalid_utf8",
+            Self::HANDSHAKE_TIMEOUT => "handshake_timeout",
+            Self::NOT_JOINED => "not_joined",
+            Self::ALREADY_JOINED => "already_joined",
+            Self::NAME_INVALID => "name_invalid",
+            Self::NAME_TAKEN => "name_taken",
+            Self::TEXT_INVALID => "text_invalid",
+            Self::RATE_LIMITED => "rate_limited",
+            Self::TOO_SLOW => "too_slow",
+            Self::KEEPALIVE_TIMEOUT => "keepalive_timeout",
+            Self::SHUTTING_DOWN => "shutting_down",
+            _ => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.0, self.name())
+    }
+}

@@ -1,0 +1,90 @@
+//! The naming and text rules, shared by the server (which enforces them) and
+//! the client (which checks early to give a faster, friendlier error).
+
+use super::{MAX_NAME_CHARS, MAX_TEXT_BYTES};
+
+/// Checks a requested name against the rules in PROTOCOL.md: 1–32 characters,
+/// no control characters, no leading or trailing white space.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    let chars = name.chars().count();
+    if chars == 0 {
+        return Err("name must not be empty".into());
+    }
+    if chars > MAX_NAME_CHARS {
+        return Err(format!(
+            "name is {chars} characters; at most {MAX_NAME_CHARS} are allowed"
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("name must not contain control characters".into());
+    }
+    if name.trim() != name {
+        return Err("name must not start or end with white space".into());
+    }
+    Ok(())
+}
+
+/// The key under which names are unique: names differing only in letter case
+/// ("Leo", "leo") are the same name, as on IRC, so nobody can impersonate.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// Checks message text: non-empty, at most 1,000 bytes, no control characters
+/// except tab (a terminal must never receive escape sequences from a stranger).
+pub fn validate_text(text: &str) -> Result<(), String> {
+    if text.is_empty() {
+        return Err("message text must not be empty".into());
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "message is {} bytes; at most {MAX_TEXT_BYTES} are allowed",
+            text.len()
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\t') {
+        return Err("message must not contain control characters".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("Leo").is_ok());
+        assert!(validate_name("Léa Ørsted").is_ok());
+        assert!(
+            validate_name(&"é".repeat(32)).is_ok(),
+            "counted in characters, not bytes"
+        );
+        assert!(validate_name(&"a".repeat(33)).is_err());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a\u{7}b").is_err());
+        assert!(validate_name("a\nb").is_err());
+        assert!(validate_name("\u{9b}x").is_err(), "C1 control");
+        assert!(validate_name(" Leo").is_err());
+        assert!(validate_name("Leo ").is_err());
+        assert!(validate_name("   ").is_err());
+    }
+
+    #[test]
+    fn name_keys_fold_case() {
+        assert_eq!(name_key("Leo"), name_key("lEO"));
+        assert_ne!(name_key("Leo"), name_key("Lea"));
+    }
+
+    #[test]
+    fn texts() {
+        assert!(validate_text("hello").is_ok());
+        assert!(validate_text("tab\tok").is_ok());
+        assert!(validate_text(&"x".repeat(1000)).is_ok());
+        assert!(validate_text(&"x".repeat(1001)).is_err());
+        assert!(validate_text(&"é".repeat(501)).is_err(), "limit is bytes");
+        assert!(validate_text("").is_err());
+        assert!(validate_text("evil \u{1b}[2J").is_err());
+        assert!(validate_text("two\nlines").is_err());
+    }
+}

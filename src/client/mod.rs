@@ -1,1 +1,300 @@
-//! placeholder
+//! Client side of the protocol.
+//!
+//! [`Client`] is a connection that has completed the handshake. It is what
+//! the terminal client ([`terminal`]), `chatty status` ([`status`]), the
+//! integration tests and the benchmarks use; [`render`] turns server events
+//! into the chat's text lines.
+
+pub mod render;
+pub mod status;
+pub mod terminal;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_util::codec::FramedRead;
+
+use crate::protocol::{
+    decode, encode_frame, ClientMsg, DecodeError, ErrorCode, FrameDecoder, FrameError, Member,
+    ServerId, ServerMsg, StatusReport, AGENT, MAX_SERVER_FRAME, PROTOCOL_VERSION,
+};
+
+/// How long connecting and the handshake may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What can go wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No TCP connection could be made.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The address tried.
+        addr: String,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// The server answered with an `error` frame.
+    #[error("{text} [{code}]")]
+    Refused {
+        /// The error code.
+        code: ErrorCode,
+        /// The server's explanation.
+        text: String,
+        /// Whether the server is closing the connection.
+        fatal: bool,
+    },
+    /// The server closed the connection.
+    #[error("the server closed the connection")]
+    Closed,
+    /// The server said it is shutting down.
+    #[error("the server is shutting down: {0}")]
+    ShuttingDown(String),
+    /// The server sent something that makes no sense at this point.
+    #[error("unexpected message from the server: {0}")]
+    Unexpected(String),
+    /// The byte stream from the server is not valid framing.
+    #[error("bad framing from the server: {0}")]
+    Frame(#[from] FrameError),
+    /// A frame from the server is not a valid message.
+    #[error("bad message from the server: {0}")]
+    Decode(#[from] DecodeError),
+    /// The server did not answer in time.
+    #[error("the server did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The socket failed.
+    #[error("connection error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The answer to a successful join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// The server joined.
+    pub server: ServerId,
+    /// The name held.
+    pub name: String,
+    /// Everyone present, the new member included.
+    pub members: Vec<Member>,
+}
+
+/// A connection to a chat server that has completed the handshake.
+#[derive(Debug)]
+pub struct Client {
+    frames: FramedRead<OwnedReadHalf, FrameDecoder>,
+    writer: OwnedWriteHalf,
+    server: ServerId,
+    keepalive: Duration,
+    peer: SocketAddr,
+}
+
+impl Client {
+    /// Connects and performs the `hello` handshake.
+    pub async fn connect(addr: &str) -> Result<Client, ClientError> {
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ClientError::Connect {
+                addr: addr.to_string(),
+                source: io::ErrorKind::TimedOut.into(),
+            })?
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let peer = stream.peer_addr()?;
+        let (read_half, writer) = stream.into_split();
+        let frames = FramedRead::new(read_half, FrameDecoder::new(MAX_SERVER_FRAME));
+        let mut client = Client {
+            frames,
+            writer,
+            server: ServerId::from_bytes([0; 16]),
+            keepalive: Duration::ZERO,
+            peer,
+        };
+        client
+            .send_msg(&ClientMsg::Hello {
+                version: PROTOCOL_VERSION,
+                agent: AGENT.into(),
+            })
+            .await?;
+        let reply = tokio::time::timeout(CONNECT_TIMEOUT, client.next_reply())
+            .await
+            .map_err(|_| ClientError::Timeout(CONNECT_TIMEOUT))??;
+        match reply {
+            ServerMsg::Hello {
+                server,
+                keepalive_ms,
+                ..
+            } => {
+                client.server = server;
+                client.keepalive = Duration::from_millis(keepalive_ms);
+                Ok(client)
+            }
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The server's incarnation id, from the handshake.
+    pub fn server_id(&self) -> ServerId {
+        self.server
+    }
+
+    /// The server's keepalive interval: it pings after this much silence.
+    pub fn keepalive(&self) -> Duration {
+        self.keepalive
+    }
+
+    /// The server's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Takes `name` and enters the chat. A refused name leaves the connection
+    /// open for another try ([`ClientError::Refused`] with `fatal == false`).
+    pub async fn join(&mut self, name: &str) -> Result<Welcome, ClientError> {
+        self.send_msg(&ClientMsg::Join {
+            name: name.to_string(),
+        })
+        .await?;
+        match self.next_reply().await? {
+            ServerMsg::Welcome {
+                server,
+                name,
+                members,
+            } => Ok(Welcome {
+                server,
+                name,
+                members,
+            }),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a chat message. The server echoes it back to the sender too.
+    pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
+        self.send_msg(&ClientMsg::Send {
+            text: text.to_string(),
+        })
+        .await
+    }
+
+    /// Asks for the server's status report. Call before joining, or make sure
+    /// no chat traffic is expected: events arriving first are skipped.
+    pub async fn status(&mut self) -> Result<StatusReport, ClientError> {
+        self.send_msg(&ClientMsg::Status).await?;
+        loop {
+            match self.next_reply().await? {
+                ServerMsg::StatusReply(report) => return Ok(report),
+                ServerMsg::Joined { .. } | ServerMsg::Left { .. } | ServerMsg::Message { .. } => {}
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
+        }
+    }
+
+    /// Sends one protocol message.
+    pub async fn send_msg(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        self.writer.write_all(&encode_frame(msg)).await?;
+        Ok(())
+    }
+
+    /// The next message from the server, or `None` once it has closed the
+    /// connection cleanly. Cancel-safe: usable as a `select!` branch.
+    pub async fn recv(&mut self) -> Result<Option<ServerMsg>, ClientError> {
+        match self.frames.next().await {
+            None => Ok(None),
+            Some(Err(err)) => Err(err.into()),
+            Some(Ok(body)) => Ok(Some(decode(&body)?)),
+        }
+    }
+
+    /// The next message that is not a keepalive, answering pings on the way.
+    /// `error` frames become [`ClientError::Refused`], `shutdown` becomes
+    /// [`ClientError::ShuttingDown`], EOF becomes [`ClientError::Closed`].
+    /// Not cancel-safe (it may be writing a pong).
+    pub async fn next_reply(&mut self) -> Result<ServerMsg, ClientError> {
+        loop {
+            match self.recv().await?.ok_or(ClientError::Closed)? {
+                ServerMsg::Ping { nonce } => self.send_msg(&ClientMsg::Pong { nonce }).await?,
+                ServerMsg::Pong { .. } => {}
+                ServerMsg::Error { code, text, fatal } => {
+                    return Err(ClientError::Refused { code, text, fatal })
+                }
+                ServerMsg::Shutdown { reason } => return Err(ClientError::ShuttingDown(reason)),
+                msg => return Ok(msg),
+            }
+        }
+    }
+
+    /// Splits the connection so one task can read while another writes.
+    /// Keepalive pings are then the reader's job to answer (see
+    /// [`ClientReader::recv`]); the writer half is where the pong goes.
+    pub fn split(self) -> (ClientReader, ClientWriter) {
+        (
+            ClientReader {
+                frames: self.frames,
+            },
+            ClientWriter {
+                writer: self.writer,
+            },
+        )
+    }
+
+    /// Leaves the chat and waits (bounded) for the server's confirmation.
+    pub async fn leave(mut self) -> Result<(), ClientError> {
+        self.send_msg(&ClientMsg::Leave).await?;
+        let _ = self.writer.shutdown().await;
+        let wait = async { while let Ok(Some(_)) = self.recv().await {} };
+        let _ = tokio::time::timeout(CONNECT_TIMEOUT, wait).await;
+        Ok(())
+    }
+}
+
+/// The receiving half of a [`Client::split`] connection.
+#[derive(Debug)]
+pub struct ClientReader {
+    frames: FramedRead<OwnedReadHalf, FrameDecoder>,
+}
+
+impl ClientReader {
+    /// The next message, or `None` once the server closed cleanly. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Option<ServerMsg>, ClientError> {
+        match self.frames.next().await {
+            None => Ok(None),
+            Some(Err(err)) => Err(err.into()),
+            Some(Ok(body)) => Ok(Some(decode(&body)?)),
+        }
+    }
+}
+
+/// The sending half of a [`Client::split`] connection.
+#[derive(Debug)]
+pub struct ClientWriter {
+    writer: OwnedWriteHalf,
+}
+
+impl ClientWriter {
+    /// Sends one protocol message.
+    pub async fn send_msg(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
+        self.writer.write_all(&encode_frame(msg)).await?;
+        Ok(())
+    }
+
+    /// Sends a chat message.
+    pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
+        self.send_msg(&ClientMsg::Send {
+            text: text.to_string(),
+        })
+        .await
+    }
+
+    /// Sends pre-encoded bytes as they are (benchmarks, tests).
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.writer.write_all(bytes).await?;
+        Ok(())
+    }
+}

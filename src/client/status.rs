@@ -1,0 +1,131 @@
+//! `chatty status`: ask a server what it knows and print it.
+
+use serde_json::json;
+
+use super::{Client, ClientError};
+use crate::protocol::StatusReport;
+
+/// Connects to `addr` and fetches its status report.
+pub async fn fetch(addr: &str) -> Result<StatusReport, ClientError> {
+    let mut client = Client::connect(addr).await?;
+    let report = client.status().await?;
+    let _ = client.leave().await;
+    Ok(report)
+}
+
+/// The report as one JSON object. Field names are a stable interface:
+/// `id`, `servers[].{id,addr,state,last_heard_ms}`, `members[].{name,server}`.
+pub fn to_json(report: &StatusReport) -> serde_json::Value {
+    json!({
+        "id": report.id.to_string(),
+        "servers": report.servers.iter().map(|s| json!({
+            "id": s.id.to_string(),
+            "addr": s.addr,
+            "state": s.state,
+            "last_heard_ms": s.last_heard_ms,
+        })).collect::<Vec<_>>(),
+        "members": report.members.iter().map(|m| json!({
+            "name": m.name,
+            "server": m.server.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The report as a table for people.
+pub fn to_table(report: &StatusReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "server {}", report.id);
+    let _ = writeln!(out, "\nSERVERS ({})", report.servers.len());
+    let addr_width = report
+        .servers
+        .iter()
+        .map(|s| s.addr.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let _ = writeln!(
+        out,
+        "  {:<36}  {:<addr_width$}  {:<7}  LAST HEARD",
+        "ID", "ADDRESS", "STATE"
+    );
+    for s in &report.servers {
+        let marker = if s.id == report.id {
+            "  (this server)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {:<36}  {:<addr_width$}  {:<7}  {} ms{marker}",
+            s.id.to_string(),
+            s.addr,
+            s.state,
+            s.last_heard_ms
+        );
+    }
+    let _ = writeln!(out, "\nMEMBERS ({})", report.members.len());
+    if !report.members.is_empty() {
+        let name_width = report
+            .members
+            .iter()
+            .map(|m| m.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let _ = writeln!(out, "  {:<name_width$}  SERVER", "NAME");
+        for m in &report.members {
+            let _ = writeln!(
+                out,
+                "  {:<name_width$}  {}",
+                super::render::clean(&m.name),
+                m.server.short()
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Member, ServerId, ServerInfo};
+
+    fn report() -> StatusReport {
+        let id = ServerId::random();
+        StatusReport {
+            id,
+            servers: vec![ServerInfo {
+                id,
+                addr: "127.0.0.1:7878".into(),
+                state: "alive".into(),
+                last_heard_ms: 0,
+            }],
+            members: vec![Member {
+                name: "Leo".into(),
+                server: id,
+            }],
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let r = report();
+        let v = to_json(&r);
+        assert_eq!(v["id"], r.id.to_string());
+        assert_eq!(v["servers"][0]["id"], r.id.to_string());
+        assert_eq!(v["servers"][0]["addr"], "127.0.0.1:7878");
+        assert_eq!(v["servers"][0]["state"], "alive");
+        assert_eq!(v["members"][0]["name"], "Leo");
+        assert_eq!(v["members"][0]["server"], r.id.to_string());
+    }
+
+    #[test]
+    fn table_lists_servers_and_members() {
+        let t = to_table(&report());
+        assert!(t.contains("127.0.0.1:7878"));
+        assert!(t.contains("(this server)"));
+        assert!(t.contains("MEMBERS (1)"));
+        assert!(t.contains("Leo"));
+    }
+}

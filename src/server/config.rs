@@ -1,0 +1,54 @@
+//! Server tuning knobs, with defaults fit for people typing on a LAN.
+
+use std::time::Duration;
+
+/// Per-client flood limit: a token bucket refilled at `per_sec`, holding at
+/// most `burst` tokens. `per_sec == 0` turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Sustained messages per second (0 = unlimited).
+    pub per_sec: f64,
+    /// How many messages may arrive at once after a quiet spell.
+    pub burst: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_sec: 10.0,
+            burst: 20,
+        }
+    }
+}
+
+/// Everything the TCP server can be tuned with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Flood limit applied to `join`, `send` and `status`.
+    pub rate_limit: RateLimit,
+    /// Frames that may wait for one client before it is disconnected as too
+    /// slow. Frames are shared between clients, so this bounds memory per
+    /// client by the frames' sizes, not by a copy each.
+    pub client_queue: usize,
+    /// Send a `ping` after this long without hearing from a client.
+    pub keepalive: Duration,
+    /// Close a connection after this long without hearing from it.
+    pub idle_timeout: Duration,
+    /// A connection must complete `hello` within this time.
+    pub handshake_timeout: Duration,
+    /// How long shutdown waits for connections to flush their last frames.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            rate_limit: RateLimit::default(),
+            client_queue: 1024,
+            keepalive: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(3),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! One client connection: handshake, requests, keepalive, and a clean close.
+//!
+//! The session owns the read half and the protocol state of one connection;
+//! a [`super::writer`] task owns the write half. Everything the session says
+//! goes through the room's queue for this connection, so replies and
+//! broadcasts reach the client in one order.
+//!
+//! Bad input affects only this connection: a fatal error frame is queued,
+//! the session ends, and the room tells the others that this member left.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, Instrument};
+
+use super::config::ServerConfig;
+use super::rate_limit::TokenBucket;
+use super::room::{ConnId, JoinError, Room};
+use super::writer;
+use crate::protocol::validate::{validate_name, validate_text};
+use crate::protocol::{
+    decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, ServerMsg, AGENT,
+    MAX_AGENT_BYTES, MAX_CLIENT_FRAME, PROTOCOL_VERSION,
+};
+
+/// Initial read buffer: small, so idle connections stay cheap; it grows for
+/// larger frames.
+const READ_BUFFER: usize = 512;
+
+/// After a fatal error, how long to keep reading (and discarding) so the
+/// client receives the error frame instead of a reset.
+const LINGER: Duration = Duration::from_millis(500);
+/// ...and at most how much to discard while lingering.
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// How long to wait for the writer to flush the last frames.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves one accepted connection until it closes. Never panics on input.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    room: Arc<Room>,
+    config: Arc<ServerConfig>,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    let reg = room.register();
+    let conn = reg.id;
+    let span = tracing::info_span!("session", conn, %peer);
+    async move {
+        let writer = tokio::spawn(writer::run(write_half, reg.outbound, reg.evicted.clone()));
+        let now = Instant::now();
+        let mut session = Session {
+            conn,
+            room: room.clone(),
+            bucket: TokenBucket::new(config.rate_limit, now.into_std()),
+            config,
+            greeted: false,
+            name: None,
+            last_heard: now,
+            pings_sent: 0,
+        };
+        let mut frames =
+            FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
+        let end = session.run(&mut frames, &reg.evicted, &shutdown).await;
+        debug!(?end, "session ended");
+        room.unregister(conn, end.reason());
+        // The room dropped our queue's sender: the writer flushes what is left
+        // (a final error or shutdown notice) and half-closes.
+        let flushed = tokio::time::timeout(FLUSH_TIMEOUT, writer).await;
+        if end.lingers() && matches!(flushed, Ok(Ok(writer::WriterExit::Drained))) {
+            linger(frames.into_inner()).await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reads and discards until EOF or a limit, so that closing the socket with
+/// unread input does not reset the connection and destroy the error frame
+/// the client has not read yet.
+async fn linger(mut read_half: OwnedReadHalf) {
+    let mut buf = [0u8; 4096];
+    let mut discarded = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while discarded < LINGER_BYTES {
+            match read_half.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    })
+    .await;
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client sent `leave`.
+    Left,
+    /// The client closed the connection (or it broke).
+    Closed,
+    /// The client broke the protocol; an error frame was queued.
+    ProtocolError,
+    /// Keepalive or handshake deadline expired; an error frame was queued.
+    TimedOut,
+    /// The room evicted the client as too slow.
+    Evicted,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+impl End {
+    fn reason(self) -> LeaveReason {
+        match self {
+            End::Left => LeaveReason::Leave,
+            End::Closed => LeaveReason::Disconnected,
+            End::ProtocolError => LeaveReason::ProtocolError,
+            End::TimedOut => LeaveReason::Timeout,
+            End::Evicted => LeaveReason::TooSlow,
+            End::Shutdown => LeaveReason::Shutdown,
+        }
+    }
+
+    fn lingers(self) -> bool {
+        matches!(self, End::ProtocolError | End::TimedOut | End::Left)
+    }
+}
+
+struct Session {
+    conn: ConnId,
+    room: Arc<Room>,
+    config: Arc<ServerConfig>,
+    bucket: TokenBucket,
+    greeted: bool,
+    name: Option<String>,
+    last_heard: Instant,
+    pings_sent: u64,
+}
+
+impl Session {
+    async fn run(
+        &mut self,
+        frames: &mut FramedRead<OwnedReadHalf, FrameDecoder>,
+        evicted: &CancellationToken,
+        shutdown: &CancellationToken,
+    ) -> End {
+        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let period = self.config.keepalive.max(Duration::from_millis(10));
+        let mut keepalive = interval_at(Instant::now() + period, period);
+        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = evicted.cancelled() => return End::Evicted,
+                _ = shutdown.cancelled() => return End::Shutdown,
+                _ = sleep_until(handshake_deadline), if !self.greeted => {
+                    return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
+                        "no hello within {} ms", self.config.handshake_timeout.as_millis()));
+                }
+                _ = keepalive.tick() => {
+                    if let Some(end) = self.keepalive() {
+                        return end;
+                    }
+                }
+                frame = frames.next() => match frame {
+                    None => return End::Closed,
+                    Some(Err(err)) => {
+                        debug!(cause = %err, "framing error");
+                        return match err.code() {
+                            Some(code) => self.fatal(code, err.to_string()),
+                            None => End::Closed,
+                        };
+                    }
+                    Some(Ok(body)) => {
+                        self.last_heard = Instant::now();
+                        let msg = match decode::<ClientMsg>(&body) {
+                            Ok(msg) => msg,
+                            Err(err) => return self.fatal(err.code(), err.to_string()),
+                        };
+                        if let Some(end) = self.handle(msg) {
+                            return end;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Pings an idle client; gives up on a silent one.
+    fn keepalive(&mut self) -> Option<End> {
+        let idle = self.last_heard.elapsed();
+        if idle >= self.config.idle_timeout {
+            return Some(self.fatal(
+                ErrorCode::KEEPALIVE_TIMEOUT,
+                format!("nothing heard for {} ms", idle.as_millis()),
+            ));
+        }
+        if idle >= self.config.keepalive {
+            self.pings_sent += 1;
+            self.reply(&ServerMsg::Ping {
+                nonce: self.pings_sent,
+            });
+        }
+        None
+    }
+
+    fn handle(&mut self, msg: ClientMsg) -> Option<End> {
+        if !self.greeted {
+            return self.handshake(msg);
+        }
+        match msg {
+            ClientMsg::Hello { .. } => Some(self.fatal(
+                ErrorCode::HANDSHAKE_REQUIRED,
+                "hello was already received on this connection".into(),
+            )),
+            ClientMsg::Join { name } => {
+                if self.rate_limited() {
+                    return None;
+                }
+                self.join(name);
+                None
+            }
+            ClientMsg::Send { text } => {
+                if self.name.is_none() {
+                    return Some(self.fatal(
+                        ErrorCode::NOT_JOINED,
+                        "join with a name before sending messages".into(),
+                    ));
+                }
+                if self.rate_limited() {
+                    return None;
+                }
+                if let Err(why) = validate_text(&text) {
+                    self.error(ErrorCode::TEXT_INVALID, why);
+                    return None;
+                }
+                if self.room.say(self.conn, text).is_err() {
+                    // Evicted between our check and now; the eviction ends us.
+                    return Some(End::Evicted);
+                }
+                None
+            }
+            ClientMsg::Leave => {
+                if self.name.take().is_some() {
+                    let _ = self.room.leave(self.conn, LeaveReason::Leave);
+                }
+                Some(End::Left)
+            }
+            ClientMsg::Status => {
+                if !self.rate_limited() {
+                    self.reply(&ServerMsg::StatusReply(self.room.status()));
+                }
+                None
+            }
+            ClientMsg::Ping { nonce } => {
+                self.reply(&ServerMsg::Pong { nonce });
+                None
+            }
+            ClientMsg::Pong { .. } => None,
+        }
+    }
+
+    fn handshake(&mut self, msg: ClientMsg) -> Option<End> {
+        match msg {
+            ClientMsg::Hello { version, agent } if version == PROTOCOL_VERSION => {
+                self.greeted = true;
+                let agent: String = agent.chars().take(MAX_AGENT_BYTES).collect();
+                debug!(%agent, "handshake complete");
+                self.reply(&ServerMsg::Hello {
+                    version: PROTOCOL_VERSION,
+                    server: self.room.id(),
+                    agent: AGENT.into(),
+                    keepalive_ms: self.config.keepalive.as_millis() as u64,
+                });
+                None
+            }
+            ClientMsg::Hello { version, .. } => Some(self.fatal(
+                ErrorCode::UNSUPPORTED_VERSION,
+                format!(
+                    "unsupported protocol version {version}; this server speaks version {PROTOCOL_VERSION}"
+                ),
+            )),
+            _ => Some(self.fatal(
+                ErrorCode::HANDSHAKE_REQUIRED,
+                "the first message must be hello".into(),
+            )),
+        }
+    }
+
+    fn join(&mut self, name: String) {
+        if let Err(why) = validate_name(&name) {
+            self.error(ErrorCode::NAME_INVALID, why);
+            return;
+        }
+        match self.room.join(self.conn, &name) {
+            Ok(()) => {
+                info!(name = %name, "joined");
+                self.name = Some(name);
+            }
+            Err(err @ JoinError::NameTaken(_)) => {
+                self.error(ErrorCode::NAME_TAKEN, format!("{err}; choose another"))
+            }
+            Err(err @ JoinError::AlreadyJoined(_)) => {
+                self.error(ErrorCode::ALREADY_JOINED, err.to_string())
+            }
+            Err(err @ JoinError::ShuttingDown) => {
+                self.error(ErrorCode::SHUTTING_DOWN, err.to_string())
+            }
+        }
+    }
+
+    /// Takes a token; on failure tells the client and returns true.
+    fn rate_limited(&mut self) -> bool {
+        if self.bucket.try_take(Instant::now().into_std()) {
+            return false;
+        }
+        let limit = self.config.rate_limit;
+        self.error(
+            ErrorCode::RATE_LIMITED,
+            format!(
+                "slow down: at most {} messages per second (bursts of {}); this one was dropped",
+                limit.per_sec, limit.burst
+            ),
+        );
+        true
+    }
+
+    fn reply(&self, msg: &ServerMsg) {
+        self.room.send_to(self.conn, encode_frame(msg));
+    }
+
+    fn error(&self, code: ErrorCode, text: String) {
+        debug!(%code, %text, "client error");
+        self.reply(&ServerMsg::Error {
+            code,
+            text,
+            fatal: false,
+        });
+    }
+
+    /// Queues a fatal error frame and says how the session ends.
+    fn fatal(&self, code: ErrorCode, text: String) -> End {
+        info!(%code, %text, "closing connection");
+        self.reply(&ServerMsg::Error {
+            code,
+            text,
+            fatal: true,
+        });
+        if code == ErrorCode::KEEPALIVE_TIMEOUT || code == ErrorCode::HANDSHAKE_TIMEOUT {
+            End::TimedOut
+        } else {
+            End::ProtocolError
+        }
+    }
+}

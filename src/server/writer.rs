@@ -1,0 +1,176 @@
+//! The outbound half of a connection: drains the client's queue onto the socket.
+//!
+//! Frames arrive already encoded and shared with other recipients. Whatever
+//! has piled up is written with one vectored `write` (up to [`MAX_BATCH`]
+//! frames), so a busy client costs one syscall per batch, not per message.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{encode_frame, ErrorCode, ServerMsg};
+
+/// Most frames gathered into one vectored write.
+pub const MAX_BATCH: usize = 64;
+
+/// How long an evicted client gets to accept its error frame.
+const EVICTION_NOTICE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// How long a half-closed socket may take to accept a FIN.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How the writer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterExit {
+    /// The queue closed and everything in it was written.
+    Drained,
+    /// The room evicted the client.
+    Evicted,
+    /// The socket failed.
+    Failed,
+}
+
+/// Writes queued frames until the queue closes, the client is evicted, or the
+/// socket fails; then half-closes the socket.
+pub async fn run<W: AsyncWrite + Unpin>(
+    mut socket: W,
+    mut outbound: mpsc::Receiver<Bytes>,
+    evicted: CancellationToken,
+) -> WriterExit {
+    let mut pending: VecDeque<Bytes> = VecDeque::new();
+    // True while `pending.front()` has been partly written.
+    let mut mid_frame = false;
+    let exit = loop {
+        if pending.is_empty() {
+            tokio::select! {
+                biased;
+                _ = evicted.cancelled() => break WriterExit::Evicted,
+                frame = outbound.recv() => match frame {
+                    Some(frame) => pending.push_back(frame),
+                    None => break WriterExit::Drained,
+                },
+            }
+        }
+        while pending.len() < MAX_BATCH {
+            match outbound.try_recv() {
+                Ok(frame) => pending.push_back(frame),
+                Err(_) => break,
+            }
+        }
+        let written = tokio::select! {
+            biased;
+            _ = evicted.cancelled() => break WriterExit::Evicted,
+            written = write_batch(&mut socket, &pending) => written,
+        };
+        match written {
+            Ok(n) => mid_frame = consume(&mut pending, n),
+            Err(err) => {
+                tracing::debug!(cause = %err, "client write failed");
+                break WriterExit::Failed;
+            }
+        }
+    };
+    if exit == WriterExit::Evicted && !mid_frame {
+        let notice = encode_frame(&ServerMsg::Error {
+            code: ErrorCode::TOO_SLOW,
+            text: "you were not reading fast enough; disconnected".into(),
+            fatal: true,
+        });
+        let _ = tokio::time::timeout(EVICTION_NOTICE_TIMEOUT, socket.write_all(&notice)).await;
+    }
+    if exit != WriterExit::Failed {
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, socket.shutdown()).await;
+    }
+    exit
+}
+
+/// One vectored write of the front of `pending`. Returns bytes written.
+async fn write_batch<W: AsyncWrite + Unpin>(
+    socket: &mut W,
+    pending: &VecDeque<Bytes>,
+) -> io::Result<usize> {
+    // On the stack: no allocation per write on the hot path.
+    let mut slices = [IoSlice::new(&[]); MAX_BATCH];
+    let mut count = 0;
+    for (slot, frame) in slices.iter_mut().zip(pending.iter()) {
+        *slot = IoSlice::new(frame);
+        count += 1;
+    }
+    let n = socket.write_vectored(&slices[..count]).await?;
+    if n == 0 {
+        return Err(io::ErrorKind::WriteZero.into());
+    }
+    Ok(n)
+}
+
+/// Drops `n` written bytes from the front of `pending`. Returns true if the
+/// new front frame has been partly written.
+fn consume(pending: &mut VecDeque<Bytes>, mut n: usize) -> bool {
+    while n > 0 {
+        let Some(front) = pending.front_mut() else {
+            break;
+        };
+        if n >= front.len() {
+            n -= front.len();
+            pending.pop_front();
+        } else {
+            front.advance(n);
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn consume_tracks_partial_frames() {
+        let mut q: VecDeque<Bytes> = [&b"abc"[..], b"de", b"f"]
+            .into_iter()
+            .map(Bytes::from_static)
+            .collect();
+        assert!(consume(&mut q, 4), "one byte of 'de' written");
+        assert_eq!(q.front().unwrap().as_ref(), b"e");
+        assert!(!consume(&mut q, 1));
+        assert_eq!(q.len(), 1);
+        assert!(!consume(&mut q, 1));
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test]
+    async fn writes_everything_in_order_then_half_closes() {
+        let (client, mut server_side) = tokio::io::duplex(16); // tiny pipe: many partial writes
+        let (tx, rx) = mpsc::channel(1000);
+        let task = tokio::spawn(run(client, rx, CancellationToken::new()));
+        let mut expected = Vec::new();
+        for i in 0..500u32 {
+            let frame = Bytes::from(format!("frame-{i};"));
+            expected.extend_from_slice(&frame);
+            tx.send(frame).await.unwrap();
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        server_side.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, expected);
+        assert_eq!(task.await.unwrap(), WriterExit::Drained);
+    }
+
+    #[tokio::test]
+    async fn eviction_stops_a_stuck_writer() {
+        let (client, _server_side) = tokio::io::duplex(8); // nobody reads
+        let (tx, rx) = mpsc::channel(10);
+        let evicted = CancellationToken::new();
+        let task = tokio::spawn(run(client, rx, evicted.clone()));
+        tx.send(Bytes::from(vec![0u8; 1024])).await.unwrap();
+        evicted.cancel();
+        assert_eq!(task.await.unwrap(), WriterExit::Evicted);
+    }
+}

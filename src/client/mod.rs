@@ -156,22 +156,30 @@ impl Client {
 
     /// Takes `name` and enters the chat. A refused name leaves the connection
     /// open for another try ([`ClientError::Refused`] with `fatal == false`).
+    /// Chat events arriving before the answer (only possible when already
+    /// joined) are skipped.
     pub async fn join(&mut self, name: &str) -> Result<Welcome, ClientError> {
         self.send_msg(&ClientMsg::Join {
             name: name.to_string(),
         })
         .await?;
-        match self.next_reply().await? {
-            ServerMsg::Welcome {
-                server,
-                name,
-                members,
-            } => Ok(Welcome {
-                server,
-                name,
-                members,
-            }),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        loop {
+            match self.next_reply().await? {
+                ServerMsg::Welcome {
+                    server,
+                    name,
+                    members,
+                } => {
+                    return Ok(Welcome {
+                        server,
+                        name,
+                        members,
+                    })
+                }
+                // Only possible when already joined; the answer follows.
+                ServerMsg::Joined { .. } | ServerMsg::Left { .. } | ServerMsg::Message { .. } => {}
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
         }
     }
 

@@ -1,0 +1,214 @@
+//! The real `chatty` binary, driven the way a user or a script drives it:
+//! piped stdin, stdout lines, exit codes, signals.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const DEADLINE: Duration = Duration::from_secs(15);
+
+fn chatty() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatty"));
+    cmd.env("RUST_LOG", "warn").kill_on_drop(true);
+    cmd
+}
+
+struct Proc {
+    child: Child,
+    out: Lines<BufReader<ChildStdout>>,
+}
+
+impl Proc {
+    fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn chatty");
+        let out = BufReader::new(child.stdout.take().unwrap()).lines();
+        Proc { child, out }
+    }
+
+    async fn line(&mut self) -> Option<String> {
+        tokio::time::timeout(DEADLINE, self.out.next_line())
+            .await
+            .expect("output in time")
+            .expect("readable stdout")
+    }
+
+    /// Reads lines until one equals `want`; returns everything read.
+    async fn until(&mut self, want: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        loop {
+            match self.line().await {
+                Some(line) => {
+                    let done = line == want;
+                    seen.push(line);
+                    if done {
+                        return seen;
+                    }
+                }
+                None => panic!("output ended before {want:?}; got {seen:?}"),
+            }
+        }
+    }
+
+    async fn write(&mut self, text: &str) {
+        let stdin = self.child.stdin.as_mut().expect("stdin open");
+        stdin.write_all(text.as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    async fn exit_code(&mut self) -> i32 {
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("exits in time")
+            .unwrap()
+            .code()
+            .expect("exited normally")
+    }
+
+    async fn rest(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        while let Some(line) = self.line().await {
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+/// Starts `chatty server` on a free loopback port; returns it and its address.
+async fn server() -> (Proc, String) {
+    let mut cmd = chatty();
+    cmd.args(["server", "--listen", "127.0.0.1:0"]);
+    let mut proc = Proc::spawn(cmd);
+    let first = proc.line().await.expect("server prints its address");
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line must be 'listening on ADDR', got {first:?}"))
+        .to_string();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+    (proc, addr)
+}
+
+fn client(addr: &str, name: &str) -> Proc {
+    let mut cmd = chatty();
+    cmd.args(["client", addr, "--name", name]);
+    Proc::spawn(cmd)
+}
+
+#[tokio::test]
+async fn two_people_chat_through_pipes() {
+    let (_server, addr) = server().await;
+    let mut ann = client(&addr, "Ann");
+    let greeting = ann.until("[JOIN] Ann joined the chat").await;
+    assert!(
+        greeting[0].starts_with("[SERVER] connected to"),
+        "{greeting:?}"
+    );
+
+    let mut bob = client(&addr, "Bob");
+    bob.write("hello\nexit\n").await;
+    let bob_out = bob.rest().await;
+    assert_eq!(bob.exit_code().await, 0, "clean leave exits 0: {bob_out:?}");
+    let expected_tail = [
+        "[JOIN] Bob joined the chat",
+        "[Bob] hello",
+        "[LEAVE] Bob left the chat",
+    ];
+    assert_eq!(&bob_out[bob_out.len() - 3..], expected_tail, "{bob_out:?}");
+    assert!(
+        bob_out.iter().all(|l| !l.contains("-> ")),
+        "no prompt when piped"
+    );
+
+    assert_eq!(ann.until("[LEAVE] Bob left the chat").await, expected_tail);
+    ann.close_stdin(); // end of input leaves cleanly
+    let tail = ann.rest().await;
+    assert_eq!(tail, ["[LEAVE] Ann left the chat"]);
+    assert_eq!(ann.exit_code().await, 0);
+}
+
+#[tokio::test]
+async fn a_taken_name_exits_non_zero_with_a_message() {
+    let (_server, addr) = server().await;
+    let mut leo = client(&addr, "Leo");
+    leo.until("[JOIN] Leo joined the chat").await;
+    let mut twin = client(&addr, "leo");
+    twin.close_stdin();
+    let out = twin.rest().await;
+    assert_eq!(twin.exit_code().await, 3);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("[ERROR]") && l.contains("taken")),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_exits_non_zero() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }; // closed again: nothing listens there now
+    let mut proc = client(&format!("127.0.0.1:{port}"), "Leo");
+    let out = proc.rest().await;
+    assert_eq!(proc.exit_code().await, 1);
+    assert!(out.iter().any(|l| l.contains("cannot connect")), "{out:?}");
+}
+
+#[tokio::test]
+async fn status_json_keeps_its_field_names() {
+    let (_server, addr) = server().await;
+    let mut leo = client(&addr, "Leo");
+    leo.until("[JOIN] Leo joined the chat").await;
+    let out = chatty()
+        .args(["status", &addr, "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let id = v["id"].as_str().expect("id");
+    assert_eq!(v["servers"][0]["id"], id);
+    assert_eq!(v["servers"][0]["addr"], addr.as_str());
+    assert_eq!(v["servers"][0]["state"], "alive");
+    assert_eq!(v["members"][0]["name"], "Leo");
+    assert_eq!(v["members"][0]["server"], id);
+
+    let table = chatty().args(["status", &addr]).output().await.unwrap();
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(table.contains(&addr) && table.contains("Leo"), "{table}");
+}
+
+#[tokio::test]
+async fn sigterm_notifies_clients_and_exits_zero() {
+    let (mut server, addr) = server().await;
+    let mut leo = client(&addr, "Leo");
+    leo.until("[JOIN] Leo joined the chat").await;
+    let pid = server.child.id().expect("running").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(server.exit_code().await, 0, "graceful exit");
+    let out = leo.rest().await;
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("[SERVER]") && l.contains("shutting down")),
+        "{out:?}"
+    );
+    assert_eq!(leo.exit_code().await, 4);
+}

@@ -1,0 +1,225 @@
+//! Shared test harness: an in-process server on 127.0.0.1:0 and raw connections.
+//!
+//! Every wait has a deadline; nothing sleeps and hopes.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use chatty::client::Client;
+use chatty::protocol::{
+    decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, ServerId, ServerMsg,
+    MAX_SERVER_FRAME, PROTOCOL_VERSION,
+};
+use chatty::server::{RateLimit, Server, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::codec::Decoder;
+
+/// The longest any single expected event may take.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A server running in this process.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub id: ServerId,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server with `config` on a free loopback port.
+    pub async fn start(config: ServerConfig) -> TestServer {
+        let server = Server::bind("127.0.0.1:0", config).await.expect("bind");
+        let addr = server.local_addr();
+        let id = server.id();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            id,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Default config but no flood limit, so tests can send quickly.
+    pub async fn unlimited() -> TestServer {
+        TestServer::start(ServerConfig {
+            rate_limit: RateLimit {
+                per_sec: 0.0,
+                burst: 1,
+            },
+            ..ServerConfig::default()
+        })
+        .await
+    }
+
+    pub fn addr_string(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Triggers graceful shutdown and waits for `run` to return.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(DEADLINE, task)
+            .await
+            .expect("server stops in time")
+            .expect("server task does not panic")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// A joined client.
+pub async fn joined(server: &TestServer, name: &str) -> Client {
+    let mut client = Client::connect(&server.addr_string())
+        .await
+        .expect("connect");
+    client.join(name).await.expect("join");
+    client
+}
+
+/// Reads messages until one matches `pred`; panics at the deadline or on EOF.
+pub async fn wait_for(
+    client: &mut Client,
+    what: &str,
+    pred: impl Fn(&ServerMsg) -> bool,
+) -> ServerMsg {
+    let fut = async {
+        loop {
+            match client.recv().await {
+                Ok(Some(ServerMsg::Ping { nonce })) => {
+                    let _ = client.send_msg(&ClientMsg::Pong { nonce }).await;
+                }
+                Ok(Some(msg)) if pred(&msg) => return msg,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("connection closed while waiting for {what}"),
+                Err(err) => panic!("error while waiting for {what}: {err}"),
+            }
+        }
+    };
+    tokio::time::timeout(DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Waits for a chat message with this text and returns its sender.
+pub async fn wait_for_text(client: &mut Client, text: &str) -> String {
+    match wait_for(
+        client,
+        text,
+        |m| matches!(m, ServerMsg::Message { text: t, .. } if t == text),
+    )
+    .await
+    {
+        ServerMsg::Message { from, .. } => from,
+        _ => unreachable!(),
+    }
+}
+
+/// A connection that speaks raw bytes, for malformed-input tests.
+pub struct Raw {
+    pub stream: TcpStream,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl Raw {
+    pub async fn connect(server: &TestServer) -> Raw {
+        Raw {
+            stream: TcpStream::connect(server.addr).await.expect("connect"),
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(MAX_SERVER_FRAME),
+        }
+    }
+
+    /// Connects and completes the handshake.
+    pub async fn greeted(server: &TestServer) -> Raw {
+        let mut raw = Raw::connect(server).await;
+        raw.send(&ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            agent: "test".into(),
+        })
+        .await;
+        assert!(matches!(raw.next().await, Some(ServerMsg::Hello { .. })));
+        raw
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        self.write(&encode_frame(msg)).await;
+    }
+
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Writes a frame with a correct length prefix around `body`.
+    pub async fn write_body(&mut self, body: &[u8]) {
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(body);
+        self.write(&frame).await;
+    }
+
+    /// The next message, or `None` at EOF/reset. Panics at the deadline.
+    pub async fn next(&mut self) -> Option<ServerMsg> {
+        let fut = async {
+            loop {
+                if let Ok(Some(body)) = self.decoder.decode(&mut self.buf) {
+                    return Some(decode::<ServerMsg>(&body).expect("server sends valid messages"));
+                }
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, fut)
+            .await
+            .expect("timed out reading from server")
+    }
+
+    /// Expects an error frame with `code` and `fatal`; returns its text.
+    pub async fn expect_error(&mut self, code: ErrorCode, fatal: bool) -> String {
+        loop {
+            match self.next().await {
+                Some(ServerMsg::Error {
+                    code: c,
+                    text,
+                    fatal: f,
+                }) => {
+                    assert_eq!((c, f), (code, fatal), "unexpected error frame: {text}");
+                    return text;
+                }
+                Some(_) => {} // ordinary traffic queued before the error
+                None => panic!("connection closed before error {code}"),
+            }
+        }
+    }
+
+    /// Expects the server to close the connection (after any remaining frames).
+    pub async fn expect_closed(&mut self) {
+        while let Some(msg) = self.next().await {
+            // Frames queued before the close may still arrive; a second
+            // error would mean the server kept going after a fatal one.
+            assert!(
+                !matches!(msg, ServerMsg::Error { .. }),
+                "expected close, got {msg:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Protective limits: slow readers, floods, silent peers, slow handshakes,
+//! and the shutdown notice.
+
+mod common;
+
+use std::time::Duration;
+
+use chatty::client::Client;
+use chatty::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg};
+use chatty::server::{RateLimit, ServerConfig};
+use common::{joined, wait_for, wait_for_text, Raw, TestServer, DEADLINE};
+
+/// A member that stops reading is evicted once its queue is full; the others
+/// see it leave as too slow and keep receiving everything. The flood is paced
+/// to the watcher's reading, so only the member that does not read falls behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_disconnected() {
+    const BATCH: u64 = 16;
+    const MAX_BATCHES: u64 = 2_000; // 32 MB at most: far beyond loopback buffers
+    let server = TestServer::start(ServerConfig {
+        rate_limit: RateLimit {
+            per_sec: 0.0,
+            burst: 1,
+        },
+        client_queue: 32,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut slow = Raw::greeted(&server).await;
+    slow.send(&ClientMsg::Join {
+        name: "Sloth".into(),
+    })
+    .await;
+    let (mut watcher_rx, _watcher_tx) = joined(&server, "Watcher").await.split();
+    let (mut sender_rx, mut sender_tx) = joined(&server, "Sender").await.split();
+    // The sender must keep reading its own echoes, or it would be slow too.
+    let drain = tokio::spawn(async move { while let Ok(Some(_)) = sender_rx.recv().await {} });
+
+    let (seen_tx, mut seen) = tokio::sync::watch::channel((0u64, None::<LeaveReason>));
+    let watcher = tokio::spawn(async move {
+        let (mut count, mut sloth_left) = (0, None);
+        while let Ok(Some(msg)) = watcher_rx.recv().await {
+            match msg {
+                ServerMsg::Message { .. } => count += 1,
+                ServerMsg::Left { name, reason, .. } if name == "Sloth" => {
+                    sloth_left = Some(reason)
+                }
+                _ => {}
+            }
+            let _ = seen_tx.send((count, sloth_left));
+        }
+        watcher_rx
+    });
+
+    let big = "x".repeat(1000);
+    let mut sent = 0;
+    for _ in 0..MAX_BATCHES {
+        if seen.borrow().1.is_some() {
+            break;
+        }
+        for _ in 0..BATCH {
+            sender_tx.say(&big).await.unwrap();
+        }
+        sent += BATCH;
+        tokio::time::timeout(
+            DEADLINE,
+            seen.wait_for(|(count, left)| *count >= sent || left.is_some()),
+        )
+        .await
+        .expect("watcher keeps up")
+        .expect("watcher still connected");
+    }
+    let reason = seen.borrow().1;
+    assert_eq!(
+        reason,
+        Some(LeaveReason::TooSlow),
+        "Sloth evicted after {sent} messages"
+    );
+    drain.abort();
+    watcher.abort();
+    // The slow client, once it reads, finds its connection closed.
+    let reader = async { while slow.next().await.is_some() {} };
+    tokio::time::timeout(DEADLINE, reader)
+        .await
+        .expect("slow client is closed");
+    // Others carry on.
+    let mut after = joined(&server, "After").await;
+    after.say("business as usual").await.unwrap();
+    wait_for_text(&mut after, "business as usual").await;
+}
+
+/// A burst is allowed; beyond it each excess message gets an error, and the
+/// connection stays usable.
+#[tokio::test]
+async fn flooding_is_refused_with_an_error_per_excess_message() {
+    let server = TestServer::start(ServerConfig {
+        // Effectively no refill during the test: exactly the burst gets through.
+        rate_limit: RateLimit {
+            per_sec: 0.001,
+            burst: 20,
+        },
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut raw = Raw::greeted(&server).await;
+    // join costs one token
+    raw.send(&ClientMsg::Join {
+        name: "Flood".into(),
+    })
+    .await;
+    for n in 0..40 {
+        raw.send(&ClientMsg::Send {
+            text: format!("m{n}"),
+        })
+        .await;
+    }
+    let (mut delivered, mut refused) = (0, 0);
+    while delivered + refused < 40 {
+        match raw.next().await.expect("connection stays open") {
+            ServerMsg::Message { .. } => delivered += 1,
+            ServerMsg::Error {
+                code,
+                fatal: false,
+                text,
+            } => {
+                assert_eq!(code, ErrorCode::RATE_LIMITED);
+                assert!(text.contains("per second"), "{text}");
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!((delivered, refused), (19, 21));
+    // Pings are never rate limited.
+    raw.send(&ClientMsg::Ping { nonce: 5 }).await;
+    loop {
+        if let Some(ServerMsg::Pong { nonce: 5 }) = raw.next().await {
+            break;
+        }
+    }
+}
+
+/// A half-open peer (it never answers pings) is reaped; one that answers stays.
+#[tokio::test]
+async fn keepalive_reaps_silent_clients_and_keeps_live_ones() {
+    let server = TestServer::start(ServerConfig {
+        keepalive: Duration::from_millis(100),
+        idle_timeout: Duration::from_millis(400),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut live = joined(&server, "Live").await;
+    let mut silent = Raw::greeted(&server).await;
+    silent
+        .send(&ClientMsg::Join {
+            name: "Silent".into(),
+        })
+        .await;
+    // Live answers pings (wait_for does) while Silent is watched, and sees it go.
+    let live_task = tokio::spawn(async move {
+        let left = wait_for(&mut live, "Silent times out", |m| {
+            matches!(m, ServerMsg::Left { .. })
+        })
+        .await;
+        (live, left)
+    });
+    // The silent peer is pinged, never answers, and is closed with an error.
+    let mut pings = 0;
+    loop {
+        match silent.next().await {
+            Some(ServerMsg::Ping { .. }) => pings += 1,
+            Some(ServerMsg::Error {
+                code, fatal: true, ..
+            }) => {
+                assert_eq!(code, ErrorCode::KEEPALIVE_TIMEOUT);
+                break;
+            }
+            Some(_) => {}
+            None => panic!("closed without a keepalive error"),
+        }
+    }
+    assert!(pings >= 2, "pinged before being dropped ({pings})");
+    silent.expect_closed().await;
+    // `wait_for` answers pings, so Live survives well past the idle timeout.
+    let (mut live, left) = live_task.await.unwrap();
+    assert!(
+        matches!(left, ServerMsg::Left { name, reason: LeaveReason::Timeout, .. } if name == "Silent")
+    );
+    // Watch Live for three idle timeouts: it answers every ping and must not
+    // be dropped (wait_for panics if the connection closes).
+    let survived = tokio::time::timeout(
+        Duration::from_millis(1200),
+        wait_for(&mut live, "nothing (survival window)", |_| false),
+    )
+    .await;
+    assert!(
+        survived.is_err(),
+        "the window ran out with Live still connected"
+    );
+    live.say("still alive").await.unwrap();
+    wait_for_text(&mut live, "still alive").await;
+}
+
+#[tokio::test]
+async fn a_connection_that_never_says_hello_is_closed() {
+    let server = TestServer::start(ServerConfig {
+        handshake_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut raw = Raw::connect(&server).await;
+    raw.expect_error(ErrorCode::HANDSHAKE_TIMEOUT, true).await;
+    raw.expect_closed().await;
+}
+
+/// Graceful shutdown: every connection, joined or not, receives the notice
+/// before the server closes it, and the server stops.
+#[tokio::test]
+async fn shutdown_notifies_every_client() {
+    let server = TestServer::unlimited().await;
+    let mut members = Vec::new();
+    for i in 0..5 {
+        members.push(joined(&server, &format!("m{i}")).await);
+    }
+    let mut lurker = Client::connect(&server.addr_string()).await.unwrap();
+    let addr = server.addr;
+    server.shutdown().await.expect("clean stop");
+    for client in members.iter_mut().chain(std::iter::once(&mut lurker)) {
+        let notice = tokio::time::timeout(DEADLINE, async {
+            loop {
+                match client.recv().await {
+                    Ok(Some(ServerMsg::Shutdown { reason })) => return reason,
+                    Ok(Some(_)) => {}
+                    other => panic!("no shutdown notice: {other:?}"),
+                }
+            }
+        })
+        .await
+        .expect("notice arrives");
+        assert!(notice.contains("shutting down"), "{notice}");
+        let end = tokio::time::timeout(DEADLINE, client.recv()).await.unwrap();
+        assert!(matches!(end, Ok(None)), "closed after the notice: {end:?}");
+    }
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}

@@ -16,5 +16,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod protocol;
 pub mod server;
+pub mod sim;

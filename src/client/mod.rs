@@ -239,8 +239,8 @@ impl Client {
     }
 
     /// Splits the connection so one task can read while another writes.
-    /// Keepalive pings are then the reader's job to answer (see
-    /// [`ClientReader::recv`]); the writer half is where the pong goes.
+    /// [`ClientReader::recv`] returns keepalive pings like any other message;
+    /// whoever holds the writer must answer them with `pong`.
     pub fn split(self) -> (ClientReader, ClientWriter) {
         (
             ClientReader {

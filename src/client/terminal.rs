@@ -93,6 +93,12 @@ async fn join(client: &mut Client, name: &str, console: &mut Console) -> Result<
                 console.print(&format!("[SERVER] {}", clean(&reason)));
                 return Err(EXIT_SERVER_SHUTDOWN);
             }
+            Err(ClientError::Refused {
+                code, fatal: false, ..
+            }) if code == ErrorCode::RATE_LIMITED => {
+                // Only a script retrying very fast gets here; wait and retry.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
             Err(err) => {
                 console.print(&format!("[ERROR] {err}"));
                 return Err(EXIT_CONNECTION);

@@ -18,7 +18,8 @@ use super::skim::{check_shape, ShapeError};
 use super::ErrorCode;
 
 /// Deepest container nesting accepted in a body. Protocol messages nest at
-/// most four levels (`status_reply` → `members` → member → id).
+/// most three levels (`status_reply` → `servers` → server entry), so 16
+/// leaves room for growth while keeping hostile nesting harmless.
 pub const MAX_NESTING: usize = 16;
 
 /// Size of the length prefix.

@@ -17,9 +17,12 @@ use uuid::Uuid;
 pub struct ServerId(Uuid);
 
 impl ServerId {
-    /// Draws a fresh random (v4) id.
+    /// Draws a fresh id for a new server process. Ids are UUID v7: they sort
+    /// by creation time, so when two incarnations claim the same address the
+    /// newer one is recognisable without trusting anyone's clock comparison
+    /// beyond "a restart happens later than the start it replaces".
     pub fn random() -> Self {
-        ServerId(Uuid::new_v4())
+        ServerId(Uuid::now_v7())
     }
 
     /// Wraps raw bytes, e.g. from a datagram.
@@ -32,9 +35,11 @@ impl ServerId {
         self.0.as_bytes()
     }
 
-    /// The first eight hex digits, for compact human-facing output.
+    /// The last eight hex digits, for compact human-facing output. (The
+    /// first digits of a v7 id are a timestamp, shared by servers started
+    /// in the same minute; the tail is random.)
     pub fn short(&self) -> String {
-        self.0.simple().to_string()[..8].to_string()
+        self.0.simple().to_string()[24..].to_string()
     }
 }
 
@@ -136,5 +141,15 @@ mod tests {
         let parsed: ServerId = id.to_string().parse().unwrap();
         assert_eq!(parsed, id);
         assert_eq!(id.short().len(), 8);
+        assert!(id.to_string().ends_with(&id.short()));
+    }
+
+    #[test]
+    fn later_ids_sort_after_earlier_ones() {
+        let first = ServerId::random();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = ServerId::random();
+        assert!(second > first);
+        assert_ne!(first.short(), second.short());
     }
 }

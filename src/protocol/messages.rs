@@ -31,7 +31,8 @@ pub enum ClientMsg {
         /// Non-empty UTF-8, at most [`super::MAX_TEXT_BYTES`] bytes.
         text: String,
     },
-    /// Leave the chat; the server confirms with `left` and closes.
+    /// Leave the chat. A member gets `left` about itself as confirmation;
+    /// either way the server then closes the connection.
     Leave,
     /// Ask what the server knows; answered by `status_reply`.
     Status,
@@ -220,7 +221,7 @@ impl ErrorCode {
     pub const INVALID_UTF8: ErrorCode = ErrorCode(104);
     /// The handshake did not complete in time.
     pub const HANDSHAKE_TIMEOUT: ErrorCode = ErrorCode(105);
-    /// `send` (or `leave`) before a successful `join`.
+    /// `send` before a successful `join`.
     pub const NOT_JOINED: ErrorCode = ErrorCode(200);
     /// `join` while already joined.
     pub const ALREADY_JOINED: ErrorCode = ErrorCode(201);

@@ -18,10 +18,23 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name.chars().any(char::is_control) {
         return Err("name must not contain control characters".into());
     }
+    if name.chars().any(is_invisible) {
+        return Err("name must not contain invisible or direction-changing characters".into());
+    }
     if name.trim() != name {
         return Err("name must not start or end with white space".into());
     }
     Ok(())
+}
+
+/// Format characters that render as nothing or reorder text, so that
+/// "Leo\u{200b}" or a right-to-left override cannot pose as someone else.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{034f}' | '\u{061c}' | '\u{115f}' | '\u{1160}' | '\u{17b4}' | '\u{17b5}'
+        | '\u{180b}'..='\u{180f}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{206f}' | '\u{3164}' | '\u{fe00}'..='\u{fe0f}' | '\u{feff}'
+        | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}')
 }
 
 /// The key under which names are unique: names differing only in letter case
@@ -68,6 +81,12 @@ mod tests {
         assert!(validate_name(" Leo").is_err());
         assert!(validate_name("Leo ").is_err());
         assert!(validate_name("   ").is_err());
+        assert!(validate_name("Leo\u{200b}").is_err(), "zero-width space");
+        assert!(
+            validate_name("\u{202e}oeL").is_err(),
+            "right-to-left override"
+        );
+        assert!(validate_name("Le\u{feff}o").is_err(), "BOM");
     }
 
     #[test]

@@ -211,7 +211,8 @@ impl Room {
         self.settle(&mut state);
     }
 
-    /// Stops new joins and queues a `shutdown` notice for every connection.
+    /// Stops new joins, queues a `shutdown` notice for every connection and
+    /// closes every queue behind it, so the notice is each client's last frame.
     pub fn begin_shutdown(&self, reason: &str) {
         let mut state = self.lock();
         state.closing = true;
@@ -221,6 +222,25 @@ impl Room {
         let ids: Vec<ConnId> = state.conns.keys().copied().collect();
         for id in ids {
             state.push(id, frame.clone());
+        }
+        state.conns.clear();
+        state.names.clear();
+        state.overflowed.clear();
+    }
+
+    /// Queues `last` as the connection's final frame and removes the
+    /// connection in the same step, so nothing can be queued after it.
+    /// Others hear `left` with `reason` if it was a member.
+    pub fn close_with(&self, conn: ConnId, last: Bytes, reason: LeaveReason) {
+        let mut state = self.lock();
+        state.push(conn, last);
+        if !state.closing {
+            let _ = state.end_membership(conn, reason, self.id);
+        }
+        if let Some(entry) = state.conns.remove(&conn) {
+            if let Some(name) = entry.name {
+                state.names.remove(&name_key(&name));
+            }
         }
         self.settle(&mut state);
     }
@@ -488,5 +508,35 @@ mod tests {
             Some(ServerMsg::Shutdown { .. })
         ));
         assert_eq!(room.join(b.id, "Bob"), Err(JoinError::ShuttingDown));
+        // Nothing can follow the notice: the queues are closed.
+        assert!(room.say(a.id, "late".into()).is_err());
+        assert!(a.outbound.try_recv().is_err());
+        assert_eq!(room.connection_count(), 0);
+    }
+
+    #[test]
+    fn a_fatal_error_is_the_last_frame() {
+        let room = room(16);
+        let mut a = room.register();
+        let mut b = room.register();
+        room.join(a.id, "Ann").unwrap();
+        room.join(b.id, "Bob").unwrap();
+        drain(&mut a);
+        let last = encode_frame(&ServerMsg::Pong { nonce: 1 });
+        room.close_with(a.id, last, LeaveReason::ProtocolError);
+        room.say(b.id, "after".into()).unwrap();
+        let to_a = drain(&mut a);
+        assert!(
+            matches!(to_a.last(), Some(ServerMsg::Pong { nonce: 1 })),
+            "{to_a:?}"
+        );
+        let to_b = drain(&mut b);
+        assert!(to_b.iter().any(|m| matches!(
+            m,
+            ServerMsg::Left {
+                reason: LeaveReason::ProtocolError,
+                ..
+            }
+        )));
     }
 }

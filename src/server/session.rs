@@ -133,7 +133,10 @@ impl End {
     }
 
     fn lingers(self) -> bool {
-        matches!(self, End::ProtocolError | End::TimedOut | End::Left)
+        matches!(
+            self,
+            End::ProtocolError | End::TimedOut | End::Left | End::Shutdown
+        )
     }
 }
 
@@ -205,7 +208,9 @@ impl Session {
                 format!("nothing heard for {} ms", idle.as_millis()),
             ));
         }
-        if idle >= self.config.keepalive {
+        // Before the handshake the client may not speak our protocol yet:
+        // the handshake deadline covers it instead of pings.
+        if self.greeted && idle >= self.config.keepalive {
             self.pings_sent += 1;
             self.reply(&ServerMsg::Ping {
                 nonce: self.pings_sent,
@@ -274,7 +279,7 @@ impl Session {
         match msg {
             ClientMsg::Hello { version, agent } if version == PROTOCOL_VERSION => {
                 self.greeted = true;
-                let agent: String = agent.chars().take(MAX_AGENT_BYTES).collect();
+                let agent = truncate_bytes(&agent, MAX_AGENT_BYTES);
                 debug!(%agent, "handshake complete");
                 self.reply(&ServerMsg::Hello {
                     version: PROTOCOL_VERSION,
@@ -348,18 +353,42 @@ impl Session {
         });
     }
 
-    /// Queues a fatal error frame and says how the session ends.
+    /// Queues a fatal error as the connection's last frame, removes it from
+    /// the room, and says how the session ends.
     fn fatal(&self, code: ErrorCode, text: String) -> End {
         info!(%code, %text, "closing connection");
-        self.reply(&ServerMsg::Error {
+        let end = if code == ErrorCode::KEEPALIVE_TIMEOUT || code == ErrorCode::HANDSHAKE_TIMEOUT {
+            End::TimedOut
+        } else {
+            End::ProtocolError
+        };
+        let frame = encode_frame(&ServerMsg::Error {
             code,
             text,
             fatal: true,
         });
-        if code == ErrorCode::KEEPALIVE_TIMEOUT || code == ErrorCode::HANDSHAKE_TIMEOUT {
-            End::TimedOut
-        } else {
-            End::ProtocolError
-        }
+        self.room.close_with(self.conn, frame, end.reason());
+        end
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn truncate_bytes(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_bytes;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate_bytes("abc", 64), "abc");
+        assert_eq!(truncate_bytes("ééé", 3), "é");
+        assert_eq!(truncate_bytes(&"x".repeat(100), 64).len(), 64);
     }
 }

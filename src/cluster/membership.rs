@@ -1,0 +1,590 @@
+//! The membership state machine: who is in the cluster, and who has gone.
+//!
+//! Sans-IO: it opens no socket and reads no clock. The driver feeds it
+//! datagrams ([`Membership::handle_datagram`]) and the time
+//! ([`Membership::handle_tick`], at [`Membership::next_deadline`]), then drains
+//! datagrams to send ([`Membership::poll_transmit`]) and events for the
+//! application ([`Membership::poll_event`]). The same code runs in
+//! production and in the deterministic simulator.
+//!
+//! Rules, in one place:
+//! * Members are keyed by incarnation id, never by source address: a host
+//!   that hears a server twice (two interfaces, multicast and unicast) sees
+//!   one member.
+//! * A member's heartbeat counter only moves forward. News of a higher
+//!   counter, heard directly or by gossip (with its age), refreshes it.
+//! * Silence for `suspect_after` makes it suspect; for `dead_after`, dead:
+//!   it is removed and tombstoned.
+//! * A tombstoned id comes back only with a higher counter than it died with.
+//! * Two ids announcing the same address: the newer (larger v7 id) is the
+//!   restarted server, and the older is removed at once.
+//! * Gossip never introduces a member its sender has not heard from within
+//!   `suspect_after`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use super::config::MembershipConfig;
+use super::envelope::{self, EnvelopeError, Kind, MAX_DATAGRAM};
+use super::messages::{Gossip, GossipEntry, Heartbeat, Leave, MemberInfo};
+use super::tombstones::Tombstones;
+use crate::protocol::ServerId;
+
+/// Where a datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Destination {
+    /// The multicast group.
+    Group,
+    /// One server's unicast address.
+    Unicast(SocketAddr),
+}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub to: Destination,
+    /// The complete datagram.
+    pub bytes: Vec<u8>,
+}
+
+/// How a datagram arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// On the multicast group.
+    Multicast,
+    /// Addressed to this server.
+    Unicast,
+}
+
+/// Why a member was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownReason {
+    /// Silent for `dead_after`: crashed or unreachable.
+    Dead,
+    /// It announced a graceful leave.
+    Left,
+    /// A newer incarnation announced the same address.
+    Replaced,
+}
+
+/// What the application hears about membership changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A server joined (or came back after a partition).
+    Up(MemberInfo),
+    /// A server has been silent for `suspect_after`.
+    Suspect(ServerId),
+    /// A suspect server was heard from again.
+    Recovered(ServerId),
+    /// A server was removed.
+    Down(MemberInfo, DownReason),
+}
+
+/// A member's state as shown to users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// Heard from recently.
+    Alive,
+    /// Silent for a while; removed if the silence lasts.
+    Suspect,
+}
+
+impl Health {
+    /// The name used in status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Alive => "alive",
+            Health::Suspect => "suspect",
+        }
+    }
+}
+
+/// One member as the application sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberView {
+    /// Addresses and id.
+    pub info: MemberInfo,
+    /// Alive or suspect.
+    pub health: Health,
+    /// When news of it last arrived (for "last heard" ages).
+    pub last_heard: Instant,
+}
+
+/// Counters of datagrams dropped, by cause.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropStats {
+    /// Failed envelope or body checks.
+    pub malformed: u64,
+    /// From another cluster.
+    pub foreign: u64,
+    /// Stale news about a tombstoned member.
+    pub stale: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    info: MemberInfo,
+    heartbeat: u64,
+    /// Local time at which its counter was last known to increase.
+    last_change: Instant,
+    health: Health,
+    /// Last time we heard it directly on the multicast group.
+    last_multicast: Option<Instant>,
+}
+
+/// The membership state of one server.
+#[derive(Debug)]
+pub struct Membership {
+    config: MembershipConfig,
+    cluster: String,
+    me: MemberInfo,
+    heartbeat: u64,
+    multicast: bool,
+    peers: Vec<SocketAddr>,
+    members: HashMap<ServerId, Member>,
+    tombstones: Tombstones,
+    next_heartbeat: Instant,
+    next_gossip: Instant,
+    leaving: bool,
+    leaves_left: u32,
+    next_leave: Option<Instant>,
+    rng: fastrand::Rng,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    drops: DropStats,
+}
+
+impl Membership {
+    /// A fresh member `me` of `cluster`. With `multicast` it announces itself
+    /// on the group; it always announces itself to the static `peers`.
+    /// `seed` drives gossip sampling (fixed in tests, random in production).
+    pub fn new(
+        config: MembershipConfig,
+        cluster: &str,
+        me: MemberInfo,
+        multicast: bool,
+        peers: Vec<SocketAddr>,
+        seed: u64,
+        now: Instant,
+    ) -> Self {
+        let tombstones = Tombstones::new(config.tombstone_ttl, config.max_tombstones);
+        Membership {
+            cluster: cluster.to_string(),
+            me,
+            heartbeat: 0,
+            multicast,
+            peers: peers.into_iter().filter(|p| *p != me.udp_addr).collect(),
+            members: HashMap::new(),
+            tombstones,
+            next_heartbeat: now,
+            next_gossip: now,
+            leaving: false,
+            leaves_left: 0,
+            next_leave: None,
+            rng: fastrand::Rng::with_seed(seed),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            drops: DropStats::default(),
+            config,
+        }
+    }
+
+    /// This server.
+    pub fn me(&self) -> MemberInfo {
+        self.me
+    }
+
+    /// The other live members (alive or suspect), in id order.
+    pub fn members(&self) -> Vec<MemberView> {
+        let mut out: Vec<MemberView> = self
+            .members
+            .values()
+            .map(|m| MemberView {
+                info: m.info,
+                health: m.health,
+                last_heard: m.last_change,
+            })
+            .collect();
+        out.sort_by_key(|m| m.info.id);
+        out
+    }
+
+    /// True if `id` is a live member (or this server).
+    pub fn is_member(&self, id: &ServerId) -> bool {
+        *id == self.me.id || self.members.contains_key(id)
+    }
+
+    /// Datagrams dropped so far, by cause.
+    pub fn drops(&self) -> DropStats {
+        self.drops
+    }
+
+    /// How many tombstones are held.
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// The next datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next membership event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Membership::handle_tick`] next has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        if self.leaving {
+            return self
+                .next_leave
+                .unwrap_or(self.next_heartbeat + Duration::from_secs(3600));
+        }
+        let mut next = self.next_heartbeat.min(self.next_gossip);
+        for m in self.members.values() {
+            let threshold = match m.health {
+                Health::Alive => self.config.suspect_after,
+                Health::Suspect => self.config.dead_after,
+            };
+            next = next.min(m.last_change + threshold);
+        }
+        next
+    }
+
+    /// True once a requested leave has been fully announced.
+    pub fn leave_done(&self) -> bool {
+        self.leaving && self.leaves_left == 0
+    }
+
+    /// Starts a graceful leave: the announcement goes out now and is
+    /// repeated `leave_repeats` times in all. Heartbeats and gossip stop.
+    pub fn leave(&mut self, now: Instant) {
+        self.leaving = true;
+        self.leaves_left = self.config.leave_repeats.max(1);
+        self.next_leave = Some(now);
+        self.handle_tick(now);
+    }
+
+    /// Advances timers: failure detection, heartbeats, gossip, leave repeats.
+    pub fn handle_tick(&mut self, now: Instant) {
+        self.detect_failures(now);
+        self.tombstones.expire(now);
+        if self.leaving {
+            // A leaving server no longer heartbeats; it only repeats its leave.
+            if self.next_leave.is_some_and(|at| now >= at) {
+                self.send_leave(now);
+                self.leaves_left = self.leaves_left.saturating_sub(1);
+                self.next_leave = (self.leaves_left > 0).then(|| now + self.config.leave_spacing);
+            }
+            return;
+        }
+        if now >= self.next_heartbeat {
+            self.send_heartbeat(now);
+            self.next_heartbeat = advance(self.next_heartbeat, self.config.heartbeat_interval, now);
+        }
+        if now >= self.next_gossip {
+            self.send_gossip(now);
+            self.next_gossip = advance(self.next_gossip, self.config.gossip_interval, now);
+        }
+    }
+
+    /// Processes one received datagram. Anything malformed, foreign or stale
+    /// is counted and dropped.
+    pub fn handle_datagram(&mut self, from: SocketAddr, via: Via, datagram: &[u8], now: Instant) {
+        if let Err(err) = self.accept(via, datagram, now) {
+            self.drops.malformed += 1;
+            debug!(%from, cause = %err, "dropped datagram");
+        }
+    }
+
+    fn accept(&mut self, via: Via, datagram: &[u8], now: Instant) -> Result<(), EnvelopeError> {
+        let env = envelope::open(datagram)?;
+        if env.cluster != self.cluster {
+            self.drops.foreign += 1;
+            return Ok(());
+        }
+        match env.kind {
+            Kind::Heartbeat => {
+                let hb: Heartbeat = env.body()?;
+                let info = hb.member().ok_or_else(|| bad_addr(Kind::Heartbeat))?;
+                self.observe(info, hb.heartbeat, Duration::ZERO, Some(via), now);
+            }
+            Kind::Gossip => {
+                let gossip: Gossip = env.body()?;
+                for entry in &gossip.entries {
+                    let info = entry.member().ok_or_else(|| bad_addr(Kind::Gossip))?;
+                    let age = Duration::from_millis(u64::from(entry.age_ms));
+                    self.observe(info, entry.heartbeat, age, None, now);
+                }
+            }
+            Kind::Leave => {
+                let leave: Leave = env.body()?;
+                if leave.id == self.me.id {
+                    // our own multicast echo
+                } else if self.members.contains_key(&leave.id) {
+                    self.remove(leave.id, leave.heartbeat, DownReason::Left, now);
+                } else {
+                    // Unknown or already gone: remember it so late news of
+                    // it cannot bring it back.
+                    self.tombstones.bury(leave.id, leave.heartbeat, now);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in news that `info` had counter `heartbeat` `age` ago.
+    /// `direct` is how it arrived if the member itself sent it.
+    fn observe(
+        &mut self,
+        info: MemberInfo,
+        heartbeat: u64,
+        age: Duration,
+        direct: Option<Via>,
+        now: Instant,
+    ) {
+        if info.id == self.me.id {
+            return;
+        }
+        if let Some(t) = self.tombstones.get(&info.id) {
+            if heartbeat <= t.heartbeat {
+                self.drops.stale += 1;
+                return;
+            }
+            info!(server = %info.id, "re-admitting a server that was removed");
+            self.tombstones.remove(&info.id);
+        }
+        let heard_at = now.checked_sub(age).unwrap_or(now);
+        if let Some(m) = self.members.get_mut(&info.id) {
+            if direct == Some(Via::Multicast) {
+                m.last_multicast = Some(now);
+            }
+            if heartbeat > m.heartbeat {
+                m.heartbeat = heartbeat;
+                m.last_change = m.last_change.max(heard_at);
+                if m.health == Health::Suspect
+                    && now.saturating_duration_since(m.last_change) < self.config.suspect_after
+                {
+                    m.health = Health::Alive;
+                    self.events.push_back(Event::Recovered(info.id));
+                }
+            }
+            return;
+        }
+        // A new member. Gossip only introduces members heard recently.
+        if direct.is_none() && age >= self.config.suspect_after {
+            return;
+        }
+        if !self.resolve_address_clash(&info, heartbeat, now) {
+            return;
+        }
+        info!(server = %info.id, client = %info.client_addr, udp = %info.udp_addr, "server joined");
+        self.members.insert(
+            info.id,
+            Member {
+                info,
+                heartbeat,
+                last_change: heard_at,
+                health: Health::Alive,
+                last_multicast: (direct == Some(Via::Multicast)).then_some(now),
+            },
+        );
+        self.events.push_back(Event::Up(info));
+    }
+
+    /// Two incarnations on one address: the newer id wins. Returns whether
+    /// `info` should be admitted.
+    fn resolve_address_clash(&mut self, info: &MemberInfo, heartbeat: u64, now: Instant) -> bool {
+        let clashes = |a: &MemberInfo| {
+            a.id != info.id && (a.client_addr == info.client_addr || a.udp_addr == info.udp_addr)
+        };
+        if clashes(&self.me) {
+            // An earlier incarnation of this very server, still echoing in
+            // someone's gossip (or a misconfiguration). Never admit it.
+            if info.id < self.me.id {
+                self.tombstones.bury(info.id, heartbeat, now);
+            }
+            return false;
+        }
+        let rivals: Vec<(ServerId, u64)> = self
+            .members
+            .values()
+            .filter(|m| clashes(&m.info))
+            .map(|m| (m.info.id, m.heartbeat))
+            .collect();
+        if rivals.iter().any(|(id, _)| *id > info.id) {
+            self.tombstones.bury(info.id, heartbeat, now);
+            return false;
+        }
+        for (id, hb) in rivals {
+            info!(old = %id, new = %info.id, "server restarted: replacing its old incarnation");
+            self.remove(id, hb, DownReason::Replaced, now);
+        }
+        true
+    }
+
+    fn remove(&mut self, id: ServerId, heartbeat: u64, reason: DownReason, now: Instant) {
+        if let Some(m) = self.members.remove(&id) {
+            info!(server = %id, ?reason, "server removed");
+            self.tombstones.bury(id, heartbeat.max(m.heartbeat), now);
+            self.events.push_back(Event::Down(m.info, reason));
+        }
+    }
+
+    fn detect_failures(&mut self, now: Instant) {
+        let mut dead = Vec::new();
+        for m in self.members.values_mut() {
+            let silence = now.saturating_duration_since(m.last_change);
+            if silence >= self.config.dead_after {
+                dead.push((m.info.id, m.heartbeat));
+            } else if silence >= self.config.suspect_after && m.health == Health::Alive {
+                m.health = Health::Suspect;
+                self.events.push_back(Event::Suspect(m.info.id));
+            }
+        }
+        dead.sort(); // deterministic event order
+        for (id, heartbeat) in dead {
+            self.remove(id, heartbeat, DownReason::Dead, now);
+        }
+    }
+
+    /// Servers that need unicast: static peers, and members not heard on
+    /// the multicast group lately (they may be beyond its reach).
+    fn unicast_targets(&self, now: Instant) -> Vec<SocketAddr> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut members: Vec<&Member> = self.members.values().collect();
+        members.sort_by_key(|m| m.info.id);
+        let member_addrs = members.into_iter().filter_map(|m| {
+            let heard_on_group = self.multicast
+                && m.last_multicast
+                    .is_some_and(|t| now.saturating_duration_since(t) < self.config.suspect_after);
+            (!heard_on_group).then_some(m.info.udp_addr)
+        });
+        for addr in self.peers.iter().copied().chain(member_addrs) {
+            if addr != self.me.udp_addr && seen.insert(addr) {
+                out.push(addr);
+            }
+        }
+        out
+    }
+
+    fn send_heartbeat(&mut self, now: Instant) {
+        self.heartbeat += 1;
+        let body = Heartbeat {
+            id: self.me.id,
+            client_addr: self.me.client_addr.to_string(),
+            udp_addr: self.me.udp_addr.to_string(),
+            heartbeat: self.heartbeat,
+        };
+        if let Ok(bytes) = envelope::seal(Kind::Heartbeat, &self.cluster, &body) {
+            self.fan_out(bytes, now);
+        }
+    }
+
+    fn send_gossip(&mut self, now: Instant) {
+        let targets = self.unicast_targets(now);
+        if targets.is_empty() {
+            return;
+        }
+        let mut candidates: Vec<GossipEntry> = self
+            .members
+            .values()
+            .filter(|m| m.health == Health::Alive)
+            .map(|m| GossipEntry {
+                id: m.info.id,
+                client_addr: m.info.client_addr.to_string(),
+                udp_addr: m.info.udp_addr.to_string(),
+                heartbeat: m.heartbeat,
+                age_ms: now
+                    .saturating_duration_since(m.last_change)
+                    .as_millis()
+                    .min(u128::from(u32::MAX)) as u32,
+            })
+            .collect();
+        candidates.sort_by_key(|e| e.id);
+        self.rng.shuffle(&mut candidates);
+        let mut entries = vec![GossipEntry {
+            id: self.me.id,
+            client_addr: self.me.client_addr.to_string(),
+            udp_addr: self.me.udp_addr.to_string(),
+            heartbeat: self.heartbeat,
+            age_ms: 0,
+        }];
+        // Envelope + struct/array headers leave this much for entries.
+        let mut budget = MAX_DATAGRAM - envelope::overhead(&self.cluster) - 32;
+        budget = budget.saturating_sub(entry_size(&entries[0]));
+        for entry in candidates {
+            let size = entry_size(&entry);
+            if size > budget {
+                break;
+            }
+            budget -= size;
+            entries.push(entry);
+        }
+        let gossip = Gossip {
+            from: self.me.id,
+            entries,
+        };
+        if let Ok(bytes) = envelope::seal(Kind::Gossip, &self.cluster, &gossip) {
+            for addr in targets {
+                self.transmits.push_back(Transmit {
+                    to: Destination::Unicast(addr),
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+    }
+
+    fn send_leave(&mut self, now: Instant) {
+        let body = Leave {
+            id: self.me.id,
+            heartbeat: self.heartbeat,
+        };
+        if let Ok(bytes) = envelope::seal(Kind::Leave, &self.cluster, &body) {
+            self.fan_out(bytes, now);
+        }
+    }
+
+    /// Sends to the group (if multicast is on) and every unicast target.
+    fn fan_out(&mut self, bytes: Vec<u8>, now: Instant) {
+        for addr in self.unicast_targets(now) {
+            self.transmits.push_back(Transmit {
+                to: Destination::Unicast(addr),
+                bytes: bytes.clone(),
+            });
+        }
+        if self.multicast {
+            self.transmits.push_back(Transmit {
+                to: Destination::Group,
+                bytes,
+            });
+        }
+    }
+}
+
+fn bad_addr(kind: Kind) -> EnvelopeError {
+    EnvelopeError::Fields {
+        kind,
+        detail: "unparseable address".into(),
+    }
+}
+
+fn entry_size(entry: &GossipEntry) -> usize {
+    rmp_serde::to_vec(entry).map_or(usize::MAX, |v| v.len())
+}
+
+/// The next periodic deadline after `now`, skipping missed ones.
+fn advance(deadline: Instant, period: Duration, now: Instant) -> Instant {
+    let next = deadline + period;
+    if next > now {
+        next
+    } else {
+        now + period
+    }
+}

@@ -1,0 +1,88 @@
+//! Bodies of the membership datagrams. Encoded as positional MessagePack
+//! arrays (field order is the wire order; see PROTOCOL.md) to keep
+//! datagrams small; addresses travel as `"ip:port"` strings.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::ServerId;
+
+/// A server's addresses, as announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MemberInfo {
+    /// The server's incarnation.
+    pub id: ServerId,
+    /// Where clients connect (TCP).
+    pub client_addr: SocketAddr,
+    /// Where the server receives unicast datagrams (UDP).
+    pub udp_addr: SocketAddr,
+}
+
+/// `Kind::Heartbeat`: sent every heartbeat interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The sender.
+    pub id: ServerId,
+    /// The sender's client address.
+    pub client_addr: String,
+    /// The sender's unicast UDP address.
+    pub udp_addr: String,
+    /// Increases by one per heartbeat; restarts from 1 with a new incarnation.
+    pub heartbeat: u64,
+}
+
+/// One member in a gossip digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GossipEntry {
+    /// The member.
+    pub id: ServerId,
+    /// Its client address.
+    pub client_addr: String,
+    /// Its unicast UDP address.
+    pub udp_addr: String,
+    /// The highest heartbeat counter the gossiper has seen from it.
+    pub heartbeat: u64,
+    /// Milliseconds since the gossiper saw that counter increase.
+    pub age_ms: u32,
+}
+
+/// `Kind::Gossip`: the members the sender believes alive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gossip {
+    /// The sender.
+    pub from: ServerId,
+    /// A subset of the sender's live members (itself included) that fits one datagram.
+    pub entries: Vec<GossipEntry>,
+}
+
+/// `Kind::Leave`: the sender is shutting down gracefully.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    /// The departing server.
+    pub id: ServerId,
+    /// Its final heartbeat counter.
+    pub heartbeat: u64,
+}
+
+impl Heartbeat {
+    /// The announced member, if its addresses parse.
+    pub fn member(&self) -> Option<MemberInfo> {
+        Some(MemberInfo {
+            id: self.id,
+            client_addr: self.client_addr.parse().ok()?,
+            udp_addr: self.udp_addr.parse().ok()?,
+        })
+    }
+}
+
+impl GossipEntry {
+    /// The gossiped member, if its addresses parse.
+    pub fn member(&self) -> Option<MemberInfo> {
+        Some(MemberInfo {
+            id: self.id,
+            client_addr: self.client_addr.parse().ok()?,
+            udp_addr: self.udp_addr.parse().ok()?,
+        })
+    }
+}

@@ -219,6 +219,10 @@ impl<N: SimNode> Simulator<N> {
     /// Runs the world for `d` of simulated time.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.elapsed + d;
+        // A node whose deadline stays in the past after its tick would spin
+        // forever at one instant; fail loudly instead of hanging the test.
+        let mut same_instant = 0u32;
+        let mut last_instant = self.elapsed;
         loop {
             let next_node = self
                 .nodes
@@ -238,6 +242,17 @@ impl<N: SimNode> Simulator<N> {
                 return;
             }
             self.elapsed = self.elapsed.max(next);
+            if self.elapsed == last_instant {
+                same_instant += 1;
+                assert!(
+                    same_instant < 10_000,
+                    "livelock at {:?}: a node's deadline does not advance",
+                    self.elapsed
+                );
+            } else {
+                same_instant = 0;
+                last_instant = self.elapsed;
+            }
             let now = self.now();
             while let Some(Reverse(p)) = self.in_flight.peek() {
                 if p.at > self.elapsed {

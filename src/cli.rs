@@ -3,12 +3,18 @@
 //! Logs go to stderr (filter with `RUST_LOG`); stdout carries only what a
 //! user or script reads: the `listening on` line, chat lines, status output.
 
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use crate::client::{status, terminal};
+use crate::cluster::envelope::MAX_CLUSTER_NAME;
+use crate::cluster::{
+    ClusterConfig, MembershipConfig, TransportConfig, DEFAULT_CLUSTER, DEFAULT_GROUP,
+};
 use crate::protocol::DEFAULT_PORT;
 use crate::server::{RateLimit, Server, ServerConfig};
 
@@ -50,6 +56,34 @@ struct ServerArgs {
     /// Seconds of silence after which the server drops a client.
     #[arg(long, value_name = "SECS", default_value = "45", value_parser = parse_secs)]
     idle_timeout: Duration,
+    /// Interface address to send and join multicast on (default: the system's choice).
+    #[arg(long, env = "CHATTY_IFACE", value_name = "IP")]
+    iface: Option<Ipv4Addr>,
+    /// Multicast group and port for discovery.
+    #[arg(long, value_name = "IP:PORT", default_value_t = DEFAULT_GROUP)]
+    group: SocketAddrV4,
+    /// Cluster name: servers with another name ignore each other.
+    #[arg(long, env = "CHATTY_CLUSTER", default_value = DEFAULT_CLUSTER)]
+    cluster: String,
+    /// Another server's UDP address (its --udp-port), for networks without
+    /// multicast. Repeatable.
+    #[arg(long = "peer", value_name = "HOST:PORT")]
+    peers: Vec<String>,
+    /// Fixed UDP port for cluster traffic, so others can name this server with --peer (0 = any).
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    udp_port: u16,
+    /// Do not use multicast; find servers through --peer only.
+    #[arg(long)]
+    no_multicast: bool,
+    /// Milliseconds between heartbeats.
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    heartbeat_ms: u64,
+    /// Milliseconds of silence before a server is shown as suspect.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    suspect_ms: u64,
+    /// Milliseconds of silence before a server is removed.
+    #[arg(long, value_name = "MS", default_value_t = 800)]
+    dead_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -110,7 +144,53 @@ pub fn main() -> i32 {
     code
 }
 
+/// Builds the cluster settings from the flags, resolving `--peer` names.
+async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
+    if args.cluster.is_empty() || args.cluster.len() > MAX_CLUSTER_NAME {
+        return Err(format!("--cluster must be 1 to {MAX_CLUSTER_NAME} bytes"));
+    }
+    if !(args.heartbeat_ms > 0
+        && args.heartbeat_ms < args.suspect_ms
+        && args.suspect_ms < args.dead_ms)
+    {
+        return Err("timings must satisfy 0 < --heartbeat-ms < --suspect-ms < --dead-ms".into());
+    }
+    let mut peers = Vec::new();
+    for peer in &args.peers {
+        let addr = tokio::net::lookup_host(peer)
+            .await
+            .map_err(|e| format!("--peer {peer}: {e}"))?
+            .find(SocketAddr::is_ipv4)
+            .ok_or_else(|| format!("--peer {peer}: no IPv4 address"))?;
+        peers.push(addr);
+    }
+    let membership = MembershipConfig {
+        heartbeat_interval: Duration::from_millis(args.heartbeat_ms),
+        suspect_after: Duration::from_millis(args.suspect_ms),
+        dead_after: Duration::from_millis(args.dead_ms),
+        ..MembershipConfig::default()
+    };
+    Ok(ClusterConfig {
+        name: args.cluster.clone(),
+        transport: TransportConfig {
+            iface: args.iface.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            udp_port: args.udp_port,
+            group: args.group,
+            multicast: !args.no_multicast,
+        },
+        peers,
+        membership,
+    })
+}
+
 async fn serve(args: ServerArgs) -> i32 {
+    let cluster = match cluster_config(&args).await {
+        Ok(cluster) => cluster,
+        Err(err) => {
+            eprintln!("chatty: {err}");
+            return 2;
+        }
+    };
     let config = ServerConfig {
         rate_limit: RateLimit {
             per_sec: args.rate_limit.max(0.0),
@@ -119,16 +199,20 @@ async fn serve(args: ServerArgs) -> i32 {
         client_queue: args.client_queue.max(1),
         keepalive: args.keepalive,
         idle_timeout: args.idle_timeout.max(args.keepalive),
+        cluster: Some(cluster),
         ..ServerConfig::default()
     };
     let server = match Server::bind(&args.listen, config).await {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("chatty: cannot listen on {}: {err}", args.listen);
+            eprintln!("chatty: cannot start on {}: {err}", args.listen);
             return 1;
         }
     };
     println!("listening on {}", server.local_addr());
+    if let Some(udp) = server.udp_addr() {
+        info!(%udp, advertised = %server.advertised_addr(), "cluster traffic");
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     match server.run(shutdown_signal()).await {

@@ -84,10 +84,33 @@ impl Proc {
     }
 }
 
-/// Starts `chatty server` on a free loopback port; returns it and its address.
+/// A UDP port nobody on loopback is using, for a test's private group.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// Starts `chatty server` on a free loopback port, with multicast on the
+/// loopback interface only and a group port of its own; returns it and its
+/// client address.
 async fn server() -> (Proc, String) {
+    server_in_group(free_udp_port()).await
+}
+
+async fn server_in_group(group_port: u16) -> (Proc, String) {
     let mut cmd = chatty();
-    cmd.args(["server", "--listen", "127.0.0.1:0"]);
+    let group = format!("239.255.77.77:{group_port}");
+    cmd.args([
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--iface",
+        "127.0.0.1",
+        "--group",
+        &group,
+    ]);
     let mut proc = Proc::spawn(cmd);
     let first = proc.line().await.expect("server prints its address");
     let addr = first
@@ -211,4 +234,69 @@ async fn sigterm_notifies_clients_and_exits_zero() {
         "{out:?}"
     );
     assert_eq!(leo.exit_code().await, 4);
+}
+
+/// Servers of one group find each other; a SIGKILLed one disappears from the
+/// others' status, a SIGTERMed one too, and the JSON lists every server.
+#[tokio::test]
+async fn status_lists_the_cluster_and_forgets_killed_servers() {
+    let port = free_udp_port();
+    let (_a, addr_a) = server_in_group(port).await;
+    let (mut b, addr_b) = server_in_group(port).await;
+    let (mut c, addr_c) = server_in_group(port).await;
+    let status = |addr: String| async move {
+        let out = chatty()
+            .args(["status", &addr, "--json"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut addrs: Vec<String> = v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["addr"].as_str().unwrap().to_string())
+            .collect();
+        addrs.sort();
+        addrs
+    };
+    let wait_for = |want: Vec<&String>| {
+        let mut want: Vec<String> = want.into_iter().cloned().collect();
+        want.sort();
+        let addr_a = addr_a.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + DEADLINE;
+            loop {
+                let got = status(addr_a.clone()).await;
+                if got == want {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "status shows {got:?}, want {want:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await; // poll interval, bounded by the deadline
+            }
+        }
+    };
+    wait_for(vec![&addr_a, &addr_b, &addr_c]).await;
+    let pid = b.child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+    let _ = b.child.wait().await;
+    wait_for(vec![&addr_a, &addr_c]).await;
+    let pid = c.child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+    assert_eq!(c.exit_code().await, 0);
+    wait_for(vec![&addr_a]).await;
 }

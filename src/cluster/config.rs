@@ -68,3 +68,19 @@ impl Default for MembershipConfig {
         }
     }
 }
+
+/// Everything needed to take part in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Cluster name: servers with another name ignore each other.
+    pub name: String,
+    /// Sockets: interface, UDP port, multicast group, multicast on/off.
+    pub transport: super::transport::TransportConfig,
+    /// Static peers' UDP addresses, for networks without multicast.
+    pub peers: Vec<std::net::SocketAddr>,
+    /// Heartbeat and failure-detector timings.
+    pub membership: MembershipConfig,
+}
+
+/// The default cluster name.
+pub const DEFAULT_CLUSTER: &str = "chatty";

@@ -5,15 +5,21 @@
 //! * [`membership`] — the sans-IO state machine: failure detection,
 //!   incarnations, tombstones, gossip.
 //! * [`config`] — timings, with the arithmetic behind the defaults.
+//! * [`transport`] — the UDP sockets (multicast group + unicast).
+//! * [`driver`] — the tokio task running the state machine over a transport.
 
 pub mod config;
+pub mod driver;
 pub mod envelope;
 pub mod membership;
 pub mod messages;
 pub mod tombstones;
+pub mod transport;
 
-pub use config::MembershipConfig;
+pub use config::{ClusterConfig, MembershipConfig, DEFAULT_CLUSTER};
+pub use driver::{ClusterHandle, ClusterView};
 pub use membership::{
     Destination, DownReason, Event, Health, MemberView, Membership, Transmit, Via,
 };
 pub use messages::MemberInfo;
+pub use transport::{TransportConfig, UdpTransport, DEFAULT_GROUP};

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::cluster::ClusterConfig;
+
 /// Per-client flood limit: a token bucket refilled at `per_sec`, holding at
 /// most `burst` tokens. `per_sec == 0` turns the limit off.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +40,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// How long shutdown waits for connections to flush their last frames.
     pub shutdown_grace: Duration,
+    /// Cluster membership; `None` runs a lone server with no UDP at all.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +53,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(45),
             handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(3),
+            cluster: None,
         }
     }
 }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -26,6 +27,7 @@ use tracing::{info, warn};
 pub use config::{RateLimit, ServerConfig};
 use room::Room;
 
+use crate::cluster::{driver, ClusterView, MemberInfo, Membership, UdpTransport};
 use crate::protocol::ServerId;
 
 /// A bound, not yet running, chat server.
@@ -34,6 +36,17 @@ pub struct Server {
     listener: TcpListener,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
+    advertised: SocketAddr,
+    cluster: Option<PendingCluster>,
+}
+
+/// Membership state and sockets, bound but not yet running.
+#[derive(Debug)]
+struct PendingCluster {
+    membership: Membership,
+    transport: UdpTransport,
+    view_tx: watch::Sender<ClusterView>,
+    view: watch::Receiver<ClusterView>,
 }
 
 impl Server {
@@ -42,14 +55,57 @@ impl Server {
         Server::from_listener(TcpListener::bind(addr).await?, config)
     }
 
-    /// Wraps an already bound listener.
+    /// Wraps an already bound listener. With a cluster configured, also
+    /// opens the UDP sockets (so it must run inside a tokio runtime).
     pub fn from_listener(listener: TcpListener, config: ServerConfig) -> io::Result<Server> {
-        let addr = listener.local_addr()?;
-        let room = Room::new(ServerId::random(), addr.to_string(), config.client_queue);
+        let id = ServerId::random();
+        let local = listener.local_addr()?;
+        let (advertised, cluster) = match &config.cluster {
+            None => (local, None),
+            Some(cc) => {
+                let transport = UdpTransport::bind(&cc.transport)?;
+                // Clients elsewhere cannot connect to 0.0.0.0: advertise the
+                // interface address instead.
+                let ip = if local.ip().is_unspecified() {
+                    transport.advertised_addr().ip()
+                } else {
+                    local.ip()
+                };
+                let advertised = SocketAddr::new(ip, local.port());
+                let me = MemberInfo {
+                    id,
+                    client_addr: advertised,
+                    udp_addr: transport.advertised_addr(),
+                };
+                let membership = Membership::new(
+                    cc.membership.clone(),
+                    &cc.name,
+                    me,
+                    cc.transport.multicast,
+                    cc.peers.clone(),
+                    fastrand::u64(..),
+                    std::time::Instant::now(),
+                );
+                let (view_tx, view) = driver::view_channel(&membership);
+                let pending = PendingCluster {
+                    membership,
+                    transport,
+                    view_tx,
+                    view,
+                };
+                (advertised, Some(pending))
+            }
+        };
+        let mut room = Room::new(id, advertised.to_string(), config.client_queue);
+        if let Some(c) = &cluster {
+            room = room.with_cluster(c.view.clone());
+        }
         Ok(Server {
             listener,
             room: Arc::new(room),
             config: Arc::new(config),
+            advertised,
+            cluster,
         })
     }
 
@@ -58,6 +114,22 @@ impl Server {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The client address announced to the cluster (the bound address,
+    /// with an unspecified IP replaced by the interface's).
+    pub fn advertised_addr(&self) -> SocketAddr {
+        self.advertised
+    }
+
+    /// The UDP address other servers reach this one at, if clustered.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.cluster.as_ref().map(|c| c.transport.advertised_addr())
+    }
+
+    /// A live view of the cluster's members, if clustered.
+    pub fn cluster_view(&self) -> Option<watch::Receiver<ClusterView>> {
+        self.cluster.as_ref().map(|c| c.view.clone())
     }
 
     /// This server's incarnation id.
@@ -71,8 +143,17 @@ impl Server {
             listener,
             room,
             config,
+            cluster,
+            ..
         } = self;
         info!(server = %room.id(), addr = %listener.local_addr()?, "serving clients");
+        let cluster = cluster.map(|c| {
+            let (events_tx, mut events) = mpsc::unbounded_channel();
+            // Membership events are logged by the state machine; the relay
+            // will consume them. Drain so they never accumulate.
+            tokio::spawn(async move { while events.recv().await.is_some() {} });
+            driver::spawn(c.membership, Arc::new(c.transport), c.view_tx, events_tx)
+        });
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         tokio::pin!(shutdown);
@@ -99,6 +180,9 @@ impl Server {
         );
         room.begin_shutdown("the server is shutting down");
         stop.cancel();
+        if let Some(cluster) = cluster {
+            cluster.leave().await;
+        }
         tasks.close();
         if tokio::time::timeout(config.shutdown_grace, tasks.wait())
             .await

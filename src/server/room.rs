@@ -15,8 +15,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::ClusterView;
 use crate::protocol::validate::name_key;
 use crate::protocol::{
     encode_frame, LeaveReason, Member, MessageId, ServerId, ServerInfo, ServerMsg, StatusReport,
@@ -62,6 +64,7 @@ pub struct Room {
     addr: String,
     queue_capacity: usize,
     state: Mutex<RoomState>,
+    cluster: Option<watch::Receiver<ClusterView>>,
 }
 
 #[derive(Debug, Default)]
@@ -91,7 +94,14 @@ impl Room {
             addr,
             queue_capacity: queue_capacity.max(1),
             state: Mutex::new(RoomState::default()),
+            cluster: None,
         }
+    }
+
+    /// Lets `status` list the cluster's other servers from `view`.
+    pub fn with_cluster(mut self, view: watch::Receiver<ClusterView>) -> Self {
+        self.cluster = Some(view);
+        self
     }
 
     /// This server's id.
@@ -247,15 +257,25 @@ impl Room {
 
     /// What this server knows, for `status`.
     pub fn status(&self) -> StatusReport {
+        let mut servers = vec![ServerInfo {
+            id: self.id,
+            addr: self.addr.clone(),
+            state: "alive".into(),
+            last_heard_ms: 0,
+        }];
+        if let Some(view) = &self.cluster {
+            let view = view.borrow();
+            servers.extend(view.members.iter().map(|m| ServerInfo {
+                id: m.info.id,
+                addr: m.info.client_addr.to_string(),
+                state: m.health.as_str().into(),
+                last_heard_ms: m.last_heard.elapsed().as_millis() as u64,
+            }));
+        }
         let state = self.lock();
         StatusReport {
             id: self.id,
-            servers: vec![ServerInfo {
-                id: self.id,
-                addr: self.addr.clone(),
-                state: "alive".into(),
-                last_heard_ms: 0,
-            }],
+            servers,
             members: state.members(self.id),
         }
     }

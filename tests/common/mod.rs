@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chatty::client::Client;
+use chatty::cluster::{ClusterConfig, ClusterView, MembershipConfig, TransportConfig};
 use chatty::protocol::{
     decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, ServerId, ServerMsg,
     MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
 use chatty::server::{RateLimit, Server, ServerConfig};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 
@@ -26,6 +29,10 @@ pub const DEADLINE: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub id: ServerId,
+    /// The cluster view, if the server was started with a cluster.
+    pub view: Option<watch::Receiver<ClusterView>>,
+    /// Its UDP address, if clustered.
+    pub udp_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -33,9 +40,16 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with `config` on a free loopback port.
     pub async fn start(config: ServerConfig) -> TestServer {
-        let server = Server::bind("127.0.0.1:0", config).await.expect("bind");
+        TestServer::start_at("127.0.0.1:0", config).await
+    }
+
+    /// Starts a server with `config` listening on `listen`.
+    pub async fn start_at(listen: &str, config: ServerConfig) -> TestServer {
+        let server = Server::bind(listen, config).await.expect("bind");
         let addr = server.local_addr();
         let id = server.id();
+        let view = server.cluster_view();
+        let udp_addr = server.udp_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async {
             let _ = stopped.await;
@@ -43,9 +57,52 @@ impl TestServer {
         TestServer {
             addr,
             id,
+            view,
+            udp_addr,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Stops the server on the spot, without a leave or shutdown notices:
+    /// to its peers this looks like a crash.
+    /// Returns once the task is gone, so its ports are free again.
+    pub async fn crash(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// The ids this server currently lists as cluster members (not itself).
+    pub fn members(&self) -> Vec<ServerId> {
+        let view = self.view.as_ref().expect("clustered server");
+        let ids = view.borrow().members.iter().map(|m| m.info.id).collect();
+        ids
+    }
+
+    /// Waits until `pred` holds for this server's member list.
+    pub async fn wait_members(&self, what: &str, pred: impl Fn(&[ServerId]) -> bool) {
+        let mut view = self.view.clone().expect("clustered server");
+        let fut = async {
+            loop {
+                let ids: Vec<ServerId> = view
+                    .borrow_and_update()
+                    .members
+                    .iter()
+                    .map(|m| m.info.id)
+                    .collect();
+                if pred(&ids) {
+                    return;
+                }
+                view.changed().await.expect("cluster task alive");
+            }
+        };
+        tokio::time::timeout(DEADLINE, fut)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("timed out waiting for {what}; members {:?}", self.members())
+            })
     }
 
     /// Default config but no flood limit, so tests can send quickly.
@@ -221,5 +278,41 @@ impl Raw {
                 "expected close, got {msg:?}"
             );
         }
+    }
+}
+
+/// A UDP port nobody on loopback is using right now, for a test's private
+/// multicast group: parallel tests never hear each other.
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("bind a probe socket")
+        .port()
+}
+
+/// Cluster settings for tests: always loopback, always the given group port.
+pub fn loopback_cluster(name: &str, group_port: u16) -> ClusterConfig {
+    ClusterConfig {
+        name: name.into(),
+        transport: TransportConfig {
+            iface: Ipv4Addr::LOCALHOST,
+            udp_port: 0,
+            group: SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), group_port),
+            multicast: true,
+        },
+        peers: Vec::new(),
+        membership: MembershipConfig::default(),
+    }
+}
+
+/// A server config with no flood limit and the given cluster.
+pub fn clustered(cluster: ClusterConfig) -> ServerConfig {
+    ServerConfig {
+        rate_limit: RateLimit {
+            per_sec: 0.0,
+            burst: 1,
+        },
+        cluster: Some(cluster),
+        ..ServerConfig::default()
     }
 }

@@ -1,0 +1,164 @@
+//! UDP sockets for server-to-server datagrams.
+//!
+//! Two sockets:
+//! * a **unicast** socket on the interface address (fixed port with
+//!   `--udp-port`, so others can name it with `--peer`; ephemeral otherwise).
+//!   Everything is *sent* from it, group traffic included, so a datagram's
+//!   source is always the sender's own unique address;
+//! * a **group** socket bound to the multicast group and port, joined on the
+//!   chosen interface, that only *receives*. `SO_REUSEADDR` lets every server
+//!   on a host bind it, and each gets its own copy of every group datagram.
+//!
+//! Multicast leaves with TTL 1 (never routed off the LAN) and loops back, so
+//! servers on one host hear each other.
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::UdpSocket;
+
+use super::envelope::MAX_DATAGRAM;
+use super::membership::{Destination, Via};
+
+/// Default multicast group and port: administratively scoped (239.255/16,
+/// "IPv4 local scope"), so routers never forward it beyond the site.
+pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), 7877);
+
+/// Receive buffer: one byte more than the largest valid datagram, so an
+/// oversized one is recognised instead of silently truncated.
+pub const RECV_BUFFER: usize = MAX_DATAGRAM + 1;
+
+/// Moves datagrams between servers. Implemented by [`UdpTransport`]; tests
+/// may provide an in-memory one.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends one datagram.
+    fn send(&self, to: Destination, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Receives one datagram into `buf`: its length, source, and how it came.
+    fn recv(
+        &self,
+        buf: &mut [u8],
+    ) -> impl Future<Output = io::Result<(usize, SocketAddr, Via)>> + Send;
+}
+
+/// Where and how to open the sockets.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Interface address to send and join on; `0.0.0.0` lets the system choose.
+    pub iface: Ipv4Addr,
+    /// Unicast port (0 = ephemeral).
+    pub udp_port: u16,
+    /// The multicast group and port.
+    pub group: SocketAddrV4,
+    /// Whether to use multicast at all.
+    pub multicast: bool,
+}
+
+/// The real UDP transport.
+#[derive(Debug)]
+pub struct UdpTransport {
+    unicast: UdpSocket,
+    group_rx: Option<UdpSocket>,
+    group: SocketAddrV4,
+    advertised: SocketAddr,
+}
+
+impl UdpTransport {
+    /// Opens the sockets. Must be called inside a tokio runtime.
+    pub fn bind(config: &TransportConfig) -> io::Result<UdpTransport> {
+        let unicast = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+        unicast.bind(&SocketAddrV4::new(config.iface, config.udp_port).into())?;
+        if config.multicast {
+            if !config.iface.is_unspecified() {
+                unicast.set_multicast_if_v4(&config.iface)?;
+            }
+            unicast.set_multicast_ttl_v4(1)?;
+            unicast.set_multicast_loop_v4(true)?;
+        }
+        unicast.set_nonblocking(true)?;
+        let unicast: StdUdpSocket = unicast.into();
+        let port = unicast.local_addr()?.port();
+        let ip = if config.iface.is_unspecified() {
+            outbound_ip(config.group)?
+        } else {
+            config.iface
+        };
+        let group_rx = if config.multicast {
+            Some(UdpSocket::from_std(join_group(
+                config.group,
+                config.iface,
+            )?)?)
+        } else {
+            None
+        };
+        Ok(UdpTransport {
+            unicast: UdpSocket::from_std(unicast)?,
+            group_rx,
+            group: config.group,
+            advertised: SocketAddr::V4(SocketAddrV4::new(ip, port)),
+        })
+    }
+
+    /// The unicast address other servers should send to.
+    pub fn advertised_addr(&self) -> SocketAddr {
+        self.advertised
+    }
+}
+
+impl Transport for UdpTransport {
+    async fn send(&self, to: Destination, bytes: &[u8]) -> io::Result<()> {
+        let addr = match to {
+            Destination::Group => SocketAddr::V4(self.group),
+            Destination::Unicast(addr) => addr,
+        };
+        self.unicast.send_to(bytes, addr).await.map(|_| ())
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Via)> {
+        match &self.group_rx {
+            Some(group) => {
+                // Each branch needs its own buffer; group datagrams are copied over.
+                let mut group_buf = [0u8; RECV_BUFFER];
+                tokio::select! {
+                    r = self.unicast.recv_from(buf) => r.map(|(n, from)| (n, from, Via::Unicast)),
+                    r = group.recv_from(&mut group_buf) => r.map(|(n, from)| {
+                        let n = n.min(buf.len());
+                        buf[..n].copy_from_slice(&group_buf[..n]);
+                        (n, from, Via::Multicast)
+                    }),
+                }
+            }
+            None => {
+                let (n, from) = self.unicast.recv_from(buf).await?;
+                Ok((n, from, Via::Unicast))
+            }
+        }
+    }
+}
+
+/// A receive-only socket on the group port, joined to the group on `iface`.
+fn join_group(group: SocketAddrV4, iface: Ipv4Addr) -> io::Result<StdUdpSocket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    // Binding to the group address (not 0.0.0.0) keeps unicast traffic to
+    // this port out of the socket.
+    socket.bind(&SocketAddrV4::new(*group.ip(), group.port()).into())?;
+    socket.join_multicast_v4(group.ip(), &iface)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// The local address the system would send `group` traffic from. A UDP
+/// `connect` only consults the routing table; nothing is sent.
+pub fn outbound_ip(group: SocketAddrV4) -> io::Result<Ipv4Addr> {
+    let probe = StdUdpSocket::bind("0.0.0.0:0")?;
+    probe.connect(group)?;
+    match probe.local_addr()? {
+        SocketAddr::V4(a) if !a.ip().is_unspecified() => Ok(*a.ip()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no interface to reach the multicast group; pass --iface",
+        )),
+    }
+}

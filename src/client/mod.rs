@@ -213,11 +213,7 @@ impl Client {
     /// The next message from the server, or `None` once it has closed the
     /// connection cleanly. Cancel-safe: usable as a `select!` branch.
     pub async fn recv(&mut self) -> Result<Option<ServerMsg>, ClientError> {
-        match self.frames.next().await {
-            None => Ok(None),
-            Some(Err(err)) => Err(err.into()),
-            Some(Ok(body)) => Ok(Some(decode(&body)?)),
-        }
+        read_msg(&mut self.frames).await
     }
 
     /// The next message that is not a keepalive, answering pings on the way.
@@ -271,11 +267,7 @@ pub struct ClientReader {
 impl ClientReader {
     /// The next message, or `None` once the server closed cleanly. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Option<ServerMsg>, ClientError> {
-        match self.frames.next().await {
-            None => Ok(None),
-            Some(Err(err)) => Err(err.into()),
-            Some(Ok(body)) => Ok(Some(decode(&body)?)),
-        }
+        read_msg(&mut self.frames).await
     }
 }
 
@@ -304,5 +296,16 @@ impl ClientWriter {
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.writer.write_all(bytes).await?;
         Ok(())
+    }
+}
+
+/// Reads and decodes the next frame; `None` at a clean end of stream.
+async fn read_msg(
+    frames: &mut FramedRead<OwnedReadHalf, FrameDecoder>,
+) -> Result<Option<ServerMsg>, ClientError> {
+    match frames.next().await {
+        None => Ok(None),
+        Some(Err(err)) => Err(err.into()),
+        Some(Ok(body)) => Ok(Some(decode(&body)?)),
     }
 }

@@ -210,14 +210,7 @@ impl Room {
     /// Safe to call twice and after an eviction.
     pub fn unregister(&self, conn: ConnId, reason: LeaveReason) {
         let mut state = self.lock();
-        if !state.closing {
-            let _ = state.end_membership(conn, reason, self.id);
-        }
-        if let Some(entry) = state.conns.remove(&conn) {
-            if let Some(name) = entry.name {
-                state.names.remove(&name_key(&name));
-            }
-        }
+        state.remove_conn(conn, reason, self.id);
         self.settle(&mut state);
     }
 
@@ -244,14 +237,7 @@ impl Room {
     pub fn close_with(&self, conn: ConnId, last: Bytes, reason: LeaveReason) {
         let mut state = self.lock();
         state.push(conn, last);
-        if !state.closing {
-            let _ = state.end_membership(conn, reason, self.id);
-        }
-        if let Some(entry) = state.conns.remove(&conn) {
-            if let Some(name) = entry.name {
-                state.names.remove(&name_key(&name));
-            }
-        }
+        state.remove_conn(conn, reason, self.id);
         self.settle(&mut state);
     }
 
@@ -354,6 +340,19 @@ impl RoomState {
             }
             if let Err(TrySendError::Full(_)) = entry.tx.try_send(frame.clone()) {
                 self.overflowed.push(*id);
+            }
+        }
+    }
+
+    /// Ends `conn`'s membership (telling the others, unless shutting down)
+    /// and forgets the connection; its queue closes once drained.
+    fn remove_conn(&mut self, conn: ConnId, reason: LeaveReason, server: ServerId) {
+        if !self.closing {
+            let _ = self.end_membership(conn, reason, server);
+        }
+        if let Some(entry) = self.conns.remove(&conn) {
+            if let Some(name) = entry.name {
+                self.names.remove(&name_key(&name));
             }
         }
     }

@@ -18,5 +18,6 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod protocol;
+pub mod relay;
 pub mod server;
 pub mod sim;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::cluster::envelope::MAX_DATAGRAM;
 use crate::cluster::{Destination, Membership, Transmit, Via};
+use crate::relay::Relay;
 
 /// A state machine the simulator can drive.
 pub trait SimNode {
@@ -35,6 +36,24 @@ impl SimNode for Membership {
     }
     fn on_datagram(&mut self, from: SocketAddr, via: Via, bytes: &[u8], now: Instant) {
         self.handle_datagram(from, via, bytes, now);
+    }
+    fn on_tick(&mut self, now: Instant) {
+        self.handle_tick(now);
+    }
+    fn deadline(&self) -> Instant {
+        self.next_deadline()
+    }
+    fn transmit(&mut self) -> Option<Transmit> {
+        self.poll_transmit()
+    }
+}
+
+impl SimNode for Relay {
+    fn addr(&self) -> SocketAddr {
+        Relay::addr(self)
+    }
+    fn on_datagram(&mut self, from: SocketAddr, _via: Via, bytes: &[u8], now: Instant) {
+        self.handle_datagram(from, bytes, now);
     }
     fn on_tick(&mut self, now: Instant) {
         self.handle_tick(now);

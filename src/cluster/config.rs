@@ -17,20 +17,23 @@ use std::time::Duration;
 /// last heard heartbeat older, and so detection earlier. The requirement is
 /// removal within 1 s.
 ///
-/// **False removals at 10 % loss.** A live member is removed only if every
-/// heartbeat in an 800 ms window is lost: 800 / 50 = 16 consecutive
-/// heartbeats. With independent 10 % loss that has probability
-/// 0.1^16 = 10⁻¹⁶ per window. A window starts with every heartbeat
-/// (72,000 per hour), so per observer and member
+/// **False removals at 10 % loss.** A live member is removed only if no
+/// heartbeat arrives for 800 ms. Heartbeats go out every 50 ms, and the 16th
+/// after the last one heard is due exactly at the deadline, so jitter can
+/// make it late. Count conservatively: **15 consecutive losses** are enough.
+/// With independent 10 % loss that has probability 0.1¹⁵ = 10⁻¹⁵ per window.
+/// A window starts with every heartbeat (72,000 per hour), so per observer and
+/// member
 ///
-/// > P(false removal per server-hour) ≈ 72,000 × 0.9 × 10⁻¹⁶ ≈ 6.5 × 10⁻¹²
+/// > P(false removal per server-hour) ≈ 72,000 × 0.9 × 10⁻¹⁵ ≈ 6.5 × 10⁻¹¹
 ///
-/// That is about one false removal in 10¹¹ server-hours. At 10 % loss on
+/// That is about one false removal in 10¹⁰ server-hours. At 10 % loss on
 /// *each* host (sender and receiver, 19 % end to end) it is
-/// 72,000 × 0.19¹⁶ ≈ 2 × 10⁻⁷ per server-hour. Gossip from other servers
-/// adds independent paths and lowers it further. Scheduling stalls, not
-/// packet loss, are the realistic risk: a server would need to stop sending
-/// for 800 ms.
+/// 72,000 × 0.19¹⁵ ≈ 1 × 10⁻⁶ per server-hour. Where servers gossip (static
+/// peers), each gossip digest is one more independent path and lowers it
+/// further. A pure multicast cluster sends no gossip. Scheduling stalls,
+/// not packet loss, are the realistic risk: a server would need to stop
+/// sending for 800 ms.
 ///
 /// The cost is 20 small datagrams per second per server, which is negligible
 /// on a LAN.

@@ -41,6 +41,16 @@ pub enum Kind {
     Gossip = 2,
     /// A server announcing its graceful departure.
     Leave = 3,
+    /// Relay: sequenced chat events from their origin.
+    RelayData = 16,
+    /// Relay: the range of sequence numbers an origin still holds.
+    RelayStatus = 17,
+    /// Relay: a receiver asking an origin to resend missing events.
+    RelayNack = 18,
+    /// Relay: a receiver asking an origin for a snapshot of its members.
+    RelaySyncRequest = 19,
+    /// Relay: one part of an origin's member snapshot.
+    RelaySnapshot = 20,
 }
 
 impl Kind {
@@ -49,6 +59,11 @@ impl Kind {
             1 => Kind::Heartbeat,
             2 => Kind::Gossip,
             3 => Kind::Leave,
+            16 => Kind::RelayData,
+            17 => Kind::RelayStatus,
+            18 => Kind::RelayNack,
+            19 => Kind::RelaySyncRequest,
+            20 => Kind::RelaySnapshot,
             _ => return None,
         })
     }

@@ -316,11 +316,24 @@ impl Membership {
             }
             Kind::Gossip => {
                 let gossip: Gossip = env.body()?;
-                for entry in &gossip.entries {
-                    let info = entry.member().ok_or_else(|| bad_addr(Kind::Gossip))?;
+                // All or nothing: a datagram with one bad entry is dropped whole.
+                let entries = gossip
+                    .entries
+                    .iter()
+                    .map(|e| e.member().map(|info| (info, e)))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| bad_addr(Kind::Gossip))?;
+                for (info, entry) in entries {
                     let age = Duration::from_millis(u64::from(entry.age_ms));
                     self.observe(info, entry.heartbeat, age, None, now);
                 }
+            }
+            Kind::RelayData
+            | Kind::RelayStatus
+            | Kind::RelayNack
+            | Kind::RelaySyncRequest
+            | Kind::RelaySnapshot => {
+                // Relay traffic shares the sockets; the relay handles it.
             }
             Kind::Leave => {
                 let leave: Leave = env.body()?;
@@ -356,10 +369,14 @@ impl Membership {
                 self.drops.stale += 1;
                 return;
             }
-            info!(server = %info.id, "re-admitting a server that was removed");
-            self.tombstones.remove(&info.id);
+            // A higher counter: alive after all. The tombstone goes only if
+            // the checks below really admit it.
         }
-        let heard_at = now.checked_sub(age).unwrap_or(now);
+        // News older than this process's clock can express is stale, not fresh.
+        let Some(heard_at) = now.checked_sub(age) else {
+            self.drops.stale += 1;
+            return;
+        };
         if let Some(m) = self.members.get_mut(&info.id) {
             if direct == Some(Via::Multicast) {
                 m.last_multicast = Some(now);
@@ -382,6 +399,10 @@ impl Membership {
         }
         if !self.resolve_address_clash(&info, heartbeat, now) {
             return;
+        }
+        if self.tombstones.get(&info.id).is_some() {
+            info!(server = %info.id, "re-admitting a server that was removed");
+            self.tombstones.remove(&info.id);
         }
         info!(server = %info.id, client = %info.client_addr, udp = %info.udp_addr, "server joined");
         self.members.insert(

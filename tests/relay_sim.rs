@@ -98,7 +98,7 @@ impl Cluster {
     /// What membership would do when `slot` is declared gone.
     fn bury(&mut self, id: ServerId) {
         for other in self.sim.running() {
-            self.sim.node_mut(other).unwrap().peer_down(id);
+            self.sim.node_mut(other).unwrap().peer_down(id, false);
         }
     }
 

@@ -15,6 +15,7 @@ pub fn render(msg: &ServerMsg) -> Option<String> {
         ServerMsg::Message { from, text, .. } => format!("[{}] {}", clean(from), clean(text)),
         ServerMsg::Error { text, .. } => format!("[ERROR] {}", clean(text)),
         ServerMsg::Shutdown { reason } => format!("[SERVER] {}", clean(reason)),
+        ServerMsg::Notice { text } => format!("[SERVER] {}", clean(text)),
         ServerMsg::Welcome { .. }
         | ServerMsg::Hello { .. }
         | ServerMsg::StatusReply(_)

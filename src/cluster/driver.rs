@@ -1,9 +1,13 @@
-//! The thin async task that runs a [`Membership`] over a [`Transport`].
+//! The thin async task that runs a server's [`Membership`] and [`Relay`]
+//! over one [`Transport`].
 //!
-//! It selects over the socket, the state machine's next deadline and a leave
-//! request; after each input it sends what the state machine queued and
-//! publishes the member list on a `watch` channel for `status`. All
-//! decisions live in the state machine; this file only moves bytes and time.
+//! It selects over the socket, the state machines' next deadlines, local
+//! chat events to relay, and a leave request. Each datagram goes to the
+//! machine its kind belongs to. Membership changes are passed to the relay
+//! (`peer_up`/`peer_down`). After each input it sends what the machines
+//! queued, hands relay deliveries to the server, and publishes the member
+//! list on a `watch` channel for `status`. All decisions live in the state
+//! machines; this file only moves bytes, time and events.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +16,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use super::membership::{DropStats, Event, MemberView, Membership};
+use super::envelope::{self, Kind};
+use super::membership::{DownReason, DropStats, Event, MemberView, Membership};
 use super::messages::MemberInfo;
 use super::transport::{Transport, RECV_BUFFER};
+use crate::relay::{ChatEvent, Delivery, Relay};
 
 /// Republish the view at least this often so "last heard" ages stay fresh.
 const VIEW_REFRESH: Duration = Duration::from_millis(100);
@@ -81,17 +87,32 @@ pub fn view_channel(
     })
 }
 
-/// Starts the task, publishing on `view_tx`. `events` receives every
-/// membership event.
+/// The channels between the cluster task and the rest of the server.
+#[derive(Debug)]
+pub struct Wiring {
+    /// Where the member list is published.
+    pub view_tx: watch::Sender<ClusterView>,
+    /// Local chat events to relay, with their sequence numbers, in order.
+    pub local: mpsc::UnboundedReceiver<(u64, ChatEvent)>,
+    /// Relay deliveries (remote events, syncs, lost servers), in order.
+    pub deliveries: mpsc::UnboundedSender<Delivery>,
+}
+
+/// Starts the task.
 pub fn spawn<T: Transport>(
     membership: Membership,
+    relay: Relay,
     transport: Arc<T>,
-    view_tx: watch::Sender<ClusterView>,
-    events: mpsc::UnboundedSender<Event>,
+    wiring: Wiring,
 ) -> ClusterHandle {
-    let view = view_tx.subscribe();
+    let view = wiring.view_tx.subscribe();
     let (leave, leave_rx) = oneshot::channel();
-    let task = tokio::spawn(run(membership, transport, view_tx, events, leave_rx));
+    let node = Node {
+        membership,
+        relay,
+        wiring,
+    };
+    let task = tokio::spawn(node.run(transport, leave_rx));
     ClusterHandle {
         view,
         leave: Some(leave),
@@ -99,57 +120,112 @@ pub fn spawn<T: Transport>(
     }
 }
 
-async fn run<T: Transport>(
-    mut m: Membership,
-    transport: Arc<T>,
-    view_tx: watch::Sender<ClusterView>,
-    events: mpsc::UnboundedSender<Event>,
-    mut leave_rx: oneshot::Receiver<()>,
-) {
-    let mut buf = vec![0u8; RECV_BUFFER];
-    let mut leaving = false;
-    let mut published = Instant::now();
-    m.handle_tick(Instant::now());
-    loop {
-        flush(&mut m, &*transport, &events).await;
-        publish(&m, &view_tx, &mut published);
-        if leaving && m.leave_done() {
-            debug!("leave announced");
-            return;
-        }
-        let now = Instant::now();
-        let wake = m.next_deadline().max(now + MIN_SLEEP);
-        tokio::select! {
-            received = transport.recv(&mut buf) => match received {
-                Ok((n, from, via)) => m.handle_datagram(from, via, &buf[..n], Instant::now()),
-                Err(err) => {
-                    // e.g. ICMP port unreachable surfacing on Linux: not fatal.
-                    debug!(cause = %err, "udp receive error");
-                    tokio::time::sleep(MIN_SLEEP).await;
+struct Node {
+    membership: Membership,
+    relay: Relay,
+    wiring: Wiring,
+}
+
+impl Node {
+    async fn run<T: Transport>(mut self, transport: Arc<T>, mut leave_rx: oneshot::Receiver<()>) {
+        let mut buf = vec![0u8; RECV_BUFFER];
+        let mut leaving = false;
+        let mut local_open = true;
+        let mut published = Instant::now();
+        loop {
+            let now = Instant::now();
+            // Due work runs inline, so relaying a local event costs no sleep.
+            if self.membership.next_deadline() <= now {
+                self.membership.handle_tick(now);
+            }
+            self.route_membership_events();
+            if self.relay.next_deadline() <= now {
+                self.relay.handle_tick(now);
+            }
+            self.flush(&*transport).await;
+            publish(&self.membership, &self.wiring.view_tx, &mut published);
+            if leaving && self.membership.leave_done() {
+                debug!("leave announced");
+                return;
+            }
+            let deadline = self
+                .membership
+                .next_deadline()
+                .min(self.relay.next_deadline());
+            let wake = deadline.max(Instant::now() + MIN_SLEEP);
+            tokio::select! {
+                received = transport.recv(&mut buf) => match received {
+                    Ok((n, from, via)) => self.dispatch(from, via, &buf[..n]),
+                    Err(err) => {
+                        // e.g. ICMP port unreachable surfacing on Linux: not fatal.
+                        debug!(cause = %err, "udp receive error");
+                        tokio::time::sleep(MIN_SLEEP).await;
+                    }
+                },
+                local = self.wiring.local.recv(), if local_open => match local {
+                    Some((seq, event)) => {
+                        self.relay.submit(seq, &event);
+                        // Take whatever else is already queued: one flush packs them.
+                        while let Ok((seq, event)) = self.wiring.local.try_recv() {
+                            self.relay.submit(seq, &event);
+                        }
+                    }
+                    None => local_open = false,
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {}
+                _ = &mut leave_rx, if !leaving => {
+                    leaving = true;
+                    self.membership.leave(Instant::now());
                 }
-            },
-            _ = tokio::time::sleep_until(wake.into()) => m.handle_tick(Instant::now()),
-            _ = &mut leave_rx, if !leaving => {
-                leaving = true;
-                m.leave(Instant::now());
             }
         }
     }
-}
 
-async fn flush<T: Transport>(
-    m: &mut Membership,
-    transport: &T,
-    events: &mpsc::UnboundedSender<Event>,
-) {
-    while let Some(tx) = m.poll_transmit() {
-        if let Err(err) = transport.send(tx.to, &tx.bytes).await {
-            debug!(to = ?tx.to, cause = %err, "udp send failed");
+    /// Hands a datagram to the state machine its kind belongs to.
+    fn dispatch(&mut self, from: std::net::SocketAddr, via: super::Via, datagram: &[u8]) {
+        let now = Instant::now();
+        let relay_kind = matches!(
+            envelope::open(datagram).map(|e| e.kind),
+            Ok(Kind::RelayData
+                | Kind::RelayStatus
+                | Kind::RelayNack
+                | Kind::RelaySyncRequest
+                | Kind::RelaySnapshot)
+        );
+        if relay_kind {
+            self.relay.handle_datagram(from, datagram, now);
+        } else {
+            self.membership.handle_datagram(from, via, datagram, now);
         }
     }
-    while let Some(event) = m.poll_event() {
-        if events.send(event).is_err() {
-            warn!("membership event receiver gone");
+
+    /// Membership changes become relay peers coming and going.
+    fn route_membership_events(&mut self) {
+        while let Some(event) = self.membership.poll_event() {
+            match event {
+                Event::Up(info) => self.relay.peer_up(info.id, info.udp_addr),
+                Event::Down(info, reason) => {
+                    self.relay.peer_down(info.id, reason == DownReason::Left)
+                }
+                Event::Suspect(_) | Event::Recovered(_) => {}
+            }
+        }
+    }
+
+    async fn flush<T: Transport>(&mut self, transport: &T) {
+        while let Some(tx) = self
+            .membership
+            .poll_transmit()
+            .or_else(|| self.relay.poll_transmit())
+        {
+            if let Err(err) = transport.send(tx.to, &tx.bytes).await {
+                debug!(to = ?tx.to, cause = %err, "udp send failed");
+            }
+        }
+        while let Some(delivery) = self.relay.poll_delivery() {
+            if self.wiring.deliveries.send(delivery).is_err() {
+                warn!("relay delivery receiver gone");
+            }
         }
     }
 }

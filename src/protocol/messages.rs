@@ -113,6 +113,12 @@ pub enum ServerMsg {
     },
     /// Answer to `status`.
     StatusReply(StatusReport),
+    /// Something the user should know that is not a chat event, e.g. that
+    /// messages from another server were lost. Printed as `[SERVER] text`.
+    Notice {
+        /// Human-readable text.
+        text: String,
+    },
     /// The server is going away; the connection closes after this frame.
     Shutdown {
         /// Human-readable reason.
@@ -182,6 +188,9 @@ pub enum LeaveReason {
     Shutdown,
     /// The member's server crashed or became unreachable.
     ServerLost,
+    /// Someone took the same name on another server at the same moment and
+    /// won the tie; this member must choose another name.
+    NameConflict,
     /// A reason this build does not know.
     #[serde(other)]
     Other,
@@ -198,6 +207,7 @@ impl LeaveReason {
             LeaveReason::ProtocolError => Some("protocol error"),
             LeaveReason::Shutdown => Some("server shut down"),
             LeaveReason::ServerLost => Some("server lost"),
+            LeaveReason::NameConflict => Some("name conflict"),
             LeaveReason::Other => Some("unknown reason"),
         }
     }

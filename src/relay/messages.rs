@@ -78,6 +78,7 @@ fn reason_code(reason: LeaveReason) -> u8 {
         LeaveReason::ProtocolError => 5,
         LeaveReason::Shutdown => 6,
         LeaveReason::ServerLost => 7,
+        LeaveReason::NameConflict => 8,
         LeaveReason::Other => 0,
     }
 }
@@ -91,6 +92,7 @@ fn reason_from(code: u8) -> LeaveReason {
         5 => LeaveReason::ProtocolError,
         6 => LeaveReason::Shutdown,
         7 => LeaveReason::ServerLost,
+        8 => LeaveReason::NameConflict,
         _ => LeaveReason::Other,
     }
 }

@@ -104,6 +104,8 @@ pub enum Delivery {
         origin: ServerId,
         /// Its members at the end.
         members: Vec<String>,
+        /// True if it left gracefully (shut down), false if it was lost.
+        graceful: bool,
     },
 }
 
@@ -291,13 +293,15 @@ impl Relay {
             });
     }
 
-    /// Membership says `id` is gone: its stream ends here.
-    pub fn peer_down(&mut self, id: ServerId) {
+    /// Membership says `id` is gone (`graceful` if it announced a leave):
+    /// its stream ends here.
+    pub fn peer_down(&mut self, id: ServerId, graceful: bool) {
         self.peers.remove(&id);
         if let Some(origin) = self.origins.remove(&id) {
             self.deliveries.push_back(Delivery::OriginGone {
                 origin: id,
                 members: origin.members.into_iter().collect(),
+                graceful,
             });
         }
     }

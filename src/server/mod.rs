@@ -29,6 +29,7 @@ use room::Room;
 
 use crate::cluster::{driver, ClusterView, MemberInfo, Membership, UdpTransport};
 use crate::protocol::ServerId;
+use crate::relay::{ChatEvent, Relay, RelayConfig};
 
 /// A bound, not yet running, chat server.
 #[derive(Debug)]
@@ -40,13 +41,16 @@ pub struct Server {
     cluster: Option<PendingCluster>,
 }
 
-/// Membership state and sockets, bound but not yet running.
+/// Membership and relay state and sockets, bound but not yet running.
 #[derive(Debug)]
 struct PendingCluster {
     membership: Membership,
+    relay: Relay,
     transport: UdpTransport,
     view_tx: watch::Sender<ClusterView>,
     view: watch::Receiver<ClusterView>,
+    local: mpsc::UnboundedReceiver<(u64, ChatEvent)>,
+    local_tx: mpsc::UnboundedSender<(u64, ChatEvent)>,
 }
 
 impl Server {
@@ -87,18 +91,31 @@ impl Server {
                     std::time::Instant::now(),
                 );
                 let (view_tx, view) = driver::view_channel(&membership);
+                let relay = Relay::new(
+                    id,
+                    transport.advertised_addr(),
+                    &cc.name,
+                    RelayConfig::default(),
+                    std::time::Instant::now(),
+                );
+                let (local_tx, local) = mpsc::unbounded_channel();
                 let pending = PendingCluster {
                     membership,
+                    relay,
                     transport,
                     view_tx,
                     view,
+                    local,
+                    local_tx,
                 };
                 (advertised, Some(pending))
             }
         };
         let mut room = Room::new(id, advertised.to_string(), config.client_queue);
         if let Some(c) = &cluster {
-            room = room.with_cluster(c.view.clone());
+            room = room
+                .with_cluster(c.view.clone())
+                .with_relay(c.local_tx.clone());
         }
         Ok(Server {
             listener,
@@ -148,11 +165,20 @@ impl Server {
         } = self;
         info!(server = %room.id(), addr = %listener.local_addr()?, "serving clients");
         let cluster = cluster.map(|c| {
-            let (events_tx, mut events) = mpsc::unbounded_channel();
-            // Membership events are logged by the state machine; the relay
-            // will consume them. Drain so they never accumulate.
-            tokio::spawn(async move { while events.recv().await.is_some() {} });
-            driver::spawn(c.membership, Arc::new(c.transport), c.view_tx, events_tx)
+            let (deliveries_tx, mut deliveries) = mpsc::unbounded_channel();
+            let remote_room = room.clone();
+            // Ends when the cluster task (the only sender) ends.
+            tokio::spawn(async move {
+                while let Some(delivery) = deliveries.recv().await {
+                    remote_room.apply(delivery);
+                }
+            });
+            let wiring = driver::Wiring {
+                view_tx: c.view_tx,
+                local: c.local,
+                deliveries: deliveries_tx,
+            };
+            driver::spawn(c.membership, c.relay, Arc::new(c.transport), wiring)
         });
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();

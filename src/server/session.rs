@@ -250,8 +250,13 @@ impl Session {
                     return None;
                 }
                 if self.room.say(self.conn, text).is_err() {
-                    // Evicted between our check and now; the eviction ends us.
-                    return Some(End::Evicted);
+                    // The room took the name back: a same-moment claim on
+                    // another server won (the client was told with 211).
+                    self.name = None;
+                    self.error(
+                        ErrorCode::NOT_JOINED,
+                        "you are no longer in the chat; join again with another name".into(),
+                    );
                 }
                 None
             }

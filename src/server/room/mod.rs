@@ -8,7 +8,11 @@
 //! memory nor hold up anyone else.
 //!
 //! The room never touches a socket; session tasks feed it and writer tasks
-//! drain the queues it fills.
+//! drain the queues it fills. In a cluster, every local event also goes to
+//! the relay (under the same lock, so the relay's order is the room's order),
+//! and [`remote`] applies what the relay delivers from other servers.
+
+mod remote;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -23,6 +27,7 @@ use crate::protocol::validate::name_key;
 use crate::protocol::{
     encode_frame, LeaveReason, Member, MessageId, ServerId, ServerInfo, ServerMsg, StatusReport,
 };
+use crate::relay::ChatEvent;
 
 /// Identifies one connection within this server process.
 pub type ConnId = u64;
@@ -72,8 +77,12 @@ struct RoomState {
     next_conn: ConnId,
     last_seq: u64,
     conns: HashMap<ConnId, Conn>,
-    /// name key → holder
+    /// name key → local holder
     names: HashMap<String, ConnId>,
+    /// name key → member on another server
+    remote: HashMap<String, Member>,
+    /// Local events to relay to the other servers, with their sequence numbers.
+    relay: Option<mpsc::UnboundedSender<(u64, ChatEvent)>>,
     closing: bool,
     /// Connections whose queue overflowed during the current operation.
     overflowed: Vec<ConnId>,
@@ -101,6 +110,12 @@ impl Room {
     /// Lets `status` list the cluster's other servers from `view`.
     pub fn with_cluster(mut self, view: watch::Receiver<ClusterView>) -> Self {
         self.cluster = Some(view);
+        self
+    }
+
+    /// Sends every local event, numbered, to the relay.
+    pub fn with_relay(self, relay: mpsc::UnboundedSender<(u64, ChatEvent)>) -> Self {
+        self.lock().relay = Some(relay);
         self
     }
 
@@ -160,7 +175,7 @@ impl Room {
             return Err(JoinError::AlreadyJoined(current.clone()));
         }
         let key = name_key(name);
-        if state.names.contains_key(&key) {
+        if state.names.contains_key(&key) || state.remote.contains_key(&key) {
             return Err(JoinError::NameTaken(name.to_string()));
         }
         state.names.insert(key, conn);
@@ -174,6 +189,12 @@ impl Room {
         };
         state.push(conn, encode_frame(&welcome));
         let id = state.next_id(self.id);
+        state.relay_out(
+            id.seq,
+            ChatEvent::Joined {
+                name: name.to_string(),
+            },
+        );
         state.broadcast(encode_frame(&ServerMsg::Joined {
             id,
             name: name.to_string(),
@@ -192,6 +213,13 @@ impl Room {
             .and_then(|c| c.name.clone())
             .ok_or(NotJoined)?;
         let id = state.next_id(self.id);
+        state.relay_out(
+            id.seq,
+            ChatEvent::Message {
+                from: from.clone(),
+                text: text.clone(),
+            },
+        );
         state.broadcast(encode_frame(&ServerMsg::Message { id, from, text }));
         self.settle(&mut state);
         Ok(id)
@@ -290,6 +318,13 @@ impl Room {
             tracing::warn!(conn, name = %name, "evicting client: outbound queue full");
             if !state.closing {
                 let id = state.next_id(self.id);
+                state.relay_out(
+                    id.seq,
+                    ChatEvent::Left {
+                        name: name.clone(),
+                        reason: LeaveReason::TooSlow,
+                    },
+                );
                 state.broadcast(encode_frame(&ServerMsg::Left {
                     id,
                     name,
@@ -310,12 +345,21 @@ impl RoomState {
         }
     }
 
+    /// Hands a local event to the relay, if clustered.
+    fn relay_out(&self, seq: u64, event: ChatEvent) {
+        if let Some(relay) = &self.relay {
+            let _ = relay.send((seq, event));
+        }
+    }
+
+    /// Everyone in the chat, on this server and the others.
     fn members(&self, server: ServerId) -> Vec<Member> {
         let mut members: Vec<Member> = self
             .conns
             .values()
             .filter_map(|c| c.name.clone())
             .map(|name| Member { name, server })
+            .chain(self.remote.values().cloned())
             .collect();
         members.sort_by(|a, b| a.name.cmp(&b.name));
         members
@@ -367,6 +411,13 @@ impl RoomState {
         let name = entry.name.take().ok_or(NotJoined)?;
         self.names.remove(&name_key(&name));
         let id = self.next_id(server);
+        self.relay_out(
+            id.seq,
+            ChatEvent::Left {
+                name: name.clone(),
+                reason,
+            },
+        );
         let frame = encode_frame(&ServerMsg::Left {
             id,
             name,

@@ -1,0 +1,223 @@
+//! Multi-server chat over the real relay: three servers on loopback, each
+//! test on its own multicast group port.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use chatty::client::{Client, ClientError};
+use chatty::protocol::{ErrorCode, LeaveReason, ServerMsg};
+use common::{clustered, free_udp_port, joined, loopback_cluster, wait_for, TestServer, DEADLINE};
+
+async fn cluster_of(n: usize) -> (Vec<TestServer>, u16) {
+    let port = free_udp_port();
+    let mut servers = Vec::new();
+    for _ in 0..n {
+        servers.push(TestServer::start(clustered(loopback_cluster("r", port))).await);
+    }
+    for s in &servers {
+        s.wait_members("membership", |m| m.len() == n - 1).await;
+    }
+    (servers, port)
+}
+
+/// Waits until `server`'s status lists exactly these member names.
+async fn wait_members_named(server: &TestServer, names: &[&str]) {
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut probe = Client::connect(&server.addr_string()).await.unwrap();
+        let got: Vec<String> = probe
+            .status()
+            .await
+            .unwrap()
+            .members
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "members {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await; // poll, bounded by the deadline
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_different_servers_chat_exactly_once_in_order() {
+    let (servers, _) = cluster_of(3).await;
+    let names = ["ann", "bob", "cat"];
+    let mut clients = Vec::new();
+    for (s, name) in servers.iter().zip(names) {
+        clients.push(joined(s, name).await);
+    }
+    for s in &servers {
+        wait_members_named(s, &names).await;
+    }
+    const PER: usize = 30;
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for c in clients {
+        let (r, w) = c.split();
+        readers.push(r);
+        writers.push(w);
+    }
+    for (i, w) in writers.iter_mut().enumerate() {
+        for n in 0..PER {
+            w.say(&format!("{}-{n}", names[i])).await.unwrap();
+        }
+    }
+    for (i, mut r) in readers.into_iter().enumerate() {
+        let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut ids = HashSet::new();
+        let collect = async {
+            while got.values().map(Vec::len).sum::<usize>() < 3 * PER {
+                match r.recv().await.unwrap().expect("open") {
+                    ServerMsg::Message { id, from, text } => {
+                        assert!(ids.insert(id), "duplicate {id:?}");
+                        let sender = names.iter().position(|n| *n == from).unwrap();
+                        assert_eq!(id.origin, servers[sender].id, "id names the origin server");
+                        got.entry(from).or_default().push(text);
+                    }
+                    ServerMsg::Ping { .. } => {}
+                    _ => {}
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, collect)
+            .await
+            .unwrap_or_else(|_| panic!("{} missed messages: {got:?}", names[i]));
+        for name in names {
+            let expected: Vec<String> = (0..PER).map(|n| format!("{name}-{n}")).collect();
+            assert_eq!(
+                got[name], expected,
+                "{}: {name}'s messages complete and in order",
+                names[i]
+            );
+        }
+    }
+    drop(writers);
+}
+
+#[tokio::test]
+async fn names_are_unique_across_servers() {
+    let (servers, _) = cluster_of(2).await;
+    let _leo = joined(&servers[0], "Leo").await;
+    wait_members_named(&servers[1], &["Leo"]).await;
+    let mut other = Client::connect(&servers[1].addr_string()).await.unwrap();
+    match other.join("LEO").await {
+        Err(ClientError::Refused {
+            code, fatal: false, ..
+        }) => assert_eq!(code, ErrorCode::NAME_TAKEN),
+        r => panic!("a name held on another server must be refused: {r:?}"),
+    }
+    let welcome = other.join("Max").await.unwrap();
+    let names: Vec<_> = welcome
+        .members
+        .iter()
+        .map(|m| (m.name.as_str(), m.server))
+        .collect();
+    assert_eq!(
+        names,
+        [("Leo", servers[0].id), ("Max", servers[1].id)],
+        "welcome lists the cluster"
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_servers_members_leave_everywhere_once() {
+    let (mut servers, _) = cluster_of(3).await;
+    let _gone1 = joined(&servers[2], "gone1").await;
+    let _gone2 = joined(&servers[2], "gone2").await;
+    let mut watchers = [
+        joined(&servers[0], "w0").await,
+        joined(&servers[1], "w1").await,
+    ];
+    for s in &servers {
+        wait_members_named(s, &["gone1", "gone2", "w0", "w1"]).await;
+    }
+    let dead = servers.pop().unwrap();
+    let dead_id = dead.id;
+    dead.crash().await;
+    for w in watchers.iter_mut() {
+        let mut left = Vec::new();
+        while left.len() < 2 {
+            match wait_for(w, "server lost", |m| matches!(m, ServerMsg::Left { .. })).await {
+                ServerMsg::Left {
+                    name,
+                    reason,
+                    server,
+                    ..
+                } => {
+                    assert_eq!(reason, LeaveReason::ServerLost);
+                    assert_eq!(server, dead_id);
+                    left.push(name);
+                }
+                _ => unreachable!(),
+            }
+        }
+        left.sort();
+        assert_eq!(left, ["gone1", "gone2"]);
+        // Exactly once: nothing more about them follows a fresh message.
+        w.say("after").await.unwrap();
+        let extra = wait_for(w, "own message", |m| {
+            matches!(m, ServerMsg::Left { .. } | ServerMsg::Message { .. })
+        })
+        .await;
+        assert!(
+            matches!(extra, ServerMsg::Message { .. }),
+            "no second leave: {extra:?}"
+        );
+    }
+    for s in &servers {
+        wait_members_named(s, &["w0", "w1"]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_added_mid_conversation_gets_members_and_later_messages() {
+    let (mut servers, port) = cluster_of(2).await;
+    let mut ann = joined(&servers[0], "ann").await;
+    let _bob = joined(&servers[1], "bob").await;
+    wait_members_named(&servers[0], &["ann", "bob"]).await;
+    ann.say("before").await.unwrap();
+    let late = TestServer::start(clustered(loopback_cluster("r", port))).await;
+    late.wait_members("membership", |m| m.len() == 2).await;
+    wait_members_named(&late, &["ann", "bob"]).await;
+    let mut cat = Client::connect(&late.addr_string()).await.unwrap();
+    let welcome = cat.join("cat").await.unwrap();
+    let names: Vec<_> = welcome.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["ann", "bob", "cat"],
+        "state sync gave the late server the members"
+    );
+    ann.say("after").await.unwrap();
+    let got = wait_for(&mut cat, "a later message", |m| {
+        matches!(m, ServerMsg::Message { .. })
+    })
+    .await;
+    assert!(
+        matches!(got, ServerMsg::Message { text, from, .. } if text == "after" && from == "ann"),
+        "the earlier message is not replayed; the later one arrives"
+    );
+    servers.push(late);
+}
+
+#[tokio::test]
+async fn a_stopped_servers_members_leave_as_shut_down() {
+    let (mut servers, _) = cluster_of(2).await;
+    let _bye = joined(&servers[1], "bye").await;
+    let mut w = joined(&servers[0], "w").await;
+    wait_members_named(&servers[0], &["bye", "w"]).await;
+    servers.pop().unwrap().shutdown().await.unwrap();
+    let left = wait_for(&mut w, "leave", |m| matches!(m, ServerMsg::Left { .. })).await;
+    assert!(
+        matches!(left, ServerMsg::Left { name, reason: LeaveReason::Shutdown, .. } if name == "bye")
+    );
+}

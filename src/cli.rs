@@ -84,6 +84,10 @@ struct ServerArgs {
     /// Milliseconds of silence before a server is removed.
     #[arg(long, value_name = "MS", default_value_t = 800)]
     dead_ms: u64,
+    /// Testing aid: drop this percentage of outgoing cluster datagrams, to
+    /// see loss repaired (fault tests, benchmarks). Never needed in use.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    inject_loss: f64,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +184,8 @@ async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
         },
         peers,
         membership,
+        memory: None,
+        inject_loss: (args.inject_loss / 100.0).clamp(0.0, 1.0),
     })
 }
 

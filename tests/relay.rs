@@ -4,11 +4,13 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use chatty::client::{Client, ClientError};
 use chatty::protocol::{ErrorCode, LeaveReason, ServerMsg};
-use common::{clustered, free_udp_port, joined, loopback_cluster, wait_for, TestServer, DEADLINE};
+use common::{
+    clustered, free_udp_port, joined, loopback_cluster, wait_for, wait_members_named, TestServer,
+    DEADLINE,
+};
 
 async fn cluster_of(n: usize) -> (Vec<TestServer>, u16) {
     let port = free_udp_port();
@@ -20,32 +22,6 @@ async fn cluster_of(n: usize) -> (Vec<TestServer>, u16) {
         s.wait_members("membership", |m| m.len() == n - 1).await;
     }
     (servers, port)
-}
-
-/// Waits until `server`'s status lists exactly these member names.
-async fn wait_members_named(server: &TestServer, names: &[&str]) {
-    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    want.sort();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let mut probe = Client::connect(&server.addr_string()).await.unwrap();
-        let got: Vec<String> = probe
-            .status()
-            .await
-            .unwrap()
-            .members
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
-        if got == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "members {got:?}, want {want:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await; // poll, bounded by the deadline
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -83,6 +83,10 @@ pub struct ClusterConfig {
     pub peers: Vec<std::net::SocketAddr>,
     /// Heartbeat and failure-detector timings.
     pub membership: MembershipConfig,
+    /// Run on this in-memory network instead of UDP sockets (tests).
+    pub memory: Option<super::memory::MemoryNetwork>,
+    /// Drop this fraction of outgoing datagrams (fault tests, benchmarks).
+    pub inject_loss: f64,
 }
 
 /// The default cluster name.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod driver;
 pub mod envelope;
 pub mod membership;
+pub mod memory;
 pub mod messages;
 pub mod tombstones;
 pub mod transport;
@@ -21,5 +22,6 @@ pub use driver::{ClusterHandle, ClusterView};
 pub use membership::{
     Destination, DownReason, Event, Health, MemberView, Membership, Transmit, Via,
 };
+pub use memory::{Impairment, Lossy, MemoryNetwork, MemoryTransport};
 pub use messages::MemberInfo;
-pub use transport::{TransportConfig, UdpTransport, DEFAULT_GROUP};
+pub use transport::{AnyTransport, Transport, TransportConfig, UdpTransport, DEFAULT_GROUP};

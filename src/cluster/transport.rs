@@ -162,3 +162,39 @@ pub fn outbound_ip(group: SocketAddrV4) -> io::Result<Ipv4Addr> {
         )),
     }
 }
+
+/// The transports a server can run on: real UDP, or an in-memory network
+/// (tests).
+#[derive(Debug)]
+pub enum AnyTransport {
+    /// Real sockets.
+    Udp(UdpTransport),
+    /// An in-memory network endpoint.
+    Memory(super::memory::MemoryTransport),
+}
+
+impl AnyTransport {
+    /// The unicast address other servers should send to.
+    pub fn advertised_addr(&self) -> SocketAddr {
+        match self {
+            AnyTransport::Udp(t) => t.advertised_addr(),
+            AnyTransport::Memory(t) => t.addr(),
+        }
+    }
+}
+
+impl Transport for AnyTransport {
+    async fn send(&self, to: Destination, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            AnyTransport::Udp(t) => t.send(to, bytes).await,
+            AnyTransport::Memory(t) => t.send(to, bytes).await,
+        }
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Via)> {
+        match self {
+            AnyTransport::Udp(t) => t.recv(buf).await,
+            AnyTransport::Memory(t) => t.recv(buf).await,
+        }
+    }
+}

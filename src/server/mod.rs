@@ -27,7 +27,9 @@ use tracing::{info, warn};
 pub use config::{RateLimit, ServerConfig};
 use room::Room;
 
-use crate::cluster::{driver, ClusterView, MemberInfo, Membership, UdpTransport};
+use crate::cluster::{
+    driver, AnyTransport, ClusterView, Lossy, MemberInfo, Membership, UdpTransport,
+};
 use crate::protocol::ServerId;
 use crate::relay::{ChatEvent, Relay, RelayConfig};
 
@@ -46,7 +48,7 @@ pub struct Server {
 struct PendingCluster {
     membership: Membership,
     relay: Relay,
-    transport: UdpTransport,
+    transport: Lossy<AnyTransport>,
     view_tx: watch::Sender<ClusterView>,
     view: watch::Receiver<ClusterView>,
     local: mpsc::UnboundedReceiver<(u64, ChatEvent)>,
@@ -67,11 +69,15 @@ impl Server {
         let (advertised, cluster) = match &config.cluster {
             None => (local, None),
             Some(cc) => {
-                let transport = UdpTransport::bind(&cc.transport)?;
+                let transport = match &cc.memory {
+                    Some(network) => AnyTransport::Memory(network.attach(cc.transport.multicast)),
+                    None => AnyTransport::Udp(UdpTransport::bind(&cc.transport)?),
+                };
+                let transport = Lossy::new(transport, cc.inject_loss, 0.0, fastrand::u64(..));
                 // Clients elsewhere cannot connect to 0.0.0.0: advertise the
                 // interface address instead.
                 let ip = if local.ip().is_unspecified() {
-                    transport.advertised_addr().ip()
+                    transport.inner().advertised_addr().ip()
                 } else {
                     local.ip()
                 };
@@ -79,7 +85,7 @@ impl Server {
                 let me = MemberInfo {
                     id,
                     client_addr: advertised,
-                    udp_addr: transport.advertised_addr(),
+                    udp_addr: transport.inner().advertised_addr(),
                 };
                 let membership = Membership::new(
                     cc.membership.clone(),
@@ -93,7 +99,7 @@ impl Server {
                 let (view_tx, view) = driver::view_channel(&membership);
                 let relay = Relay::new(
                     id,
-                    transport.advertised_addr(),
+                    transport.inner().advertised_addr(),
                     &cc.name,
                     RelayConfig::default(),
                     std::time::Instant::now(),
@@ -141,7 +147,9 @@ impl Server {
 
     /// The UDP address other servers reach this one at, if clustered.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.cluster.as_ref().map(|c| c.transport.advertised_addr())
+        self.cluster
+            .as_ref()
+            .map(|c| c.transport.inner().advertised_addr())
     }
 
     /// A live view of the cluster's members, if clustered.

@@ -302,6 +302,8 @@ pub fn loopback_cluster(name: &str, group_port: u16) -> ClusterConfig {
         },
         peers: Vec::new(),
         membership: MembershipConfig::default(),
+        memory: None,
+        inject_loss: 0.0,
     }
 }
 
@@ -314,5 +316,31 @@ pub fn clustered(cluster: ClusterConfig) -> ServerConfig {
         },
         cluster: Some(cluster),
         ..ServerConfig::default()
+    }
+}
+
+/// Waits until `server`'s status lists exactly these member names.
+pub async fn wait_members_named(server: &TestServer, names: &[&str]) {
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut probe = Client::connect(&server.addr_string()).await.unwrap();
+        let got: Vec<String> = probe
+            .status()
+            .await
+            .unwrap()
+            .members
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "members {got:?}, want {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await; // poll, bounded by the deadline
     }
 }

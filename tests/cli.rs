@@ -300,3 +300,60 @@ async fn status_lists_the_cluster_and_forgets_killed_servers() {
     assert_eq!(c.exit_code().await, 0);
     wait_for(vec![&addr_a]).await;
 }
+
+/// A scripted client whose name is taken back mid-chat (a same-moment claim
+/// on another server won) exits 3 with the server's explanation. The server
+/// here is a stand-in that speaks the protocol from a script.
+#[tokio::test]
+async fn a_scripted_client_that_loses_its_name_exits_3() {
+    use chatty::protocol::{
+        encode_frame, ErrorCode, FrameDecoder, Member, ServerId, ServerMsg, MAX_CLIENT_FRAME,
+    };
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::FramedRead;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let fake = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (rd, mut wr) = stream.into_split();
+        let mut frames = FramedRead::new(rd, FrameDecoder::new(MAX_CLIENT_FRAME));
+        let server = ServerId::random();
+        frames.next().await.unwrap().unwrap(); // hello
+        let hello = ServerMsg::Hello {
+            version: 1,
+            server,
+            agent: "fake".into(),
+            keepalive_ms: 15_000,
+        };
+        wr.write_all(&encode_frame(&hello)).await.unwrap();
+        frames.next().await.unwrap().unwrap(); // join
+        let welcome = ServerMsg::Welcome {
+            server,
+            name: "Leo".into(),
+            members: vec![Member {
+                name: "Leo".into(),
+                server,
+            }],
+        };
+        wr.write_all(&encode_frame(&welcome)).await.unwrap();
+        let revoked = ServerMsg::Error {
+            code: ErrorCode::NAME_TAKEN,
+            text: "someone on another server took this name at the same moment".into(),
+            fatal: false,
+        };
+        wr.write_all(&encode_frame(&revoked)).await.unwrap();
+        // Hold the connection until the client goes.
+        while let Some(Ok(_)) = frames.next().await {}
+    });
+    let mut proc = client(&addr, "Leo");
+    let out = proc.rest().await;
+    assert_eq!(proc.exit_code().await, 3, "{out:?}");
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("[ERROR]") && l.contains("same moment")),
+        "{out:?}"
+    );
+    fake.abort();
+}

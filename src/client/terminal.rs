@@ -109,6 +109,10 @@ async fn join(client: &mut Client, name: &str, console: &mut Console) -> Result<
 
 /// The chat loop: server events out, typed lines in, until someone ends it.
 async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Console) -> i32 {
+    let mut me = me.to_string();
+    // True after our name was taken back (a same-moment claim on another
+    // server won): the next line typed is a new name, not a message.
+    let mut renaming = false;
     // The server pings after `keepalive` of silence; three missed pings mean
     // it is gone even if TCP has not noticed.
     let silence_limit = match client.keepalive() {
@@ -144,9 +148,25 @@ async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Conso
                         console.print(&format!("[SERVER] {addr} is shutting down: {}", clean(reason)));
                         return EXIT_SERVER_SHUTDOWN;
                     }
-                    ServerMsg::Left { name, reason: LeaveReason::Leave, .. } if leaving && name == me => {
+                    ServerMsg::Left { name, reason: LeaveReason::Leave, .. } if leaving && *name == me => {
                         console.print(&render(&msg).unwrap_or_default());
                         return EXIT_OK;
+                    }
+                    ServerMsg::Error { code, text, fatal: false }
+                        if *code == ErrorCode::NAME_TAKEN || (renaming && *code == ErrorCode::NAME_INVALID) =>
+                    {
+                        console.print(&format!("[ERROR] {}", clean(text)));
+                        if !console.is_interactive() {
+                            return EXIT_NAME_REFUSED;
+                        }
+                        renaming = true;
+                        console.set_prompt("choose another name: ");
+                    }
+                    ServerMsg::Welcome { name, .. } => {
+                        me = name.clone();
+                        renaming = false;
+                        console.set_prompt(PROMPT);
+                        console.print(&format!("[SERVER] you are back in the chat as {}", clean(name)));
                     }
                     _ => {
                         if let Some(line) = render(&msg) {
@@ -161,6 +181,14 @@ async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Conso
                     continue;
                 };
                 let text = line.trim_end_matches(['\r', '\n']);
+                if renaming && text.trim() != "exit" {
+                    let name = text.trim().to_string();
+                    if client.send_msg(&ClientMsg::Join { name }).await.is_err() {
+                        console.print(&format!("[SERVER] lost connection to {addr}"));
+                        return EXIT_CONNECTION;
+                    }
+                    continue;
+                }
                 if text.trim() == "exit" {
                     leave_deadline = Some(leave(client).await);
                 } else if text.trim().is_empty() {

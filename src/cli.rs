@@ -56,6 +56,9 @@ struct ServerArgs {
     /// Seconds of silence after which the server drops a client.
     #[arg(long, value_name = "SECS", default_value = "45", value_parser = parse_secs)]
     idle_timeout: Duration,
+    /// Recent messages a client is shown when it joins (0 = none; at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    history: usize,
     /// Interface address to send and join multicast on (default: the system's choice).
     #[arg(long, env = "CHATTY_IFACE", value_name = "IP")]
     iface: Option<Ipv4Addr>,
@@ -205,6 +208,7 @@ async fn serve(args: ServerArgs) -> i32 {
         client_queue: args.client_queue.max(1),
         keepalive: args.keepalive,
         idle_timeout: args.idle_timeout.max(args.keepalive),
+        history_on_join: args.history,
         cluster: Some(cluster),
         ..ServerConfig::default()
     };

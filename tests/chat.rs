@@ -286,3 +286,58 @@ async fn two_hundred_clients_see_every_message_once_in_one_order() {
         }
     }
 }
+
+/// A newcomer sees the last N messages (oldest first) marked as history,
+/// then live traffic; history 0 shows none.
+#[tokio::test]
+async fn a_newcomer_sees_recent_history_then_live_messages() {
+    let server = TestServer::start(chatty::server::ServerConfig {
+        rate_limit: chatty::server::RateLimit {
+            per_sec: 0.0,
+            burst: 1,
+        },
+        history_on_join: 5,
+        ..Default::default()
+    })
+    .await;
+    let mut ann = joined(&server, "Ann").await;
+    for n in 0..8 {
+        ann.say(&format!("m{n}")).await.unwrap();
+    }
+    wait_for_text(&mut ann, "m7").await;
+    let mut late = Client::connect(&server.addr_string()).await.unwrap();
+    late.join("Late").await.unwrap();
+    let mut history = Vec::new();
+    while history.len() < 5 {
+        match late.recv().await.unwrap().unwrap() {
+            ServerMsg::History { text, from, .. } => {
+                assert_eq!(from, "Ann");
+                history.push(text);
+            }
+            ServerMsg::Message { .. } => panic!("live traffic before the history ended"),
+            _ => {}
+        }
+    }
+    assert_eq!(history, ["m3", "m4", "m5", "m6", "m7"]);
+    ann.say("live").await.unwrap();
+    wait_for_text(&mut late, "live").await;
+
+    let quiet = TestServer::start(chatty::server::ServerConfig {
+        history_on_join: 0,
+        ..Default::default()
+    })
+    .await;
+    let mut a = joined(&quiet, "A").await;
+    a.say("old").await.unwrap();
+    wait_for_text(&mut a, "old").await;
+    let mut b = joined(&quiet, "B").await;
+    a.say("new").await.unwrap();
+    let first = wait_for(&mut b, "first chat line", |m| {
+        matches!(m, ServerMsg::History { .. } | ServerMsg::Message { .. })
+    })
+    .await;
+    assert!(
+        matches!(&first, ServerMsg::Message { text, .. } if text == "new"),
+        "{first:?}"
+    );
+}

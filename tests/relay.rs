@@ -197,3 +197,27 @@ async fn a_stopped_servers_members_leave_as_shut_down() {
         matches!(left, ServerMsg::Left { name, reason: LeaveReason::Shutdown, .. } if name == "bye")
     );
 }
+
+/// History covers relayed messages too: a newcomer on one server sees what
+/// was said on another.
+#[tokio::test]
+async fn history_includes_messages_relayed_from_other_servers() {
+    let (servers, _) = cluster_of(2).await;
+    let mut ann = joined(&servers[0], "ann").await;
+    let mut watcher = joined(&servers[1], "watcher").await;
+    wait_members_named(&servers[1], &["ann", "watcher"]).await;
+    ann.say("said on server 0").await.unwrap();
+    wait_for(&mut watcher, "relayed", |m| {
+        matches!(m, ServerMsg::Message { .. })
+    })
+    .await;
+    let mut late = Client::connect(&servers[1].addr_string()).await.unwrap();
+    late.join("late").await.unwrap();
+    let h = wait_for(&mut late, "history", |m| {
+        matches!(m, ServerMsg::History { .. })
+    })
+    .await;
+    assert!(
+        matches!(h, ServerMsg::History { text, id, .. } if text == "said on server 0" && id.origin == servers[0].id)
+    );
+}

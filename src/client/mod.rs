@@ -177,7 +177,11 @@ impl Client {
                     })
                 }
                 // Only possible when already joined; the answer follows.
-                ServerMsg::Joined { .. } | ServerMsg::Left { .. } | ServerMsg::Message { .. } => {}
+                ServerMsg::Joined { .. }
+                | ServerMsg::Left { .. }
+                | ServerMsg::Message { .. }
+                | ServerMsg::History { .. }
+                | ServerMsg::Notice { .. } => {}
                 other => return Err(ClientError::Unexpected(format!("{other:?}"))),
             }
         }
@@ -198,7 +202,11 @@ impl Client {
         loop {
             match self.next_reply().await? {
                 ServerMsg::StatusReply(report) => return Ok(report),
-                ServerMsg::Joined { .. } | ServerMsg::Left { .. } | ServerMsg::Message { .. } => {}
+                ServerMsg::Joined { .. }
+                | ServerMsg::Left { .. }
+                | ServerMsg::Message { .. }
+                | ServerMsg::History { .. }
+                | ServerMsg::Notice { .. } => {}
                 other => return Err(ClientError::Unexpected(format!("{other:?}"))),
             }
         }

@@ -13,6 +13,9 @@ pub fn render(msg: &ServerMsg) -> Option<String> {
         ServerMsg::Joined { name, .. } => format!("[JOIN] {} joined the chat", clean(name)),
         ServerMsg::Left { name, reason, .. } => left_line(name, *reason),
         ServerMsg::Message { from, text, .. } => format!("[{}] {}", clean(from), clean(text)),
+        ServerMsg::History { from, text, .. } => {
+            format!("[HISTORY] [{}] {}", clean(from), clean(text))
+        }
         ServerMsg::Error { text, .. } => format!("[ERROR] {}", clean(text)),
         ServerMsg::Shutdown { reason } => format!("[SERVER] {}", clean(reason)),
         ServerMsg::Notice { text } => format!("[SERVER] {}", clean(text)),

@@ -102,6 +102,16 @@ pub enum ServerMsg {
         /// The text.
         text: String,
     },
+    /// A chat message from before the client joined, replayed right after
+    /// `welcome` (oldest first) so a newcomer sees the recent conversation.
+    History {
+        /// Event id of the original message.
+        id: MessageId,
+        /// The sender's name.
+        from: String,
+        /// The text.
+        text: String,
+    },
     /// Something went wrong; if `fatal`, the server closes the connection next.
     Error {
         /// Machine-readable code; see [`ErrorCode`].

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// How long shutdown waits for connections to flush their last frames.
     pub shutdown_grace: Duration,
+    /// How many recent messages a client sees when it joins (0 = none).
+    pub history_on_join: usize,
     /// Cluster membership; `None` runs a lone server with no UDP at all.
     pub cluster: Option<ClusterConfig>,
 }
@@ -53,6 +55,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(45),
             handshake_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(3),
+            history_on_join: 20,
             cluster: None,
         }
     }

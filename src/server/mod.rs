@@ -117,7 +117,8 @@ impl Server {
                 (advertised, Some(pending))
             }
         };
-        let mut room = Room::new(id, advertised.to_string(), config.client_queue);
+        let mut room = Room::new(id, advertised.to_string(), config.client_queue)
+            .with_history(config.history_on_join);
         if let Some(c) = &cluster {
             room = room
                 .with_cluster(c.view.clone())

@@ -14,7 +14,7 @@
 
 mod remote;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -31,6 +31,9 @@ use crate::relay::ChatEvent;
 
 /// Identifies one connection within this server process.
 pub type ConnId = u64;
+
+/// Chat messages each server keeps, local and relayed (about 1 MB at most).
+pub const RECENT_MESSAGES: usize = 1000;
 
 /// What a session gets when it registers its connection.
 #[derive(Debug)]
@@ -83,6 +86,10 @@ struct RoomState {
     remote: HashMap<String, Member>,
     /// Local events to relay to the other servers, with their sequence numbers.
     relay: Option<mpsc::UnboundedSender<(u64, ChatEvent)>>,
+    /// The last [`RECENT_MESSAGES`] chat messages, local and relayed, oldest first.
+    recent: VecDeque<(MessageId, String, String)>,
+    /// How many of them a joining client is shown.
+    history_on_join: usize,
     closing: bool,
     /// Connections whose queue overflowed during the current operation.
     overflowed: Vec<ConnId>,
@@ -110,6 +117,12 @@ impl Room {
     /// Lets `status` list the cluster's other servers from `view`.
     pub fn with_cluster(mut self, view: watch::Receiver<ClusterView>) -> Self {
         self.cluster = Some(view);
+        self
+    }
+
+    /// Shows joining clients up to `count` recent messages (0 = none).
+    pub fn with_history(self, count: usize) -> Self {
+        self.lock().history_on_join = count.min(RECENT_MESSAGES);
         self
     }
 
@@ -188,6 +201,22 @@ impl Room {
             members: state.members(self.id),
         };
         state.push(conn, encode_frame(&welcome));
+        let skip = state.recent.len().saturating_sub(state.history_on_join);
+        let history: Vec<_> = state
+            .recent
+            .iter()
+            .skip(skip)
+            .map(|(id, from, text)| {
+                encode_frame(&ServerMsg::History {
+                    id: *id,
+                    from: from.clone(),
+                    text: text.clone(),
+                })
+            })
+            .collect();
+        for frame in history {
+            state.push(conn, frame);
+        }
         let id = state.next_id(self.id);
         state.relay_out(
             id.seq,
@@ -220,6 +249,7 @@ impl Room {
                 text: text.clone(),
             },
         );
+        state.record(id, &from, &text);
         state.broadcast(encode_frame(&ServerMsg::Message { id, from, text }));
         self.settle(&mut state);
         Ok(id)
@@ -343,6 +373,14 @@ impl RoomState {
             origin,
             seq: self.last_seq,
         }
+    }
+
+    /// Remembers a chat message for history and backfill.
+    fn record(&mut self, id: MessageId, from: &str, text: &str) {
+        if self.recent.len() == RECENT_MESSAGES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((id, from.to_string(), text.to_string()));
     }
 
     /// Hands a local event to the relay, if clustered.

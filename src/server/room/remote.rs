@@ -43,6 +43,7 @@ impl Room {
                 ChatEvent::Left { name, reason } => state.remote_leave(origin, seq, &name, reason),
                 ChatEvent::Message { from, text } => {
                     let id = MessageId { origin, seq };
+                    state.record(id, &from, &text);
                     state.broadcast(encode_frame(&ServerMsg::Message { id, from, text }));
                 }
             },

@@ -159,7 +159,7 @@ impl Cluster {
                             ChatEvent::Left { name, .. } => {
                                 s.members.remove(name);
                             }
-                            ChatEvent::Message { .. } => {}
+                            ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
                         }
                         s.events.push((seq, event));
                     }
@@ -501,4 +501,69 @@ fn junk_relay_datagrams_never_panic() {
         relay.handle_datagram(addr(0), &d, now);
     }
     let _ = Instant::now();
+}
+
+#[test]
+fn a_server_that_dies_with_a_gap_unrepaired_reports_the_loss() {
+    let mut c = Cluster::new(9, NetConfig::default());
+    c.spawn(2);
+    c.run_until_synced(Duration::from_secs(1));
+    let origin = c.id(0);
+    // Events 1..=3 arrive, 4..=5 are lost, 6 arrives; then the origin dies
+    // before it can resend.
+    let events: Vec<_> = (1..=6u64)
+        .map(|seq| {
+            chatty::relay::messages::WireEvent::new(
+                seq,
+                &ChatEvent::Message {
+                    from: "a".into(),
+                    text: format!("m{seq}"),
+                },
+            )
+        })
+        .collect();
+    let keep: Vec<_> = events
+        .iter()
+        .filter(|e| ![4, 5].contains(&e.seq()))
+        .cloned()
+        .collect();
+    let data = chatty::relay::messages::Data {
+        origin,
+        events: keep,
+    };
+    let bytes = seal(Kind::RelayData, "sim", &data).unwrap();
+    c.sim.crash(0);
+    let now = c.sim.now();
+    c.sim
+        .node_mut(1)
+        .unwrap()
+        .on_datagram(addr(0), Via::Unicast, &bytes, now);
+    c.bury(origin);
+    c.drain();
+    let s = c.stream(1, origin);
+    assert_eq!(
+        s.events.iter().map(|e| e.0).collect::<Vec<_>>(),
+        [1, 2, 3, 6],
+        "what arrived is delivered, in order"
+    );
+    assert_eq!(s.resyncs.len(), 1);
+    assert_eq!(
+        s.resyncs[0].0, 2,
+        "the two missing events are reported, not silently dropped"
+    );
+    assert!(s.gone);
+}
+
+#[test]
+fn an_event_kind_from_a_newer_server_keeps_its_place() {
+    let mut c = Cluster::new(10, NetConfig::default());
+    c.spawn(2);
+    c.run_until_synced(Duration::from_secs(1));
+    c.submit(0, ChatEvent::Unknown { kind: 42 });
+    c.say(0, "after the unknown kind".into());
+    c.run(200 * MS);
+    let s = c.stream(1, c.id(0));
+    assert_eq!(s.events.len(), 2, "no gap: the stream carries on");
+    assert!(matches!(s.events[0].1, ChatEvent::Unknown { kind: 42 }));
+    assert_eq!(c.sim.node(1).unwrap().stats().nacks_sent, 0);
 }

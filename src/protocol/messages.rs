@@ -201,6 +201,8 @@ pub enum LeaveReason {
     /// Someone took the same name on another server at the same moment and
     /// won the tie; this member must choose another name.
     NameConflict,
+    /// The reason was in relay traffic that was lost beyond repair.
+    Unknown,
     /// A reason this build does not know.
     #[serde(other)]
     Other,
@@ -218,6 +220,7 @@ impl LeaveReason {
             LeaveReason::Shutdown => Some("server shut down"),
             LeaveReason::ServerLost => Some("server lost"),
             LeaveReason::NameConflict => Some("name conflict"),
+            LeaveReason::Unknown => Some("reason unknown"),
             LeaveReason::Other => Some("unknown reason"),
         }
     }

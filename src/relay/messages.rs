@@ -26,6 +26,12 @@ pub enum ChatEvent {
         /// The text.
         text: String,
     },
+    /// An event kind this build does not know (from a newer server). It
+    /// still takes its place in the sequence, so it never leaves a gap.
+    Unknown {
+        /// The wire kind.
+        kind: u8,
+    },
 }
 
 /// One event on the wire: `[seq, kind, name, text, reason]`, kind 1 = joined,
@@ -42,6 +48,7 @@ impl WireEvent {
                 WireEvent(seq, 2, name.clone(), String::new(), reason_code(*reason))
             }
             ChatEvent::Message { from, text } => WireEvent(seq, 3, from.clone(), text.clone(), 0),
+            ChatEvent::Unknown { kind } => WireEvent(seq, *kind, String::new(), String::new(), 0),
         }
     }
 
@@ -50,9 +57,9 @@ impl WireEvent {
         self.0
     }
 
-    /// The event, if the kind is known.
-    pub fn event(&self) -> Option<ChatEvent> {
-        Some(match self.1 {
+    /// The event ([`ChatEvent::Unknown`] for kinds this build does not know).
+    pub fn event(&self) -> ChatEvent {
+        match self.1 {
             1 => ChatEvent::Joined {
                 name: self.2.clone(),
             },
@@ -64,8 +71,8 @@ impl WireEvent {
                 from: self.2.clone(),
                 text: self.3.clone(),
             },
-            _ => return None,
-        })
+            kind => ChatEvent::Unknown { kind },
+        }
     }
 }
 
@@ -79,6 +86,7 @@ fn reason_code(reason: LeaveReason) -> u8 {
         LeaveReason::Shutdown => 6,
         LeaveReason::ServerLost => 7,
         LeaveReason::NameConflict => 8,
+        LeaveReason::Unknown => 9,
         LeaveReason::Other => 0,
     }
 }
@@ -93,6 +101,7 @@ fn reason_from(code: u8) -> LeaveReason {
         6 => LeaveReason::Shutdown,
         7 => LeaveReason::ServerLost,
         8 => LeaveReason::NameConflict,
+        9 => LeaveReason::Unknown,
         _ => LeaveReason::Other,
     }
 }

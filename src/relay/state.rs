@@ -182,6 +182,8 @@ const EVENT_OVERHEAD: usize = 24;
 const MAX_NACK_RANGES: usize = 64;
 /// Most events resent in answer to one NACK.
 const MAX_RESEND: usize = 4096;
+/// Most snapshot parts asked for in one request (each costs up to 5 bytes).
+const MAX_PARTS_PER_REQUEST: usize = 200;
 /// Bytes of names per snapshot part.
 const SNAPSHOT_PART_BYTES: usize = 1100;
 
@@ -261,7 +263,7 @@ impl Relay {
             ChatEvent::Left { name, .. } => {
                 self.local_members.remove(name);
             }
-            ChatEvent::Message { .. } => {}
+            ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
         }
         let wire = WireEvent::new(seq, event);
         self.retained.push_back(wire.clone());
@@ -295,15 +297,48 @@ impl Relay {
 
     /// Membership says `id` is gone (`graceful` if it announced a leave):
     /// its stream ends here.
+    ///
+    /// Events already received but held back by a gap are delivered (in
+    /// order, skipping the gap); the missing ones can no longer be had from
+    /// anyone, so they are counted and reported as a [`Delivery::Resynced`]
+    /// before [`Delivery::OriginGone`]: nothing is lost silently.
     pub fn peer_down(&mut self, id: ServerId, graceful: bool) {
         self.peers.remove(&id);
-        if let Some(origin) = self.origins.remove(&id) {
-            self.deliveries.push_back(Delivery::OriginGone {
-                origin: id,
-                members: origin.members.into_iter().collect(),
-                graceful,
-            });
+        let Some(mut origin) = self.origins.remove(&id) else {
+            return;
+        };
+        if origin.sync.is_none() && origin.highest >= origin.next {
+            let mut lost = 0;
+            for seq in origin.next..=origin.highest {
+                match origin.buffer.remove(&seq) {
+                    Some(event) => {
+                        apply_member_change(&mut origin.members, &event);
+                        self.stats.delivered += 1;
+                        self.deliveries.push_back(Delivery::Event {
+                            origin: id,
+                            seq,
+                            event,
+                        });
+                    }
+                    None => lost += 1,
+                }
+            }
+            if lost > 0 {
+                self.stats.lost += lost;
+                warn!(origin = %id, lost, "relay: server gone with events unrepaired");
+                self.deliveries.push_back(Delivery::Resynced {
+                    origin: id,
+                    lost,
+                    joined: Vec::new(),
+                    left: Vec::new(),
+                });
+            }
         }
+        self.deliveries.push_back(Delivery::OriginGone {
+            origin: id,
+            members: origin.members.into_iter().collect(),
+            graceful,
+        });
     }
 
     /// When [`Relay::handle_tick`] next has something to do.
@@ -398,9 +433,7 @@ impl Relay {
             return;
         };
         for wire in data.events {
-            let Some(event) = wire.event() else {
-                continue;
-            };
+            let event = wire.event();
             let seq = wire.seq();
             o.highest = o.highest.max(seq);
             let old = o.sync.is_none() && seq < o.next;
@@ -509,6 +542,11 @@ impl Relay {
         if snap.parts == 0 || snap.part >= snap.parts {
             return;
         }
+        // A resync must move forward: a delayed snapshot older than what was
+        // already delivered is ignored.
+        if sync.resync && snap.seq + 1 < o.next {
+            return;
+        }
         match sync.seq {
             Some(seq) if seq == snap.seq => {}
             Some(seq) if seq > snap.seq => return, // older than the one in progress
@@ -612,6 +650,8 @@ impl Relay {
                     seq,
                     (0..sync.parts)
                         .filter(|p| !sync.got.contains_key(p))
+                        // so the request always fits one datagram
+                        .take(MAX_PARTS_PER_REQUEST)
                         .collect(),
                 ),
                 None => (0, Vec::new()),
@@ -718,7 +758,7 @@ fn apply_member_change(members: &mut BTreeSet<String>, event: &ChatEvent) {
         ChatEvent::Left { name, .. } => {
             members.remove(name);
         }
-        ChatEvent::Message { .. } => {}
+        ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
     }
 }
 

@@ -67,6 +67,7 @@ pub async fn serve(
             config,
             greeted: false,
             name: None,
+            ever_joined: false,
             last_heard: now,
             pings_sent: 0,
         };
@@ -147,6 +148,9 @@ struct Session {
     bucket: TokenBucket,
     greeted: bool,
     name: Option<String>,
+    /// Whether this connection ever joined: sending before the first join is
+    /// a protocol error, sending after losing the name is not.
+    ever_joined: bool,
     last_heard: Instant,
     pings_sent: u64,
 }
@@ -236,7 +240,7 @@ impl Session {
                 None
             }
             ClientMsg::Send { text } => {
-                if self.name.is_none() {
+                if self.name.is_none() && !self.ever_joined {
                     return Some(self.fatal(
                         ErrorCode::NOT_JOINED,
                         "join with a name before sending messages".into(),
@@ -316,6 +320,7 @@ impl Session {
             Ok(()) => {
                 info!(name = %name, "joined");
                 self.name = Some(name);
+                self.ever_joined = true;
             }
             Err(err @ JoinError::NameTaken(_)) => {
                 self.error(ErrorCode::NAME_TAKEN, format!("{err}; choose another"))

@@ -380,7 +380,8 @@ impl RoomState {
         if self.recent.len() == RECENT_MESSAGES {
             self.recent.pop_front();
         }
-        self.recent.push_back((id, from.to_string(), text.to_string()));
+        self.recent
+            .push_back((id, from.to_string(), text.to_string()));
     }
 
     /// Hands a local event to the relay, if clustered.

@@ -41,6 +41,8 @@ impl Room {
             Delivery::Event { origin, seq, event } => match event {
                 ChatEvent::Joined { name } => state.remote_join(self.id, origin, seq, name),
                 ChatEvent::Left { name, reason } => state.remote_leave(origin, seq, &name, reason),
+                // A newer server's event kind: nothing to show, but it kept its place.
+                ChatEvent::Unknown { .. } => {}
                 ChatEvent::Message { from, text } => {
                     let id = MessageId { origin, seq };
                     state.record(id, &from, &text);
@@ -64,7 +66,8 @@ impl Room {
                     state.remote_join(self.id, origin, 0, name);
                 }
                 for name in left {
-                    state.remote_leave(origin, 0, &name, LeaveReason::Other);
+                    // Why they left was in the lost events.
+                    state.remote_leave(origin, 0, &name, LeaveReason::Unknown);
                 }
             }
             Delivery::OriginGone {

@@ -338,6 +338,12 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
             }],
         };
         wr.write_all(&encode_frame(&welcome)).await.unwrap();
+        // A message type from some future version: a client must skip it.
+        let mut future = vec![0u8; 4];
+        future.extend_from_slice(b"\x82\xa4type\xa8hologram\xa4data\xa3xyz");
+        let len = (future.len() - 4) as u32;
+        future[..4].copy_from_slice(&len.to_be_bytes());
+        wr.write_all(&future).await.unwrap();
         let revoked = ServerMsg::Error {
             code: ErrorCode::NAME_TAKEN,
             text: "someone on another server took this name at the same moment".into(),

@@ -145,7 +145,9 @@ async fn flooding_is_refused_with_an_error_per_excess_message() {
 async fn keepalive_reaps_silent_clients_and_keeps_live_ones() {
     let server = TestServer::start(ServerConfig {
         keepalive: Duration::from_millis(100),
-        idle_timeout: Duration::from_millis(400),
+        // Generous: a test client starved of CPU on a loaded machine must
+        // still answer a ping in time.
+        idle_timeout: Duration::from_millis(1000),
         ..ServerConfig::default()
     })
     .await;
@@ -186,10 +188,10 @@ async fn keepalive_reaps_silent_clients_and_keeps_live_ones() {
     assert!(
         matches!(left, ServerMsg::Left { name, reason: LeaveReason::Timeout, .. } if name == "Silent")
     );
-    // Watch Live for three idle timeouts: it answers every ping and must not
+    // Watch Live for two and a half idle timeouts: it answers every ping and must not
     // be dropped (wait_for panics if the connection closes).
     let survived = tokio::time::timeout(
-        Duration::from_millis(1200),
+        Duration::from_millis(2500),
         wait_for(&mut live, "nothing (survival window)", |_| false),
     )
     .await;

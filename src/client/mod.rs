@@ -308,12 +308,24 @@ impl ClientWriter {
 }
 
 /// Reads and decodes the next frame; `None` at a clean end of stream.
+/// Messages of types this build does not know (from a newer server) are
+/// skipped, as PROTOCOL.md asks of every client.
 async fn read_msg(
     frames: &mut FramedRead<OwnedReadHalf, FrameDecoder>,
 ) -> Result<Option<ServerMsg>, ClientError> {
-    match frames.next().await {
-        None => Ok(None),
-        Some(Err(err)) => Err(err.into()),
-        Some(Ok(body)) => Ok(Some(decode(&body)?)),
+    loop {
+        match frames.next().await {
+            None => return Ok(None),
+            Some(Err(err)) => return Err(err.into()),
+            Some(Ok(body)) => match decode(&body) {
+                Ok(msg) => return Ok(Some(msg)),
+                Err(DecodeError::BadMessage { kind, .. })
+                    if !ServerMsg::TYPES.contains(&kind.as_str()) =>
+                {
+                    tracing::debug!(%kind, "skipping a message type this client does not know");
+                }
+                Err(err) => return Err(err.into()),
+            },
+        }
     }
 }

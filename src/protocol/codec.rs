@@ -250,6 +250,87 @@ mod tests {
     }
 
     #[test]
+    fn server_types_list_every_variant() {
+        use crate::protocol::{ErrorCode, LeaveReason, StatusReport};
+        let server = ServerId::random();
+        let id = MessageId {
+            origin: server,
+            seq: 1,
+        };
+        let all = [
+            ServerMsg::Hello {
+                version: 1,
+                server,
+                agent: String::new(),
+                keepalive_ms: 1,
+            },
+            ServerMsg::Welcome {
+                server,
+                name: "a".into(),
+                members: vec![],
+            },
+            ServerMsg::Joined {
+                id,
+                name: "a".into(),
+                server,
+            },
+            ServerMsg::Left {
+                id,
+                name: "a".into(),
+                server,
+                reason: LeaveReason::Leave,
+            },
+            ServerMsg::Message {
+                id,
+                from: "a".into(),
+                text: "t".into(),
+            },
+            ServerMsg::History {
+                id,
+                from: "a".into(),
+                text: "t".into(),
+            },
+            ServerMsg::Error {
+                code: ErrorCode::BAD_FRAME,
+                text: String::new(),
+                fatal: true,
+            },
+            ServerMsg::StatusReply(StatusReport {
+                id: server,
+                servers: vec![],
+                members: vec![],
+            }),
+            ServerMsg::Notice {
+                text: String::new(),
+            },
+            ServerMsg::Shutdown {
+                reason: String::new(),
+            },
+            ServerMsg::Ping { nonce: 1 },
+            ServerMsg::Pong { nonce: 1 },
+        ];
+        assert_eq!(all.len(), ServerMsg::TYPES.len());
+        for msg in all {
+            let frame = encode_frame(&msg);
+            let value = rmpv::decode::read_value(&mut &frame[4..]).unwrap();
+            let kind = value
+                .as_map()
+                .unwrap()
+                .iter()
+                .find(|(k, _)| k.as_str() == Some("type"))
+                .unwrap()
+                .1
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert!(
+                ServerMsg::TYPES.contains(&kind.as_str()),
+                "{kind} missing from TYPES"
+            );
+        }
+    }
+
+    #[test]
     fn messages_are_maps_with_a_type_key() {
         let frame = encode_frame(&ClientMsg::Leave);
         // fixmap(1) "type" "leave"

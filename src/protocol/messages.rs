@@ -146,6 +146,24 @@ pub enum ServerMsg {
     },
 }
 
+impl ServerMsg {
+    /// Every `type` a server may send in this version.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "welcome",
+        "joined",
+        "left",
+        "message",
+        "history",
+        "error",
+        "status_reply",
+        "notice",
+        "shutdown",
+        "ping",
+        "pong",
+    ];
+}
+
 /// One person in the chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {

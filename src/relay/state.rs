@@ -307,7 +307,10 @@ impl Relay {
         let Some(mut origin) = self.origins.remove(&id) else {
             return;
         };
-        if origin.sync.is_none() && origin.highest >= origin.next {
+        // Synced, or resyncing after an overrun (then `next` is still where
+        // delivery stopped); a server never synced with had no stream here.
+        let streaming = origin.sync.as_ref().is_none_or(|s| s.resync);
+        if streaming && origin.next > 0 && origin.highest >= origin.next {
             let mut lost = 0;
             for seq in origin.next..=origin.highest {
                 match origin.buffer.remove(&seq) {
@@ -544,7 +547,7 @@ impl Relay {
         }
         // A resync must move forward: a delayed snapshot older than what was
         // already delivered is ignored.
-        if sync.resync && snap.seq + 1 < o.next {
+        if sync.resync && snap.seq < o.next {
             return;
         }
         match sync.seq {

@@ -55,10 +55,14 @@ impl Room {
                 joined,
                 left,
             } => {
+                let updated = if joined.is_empty() && left.is_empty() {
+                    ""
+                } else {
+                    "; its member list has been brought up to date"
+                };
                 state.broadcast(encode_frame(&ServerMsg::Notice {
                     text: format!(
-                        "{lost} events from server {} were lost in transit and cannot be recovered; \
-                         its member list has been brought up to date",
+                        "{lost} events from server {} were lost in transit and cannot be recovered{updated}",
                         origin.short()
                     ),
                 }));

@@ -100,6 +100,11 @@ async fn chat_exactly_once_in_order(net: Net) {
                     r.recv().await.unwrap().expect("open")
                 {
                     assert!(ids.insert(id), "duplicate {id:?}");
+                    let sender = names.iter().position(|n| *n == from).expect("known sender");
+                    assert_eq!(
+                        id.origin, servers[sender].id,
+                        "the id names the origin server"
+                    );
                     got.entry(from).or_default().push(text);
                 }
             }

@@ -16,12 +16,20 @@
 //!
 //! See BENCHMARKS.md for the exact command and the measured numbers.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{
+    base, clock_ticks_per_sec, cpu_ticks, now_ns, parse_digits, peak_rss_kib, put_digits,
+    system_busy_ticks, thousands,
+};
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -75,30 +83,6 @@ const TIME_AT: usize = COUNTER_DIGITS + 1;
 const TIME_DIGITS: usize = 20;
 const MIN_SIZE: usize = TIME_AT + TIME_DIGITS + 1;
 const PUBLISHER: &str = "pub";
-
-/// The clock every timestamp is relative to (shared by publisher and receivers).
-fn base() -> Instant {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    *BASE.get_or_init(Instant::now)
-}
-
-fn now_ns() -> u64 {
-    base().elapsed().as_nanos() as u64
-}
-
-fn put_digits(out: &mut [u8], mut value: u64) {
-    for slot in out.iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-}
-
-fn parse_digits(digits: &[u8]) -> Option<u64> {
-    digits.iter().try_fold(0u64, |acc, &d| {
-        d.is_ascii_digit()
-            .then(|| acc.wrapping_mul(10).wrapping_add(u64::from(d - b'0')))
-    })
-}
 
 /// The `send` frame for a `size`-byte text, and where the text starts in it.
 fn template_frame(size: usize) -> anyhow::Result<(Vec<u8>, usize)> {
@@ -209,48 +193,6 @@ fn start_server(bin: &PathBuf, client_queue: usize) -> anyhow::Result<ServerProc
     }
     server.addr = addr;
     Ok(server)
-}
-
-/// CPU time (user + system) the process has used, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces), starting at field 3.
-    let rest = &stat[stat.rfind(')').context("bad /proc stat")? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
-    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
-    Ok(utime + stime)
-}
-
-/// CPU time all processes have used (everything but idle and iowait), in clock ticks.
-fn system_busy_ticks() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let fields: Vec<u64> = line
-        .split_whitespace()
-        .map(|f| f.parse().ok())
-        .collect::<Option<_>>()?;
-    // user nice system idle iowait irq softirq steal [guest guest_nice]
-    let busy: u64 = fields.iter().take(8).sum();
-    Some(busy - fields.get(3)? - fields.get(4)?)
-}
-
-fn clock_ticks_per_sec() -> u64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .filter(|&t| t > 0)
-        .unwrap_or(100)
-}
-
-/// Peak resident set size in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The soft and hard open-file limits of this process (inherited by the server).
@@ -474,18 +416,6 @@ impl Row {
             self.complete
         )
     }
-}
-
-fn thousands(value: f64) -> String {
-    let digits = format!("{:.0}", value.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 async fn run_one(

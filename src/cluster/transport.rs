@@ -76,6 +76,7 @@ impl UdpTransport {
             unicast.set_multicast_ttl_v4(1)?;
             unicast.set_multicast_loop_v4(true)?;
         }
+        grow_receive_buffer(&unicast);
         unicast.set_nonblocking(true)?;
         let unicast: StdUdpSocket = unicast.into();
         let port = unicast.local_addr()?.port();
@@ -145,8 +146,22 @@ fn join_group(group: SocketAddrV4, iface: Ipv4Addr) -> io::Result<StdUdpSocket> 
     // this port out of the socket.
     socket.bind(&SocketAddrV4::new(*group.ip(), group.port()).into())?;
     socket.join_multicast_v4(group.ip(), &iface)?;
+    grow_receive_buffer(&socket);
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Bursts of relay traffic overflow the default receive buffer (about
+/// 200 KB on Linux): ask for 4 MiB. The kernel caps the request at
+/// `net.core.rmem_max`, so this is best effort; raise that sysctl on busy
+/// servers. Loss from a full buffer is repaired, only slower.
+const RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+
+fn grow_receive_buffer(socket: &Socket) {
+    let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER);
+    if let Ok(size) = socket.recv_buffer_size() {
+        tracing::debug!(size, "udp receive buffer");
+    }
 }
 
 /// The local address the system would send `group` traffic from. A UDP

@@ -33,8 +33,19 @@ async fn a_client_that_does_not_read_is_disconnected() {
     .await;
     let (mut watcher_rx, _watcher_tx) = joined(&server, "Watcher").await.split();
     let (mut sender_rx, mut sender_tx) = joined(&server, "Sender").await.split();
-    // The sender must keep reading its own echoes, or it would be slow too.
-    let drain = tokio::spawn(async move { while let Ok(Some(_)) = sender_rx.recv().await {} });
+    // The sender must keep reading its own echoes, or it would be slow too;
+    // the flood waits for it as well as for the watcher (below), so on a
+    // loaded machine neither reader can fall a whole queue behind.
+    let (echoed_tx, mut echoed) = tokio::sync::watch::channel(0u64);
+    let drain = tokio::spawn(async move {
+        let mut count = 0;
+        while let Ok(Some(msg)) = sender_rx.recv().await {
+            if matches!(msg, ServerMsg::Message { .. }) {
+                count += 1;
+                let _ = echoed_tx.send(count);
+            }
+        }
+    });
 
     let (seen_tx, mut seen) = tokio::sync::watch::channel((0u64, None::<LeaveReason>));
     let watcher = tokio::spawn(async move {
@@ -69,6 +80,12 @@ async fn a_client_that_does_not_read_is_disconnected() {
         .await
         .expect("watcher keeps up")
         .expect("watcher still connected");
+        if seen.borrow().1.is_none() {
+            tokio::time::timeout(DEADLINE, echoed.wait_for(|n| *n >= sent))
+                .await
+                .expect("sender reads its echoes")
+                .expect("sender still connected");
+        }
     }
     let reason = seen.borrow().1;
     assert_eq!(

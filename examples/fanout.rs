@@ -352,7 +352,7 @@ async fn receiver(
                     break;
                 }
             }
-            ServerMsg::Shutdown { reason } => {
+            ServerMsg::Shutdown { reason, .. } => {
                 out.error = Some(format!("{name}: server shut down: {reason}"));
                 break;
             }

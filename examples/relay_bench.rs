@@ -485,7 +485,7 @@ async fn receiver(mut reader: ClientReader, ctx: RecvCtx) -> (Received, ClientRe
                     break;
                 }
             }
-            ServerMsg::Shutdown { reason } => {
+            ServerMsg::Shutdown { reason, .. } => {
                 out.anomaly(format!("{}: server shut down: {reason}", ctx.name));
                 break;
             }

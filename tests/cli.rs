@@ -336,6 +336,7 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
                 name: "Leo".into(),
                 server,
             }],
+            servers: vec![],
         };
         wr.write_all(&encode_frame(&welcome)).await.unwrap();
         // A message type from some future version: a client must skip it.

@@ -248,7 +248,7 @@ async fn shutdown_notifies_every_client() {
         let notice = tokio::time::timeout(DEADLINE, async {
             loop {
                 match client.recv().await {
-                    Ok(Some(ServerMsg::Shutdown { reason })) => return reason,
+                    Ok(Some(ServerMsg::Shutdown { reason, .. })) => return reason,
                     Ok(Some(_)) => {}
                     other => panic!("no shutdown notice: {other:?}"),
                 }

@@ -163,3 +163,49 @@ async fn history_includes_messages_relayed_from_other_servers() {
         matches!(h, ServerMsg::History { text, id, .. } if text == "said on server 0" && id.origin == servers[0].id)
     );
 }
+
+/// Clients learn where the other servers are: in the welcome, on every
+/// change, and in the shutdown notice.
+#[tokio::test]
+async fn clients_are_told_the_live_servers() {
+    let (mut servers, port) = cluster_of(2).await;
+    let mut c = chatty::client::Client::connect(&servers[0].addr_string())
+        .await
+        .unwrap();
+    let welcome = c.join("leo").await.unwrap();
+    assert_eq!(
+        welcome.servers,
+        [servers[0].addr_string(), servers[1].addr_string()]
+    );
+    let third = TestServer::start(clustered(loopback_cluster("r", port))).await;
+    let update = wait_for(
+        &mut c,
+        "servers update",
+        |m| matches!(m, ServerMsg::Servers { servers } if servers.len() == 3),
+    )
+    .await;
+    assert!(
+        matches!(update, ServerMsg::Servers { servers: s } if s[0] == servers[0].addr_string())
+    );
+    servers.push(third);
+    let first = servers.remove(0);
+    let expected: Vec<String> = servers.iter().map(|s| s.addr_string()).collect();
+    first.shutdown().await.unwrap();
+    let notice = wait_for(&mut c, "shutdown", |m| {
+        matches!(m, ServerMsg::Shutdown { .. })
+    })
+    .await;
+    match notice {
+        ServerMsg::Shutdown {
+            servers: alternatives,
+            ..
+        } => {
+            let mut got = alternatives;
+            got.sort();
+            let mut want = expected;
+            want.sort();
+            assert_eq!(got, want, "the notice names the alternatives");
+        }
+        _ => unreachable!(),
+    }
+}

@@ -80,6 +80,8 @@ pub struct Welcome {
     pub name: String,
     /// Everyone present, the new member included.
     pub members: Vec<Member>,
+    /// Client addresses of every live server, the joined one first.
+    pub servers: Vec<String>,
 }
 
 /// A connection to a chat server that has completed the handshake.
@@ -169,11 +171,13 @@ impl Client {
                     server,
                     name,
                     members,
+                    servers,
                 } => {
                     return Ok(Welcome {
                         server,
                         name,
                         members,
+                        servers,
                     })
                 }
                 // Only possible when already joined; the answer follows.
@@ -236,7 +240,9 @@ impl Client {
                 ServerMsg::Error { code, text, fatal } => {
                     return Err(ClientError::Refused { code, text, fatal })
                 }
-                ServerMsg::Shutdown { reason } => return Err(ClientError::ShuttingDown(reason)),
+                ServerMsg::Shutdown { reason, .. } => {
+                    return Err(ClientError::ShuttingDown(reason))
+                }
                 msg => return Ok(msg),
             }
         }

@@ -17,9 +17,10 @@ pub fn render(msg: &ServerMsg) -> Option<String> {
             format!("[HISTORY] [{}] {}", clean(from), clean(text))
         }
         ServerMsg::Error { text, .. } => format!("[ERROR] {}", clean(text)),
-        ServerMsg::Shutdown { reason } => format!("[SERVER] {}", clean(reason)),
+        ServerMsg::Shutdown { reason, .. } => format!("[SERVER] {}", clean(reason)),
         ServerMsg::Notice { text } => format!("[SERVER] {}", clean(text)),
         ServerMsg::Welcome { .. }
+        | ServerMsg::Servers { .. }
         | ServerMsg::Hello { .. }
         | ServerMsg::StatusReply(_)
         | ServerMsg::Ping { .. }

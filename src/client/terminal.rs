@@ -144,7 +144,7 @@ async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Conso
                     ServerMsg::Ping { nonce } => {
                         let _ = client.send_msg(&ClientMsg::Pong { nonce: *nonce }).await;
                     }
-                    ServerMsg::Shutdown { reason } => {
+                    ServerMsg::Shutdown { reason, .. } => {
                         console.print(&format!("[SERVER] {addr} is shutting down: {}", clean(reason)));
                         return EXIT_SERVER_SHUTDOWN;
                     }

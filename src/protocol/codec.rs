@@ -268,6 +268,7 @@ mod tests {
                 server,
                 name: "a".into(),
                 members: vec![],
+                servers: vec![],
             },
             ServerMsg::Joined {
                 id,
@@ -305,7 +306,9 @@ mod tests {
             },
             ServerMsg::Shutdown {
                 reason: String::new(),
+                servers: vec![],
             },
+            ServerMsg::Servers { servers: vec![] },
             ServerMsg::Ping { nonce: 1 },
             ServerMsg::Pong { nonce: 1 },
         ];

@@ -72,6 +72,15 @@ pub enum ServerMsg {
         name: String,
         /// Everyone in the chat at the moment of joining, the new client included.
         members: Vec<Member>,
+        /// Client addresses (`ip:port`) of every live server, this one
+        /// first: where to go if this server is lost.
+        #[serde(default)]
+        servers: Vec<String>,
+    },
+    /// The live servers changed; sent to members whenever the list does.
+    Servers {
+        /// Client addresses of every live server, this one first.
+        servers: Vec<String>,
     },
     /// Someone entered the chat.
     Joined {
@@ -133,6 +142,9 @@ pub enum ServerMsg {
     Shutdown {
         /// Human-readable reason.
         reason: String,
+        /// Client addresses of the other live servers, to move to at once.
+        #[serde(default)]
+        servers: Vec<String>,
     },
     /// Keepalive probe; answer with `pong` carrying the same nonce.
     Ping {
@@ -158,6 +170,7 @@ impl ServerMsg {
         "error",
         "status_reply",
         "notice",
+        "servers",
         "shutdown",
         "ping",
         "pong",

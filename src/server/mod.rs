@@ -174,6 +174,19 @@ impl Server {
         } = self;
         info!(server = %room.id(), addr = %listener.local_addr()?, "serving clients");
         let cluster = cluster.map(|c| {
+            // Members learn of server changes, so they know where to fail over.
+            let mut view = c.view.clone();
+            let announcer = room.clone();
+            tokio::spawn(async move {
+                let mut last = announcer.server_addrs();
+                while view.changed().await.is_ok() {
+                    let now = announcer.server_addrs();
+                    if now != last {
+                        announcer.announce_servers(now.clone());
+                        last = now;
+                    }
+                }
+            });
             let (deliveries_tx, mut deliveries) = mpsc::unbounded_channel();
             let remote_room = room.clone();
             // Ends when the cluster task (the only sender) ends.

@@ -199,6 +199,7 @@ impl Room {
             server: self.id,
             name: name.to_string(),
             members: state.members(self.id),
+            servers: self.server_addrs(),
         };
         state.push(conn, encode_frame(&welcome));
         let skip = state.recent.len().saturating_sub(state.history_on_join);
@@ -275,10 +276,13 @@ impl Room {
     /// Stops new joins, queues a `shutdown` notice for every connection and
     /// closes every queue behind it, so the notice is each client's last frame.
     pub fn begin_shutdown(&self, reason: &str) {
+        let mut alternatives = self.server_addrs();
+        alternatives.retain(|a| *a != self.addr);
         let mut state = self.lock();
         state.closing = true;
         let frame = encode_frame(&ServerMsg::Shutdown {
             reason: reason.to_string(),
+            servers: alternatives,
         });
         let ids: Vec<ConnId> = state.conns.keys().copied().collect();
         for id in ids {
@@ -296,6 +300,31 @@ impl Room {
         let mut state = self.lock();
         state.push(conn, last);
         state.remove_conn(conn, reason, self.id);
+        self.settle(&mut state);
+    }
+
+    /// Client addresses of every live server, this one first, then the
+    /// others in id order. What a client needs to fail over.
+    pub fn server_addrs(&self) -> Vec<String> {
+        let mut addrs = vec![self.addr.clone()];
+        if let Some(view) = &self.cluster {
+            addrs.extend(
+                view.borrow()
+                    .members
+                    .iter()
+                    .map(|m| m.info.client_addr.to_string()),
+            );
+        }
+        addrs
+    }
+
+    /// Tells every member the live servers changed.
+    pub fn announce_servers(&self, servers: Vec<String>) {
+        let mut state = self.lock();
+        if state.closing {
+            return;
+        }
+        state.broadcast(encode_frame(&ServerMsg::Servers { servers }));
         self.settle(&mut state);
     }
 

@@ -95,8 +95,13 @@ struct ServerArgs {
 
 #[derive(Debug, Args)]
 struct ClientArgs {
-    /// Server address (host:port).
-    addr: String,
+    /// Server addresses (host:port), tried in turn; more are learned from
+    /// the server, for failover.
+    #[arg(required = true, num_args = 1..)]
+    addrs: Vec<String>,
+    /// Seconds to keep trying other servers after losing the current one.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
+    failover_timeout: Duration,
     /// Your name in the chat (1–32 characters).
     #[arg(long, short)]
     name: String,
@@ -142,7 +147,9 @@ pub fn main() -> i32 {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => serve(args).await,
-            Command::Client(args) => terminal::run(&args.addr, &args.name).await,
+            Command::Client(args) => {
+                terminal::run(&args.addrs, &args.name, args.failover_timeout).await
+            }
             Command::Status(args) => show_status(args).await,
         }
     });

@@ -364,3 +364,172 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
     );
     fake.abort();
 }
+
+/// Reads lines until one satisfies `pred`; returns everything read.
+async fn until_match(proc: &mut Proc, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        match proc.line().await {
+            Some(line) => {
+                let done = pred(&line);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            None => panic!("output ended before {what}; got {seen:?}"),
+        }
+    }
+}
+
+/// SIGKILL the client's server mid-conversation while someone keeps
+/// talking: the real `chatty client` notices, moves to another server under
+/// the same name, and shows every message exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_survives_a_sigkilled_server_without_gaps_or_repeats() {
+    let port = free_udp_port();
+    let (mut a, addr_a) = server_in_group(port).await;
+    let (_b, addr_b) = server_in_group(port).await;
+    let (_c, addr_c) = server_in_group(port).await;
+    let mut leo = client(&addr_a, "Leo");
+    leo.until("[JOIN] Leo joined the chat").await;
+    let mut bob = chatty::client::Client::connect(&addr_b).await.unwrap();
+    bob.join("Bob").await.unwrap();
+    leo.until("[JOIN] Bob joined the chat").await;
+    // Leo knows all three servers once the welcome/updates have arrived.
+    let (mut bob_rx, mut bob_tx) = bob.split();
+    let bob_reader = tokio::spawn(async move {
+        // Bob keeps reading (and answering nothing): enough for 40 messages.
+        let mut lines = Vec::new();
+        while let Ok(Some(msg)) = bob_rx.recv().await {
+            if let chatty::protocol::ServerMsg::Message { from, text, .. } = msg {
+                lines.push(format!("[{from}] {text}"));
+                if from == "Leo" {
+                    return lines;
+                }
+            }
+        }
+        lines
+    });
+    for n in 0..10 {
+        bob_tx.say(&format!("m{n}")).await.unwrap();
+    }
+    leo.until("[Bob] m9").await;
+    let pid = a.child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+    let _ = a.child.wait().await;
+    for n in 10..30 {
+        bob_tx.say(&format!("m{n}")).await.unwrap();
+        // A conversation, not a burst: under the default 10 messages/s limit.
+        tokio::time::sleep(Duration::from_millis(110)).await;
+    }
+    let out = until_match(&mut leo, "[Bob] m29", |l| l == "[Bob] m29").await;
+    assert!(
+        out.iter()
+            .any(|l| *l == format!("[SERVER] lost connection to {addr_a}; reconnecting…")),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|l| l.starts_with("[SERVER] reconnected to ")
+            && (l.contains(&addr_b) || l.contains(&addr_c))
+            && l.ends_with(" as Leo")),
+        "{out:?}"
+    );
+    let got: Vec<&String> = out.iter().filter(|l| l.starts_with("[Bob] ")).collect();
+    let want: Vec<String> = (10..30).map(|n| format!("[Bob] m{n}")).collect();
+    assert_eq!(
+        got,
+        want.iter().collect::<Vec<_>>(),
+        "every message after the crash, once, in order; full output {out:?}"
+    );
+    leo.write("back again\n").await;
+    let heard = tokio::time::timeout(DEADLINE, bob_reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        heard.last().unwrap(),
+        "[Leo] back again",
+        "the name survived the move"
+    );
+    leo.write("exit\n").await;
+    assert_eq!(leo.exit_code().await, 0);
+}
+
+/// A graceful shutdown names the alternatives and the client moves at once.
+#[tokio::test]
+async fn a_client_moves_at_once_when_its_server_shuts_down() {
+    let port = free_udp_port();
+    let (mut a, addr_a) = server_in_group(port).await;
+    let (_b, addr_b) = server_in_group(port).await;
+    let mut leo = client(&addr_a, "Leo");
+    leo.until("[JOIN] Leo joined the chat").await;
+    let mut bob = chatty::client::Client::connect(&addr_b).await.unwrap();
+    bob.join("Bob").await.unwrap();
+    leo.until("[JOIN] Bob joined the chat").await;
+    let pid = a.child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+    let out = until_match(&mut leo, "reconnected", |l| {
+        l.starts_with("[SERVER] reconnected to ")
+    })
+    .await;
+    assert!(
+        out.iter().any(|l| l.contains("is shutting down")),
+        "{out:?}"
+    );
+    assert!(
+        out.iter()
+            .any(|l| l == "[SERVER] moving to another server…"),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter().any(|l| l.contains("lost connection")),
+        "no loss on a graceful move: {out:?}"
+    );
+    assert!(out.last().unwrap().contains(&addr_b));
+    assert_eq!(a.exit_code().await, 0);
+    leo.close_stdin();
+    assert_eq!(leo.exit_code().await, 0);
+}
+
+/// With every server gone the client says so and exits non-zero.
+#[tokio::test]
+async fn a_client_gives_up_when_no_server_is_left() {
+    let (mut a, addr_a) = server().await;
+    let mut cmd = chatty();
+    cmd.args([
+        "client",
+        &addr_a,
+        "--name",
+        "Leo",
+        "--failover-timeout",
+        "1",
+    ]);
+    let mut leo = Proc::spawn(cmd);
+    leo.until("[JOIN] Leo joined the chat").await;
+    let pid = a.child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .await
+        .unwrap()
+        .success());
+    let out = leo.rest().await;
+    assert!(
+        out.iter()
+            .any(|l| l.contains("lost connection") && l.contains("reconnecting")),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|l| l.contains("giving up")), "{out:?}");
+    assert_eq!(leo.exit_code().await, 1);
+}

@@ -165,6 +165,26 @@ impl Client {
             name: name.to_string(),
         })
         .await?;
+        self.await_welcome().await
+    }
+
+    /// Joins after losing another server: the server then sends, as
+    /// ordinary `message`s, every recent message newer than `last_seen`
+    /// (the newest id seen from each origin) instead of history.
+    pub async fn rejoin(
+        &mut self,
+        name: &str,
+        last_seen: Vec<crate::protocol::MessageId>,
+    ) -> Result<Welcome, ClientError> {
+        self.send_msg(&ClientMsg::Rejoin {
+            name: name.to_string(),
+            last_seen,
+        })
+        .await?;
+        self.await_welcome().await
+    }
+
+    async fn await_welcome(&mut self) -> Result<Welcome, ClientError> {
         loop {
             match self.next_reply().await? {
                 ServerMsg::Welcome {

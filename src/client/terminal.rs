@@ -5,6 +5,7 @@
 //! When stdin or stdout is not a terminal it prints no prompt and reads plain
 //! lines, so `printf 'hi\nexit\n' | chatty client …` works.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use tokio::time::{sleep_until, Instant};
 use super::render::{clean, render};
 use super::{Client, ClientError, Welcome};
 use crate::protocol::validate::validate_text;
-use crate::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg};
+use crate::protocol::{ClientMsg, ErrorCode, LeaveReason, MessageId, ServerId, ServerMsg};
 
 /// Exit status: left cleanly.
 pub const EXIT_OK: i32 = 0;
@@ -32,8 +33,14 @@ const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The prompt shown while chatting.
 const PROMPT: &str = "-> ";
 
-/// Runs the chat client against `addr` as `name`; returns the exit status.
-pub async fn run(addr: &str, name: &str) -> i32 {
+/// How long a client keeps trying to reach another server after losing
+/// its own, unless `--failover-timeout` says otherwise.
+pub const DEFAULT_FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the chat client: connects to the first reachable of `addrs` as
+/// `name`, and fails over to another live server if that one is lost.
+/// Returns the exit status.
+pub async fn run(addrs: &[String], name: &str, failover_timeout: Duration) -> i32 {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut console = match Console::new(interactive) {
         Ok(console) => console,
@@ -42,18 +49,93 @@ pub async fn run(addr: &str, name: &str) -> i32 {
             return EXIT_CONNECTION;
         }
     };
-    let code = chat(addr, name, &mut console).await;
+    let code = chat(addrs, name, failover_timeout, &mut console).await;
     console.finish();
     code
 }
 
-async fn chat(addr: &str, name: &str, console: &mut Console) -> i32 {
-    let mut client = match Client::connect(addr).await {
-        Ok(client) => client,
-        Err(err) => {
-            console.print(&format!("[ERROR] {err}"));
-            return EXIT_CONNECTION;
+/// What survives a move from one server to another.
+#[derive(Debug)]
+struct Session {
+    /// The name held.
+    me: String,
+    /// The server connected to now.
+    addr: String,
+    /// Live servers as last announced (this one first).
+    servers: Vec<String>,
+    /// The addresses given on the command line.
+    given: Vec<String>,
+    /// Newest message seq seen per origin: shown once, never twice.
+    last_seen: HashMap<ServerId, u64>,
+}
+
+impl Session {
+    /// Whether a message with this id is new; records it if so. Each
+    /// origin's messages arrive in order, so one watermark per origin is
+    /// exact. Ids with seq 0 are notifications outside any stream.
+    fn fresh(&mut self, id: MessageId) -> bool {
+        if id.seq == 0 {
+            return true;
         }
+        let seen = self.last_seen.entry(id.origin).or_insert(0);
+        if id.seq <= *seen {
+            return false;
+        }
+        *seen = id.seq;
+        true
+    }
+
+    fn last_seen_ids(&self) -> Vec<MessageId> {
+        self.last_seen
+            .iter()
+            .map(|(origin, seq)| MessageId {
+                origin: *origin,
+                seq: *seq,
+            })
+            .collect()
+    }
+
+    /// Where to try next: announced servers, then the given addresses, and
+    /// the lost server last (it may come back).
+    fn candidates(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for addr in self.servers.iter().chain(&self.given) {
+            if *addr != self.addr && !out.contains(addr) {
+                out.push(addr.clone());
+            }
+        }
+        out.push(self.addr.clone());
+        out
+    }
+}
+
+/// How the chat on one connection ended.
+enum Outcome {
+    /// The client is done; exit with this status.
+    Exit(i32),
+    /// The server was lost (reset, EOF without notice, silence).
+    Lost,
+    /// The server is shutting down and named alternatives.
+    Moving,
+}
+
+async fn chat(addrs: &[String], name: &str, timeout: Duration, console: &mut Console) -> i32 {
+    let mut last_err = None;
+    let mut connected = None;
+    for addr in addrs {
+        match Client::connect(addr).await {
+            Ok(client) => {
+                connected = Some((client, addr.clone()));
+                break;
+            }
+            Err(err) => last_err = Some(err),
+        }
+    }
+    let Some((mut client, addr)) = connected else {
+        if let Some(err) = last_err {
+            console.print(&format!("[ERROR] {err}"));
+        }
+        return EXIT_CONNECTION;
     };
     let welcome = match join(&mut client, name, console).await {
         Ok(welcome) => welcome,
@@ -66,8 +148,88 @@ async fn chat(addr: &str, name: &str, console: &mut Console) -> i32 {
         others.len(),
         others.join(", ")
     ));
-    converse(&mut client, &welcome.name, addr, console).await
+    let mut session = Session {
+        me: welcome.name.clone(),
+        servers: if welcome.servers.is_empty() {
+            addrs.to_vec()
+        } else {
+            welcome.servers.clone()
+        },
+        addr,
+        given: addrs.to_vec(),
+        last_seen: HashMap::new(),
+    };
+    loop {
+        match converse(&mut client, &mut session, console).await {
+            Outcome::Exit(code) => return code,
+            Outcome::Lost => console.print(&format!(
+                "[SERVER] lost connection to {}; reconnecting…",
+                session.addr
+            )),
+            Outcome::Moving => console.print("[SERVER] moving to another server…"),
+        }
+        match failover(&mut session, timeout).await {
+            Some(next) => {
+                client = next;
+                console.print(&format!(
+                    "[SERVER] reconnected to {} as {}",
+                    session.addr,
+                    clean(&session.me)
+                ));
+            }
+            None => {
+                console.print(&format!(
+                    "[SERVER] no server could be reached for {} s; giving up",
+                    timeout.as_secs()
+                ));
+                return EXIT_CONNECTION;
+            }
+        }
+    }
 }
+
+/// Finds another live server and rejoins there under the same name, with
+/// exponential backoff and jitter, until `timeout`. The name is refused
+/// until the cluster has declared the lost server dead (under a second),
+/// so `name_taken` is retried too.
+async fn failover(session: &mut Session, timeout: Duration) -> Option<Client> {
+    let deadline = Instant::now() + timeout;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        for candidate in session.candidates() {
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let last_seen = session.last_seen_ids();
+            let me = session.me.clone();
+            let attempt = async {
+                let mut client = Client::connect(&candidate).await?;
+                let welcome = client.rejoin(&me, last_seen).await?;
+                Ok::<_, ClientError>((client, welcome))
+            };
+            if let Ok(Ok((client, welcome))) = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await
+            {
+                session.addr = candidate;
+                session.me = welcome.name;
+                if !welcome.servers.is_empty() {
+                    session.servers = welcome.servers;
+                }
+                return Some(client);
+            }
+        }
+        let nap = backoff
+            .mul_f64(0.75 + fastrand::f64() * 0.5)
+            .min(deadline.saturating_duration_since(Instant::now()));
+        if nap.is_zero() {
+            return None;
+        }
+        tokio::time::sleep(nap).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// One connection attempt during failover may take this long.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Joins as `name`; on a terminal, asks for another name while it is refused.
 async fn join(client: &mut Client, name: &str, console: &mut Console) -> Result<Welcome, i32> {
@@ -107,9 +269,9 @@ async fn join(client: &mut Client, name: &str, console: &mut Console) -> Result<
     }
 }
 
-/// The chat loop: server events out, typed lines in, until someone ends it.
-async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Console) -> i32 {
-    let mut me = me.to_string();
+/// The chat loop on one connection: server events out, typed lines in,
+/// until the user leaves or the server is lost.
+async fn converse(client: &mut Client, session: &mut Session, console: &mut Console) -> Outcome {
     // True after our name was taken back (a same-moment claim on another
     // server won): the next line typed is a new name, not a message.
     let mut renaming = false;
@@ -130,43 +292,49 @@ async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Conso
                 last_heard = Instant::now();
                 let msg = match msg {
                     Ok(Some(msg)) => msg,
-                    _ if leaving => return EXIT_OK,
-                    Ok(None) => {
-                        console.print(&format!("[SERVER] lost connection to {addr}: closed by the server"));
-                        return EXIT_CONNECTION;
-                    }
-                    Err(err) => {
-                        console.print(&format!("[SERVER] lost connection to {addr}: {err}"));
-                        return EXIT_CONNECTION;
-                    }
+                    _ if leaving => return Outcome::Exit(EXIT_OK),
+                    Ok(None) | Err(_) => return Outcome::Lost,
                 };
                 match &msg {
                     ServerMsg::Ping { nonce } => {
                         let _ = client.send_msg(&ClientMsg::Pong { nonce: *nonce }).await;
                     }
-                    ServerMsg::Shutdown { reason, .. } => {
-                        console.print(&format!("[SERVER] {addr} is shutting down: {}", clean(reason)));
-                        return EXIT_SERVER_SHUTDOWN;
+                    ServerMsg::Shutdown { reason, servers } => {
+                        console.print(&format!("[SERVER] {} is shutting down: {}", session.addr, clean(reason)));
+                        if servers.is_empty() {
+                            return Outcome::Exit(EXIT_SERVER_SHUTDOWN);
+                        }
+                        session.servers = servers.clone();
+                        return Outcome::Moving;
                     }
-                    ServerMsg::Left { name, reason: LeaveReason::Leave, .. } if leaving && *name == me => {
+                    ServerMsg::Servers { servers } => session.servers = servers.clone(),
+                    ServerMsg::Left { name, reason: LeaveReason::Leave, .. } if leaving && *name == session.me => {
                         console.print(&render(&msg).unwrap_or_default());
-                        return EXIT_OK;
+                        return Outcome::Exit(EXIT_OK);
                     }
                     ServerMsg::Error { code, text, fatal: false }
                         if *code == ErrorCode::NAME_TAKEN || (renaming && *code == ErrorCode::NAME_INVALID) =>
                     {
                         console.print(&format!("[ERROR] {}", clean(text)));
                         if !console.is_interactive() {
-                            return EXIT_NAME_REFUSED;
+                            return Outcome::Exit(EXIT_NAME_REFUSED);
                         }
                         renaming = true;
                         console.set_prompt("choose another name: ");
                     }
-                    ServerMsg::Welcome { name, .. } => {
-                        me = name.clone();
+                    ServerMsg::Welcome { name, servers, .. } => {
+                        session.me = name.clone();
+                        if !servers.is_empty() {
+                            session.servers = servers.clone();
+                        }
                         renaming = false;
                         console.set_prompt(PROMPT);
                         console.print(&format!("[SERVER] you are back in the chat as {}", clean(name)));
+                    }
+                    ServerMsg::Message { id, .. } | ServerMsg::History { id, .. } => {
+                        if session.fresh(*id) {
+                            console.print(&render(&msg).unwrap_or_default());
+                        }
                     }
                     _ => {
                         if let Some(line) = render(&msg) {
@@ -184,8 +352,7 @@ async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Conso
                 if renaming && text.trim() != "exit" {
                     let name = text.trim().to_string();
                     if client.send_msg(&ClientMsg::Join { name }).await.is_err() {
-                        console.print(&format!("[SERVER] lost connection to {addr}"));
-                        return EXIT_CONNECTION;
+                        return Outcome::Lost;
                     }
                     continue;
                 }
@@ -195,23 +362,16 @@ async fn converse(client: &mut Client, me: &str, addr: &str, console: &mut Conso
                     continue;
                 } else if let Err(why) = validate_text(text) {
                     console.print(&format!("[ERROR] {why}"));
-                } else if let Err(err) = client.say(text).await {
-                    console.print(&format!("[SERVER] lost connection to {addr}: {err}"));
-                    return EXIT_CONNECTION;
+                } else if client.say(text).await.is_err() {
+                    return Outcome::Lost;
                 }
             }
             _ = &mut ctrl_c, if !leaving => {
                 leave_deadline = Some(leave(client).await);
             }
-            _ = sleep_until(last_heard + silence_limit) => {
-                console.print(&format!(
-                    "[SERVER] lost connection to {addr}: nothing heard for {} s",
-                    silence_limit.as_secs()
-                ));
-                return EXIT_CONNECTION;
-            }
+            _ = sleep_until(last_heard + silence_limit) => return Outcome::Lost,
             _ = sleep_until(leave_deadline.unwrap_or_else(Instant::now)), if leaving => {
-                return EXIT_OK;
+                return Outcome::Exit(EXIT_OK);
             }
         }
     }

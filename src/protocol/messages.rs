@@ -26,6 +26,16 @@ pub enum ClientMsg {
         /// The requested name (1–32 characters, no control characters).
         name: String,
     },
+    /// Join again after losing a server: like `join`, but instead of
+    /// history the server sends every recent `message` newer than
+    /// `last_seen` (the newest event id the client saw from each origin).
+    Rejoin {
+        /// The name to take (normally the one held before).
+        name: String,
+        /// Newest id seen per origin.
+        #[serde(default)]
+        last_seen: Vec<MessageId>,
+    },
     /// Say something to everyone.
     Send {
         /// Non-empty UTF-8, at most [`super::MAX_TEXT_BYTES`] bytes.

@@ -236,7 +236,14 @@ impl Session {
                 if self.rate_limited() {
                     return None;
                 }
-                self.join(name);
+                self.join(name, None);
+                None
+            }
+            ClientMsg::Rejoin { name, last_seen } => {
+                if self.rate_limited() {
+                    return None;
+                }
+                self.join(name, Some(&last_seen));
                 None
             }
             ClientMsg::Send { text } => {
@@ -311,12 +318,16 @@ impl Session {
         }
     }
 
-    fn join(&mut self, name: String) {
+    fn join(&mut self, name: String, last_seen: Option<&[crate::protocol::MessageId]>) {
         if let Err(why) = validate_name(&name) {
             self.error(ErrorCode::NAME_INVALID, why);
             return;
         }
-        match self.room.join(self.conn, &name) {
+        let joined = match last_seen {
+            None => self.room.join(self.conn, &name),
+            Some(seen) => self.room.rejoin(self.conn, &name, seen),
+        };
+        match joined {
             Ok(()) => {
                 info!(name = %name, "joined");
                 self.name = Some(name);

@@ -177,6 +177,27 @@ impl Room {
     /// Makes `conn` a member named `name` (already validated). The new member
     /// gets `welcome` first, then everyone, the new member included, gets `joined`.
     pub fn join(&self, conn: ConnId, name: &str) -> Result<(), JoinError> {
+        self.join_with(conn, name, None)
+    }
+
+    /// Like [`Room::join`] for a client moving here from a lost server:
+    /// instead of history it gets, as `message`s, every recent message it
+    /// has not seen. `last_seen` holds the newest id it saw from each origin.
+    pub fn rejoin(
+        &self,
+        conn: ConnId,
+        name: &str,
+        last_seen: &[MessageId],
+    ) -> Result<(), JoinError> {
+        self.join_with(conn, name, Some(last_seen))
+    }
+
+    fn join_with(
+        &self,
+        conn: ConnId,
+        name: &str,
+        last_seen: Option<&[MessageId]>,
+    ) -> Result<(), JoinError> {
         let mut state = self.lock();
         if state.closing {
             return Err(JoinError::ShuttingDown);
@@ -202,20 +223,33 @@ impl Room {
             servers: self.server_addrs(),
         };
         state.push(conn, encode_frame(&welcome));
-        let skip = state.recent.len().saturating_sub(state.history_on_join);
-        let history: Vec<_> = state
-            .recent
-            .iter()
-            .skip(skip)
-            .map(|(id, from, text)| {
-                encode_frame(&ServerMsg::History {
-                    id: *id,
-                    from: from.clone(),
-                    text: text.clone(),
+        let replay: Vec<Bytes> = match last_seen {
+            None => {
+                let skip = state.recent.len().saturating_sub(state.history_on_join);
+                state
+                    .recent
+                    .iter()
+                    .skip(skip)
+                    .map(|(id, from, text)| {
+                        encode_frame(&ServerMsg::History {
+                            id: *id,
+                            from: from.clone(),
+                            text: text.clone(),
+                        })
+                    })
+                    .collect()
+            }
+            Some(seen) => backfill(&state.recent, seen)
+                .map(|(id, from, text)| {
+                    encode_frame(&ServerMsg::Message {
+                        id: *id,
+                        from: from.clone(),
+                        text: text.clone(),
+                    })
                 })
-            })
-            .collect();
-        for frame in history {
+                .collect(),
+        };
+        for frame in replay {
             state.push(conn, frame);
         }
         let id = state.next_id(self.id);
@@ -393,6 +427,32 @@ impl Room {
             }
         }
     }
+}
+
+/// The recent messages a client that saw up to `seen` (newest id per
+/// origin) has missed, in this server's order. For an origin it named:
+/// everything newer. For an origin it never heard from: everything after the
+/// earliest point where the ring meets what it saw (all of the ring if it
+/// has been away longer than the ring reaches).
+fn backfill<'a>(
+    recent: &'a VecDeque<(MessageId, String, String)>,
+    seen: &'a [MessageId],
+) -> impl Iterator<Item = &'a (MessageId, String, String)> + 'a {
+    let newest = |origin: ServerId| {
+        seen.iter()
+            .filter(|s| s.origin == origin)
+            .map(|s| s.seq)
+            .max()
+    };
+    let cutoff = recent.iter().position(|(id, _, _)| seen.contains(id));
+    recent
+        .iter()
+        .enumerate()
+        .filter(move |(pos, (id, _, _))| match newest(id.origin) {
+            Some(last) => id.seq > last,
+            None => cutoff.is_none_or(|c| *pos > c),
+        })
+        .map(|(_, entry)| entry)
 }
 
 impl RoomState {
@@ -650,6 +710,35 @@ mod tests {
         assert!(room.say(a.id, "late".into()).is_err());
         assert!(a.outbound.try_recv().is_err());
         assert_eq!(room.connection_count(), 0);
+    }
+
+    #[test]
+    fn backfill_sends_exactly_what_was_missed() {
+        let a = ServerId::from_bytes([1; 16]);
+        let b = ServerId::from_bytes([2; 16]);
+        let c = ServerId::from_bytes([3; 16]);
+        let id = |origin, seq| MessageId { origin, seq };
+        // The new server's order: a1 b1 a2 b2 c1 a3
+        let recent: VecDeque<_> = [id(a, 1), id(b, 1), id(a, 2), id(b, 2), id(c, 1), id(a, 3)]
+            .into_iter()
+            .map(|i| (i, "x".to_string(), "t".to_string()))
+            .collect();
+        let missed = |seen: &[MessageId]| -> Vec<MessageId> {
+            backfill(&recent, seen).map(|e| e.0).collect()
+        };
+        // Saw a up to 1 and b up to 2: a2, a3 and c1 (c unknown, after the cutoff at a1).
+        assert_eq!(
+            missed(&[id(a, 1), id(b, 2)]),
+            [id(a, 2), id(c, 1), id(a, 3)]
+        );
+        // Saw everything: nothing.
+        assert!(missed(&[id(a, 3), id(b, 2), id(c, 1)]).is_empty());
+        // Away longer than the ring reaches: all of it.
+        assert_eq!(
+            missed(&[id(a, 0)]).len(),
+            6,
+            "all of a is newer; b and c unknown, no cutoff"
+        );
     }
 
     #[test]

@@ -505,7 +505,7 @@ async fn a_client_moves_at_once_when_its_server_shuts_down() {
 /// With every server gone the client says so and exits non-zero.
 #[tokio::test]
 async fn a_client_gives_up_when_no_server_is_left() {
-    let (mut a, addr_a) = server().await;
+    let (a, addr_a) = server().await;
     let mut cmd = chatty();
     cmd.args([
         "client",

@@ -196,6 +196,10 @@ async fn failover(session: &mut Session, timeout: Duration) -> Option<Client> {
     let deadline = Instant::now() + timeout;
     let mut backoff = Duration::from_millis(100);
     loop {
+        // A server that answers but still holds our name frees it as soon
+        // as the cluster declares the lost server dead (under a second):
+        // retry soon. Unreachable servers get exponential backoff.
+        let mut name_busy = false;
         for candidate in session.candidates() {
             if Instant::now() >= deadline {
                 return None;
@@ -207,26 +211,37 @@ async fn failover(session: &mut Session, timeout: Duration) -> Option<Client> {
                 let welcome = client.rejoin(&me, last_seen).await?;
                 Ok::<_, ClientError>((client, welcome))
             };
-            if let Ok(Ok((client, welcome))) = tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await
-            {
-                session.addr = candidate;
-                session.me = welcome.name;
-                if !welcome.servers.is_empty() {
-                    session.servers = welcome.servers;
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {
+                Ok(Ok((client, welcome))) => {
+                    session.addr = candidate;
+                    session.me = welcome.name;
+                    if !welcome.servers.is_empty() {
+                        session.servers = welcome.servers;
+                    }
+                    return Some(client);
                 }
-                return Some(client);
+                Ok(Err(ClientError::Refused { code, .. })) if code == ErrorCode::NAME_TAKEN => {
+                    name_busy = true;
+                }
+                _ => {}
             }
         }
-        let nap = backoff
+        let wait = if name_busy { NAME_RETRY } else { backoff };
+        let nap = wait
             .mul_f64(0.75 + fastrand::f64() * 0.5)
             .min(deadline.saturating_duration_since(Instant::now()));
         if nap.is_zero() {
             return None;
         }
         tokio::time::sleep(nap).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        if !name_busy {
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
     }
 }
+
+/// How soon to retry a server that answered but still holds our name.
+const NAME_RETRY: Duration = Duration::from_millis(100);
 
 /// One connection attempt during failover may take this long.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);

@@ -168,6 +168,10 @@ async fn chat(addrs: &[String], name: &str, timeout: Duration, console: &mut Con
             )),
             Outcome::Moving => console.print("[SERVER] moving to another server…"),
         }
+        // Close the old connection first: if that server is still running
+        // (only the connection broke), this frees our name there at once
+        // instead of after its idle timeout.
+        drop(client);
         match failover(&mut session, timeout).await {
             Some(next) => {
                 client = next;
@@ -323,6 +327,15 @@ async fn converse(client: &mut Client, session: &mut Session, console: &mut Cons
                         return Outcome::Moving;
                     }
                     ServerMsg::Servers { servers } => session.servers = servers.clone(),
+                    ServerMsg::Error { code, text, fatal: true } => {
+                        console.print(&format!("[ERROR] {}", clean(text)));
+                        // Only being dropped for slowness or silence is worth
+                        // a reconnect; any other fatal error would recur.
+                        if *code == ErrorCode::TOO_SLOW || *code == ErrorCode::KEEPALIVE_TIMEOUT {
+                            return Outcome::Lost;
+                        }
+                        return Outcome::Exit(EXIT_CONNECTION);
+                    }
                     ServerMsg::Left { name, reason: LeaveReason::Leave, .. } if leaving && *name == session.me => {
                         console.print(&render(&msg).unwrap_or_default());
                         return Outcome::Exit(EXIT_OK);

@@ -567,3 +567,37 @@ fn an_event_kind_from_a_newer_server_keeps_its_place() {
     assert!(matches!(s.events[0].1, ChatEvent::Unknown { kind: 42 }));
     assert_eq!(c.sim.node(1).unwrap().stats().nacks_sent, 0);
 }
+
+#[test]
+fn requests_from_strangers_are_not_answered() {
+    let mut c = Cluster::new(11, NetConfig::default());
+    c.spawn(2);
+    c.run_until_synced(Duration::from_secs(1));
+    for n in 0..50 {
+        c.say(0, format!("m{n}"));
+    }
+    c.run(100 * MS);
+    let origin = c.id(0);
+    let now = c.sim.now();
+    let nack = seal(
+        Kind::RelayNack,
+        "sim",
+        &chatty::relay::messages::Nack {
+            origin,
+            ranges: vec![(1, 50)],
+        },
+    )
+    .unwrap();
+    let stranger: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let relay = c.sim.node_mut(0).unwrap();
+    while relay.poll_transmit().is_some() {}
+    let before = relay.stats().retransmitted;
+    relay.handle_datagram(stranger, &nack, now);
+    assert!(
+        relay.poll_transmit().is_none(),
+        "a forged source gets nothing back"
+    );
+    relay.handle_datagram(addr(1), &nack, now);
+    assert!(relay.poll_transmit().is_some(), "a known peer is answered");
+    assert_eq!(relay.stats().retransmitted - before, 50);
+}

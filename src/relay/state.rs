@@ -408,15 +408,18 @@ impl Relay {
                 let status: Status = env.body()?;
                 self.on_status(status);
             }
+            // Requests are answered only to known peers' addresses: a
+            // forged source must not turn a small NACK into thousands of
+            // events sent to a bystander. A peer not known yet retries.
             Kind::RelayNack => {
                 let nack: Nack = env.body()?;
-                if nack.origin == self.me {
+                if nack.origin == self.me && self.is_peer_addr(from) {
                     self.on_nack(from, &nack.ranges);
                 }
             }
             Kind::RelaySyncRequest => {
                 let request: SyncRequest = env.body()?;
-                if request.origin == self.me {
+                if request.origin == self.me && self.is_peer_addr(from) {
                     self.on_sync_request(from, request.seq, &request.parts);
                 }
             }
@@ -744,6 +747,10 @@ impl Relay {
 
     fn send(&mut self, to: Destination, bytes: Vec<u8>) {
         self.transmits.push_back(Transmit { to, bytes });
+    }
+
+    fn is_peer_addr(&self, addr: SocketAddr) -> bool {
+        self.peers.values().any(|a| *a == addr)
     }
 
     fn oldest_retained(&self) -> u64 {

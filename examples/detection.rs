@@ -10,44 +10,23 @@
 //! cargo build --release && cargo run --release --example detection -- 20
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chatty::client::status;
+use support::{loopback_group, server_binary, KillOnDrop};
 
 /// A server process, killed when dropped.
 struct Server {
-    child: Child,
+    /// Held for its `Drop`: the server dies with this value.
+    _child: KillOnDrop,
     addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chatty_bin() -> anyhow::Result<PathBuf> {
-    if let Ok(path) = std::env::var("CHATTY_BIN") {
-        return Ok(path.into());
-    }
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .context("no target dir")?;
-    let path = dir.join("chatty");
-    if !path.is_file() {
-        bail!(
-            "{} is missing: run `cargo build --release` first",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 fn start(bin: &PathBuf, group: &str) -> anyhow::Result<Server> {
@@ -72,7 +51,10 @@ fn start(bin: &PathBuf, group: &str) -> anyhow::Result<Server> {
         .context("unexpected first line")?
         .trim()
         .to_string();
-    Ok(Server { child, addr })
+    Ok(Server {
+        _child: KillOnDrop(child),
+        addr,
+    })
 }
 
 async fn listed(at: &str) -> anyhow::Result<Vec<String>> {
@@ -87,13 +69,10 @@ async fn listed(at: &str) -> anyhow::Result<Vec<String>> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let runs: usize = std::env::args().nth(1).map_or(Ok(10), |a| a.parse())?;
-    let bin = chatty_bin()?;
+    let bin = server_binary()?;
     let mut times = Vec::new();
     for run in 0..runs {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let group = format!("239.255.77.77:{port}");
+        let group = loopback_group()?;
         let mut servers = (0..3)
             .map(|_| start(&bin, &group))
             .collect::<anyhow::Result<Vec<_>>>()?;

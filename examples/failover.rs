@@ -12,51 +12,26 @@
 //! cargo build --release && cargo run --release --example failover -- 20
 //! ```
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chatty::client::Client;
 use chatty::protocol::ServerMsg;
-
-/// A child process, killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn chatty_bin() -> anyhow::Result<PathBuf> {
-    if let Ok(path) = std::env::var("CHATTY_BIN") {
-        return Ok(path.into());
-    }
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .context("no target dir")?;
-    let path = dir.join("chatty");
-    if !path.is_file() {
-        bail!(
-            "{} is missing: run `cargo build --release` first",
-            path.display()
-        );
-    }
-    Ok(path)
-}
+use support::{loopback_group, server_binary, KillOnDrop};
 
 /// Spawns `chatty` with piped stdio; returns the process, its stdin and a
 /// channel of its stdout lines.
 fn spawn(
     bin: &PathBuf,
     args: &[&str],
-) -> anyhow::Result<(Proc, ChildStdin, mpsc::Receiver<String>)> {
+) -> anyhow::Result<(KillOnDrop, ChildStdin, mpsc::Receiver<String>)> {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
@@ -74,7 +49,7 @@ fn spawn(
             }
         }
     });
-    Ok((Proc(child), stdin, rx))
+    Ok((KillOnDrop(child), stdin, rx))
 }
 
 fn wait_line(
@@ -94,7 +69,7 @@ fn wait_line(
     }
 }
 
-fn server(bin: &PathBuf, group: &str) -> anyhow::Result<(Proc, String)> {
+fn server(bin: &PathBuf, group: &str) -> anyhow::Result<(KillOnDrop, String)> {
     let args = [
         "server",
         "--listen",
@@ -110,10 +85,7 @@ fn server(bin: &PathBuf, group: &str) -> anyhow::Result<(Proc, String)> {
 }
 
 async fn one_run(bin: &PathBuf, run: usize) -> anyhow::Result<Duration> {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let group = format!("239.255.77.77:{port}");
+    let group = loopback_group()?;
     let (a, addr_a) = server(bin, &group)?;
     let (_b, addr_b) = server(bin, &group)?;
     let (_c, _addr_c) = server(bin, &group)?;
@@ -165,7 +137,7 @@ async fn one_run(bin: &PathBuf, run: usize) -> anyhow::Result<Duration> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let runs: usize = std::env::args().nth(1).map_or(Ok(20), |a| a.parse())?;
-    let bin = chatty_bin()?;
+    let bin = server_binary()?;
     let mut ms = Vec::new();
     for run in 0..runs {
         ms.push(one_run(&bin, run).await?.as_secs_f64() * 1000.0);

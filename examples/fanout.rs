@@ -20,14 +20,14 @@
 mod support;
 
 use support::{
-    base, clock_ticks_per_sec, cpu_ticks, now_ns, parse_digits, peak_rss_kib, put_digits,
-    system_busy_ticks, thousands,
+    base, clock_ticks_per_sec, cpu_ticks, loopback_group, now_ns, parse_digits, peak_rss_kib,
+    put_digits, server_binary, system_busy_ticks, thousands, KillOnDrop,
 };
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,59 +105,17 @@ fn template_frame(size: usize) -> anyhow::Result<(Vec<u8>, usize)> {
 
 /// The server child process; killed (and reaped) when dropped, whatever happens.
 struct ServerProc {
-    child: Child,
+    child: KillOnDrop,
     addr: SocketAddr,
-}
-
-impl ServerProc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CHATTY_BIN") {
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            bail!("CHATTY_BIN={} does not exist", path.display());
-        }
-        return Ok(path);
-    }
-    let exe = std::env::current_exe().context("cannot find the benchmark's own path")?;
-    // target/<profile>/examples/fanout -> target/<profile>/chatty
-    let profile_dir = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .context("unexpected location of the benchmark binary")?;
-    let path = profile_dir.join(format!("chatty{}", std::env::consts::EXE_SUFFIX));
-    if !path.is_file() {
-        bail!(
-            "the server binary {} is missing: the example does not build it.\n\
-             Run `cargo build --release` first (with the same CARGO_TARGET_DIR), \
-             or point CHATTY_BIN at a chatty binary.",
-            path.display()
-        );
-    }
-    Ok(path)
 }
 
 fn start_server(bin: &PathBuf, client_queue: usize) -> anyhow::Result<ServerProc> {
     // A lone server, but `chatty server` always takes part in discovery:
     // keep its multicast on loopback and in a group port of its own.
-    let group_port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
     let mut child = Command::new(bin)
         .args(["server", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
         .args(["--iface", "127.0.0.1", "--group"])
-        .arg(format!("239.255.77.77:{group_port}"))
+        .arg(loopback_group()?)
         .arg("--client-queue")
         .arg(client_queue.to_string())
         .env("RUST_LOG", "warn")
@@ -169,7 +127,7 @@ fn start_server(bin: &PathBuf, client_queue: usize) -> anyhow::Result<ServerProc
     let stdout = child.stdout.take().expect("piped stdout");
     // From here on the guard kills the child on every exit path.
     let mut server = ServerProc {
-        child,
+        child: KillOnDrop(child),
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
     };
     let (tx, rx) = std::sync::mpsc::channel();
@@ -510,7 +468,7 @@ async fn run_one(
         }
     }
 
-    let ticks_before = cpu_ticks(server.pid())?;
+    let ticks_before = cpu_ticks(server.child.pid())?;
     let own_ticks_before = cpu_ticks(std::process::id())?;
     let system_before = system_busy_ticks();
     let (mut pub_reader, mut pub_writer) = publisher.split();
@@ -599,10 +557,10 @@ async fn run_one(
     let (pub_writer, sent, send_error, sent_all) =
         send_task.await.context("publisher task failed")?;
     let (pub_reader, echo_error) = echo_task.await.context("publisher task failed")?;
-    let ticks_after = cpu_ticks(server.pid())?;
+    let ticks_after = cpu_ticks(server.child.pid())?;
     let own_ticks_after = cpu_ticks(std::process::id())?;
     let system_after = system_busy_ticks();
-    row.peak_rss_kib = peak_rss_kib(server.pid());
+    row.peak_rss_kib = peak_rss_kib(server.child.pid());
     // Kill the server before the clients hang up, so their departures are not measured.
     drop(server);
     drop((pub_writer, pub_reader));

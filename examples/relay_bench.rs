@@ -34,15 +34,15 @@
 mod support;
 
 use support::{
-    base, clock_ticks_per_sec, cpu_ticks, now_ns, parse_digits, peak_rss_kib, put_digits,
-    system_busy_ticks, thousands,
+    base, clock_ticks_per_sec, cpu_ticks, loopback_group, now_ns, parse_digits, peak_rss_kib,
+    put_digits, server_binary, system_busy_ticks, thousands, KillOnDrop,
 };
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -181,65 +181,26 @@ fn push_frame(buf: &mut Vec<u8>, template: &[u8], text_at: usize, counter: u64, 
 
 /// A server child process; killed (and reaped) when dropped, whatever happens.
 struct ServerProc {
-    child: Child,
+    child: KillOnDrop,
     addr: SocketAddr,
     /// Lines the server logged on stderr (RUST_LOG=warn: warnings and errors).
     log_lines: Arc<AtomicU64>,
 }
 
-impl ServerProc {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for ServerProc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CHATTY_BIN") {
-        let path = PathBuf::from(path);
-        if !path.is_file() {
-            bail!("CHATTY_BIN={} does not exist", path.display());
-        }
-        return Ok(path);
-    }
-    let exe = std::env::current_exe().context("cannot find the benchmark's own path")?;
-    // target/<profile>/examples/relay_bench -> target/<profile>/chatty
-    let profile_dir = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .context("unexpected location of the benchmark binary")?;
-    let path = profile_dir.join(format!("chatty{}", std::env::consts::EXE_SUFFIX));
-    if !path.is_file() {
-        bail!(
-            "the server binary {} is missing: the example does not build it.\n\
-             Run `cargo build --release` first (with the same CARGO_TARGET_DIR), \
-             or point CHATTY_BIN at a chatty binary.",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
-/// Starts server number `index` on loopback, in the multicast group
-/// 239.255.77.77:`group_port` on loopback, dropping `loss` % of its
+/// Starts server number `index` on loopback, in the multicast `group`
+/// (see `loopback_group`) on loopback, dropping `loss` % of its
 /// outgoing cluster datagrams.
 fn start_server(
     bin: &Path,
     index: usize,
-    group_port: u16,
+    group: &str,
     loss: f64,
     client_queue: usize,
 ) -> anyhow::Result<ServerProc> {
     let mut child = Command::new(bin)
         .args(["server", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
         .args(["--iface", "127.0.0.1", "--group"])
-        .arg(format!("239.255.77.77:{group_port}"))
+        .arg(group)
         .arg("--client-queue")
         .arg(client_queue.to_string())
         .arg("--inject-loss")
@@ -254,7 +215,7 @@ fn start_server(
     let stderr = child.stderr.take().expect("piped stderr");
     // From here on the guard kills the child on every exit path.
     let mut server = ServerProc {
-        child,
+        child: KillOnDrop(child),
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         log_lines: Arc::new(AtomicU64::new(0)),
     };
@@ -295,7 +256,7 @@ fn start_server(
 }
 
 fn servers_cpu_ticks(servers: &[ServerProc]) -> anyhow::Result<u64> {
-    servers.iter().map(|s| cpu_ticks(s.pid())).sum()
+    servers.iter().map(|s| cpu_ticks(s.child.pid())).sum()
 }
 
 /// UDP datagrams the kernel dropped because a socket's receive buffer was
@@ -818,18 +779,10 @@ async fn start_cluster(
     loss: f64,
     deadline: tokio::time::Instant,
 ) -> anyhow::Result<Cluster> {
-    let group_port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let group = loopback_group()?;
     let mut servers = Vec::with_capacity(SERVERS);
     for index in 0..SERVERS {
-        servers.push(start_server(
-            bin,
-            index,
-            group_port,
-            loss,
-            args.client_queue,
-        )?);
+        servers.push(start_server(bin, index, &group, loss, args.client_queue)?);
     }
     let addrs: Vec<String> = servers.iter().map(|s| s.addr.to_string()).collect();
     let per_server = args.clients;
@@ -990,7 +943,10 @@ async fn run_one(bin: &Path, args: &Args, spec: &RunSpec) -> anyhow::Result<Outc
     while let Some(done) = writers.join_next().await {
         kept_writers.push(done.context("writer task failed")?);
     }
-    let rss_kib = servers.iter().filter_map(|s| peak_rss_kib(s.pid())).max();
+    let rss_kib = servers
+        .iter()
+        .filter_map(|s| peak_rss_kib(s.child.pid()))
+        .max();
     let log_lines: u64 = servers
         .iter()
         .map(|s| s.log_lines.load(Ordering::Relaxed))

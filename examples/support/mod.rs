@@ -1,16 +1,75 @@
-//! Helpers shared by the benchmark examples (`fanout.rs`, `relay_bench.rs`):
-//! timestamps carried in message text, digit formatting, and reading a
-//! process's CPU time and peak memory from `/proc` (Linux).
+//! Helpers shared by the benchmark examples (`fanout.rs`, `relay_bench.rs`,
+//! `detection.rs`, `failover.rs`): finding the `chatty` binary, server
+//! processes that die with the benchmark, a private multicast group on
+//! loopback, timestamps carried in message text, digit formatting, and
+//! reading a process's CPU time and peak memory from `/proc` (Linux).
 //!
 //! Included with `#[path = "support/mod.rs"] mod support;`; not an example itself.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use std::process::Command;
+use anyhow::{bail, Context};
 
-use anyhow::Context;
+/// The `chatty` binary of the same build profile as this example
+/// (`target/<profile>/examples/x` → `target/<profile>/chatty`), or
+/// `CHATTY_BIN`.
+pub fn server_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CHATTY_BIN") {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            bail!("CHATTY_BIN={} does not exist", path.display());
+        }
+        return Ok(path);
+    }
+    let exe = std::env::current_exe().context("cannot find the benchmark's own path")?;
+    let profile_dir = exe
+        .parent()
+        .and_then(|examples| examples.parent())
+        .context("unexpected location of the benchmark binary")?;
+    let path = profile_dir.join(format!("chatty{}", std::env::consts::EXE_SUFFIX));
+    if !path.is_file() {
+        bail!(
+            "the server binary {} is missing: the example does not build it.\n\
+             Run `cargo build --release` first (with the same CARGO_TARGET_DIR), \
+             or point CHATTY_BIN at a chatty binary.",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A child process that is killed (and reaped) when dropped, on every exit
+/// path, so no benchmark leaves a server behind.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl KillOnDrop {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A multicast group and port (`--group`) of this benchmark's own, for
+/// servers that also get `--iface 127.0.0.1`: discovery traffic stays on
+/// loopback and never meets another run's.
+pub fn loopback_group() -> anyhow::Result<String> {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    Ok(format!("239.255.77.77:{port}"))
+}
 
 /// The clock every timestamp is relative to (shared by publisher and receivers).
 pub fn base() -> Instant {

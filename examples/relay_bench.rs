@@ -432,8 +432,11 @@ async fn receiver(mut reader: ClientReader, ctx: RecvCtx) -> (Received, ClientRe
             ServerMsg::Ping { nonce } => {
                 let _ = ctx.pongs.send(nonce);
             }
-            // Backlog from setup; harmless.
-            ServerMsg::Joined { .. } | ServerMsg::Pong { .. } => {}
+            // Backlog from setup and server-list updates; harmless.
+            ServerMsg::Joined { .. }
+            | ServerMsg::Pong { .. }
+            | ServerMsg::Servers { .. }
+            | ServerMsg::History { .. } => {}
             ServerMsg::Left { name, reason, .. } => {
                 out.anomaly(format!("{}: {name} left ({reason:?})", ctx.name));
             }

@@ -158,8 +158,8 @@ impl Client {
 
     /// Takes `name` and enters the chat. A refused name leaves the connection
     /// open for another try ([`ClientError::Refused`] with `fatal == false`).
-    /// Chat events arriving before the answer (only possible when already
-    /// joined) are skipped.
+    /// Unsolicited traffic arriving before the answer (only possible when
+    /// already joined) is skipped.
     pub async fn join(&mut self, name: &str) -> Result<Welcome, ClientError> {
         self.send_msg(&ClientMsg::Join {
             name: name.to_string(),
@@ -185,28 +185,30 @@ impl Client {
     }
 
     async fn await_welcome(&mut self) -> Result<Welcome, ClientError> {
+        match self.next_answer().await? {
+            ServerMsg::Welcome {
+                server,
+                name,
+                members,
+                servers,
+            } => Ok(Welcome {
+                server,
+                name,
+                members,
+                servers,
+            }),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// The next answer to a request: like [`Client::next_reply`], but
+    /// passing by what the server sends on its own initiative
+    /// ([`ServerMsg::is_unsolicited`]), which can arrive first when already joined.
+    async fn next_answer(&mut self) -> Result<ServerMsg, ClientError> {
         loop {
-            match self.next_reply().await? {
-                ServerMsg::Welcome {
-                    server,
-                    name,
-                    members,
-                    servers,
-                } => {
-                    return Ok(Welcome {
-                        server,
-                        name,
-                        members,
-                        servers,
-                    })
-                }
-                // Only possible when already joined; the answer follows.
-                ServerMsg::Joined { .. }
-                | ServerMsg::Left { .. }
-                | ServerMsg::Message { .. }
-                | ServerMsg::History { .. }
-                | ServerMsg::Notice { .. } => {}
-                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            let msg = self.next_reply().await?;
+            if !msg.is_unsolicited() {
+                return Ok(msg);
             }
         }
     }
@@ -219,20 +221,13 @@ impl Client {
         .await
     }
 
-    /// Asks for the server's status report. Call before joining, or make sure
-    /// no chat traffic is expected: events arriving first are skipped.
+    /// Asks for the server's status report. Chat traffic arriving before
+    /// the answer is skipped.
     pub async fn status(&mut self) -> Result<StatusReport, ClientError> {
         self.send_msg(&ClientMsg::Status).await?;
-        loop {
-            match self.next_reply().await? {
-                ServerMsg::StatusReply(report) => return Ok(report),
-                ServerMsg::Joined { .. }
-                | ServerMsg::Left { .. }
-                | ServerMsg::Message { .. }
-                | ServerMsg::History { .. }
-                | ServerMsg::Notice { .. } => {}
-                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
-            }
+        match self.next_answer().await? {
+            ServerMsg::StatusReply(report) => Ok(report),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
 

@@ -313,6 +313,22 @@ mod tests {
             ServerMsg::Pong { nonce: 1 },
         ];
         assert_eq!(all.len(), ServerMsg::TYPES.len());
+        let unsolicited: Vec<String> = all
+            .iter()
+            .filter(|m| m.is_unsolicited())
+            .map(|m| {
+                format!("{m:?}")
+                    .split([' ', '('])
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            unsolicited,
+            ["Joined", "Left", "Message", "History", "Notice", "Servers"],
+            "what a client waiting for an answer passes by"
+        );
         for msg in all {
             let frame = encode_frame(&msg);
             let value = rmpv::decode::read_value(&mut &frame[4..]).unwrap();

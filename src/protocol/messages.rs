@@ -169,6 +169,21 @@ pub enum ServerMsg {
 }
 
 impl ServerMsg {
+    /// True for messages a server sends on its own initiative to a member
+    /// (chat events, history, notices, server-list updates), as opposed to
+    /// answers to a request. A client waiting for an answer passes these by.
+    pub fn is_unsolicited(&self) -> bool {
+        matches!(
+            self,
+            ServerMsg::Joined { .. }
+                | ServerMsg::Left { .. }
+                | ServerMsg::Message { .. }
+                | ServerMsg::History { .. }
+                | ServerMsg::Notice { .. }
+                | ServerMsg::Servers { .. }
+        )
+    }
+
     /// Every `type` a server may send in this version.
     pub const TYPES: &'static [&'static str] = &[
         "hello",

@@ -1,9 +1,12 @@
 //! The real `chatty` binary, driven the way a user or a script drives it:
 //! piped stdin, stdout lines, exit codes, signals.
 
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
+use common::free_udp_port;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
@@ -56,6 +59,17 @@ impl Proc {
         }
     }
 
+    /// Sends `signal` (`"KILL"`, `"TERM"`) to the process.
+    async fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success(), "kill -{signal}");
+    }
+
     async fn write(&mut self, text: &str) {
         let stdin = self.child.stdin.as_mut().expect("stdin open");
         stdin.write_all(text.as_bytes()).await.unwrap();
@@ -82,14 +96,6 @@ impl Proc {
         }
         lines
     }
-}
-
-/// A UDP port nobody on loopback is using, for a test's private group.
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .unwrap()
-        .port()
 }
 
 /// Starts `chatty server` on a free loopback port, with multicast on the
@@ -219,13 +225,7 @@ async fn sigterm_notifies_clients_and_exits_zero() {
     let (mut server, addr) = server().await;
     let mut leo = client(&addr, "Leo");
     leo.until("[JOIN] Leo joined the chat").await;
-    let pid = server.child.id().expect("running").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap();
-    assert!(killed.success());
+    server.signal("TERM").await;
     assert_eq!(server.exit_code().await, 0, "graceful exit");
     let out = leo.rest().await;
     assert!(
@@ -281,22 +281,10 @@ async fn status_lists_the_cluster_and_forgets_killed_servers() {
         }
     };
     wait_for(vec![&addr_a, &addr_b, &addr_c]).await;
-    let pid = b.child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .await
-        .unwrap()
-        .success());
+    b.signal("KILL").await;
     let _ = b.child.wait().await;
     wait_for(vec![&addr_a, &addr_c]).await;
-    let pid = c.child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap()
-        .success());
+    c.signal("TERM").await;
     assert_eq!(c.exit_code().await, 0);
     wait_for(vec![&addr_a]).await;
 }
@@ -415,13 +403,7 @@ async fn a_client_survives_a_sigkilled_server_without_gaps_or_repeats() {
         bob_tx.say(&format!("m{n}")).await.unwrap();
     }
     leo.until("[Bob] m9").await;
-    let pid = a.child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .await
-        .unwrap()
-        .success());
+    a.signal("KILL").await;
     let _ = a.child.wait().await;
     for n in 10..30 {
         bob_tx.say(&format!("m{n}")).await.unwrap();
@@ -472,13 +454,7 @@ async fn a_client_moves_at_once_when_its_server_shuts_down() {
     let mut bob = chatty::client::Client::connect(&addr_b).await.unwrap();
     bob.join("Bob").await.unwrap();
     leo.until("[JOIN] Bob joined the chat").await;
-    let pid = a.child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .unwrap()
-        .success());
+    a.signal("TERM").await;
     let out = until_match(&mut leo, "reconnected", |l| {
         l.starts_with("[SERVER] reconnected to ")
     })
@@ -517,13 +493,7 @@ async fn a_client_gives_up_when_no_server_is_left() {
     ]);
     let mut leo = Proc::spawn(cmd);
     leo.until("[JOIN] Leo joined the chat").await;
-    let pid = a.child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid])
-        .status()
-        .await
-        .unwrap()
-        .success());
+    a.signal("KILL").await;
     let out = leo.rest().await;
     assert!(
         out.iter()

@@ -92,28 +92,14 @@ async fn a_server_restarted_on_its_address_replaces_the_old_one() {
     // Replacement does not wait for the failure detector, and no one ever
     // shows both incarnations.
     for s in &servers {
-        let mut view = s.view.clone().unwrap();
-        let fut = async {
-            loop {
-                let ids: Vec<ServerId> = view
-                    .borrow_and_update()
-                    .members
-                    .iter()
-                    .map(|m| m.info.id)
-                    .collect();
-                assert!(
-                    !(ids.contains(&old_id) && ids.contains(&new.id)),
-                    "ghost: both incarnations listed"
-                );
-                if ids.contains(&new.id) {
-                    return;
-                }
-                view.changed().await.unwrap();
-            }
-        };
-        tokio::time::timeout(common::DEADLINE, fut)
-            .await
-            .expect("new incarnation listed");
+        s.wait_members("the new incarnation, never beside the old", |ids| {
+            assert!(
+                !(ids.contains(&old_id) && ids.contains(&new.id)),
+                "ghost: both incarnations listed"
+            );
+            ids.contains(&new.id)
+        })
+        .await;
     }
     servers.push(new);
     converged(&servers).await;

@@ -4,16 +4,18 @@
 //! user or script reads: the `listening on` line, chat lines, status output.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use tracing::info;
+use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
 use crate::client::{status, terminal};
 use crate::cluster::envelope::MAX_CLUSTER_NAME;
 use crate::cluster::{
-    ClusterConfig, MembershipConfig, TransportConfig, DEFAULT_CLUSTER, DEFAULT_GROUP,
+    ClusterConfig, ClusterKey, Keyring, MembershipConfig, SealConfig, TransportConfig,
+    DEFAULT_CLUSTER, DEFAULT_GROUP,
 };
 use crate::protocol::DEFAULT_PORT;
 use crate::server::{RateLimit, Server, ServerConfig};
@@ -34,6 +36,8 @@ enum Command {
     Client(ClientArgs),
     /// Show what a server knows: servers and members.
     Status(StatusArgs),
+    /// Print a fresh random cluster key, as a key-file line (for --key-file).
+    Keygen,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +95,15 @@ struct ServerArgs {
     /// see loss repaired (fault tests, benchmarks). Never needed in use.
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     inject_loss: f64,
+    /// Cluster keyring file (one 64-hex-digit key per line, the first seals;
+    /// `chatty keygen` makes one). Without it, cluster traffic is neither
+    /// authenticated nor encrypted.
+    #[arg(long, env = "CHATTY_KEY_FILE", value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// With a key: seconds a datagram's send time may differ from this
+    /// server's clock before it is refused as stale (replay protection).
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
+    max_clock_skew: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +164,7 @@ pub fn main() -> i32 {
                 terminal::run(&args.addrs, &args.name, args.failover_timeout).await
             }
             Command::Status(args) => show_status(args).await,
+            Command::Keygen => keygen(),
         }
     });
     // Don't wait for the blocking stdin reader thread: it cannot be cancelled.
@@ -184,7 +198,25 @@ async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
         dead_after: Duration::from_millis(args.dead_ms),
         ..MembershipConfig::default()
     };
+    let seal = match &args.key_file {
+        None => None,
+        Some(path) => {
+            let (keyring, warning) =
+                Keyring::load(path).map_err(|e| format!("--key-file {}: {e}", path.display()))?;
+            if let Some(warning) = warning {
+                warn!("{warning}");
+            }
+            if args.max_clock_skew < Duration::from_secs(1) {
+                return Err("--max-clock-skew must be at least 1 second".into());
+            }
+            Some(SealConfig {
+                max_clock_skew: args.max_clock_skew,
+                ..SealConfig::new(keyring)
+            })
+        }
+    };
     Ok(ClusterConfig {
+        seal,
         name: args.cluster.clone(),
         transport: TransportConfig {
             iface: args.iface.unwrap_or(Ipv4Addr::UNSPECIFIED),
@@ -262,6 +294,14 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Prints a new key as a ready-to-use key file.
+fn keygen() -> i32 {
+    let key = ClusterKey::generate();
+    println!("# chatty cluster key, id {}", key.id());
+    println!("{}", key.to_hex());
+    0
 }
 
 async fn show_status(args: StatusArgs) -> i32 {

@@ -87,6 +87,16 @@ pub struct ClusterConfig {
     pub memory: Option<super::memory::MemoryNetwork>,
     /// Drop this fraction of outgoing datagrams (fault tests, benchmarks).
     pub inject_loss: f64,
+    /// The cluster key: with it every datagram is sealed and only sealed
+    /// datagrams are accepted; without it, anyone on the network can join.
+    pub seal: Option<super::seal::SealConfig>,
+}
+
+impl ClusterConfig {
+    /// The seal layer this config asks for (keyed or not).
+    pub fn gate(&self) -> super::seal::Gate {
+        super::seal::Gate::new(self.seal.as_ref(), &self.name)
+    }
 }
 
 /// The default cluster name.

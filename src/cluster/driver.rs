@@ -8,17 +8,23 @@
 //! queued, hands relay deliveries to the server, and publishes the member
 //! list on a `watch` channel for `status`. All decisions live in the state
 //! machines; this file only moves bytes, time and events.
+//!
+//! Every datagram passes the seal [`Gate`] on its way in and out: with a
+//! cluster key it is sealed and opened there, and what fails is counted
+//! (published in [`ClusterView::seal`]) and summarised in a warning at most
+//! every [`REFUSAL_REPORT`], so a flood cannot flood the log.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::envelope::{self, Kind};
 use super::membership::{DownReason, DropStats, Event, MemberView, Membership};
 use super::messages::MemberInfo;
+use super::seal::{unix_ms, Gate, SealStats};
 use super::transport::{Transport, RECV_BUFFER};
 use crate::relay::{ChatEvent, Delivery, Relay};
 
@@ -28,6 +34,10 @@ const VIEW_REFRESH: Duration = Duration::from_millis(100);
 const MIN_SLEEP: Duration = Duration::from_millis(1);
 /// How long a leave may take before the task stops anyway.
 const LEAVE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Refused datagrams are summarised in one warning at most this often.
+pub const REFUSAL_REPORT: Duration = Duration::from_secs(10);
+/// How often expired replay state is dropped.
+const EXPIRE_EVERY: Duration = Duration::from_secs(1);
 
 /// What the rest of the server can see of membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,8 +46,10 @@ pub struct ClusterView {
     pub me: MemberInfo,
     /// The other live members.
     pub members: Vec<MemberView>,
-    /// Datagrams dropped, by cause.
+    /// Datagrams dropped by membership, by cause.
     pub drops: DropStats,
+    /// Datagrams refused by the seal layer, by cause.
+    pub seal: SealStats,
 }
 
 /// A running membership task.
@@ -84,6 +96,7 @@ pub fn view_channel(
         me: membership.me(),
         members: membership.members(),
         drops: membership.drops(),
+        seal: SealStats::default(),
     })
 }
 
@@ -96,6 +109,8 @@ pub struct Wiring {
     pub local: mpsc::UnboundedReceiver<(u64, ChatEvent)>,
     /// Relay deliveries (remote events, syncs, lost servers), in order.
     pub deliveries: mpsc::UnboundedSender<Delivery>,
+    /// Sealing and opening (keyed), or pass-through (unkeyed).
+    pub gate: Gate,
 }
 
 /// Starts the task.
@@ -107,10 +122,21 @@ pub fn spawn<T: Transport>(
 ) -> ClusterHandle {
     let view = wiring.view_tx.subscribe();
     let (leave, leave_rx) = oneshot::channel();
+    match &wiring.gate {
+        Gate::Unkeyed(_) => warn!(
+            "no cluster key (--key-file): anyone on this network can join the cluster, \
+             read all server-to-server traffic and inject messages as any user"
+        ),
+        Gate::Keyed(sealer) => info!(?sealer, "cluster traffic is sealed"),
+    }
+    let now = Instant::now();
     let node = Node {
         membership,
         relay,
         wiring,
+        next_expire: now + EXPIRE_EVERY,
+        reported: SealStats::default(),
+        next_report: now + REFUSAL_REPORT,
     };
     let task = tokio::spawn(node.run(transport, leave_rx));
     ClusterHandle {
@@ -124,6 +150,10 @@ struct Node {
     membership: Membership,
     relay: Relay,
     wiring: Wiring,
+    next_expire: Instant,
+    /// Seal stats as of the last refusal report.
+    reported: SealStats,
+    next_report: Instant,
 }
 
 impl Node {
@@ -142,8 +172,14 @@ impl Node {
             if self.relay.next_deadline() <= now {
                 self.relay.handle_tick(now);
             }
+            self.housekeep(now);
             self.flush(&*transport).await;
-            publish(&self.membership, &self.wiring.view_tx, &mut published);
+            publish(
+                &self.membership,
+                self.wiring.gate.stats(),
+                &self.wiring.view_tx,
+                &mut published,
+            );
             if leaving && self.membership.leave_done() {
                 debug!("leave announced");
                 return;
@@ -151,7 +187,8 @@ impl Node {
             let deadline = self
                 .membership
                 .next_deadline()
-                .min(self.relay.next_deadline());
+                .min(self.relay.next_deadline())
+                .min(self.next_expire);
             let wake = deadline.max(Instant::now() + MIN_SLEEP);
             tokio::select! {
                 received = transport.recv(&mut buf) => match received {
@@ -181,8 +218,21 @@ impl Node {
         }
     }
 
-    /// Hands a datagram to the state machine its kind belongs to.
+    /// Opens a datagram at the gate and hands what passes to the state
+    /// machine its kind belongs to.
     fn dispatch(&mut self, from: std::net::SocketAddr, via: super::Via, datagram: &[u8]) {
+        let plain = match self
+            .wiring
+            .gate
+            .incoming(datagram, unix_ms(SystemTime::now()))
+        {
+            Ok(plain) => plain,
+            Err(refusal) => {
+                debug!(%from, cause = %refusal, "refused cluster datagram");
+                return;
+            }
+        };
+        let datagram: &[u8] = &plain;
         let now = Instant::now();
         let relay_kind = matches!(
             envelope::open(datagram).map(|e| e.kind),
@@ -212,13 +262,37 @@ impl Node {
         }
     }
 
+    /// Expires replay state, and reports refusals (rate-limited).
+    fn housekeep(&mut self, now: Instant) {
+        if now >= self.next_expire {
+            self.wiring.gate.expire(unix_ms(SystemTime::now()));
+            self.next_expire = now + EXPIRE_EVERY;
+        }
+        if now >= self.next_report {
+            let stats = self.wiring.gate.stats();
+            if stats.rejected() > self.reported.rejected() {
+                report_refusals(&self.reported, &stats);
+            }
+            self.reported = stats;
+            self.next_report = now + REFUSAL_REPORT;
+        }
+    }
+
     async fn flush<T: Transport>(&mut self, transport: &T) {
         while let Some(tx) = self
             .membership
             .poll_transmit()
             .or_else(|| self.relay.poll_transmit())
         {
-            if let Err(err) = transport.send(tx.to, &tx.bytes).await {
+            let Some(bytes) = self
+                .wiring
+                .gate
+                .outgoing(tx.bytes, unix_ms(SystemTime::now()))
+            else {
+                debug!(to = ?tx.to, "datagram not sealed: too large");
+                continue;
+            };
+            if let Err(err) = transport.send(tx.to, &bytes).await {
                 debug!(to = ?tx.to, cause = %err, "udp send failed");
             }
         }
@@ -230,7 +304,41 @@ impl Node {
     }
 }
 
-fn publish(m: &Membership, view_tx: &watch::Sender<ClusterView>, published: &mut Instant) {
+/// One warning for the refusals since the last report, with a hint at the
+/// usual cause.
+fn report_refusals(before: &SealStats, now: &SealStats) {
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    let hint = if now.stale > before.stale {
+        "; stale ones mean clocks disagree by more than the tolerance: check NTP"
+    } else if now.unknown_key > before.unknown_key
+        || now.unsealed > before.unsealed
+        || now.sealed_without_key > before.sealed_without_key
+    {
+        "; a server with another key, or none, may share the group"
+    } else {
+        ""
+    };
+    warn!(
+        period_s = REFUSAL_REPORT.as_secs(),
+        malformed = d(now.malformed, before.malformed),
+        unsealed = d(now.unsealed, before.unsealed),
+        sealed_without_key = d(now.sealed_without_key, before.sealed_without_key),
+        unknown_key = d(now.unknown_key, before.unknown_key),
+        bad_tag = d(now.bad_tag, before.bad_tag),
+        stale = d(now.stale, before.stale),
+        replayed = d(now.replayed, before.replayed),
+        table_full = d(now.table_full, before.table_full),
+        foreign = d(now.foreign, before.foreign),
+        "refused cluster datagrams{hint}"
+    );
+}
+
+fn publish(
+    m: &Membership,
+    seal: SealStats,
+    view_tx: &watch::Sender<ClusterView>,
+    published: &mut Instant,
+) {
     let members = m.members();
     let drops = m.drops();
     let stale = published.elapsed() >= VIEW_REFRESH;
@@ -244,6 +352,7 @@ fn publish(m: &Membership, view_tx: &watch::Sender<ClusterView>, published: &mut
         if changed || stale {
             view.members = members;
             view.drops = drops;
+            view.seal = seal;
             *published = Instant::now();
             true
         } else {

@@ -11,7 +11,9 @@
 //! ```
 //!
 //! A whole datagram is at most [`MAX_DATAGRAM`] bytes so it never fragments
-//! on an Ethernet LAN. Decoding checks everything before a body is parsed,
+//! on an Ethernet LAN. Envelopes are built to at most [`MAX_ENVELOPE`], which
+//! leaves room for the seal (see [`super::seal`]) whether or not the cluster
+//! has a key, so packers need not know. Decoding checks everything before a body is parsed,
 //! returns an error for anything malformed, and never panics.
 
 use serde::de::DeserializeOwned;
@@ -23,8 +25,10 @@ use crate::protocol::skim::{check_shape, ShapeError};
 pub const MAGIC: [u8; 4] = *b"CHTY";
 /// Envelope version this build speaks.
 pub const VERSION: u8 = 1;
-/// Largest datagram sent or accepted, envelope included.
+/// Largest datagram sent or accepted, envelope (and seal) included.
 pub const MAX_DATAGRAM: usize = 1400;
+/// Largest plain envelope built: [`MAX_DATAGRAM`] less the seal overhead.
+pub const MAX_ENVELOPE: usize = MAX_DATAGRAM - super::seal::OVERHEAD;
 /// Longest cluster name, in bytes.
 pub const MAX_CLUSTER_NAME: usize = 64;
 /// Deepest container nesting accepted in a body.
@@ -101,8 +105,8 @@ pub enum EnvelopeError {
         /// What serde said.
         detail: String,
     },
-    /// The encoded datagram would not fit (sender side).
-    #[error("encoded datagram of {0} bytes exceeds {MAX_DATAGRAM}")]
+    /// The encoded envelope would not fit (sender side).
+    #[error("encoded envelope of {0} bytes exceeds {MAX_ENVELOPE}")]
     TooLargeToSend(usize),
 }
 
@@ -159,7 +163,7 @@ pub fn open(datagram: &[u8]) -> Result<Envelope<'_>, EnvelopeError> {
     })
 }
 
-/// Builds a datagram. Fails only if it would exceed [`MAX_DATAGRAM`] or the
+/// Builds a datagram. Fails only if it would exceed [`MAX_ENVELOPE`] or the
 /// cluster name is too long.
 pub fn seal<T: Serialize>(kind: Kind, cluster: &str, body: &T) -> Result<Vec<u8>, EnvelopeError> {
     if cluster.len() > MAX_CLUSTER_NAME {
@@ -173,15 +177,27 @@ pub fn seal<T: Serialize>(kind: Kind, cluster: &str, body: &T) -> Result<Vec<u8>
     out.extend_from_slice(cluster.as_bytes());
     rmp_serde::encode::write(&mut out, body)
         .expect("encoding a protocol message to memory cannot fail");
-    if out.len() > MAX_DATAGRAM {
+    if out.len() > MAX_ENVELOPE {
         return Err(EnvelopeError::TooLargeToSend(out.len()));
     }
     Ok(out)
 }
 
-/// Bytes the envelope adds in front of the body for `cluster`.
+/// Bytes of a datagram a body cannot use, for `cluster`: the envelope
+/// header in front of it plus the room kept for the seal. A body of at most
+/// `MAX_DATAGRAM - overhead(cluster)` bytes always fits.
 pub fn overhead(cluster: &str) -> usize {
-    HEADER_LEN + cluster.len()
+    HEADER_LEN + cluster.len() + super::seal::OVERHEAD
+}
+
+/// The cluster name of a plain envelope, if its header is well formed.
+/// Checks nothing else (the seal layer uses it on authentic plaintext).
+pub fn cluster_of(datagram: &[u8]) -> Option<&str> {
+    if datagram.len() < HEADER_LEN || datagram[..4] != MAGIC {
+        return None;
+    }
+    let name = datagram.get(HEADER_LEN..HEADER_LEN + usize::from(datagram[6]))?;
+    std::str::from_utf8(name).ok()
 }
 
 #[cfg(test)]

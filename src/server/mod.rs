@@ -199,6 +199,10 @@ impl Server {
                 view_tx: c.view_tx,
                 local: c.local,
                 deliveries: deliveries_tx,
+                gate: config
+                    .cluster
+                    .as_ref()
+                    .map_or_else(Default::default, |cc| cc.gate()),
             };
             driver::spawn(c.membership, c.relay, Arc::new(c.transport), wiring)
         });

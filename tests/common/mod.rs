@@ -304,6 +304,7 @@ pub fn loopback_cluster(name: &str, group_port: u16) -> ClusterConfig {
         membership: MembershipConfig::default(),
         memory: None,
         inject_loss: 0.0,
+        seal: None,
     }
 }
 

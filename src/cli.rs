@@ -174,6 +174,23 @@ pub fn main() -> i32 {
 
 /// Builds the cluster settings from the flags, resolving `--peer` names.
 async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
+    let seal = match &args.key_file {
+        None => None,
+        Some(path) => {
+            let (keyring, warning) =
+                Keyring::load(path).map_err(|e| format!("--key-file {}: {e}", path.display()))?;
+            if let Some(warning) = warning {
+                warn!("{warning}");
+            }
+            if args.max_clock_skew < Duration::from_secs(1) {
+                return Err("--max-clock-skew must be at least 1 second".into());
+            }
+            Some(SealConfig {
+                max_clock_skew: args.max_clock_skew,
+                ..SealConfig::new(keyring)
+            })
+        }
+    };
     if args.cluster.is_empty() || args.cluster.len() > MAX_CLUSTER_NAME {
         return Err(format!("--cluster must be 1 to {MAX_CLUSTER_NAME} bytes"));
     }
@@ -197,23 +214,6 @@ async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
         suspect_after: Duration::from_millis(args.suspect_ms),
         dead_after: Duration::from_millis(args.dead_ms),
         ..MembershipConfig::default()
-    };
-    let seal = match &args.key_file {
-        None => None,
-        Some(path) => {
-            let (keyring, warning) =
-                Keyring::load(path).map_err(|e| format!("--key-file {}: {e}", path.display()))?;
-            if let Some(warning) = warning {
-                warn!("{warning}");
-            }
-            if args.max_clock_skew < Duration::from_secs(1) {
-                return Err("--max-clock-skew must be at least 1 second".into());
-            }
-            Some(SealConfig {
-                max_clock_skew: args.max_clock_skew,
-                ..SealConfig::new(keyring)
-            })
-        }
     };
     Ok(ClusterConfig {
         seal,

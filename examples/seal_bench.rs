@@ -25,7 +25,9 @@ fn main() {
         .expect("small envelope");
     let mut large = small.clone();
     large.resize(MAX_ENVELOPE, 0);
-    println!("datagram bytes | seal+open datagrams/s | ns per datagram | seal only ns | open only ns");
+    println!(
+        "datagram bytes | seal+open datagrams/s | ns per datagram | seal only ns | open only ns"
+    );
     for plain in [&small, &large] {
         let mut tx = Sealer::new(&config, "chatty");
         let mut rx = Sealer::new(&config, "chatty");

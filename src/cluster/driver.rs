@@ -127,7 +127,10 @@ pub fn spawn<T: Transport>(
             "no cluster key (--key-file): anyone on this network can join the cluster, \
              read all server-to-server traffic and inject messages as any user"
         ),
-        Gate::Keyed(sealer) => info!(?sealer, "cluster traffic is sealed"),
+        Gate::Keyed(sealer) => {
+            let ids: Vec<String> = sealer.key_ids().iter().map(|id| id.to_string()).collect();
+            info!(keys = %ids.join(","), "cluster traffic is sealed (the first key seals)");
+        }
     }
     let now = Instant::now();
     let node = Node {

@@ -219,6 +219,11 @@ impl Sealer {
         }
     }
 
+    /// The ids of the keys held, the sealing one first.
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        self.ciphers.iter().map(|(id, _)| *id).collect()
+    }
+
     /// Refusals and successes so far.
     pub fn stats(&self) -> SealStats {
         self.stats

@@ -2,6 +2,7 @@
 //! UDP on loopback and over the in-memory network (seeded loss, duplication
 //! and reordering, every datagram still encoded and size-checked). Each is
 //! also run with 20 % of datagrams lost, so repair is exercised for real.
+//! A few run again with a cluster key, every datagram sealed.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chatty::client::Client;
-use chatty::cluster::{ClusterConfig, Impairment, MemoryNetwork};
+use chatty::cluster::{ClusterConfig, ClusterKey, Impairment, Keyring, MemoryNetwork, SealConfig};
 use chatty::protocol::{LeaveReason, ServerMsg};
 use common::{
     clustered, free_udp_port, joined, loopback_cluster, wait_for, wait_members_named, TestServer,
@@ -19,8 +20,13 @@ use common::{
 /// Which network the servers of one test share.
 #[derive(Clone)]
 enum Net {
-    Udp { group_port: u16, loss: f64 },
+    Udp {
+        group_port: u16,
+        loss: f64,
+    },
     Memory(MemoryNetwork),
+    /// Either of the above, with every datagram sealed under one key.
+    Keyed(Box<Net>, SealConfig),
 }
 
 impl Net {
@@ -42,8 +48,20 @@ impl Net {
         ))
     }
 
+    fn keyed(self) -> Net {
+        let key = ClusterKey::generate();
+        Net::Keyed(
+            Box::new(self),
+            SealConfig::new(Keyring::new(vec![key]).unwrap()),
+        )
+    }
+
     fn config(&self) -> ClusterConfig {
         match self {
+            Net::Keyed(net, seal) => ClusterConfig {
+                seal: Some(seal.clone()),
+                ..net.config()
+            },
             Net::Udp { group_port, loss } => {
                 let mut c = loopback_cluster("suite", *group_port);
                 c.inject_loss = *loss;
@@ -187,4 +205,21 @@ async fn udp_late_server_syncs() {
 #[tokio::test]
 async fn memory_late_server_syncs() {
     late_server_syncs(Net::memory(4, 0.1)).await;
+}
+
+#[tokio::test]
+async fn keyed_udp_chat_exactly_once_in_order_at_20_percent_loss() {
+    chat_exactly_once_in_order(Net::udp(0.2).keyed()).await;
+}
+#[tokio::test]
+async fn keyed_memory_chat_exactly_once_in_order_at_20_percent_loss() {
+    chat_exactly_once_in_order(Net::memory(5, 0.2).keyed()).await;
+}
+#[tokio::test]
+async fn keyed_udp_crashed_servers_members_leave() {
+    crashed_servers_members_leave(Net::udp(0.0).keyed()).await;
+}
+#[tokio::test]
+async fn keyed_memory_late_server_syncs() {
+    late_server_syncs(Net::memory(6, 0.1).keyed()).await;
 }

@@ -96,8 +96,8 @@ struct ServerArgs {
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
     inject_loss: f64,
     /// Cluster keyring file (one 64-hex-digit key per line, the first seals;
-    /// `chatty keygen` makes one). Without it, cluster traffic is neither
-    /// authenticated nor encrypted.
+    /// `chatty keygen` makes one; reread on SIGHUP). Without it, cluster
+    /// traffic is neither authenticated nor encrypted.
     #[arg(long, env = "CHATTY_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
     /// With a key: seconds a datagram's send time may differ from this
@@ -187,6 +187,7 @@ async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
             }
             Some(SealConfig {
                 max_clock_skew: args.max_clock_skew,
+                updates: reload_on_sighup(path.clone(), &keyring),
                 ..SealConfig::new(keyring)
             })
         }
@@ -294,6 +295,53 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Rereads the key file on every SIGHUP and passes a good keyring on, so
+/// keys can be rolled without a restart. A bad file is reported and the
+/// keys in use are kept.
+#[cfg(unix)]
+fn reload_on_sighup(
+    path: PathBuf,
+    current: &Keyring,
+) -> Option<tokio::sync::watch::Receiver<std::sync::Arc<Keyring>>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(err) => {
+            warn!(cause = %err, "cannot watch for SIGHUP; the key file is read only at start");
+            return None;
+        }
+    };
+    let (tx, rx) = tokio::sync::watch::channel(std::sync::Arc::new(current.clone()));
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match Keyring::load(&path) {
+                Ok((ring, warning)) => {
+                    if let Some(warning) = warning {
+                        warn!("{warning}");
+                    }
+                    info!(file = %path.display(), "SIGHUP: key file reloaded");
+                    if tx.send(std::sync::Arc::new(ring)).is_err() {
+                        return;
+                    }
+                }
+                Err(err) => tracing::error!(
+                    file = %path.display(),
+                    "SIGHUP: key file not reloaded, keeping the current keys: {err}"
+                ),
+            }
+        }
+    });
+    Some(rx)
+}
+
+#[cfg(not(unix))]
+fn reload_on_sighup(
+    _path: PathBuf,
+    _current: &Keyring,
+) -> Option<tokio::sync::watch::Receiver<std::sync::Arc<Keyring>>> {
+    None
 }
 
 /// Prints a new key as a ready-to-use key file.

@@ -8,7 +8,9 @@
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
 use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
 
 use chatty::cluster::envelope::{self, Kind};
 use chatty::cluster::messages::Heartbeat;
@@ -276,6 +278,60 @@ async fn a_rolling_key_change_keeps_the_cluster_together() {
     drop(bob.say("ok").await);
 }
 
+#[tokio::test]
+async fn keys_roll_on_running_servers_without_losing_a_member() {
+    let (old, new) = (key(1), key(2));
+    let port = free_udp_port();
+    let (tx1, rx1) = tokio::sync::watch::channel(ring(&[&old]).keyring);
+    let (tx2, rx2) = tokio::sync::watch::channel(ring(&[&old]).keyring);
+    let with_updates = |rx| SealConfig {
+        updates: Some(rx),
+        ..ring(&[&old])
+    };
+    let a = start(keyed("sec", port, Some(with_updates(rx1)))).await;
+    let b = start(keyed("sec", port, Some(with_updates(rx2)))).await;
+    a.wait_members("b", |m| m == [b.id]).await;
+    b.wait_members("a", |m| m == [a.id]).await;
+    let mut ann = joined(&a, "ann").await;
+    let mut bob = joined(&b, "bob").await;
+    wait_members_named(&a, &["ann", "bob"]).await;
+    // The procedure of SECURITY.md, each step on both servers in turn, with
+    // a second of traffic (20 heartbeats each way) after every change.
+    for step in [vec![&old, &new], vec![&new, &old], vec![&new]] {
+        for tx in [&tx1, &tx2] {
+            let seen = seal_stats(&a).opened + seal_stats(&b).opened;
+            tx.send(ring(&step).keyring).unwrap();
+            wait_seal(&a, "traffic after the change", |_| {
+                seal_stats(&a).opened + seal_stats(&b).opened >= seen + 40
+            })
+            .await;
+        }
+    }
+    // Had a lost b on the way, ann would have been told: bob leaving, or a
+    // new server list. Neither came before her next message.
+    ann.say("after").await.unwrap();
+    let got = wait_for(&mut ann, "own message back", |m| {
+        matches!(
+            m,
+            ServerMsg::Message { .. } | ServerMsg::Left { .. } | ServerMsg::Servers { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(&got, ServerMsg::Message { text, .. } if text == "after"),
+        "membership changed during the roll: {got:?}"
+    );
+    let got = wait_for(&mut bob, "message", |m| {
+        matches!(m, ServerMsg::Message { .. })
+    })
+    .await;
+    assert!(matches!(got, ServerMsg::Message { text, .. } if text == "after"));
+    assert_eq!(seal_stats(&a).unknown_key + seal_stats(&b).unknown_key, 0);
+    // Both now seal with the new key only: a server with just that key joins.
+    let c = start(keyed("sec", port, Some(ring(&[&new])))).await;
+    c.wait_members("a and b", |m| m.len() == 2).await;
+}
+
 /// `chatty` with `args`, never reaching the network: each case fails on a
 /// flag before any socket opens.
 fn chatty(args: &[&str]) -> std::process::Output {
@@ -346,5 +402,74 @@ fn keygen_makes_a_usable_key_file_and_bad_files_are_refused() {
         assert!(err.contains("readable by other users"), "{err}");
         assert!(err.contains("--cluster must be"), "{err}");
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Reads log lines until one contains `want`, and returns it.
+async fn until(
+    log: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    want: &str,
+) -> String {
+    let fut = async {
+        while let Some(line) = log.next_line().await.expect("stderr") {
+            if line.contains(want) {
+                return line;
+            }
+        }
+        panic!("server exited before logging {want:?}");
+    };
+    tokio::time::timeout(DEADLINE, fut)
+        .await
+        .unwrap_or_else(|_| panic!("no {want:?} in the log"))
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_key_file_and_keeps_the_keys_if_it_is_bad() {
+    use tokio::io::BufReader;
+    let dir = std::env::temp_dir().join(format!("chatty-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cluster.key");
+    let (a, b) = (ClusterKey::generate(), ClusterKey::generate());
+    std::fs::write(&path, format!("{}\n", a.to_hex())).unwrap();
+    let group = format!("239.255.77.77:{}", free_udp_port());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatty"))
+        .args(["server", "--listen", "127.0.0.1:0", "--iface", "127.0.0.1"])
+        .args(["--group", &group, "--key-file", path.to_str().unwrap()])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn chatty");
+    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
+    let hup = |pid: u32| {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    let pid = child.id().expect("running");
+    let started = until(&mut log, "cluster traffic is sealed").await;
+    assert!(started.contains(&a.id().to_string()), "{started}");
+
+    std::fs::write(&path, "not a key\n").unwrap();
+    hup(pid);
+    let refused = until(&mut log, "key file not reloaded").await;
+    assert!(refused.contains("line 1"), "{refused}");
+
+    std::fs::write(&path, format!("{}\n{}\n", b.to_hex(), a.to_hex())).unwrap();
+    hup(pid);
+    until(&mut log, "key file reloaded").await;
+    let replaced = until(&mut log, "cluster keyring replaced").await;
+    assert!(
+        replaced.contains(&format!("{},{}", b.id(), a.id())),
+        "{replaced}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP did not stop it"
+    );
+    child.kill().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -265,8 +265,15 @@ impl Node {
         }
     }
 
-    /// Expires replay state, and reports refusals (rate-limited).
+    /// Takes up a new keyring, expires replay state, and reports refusals
+    /// (rate-limited).
     fn housekeep(&mut self, now: Instant) {
+        if let Gate::Keyed(sealer) = &mut self.wiring.gate {
+            if let Some(ids) = sealer.poll_updates() {
+                let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+                info!(keys = %ids.join(","), "cluster keyring replaced (the first key seals)");
+            }
+        }
         if now >= self.next_expire {
             self.wiring.gate.expire(unix_ms(SystemTime::now()));
             self.next_expire = now + EXPIRE_EVERY;

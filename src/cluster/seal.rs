@@ -38,6 +38,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit, OsRng};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
@@ -70,6 +72,10 @@ pub struct SealConfig {
     pub max_clock_skew: Duration,
     /// Most sender sessions whose replay windows are kept at once.
     pub max_senders: usize,
+    /// New keyrings to switch to while running (`chatty server` sends one
+    /// when SIGHUP reloads the key file). The session, counter and replay
+    /// windows carry over.
+    pub updates: Option<watch::Receiver<Arc<Keyring>>>,
 }
 
 impl SealConfig {
@@ -79,6 +85,7 @@ impl SealConfig {
             keyring: Arc::new(keyring),
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
             max_senders: DEFAULT_MAX_SENDERS,
+            updates: None,
         }
     }
 }
@@ -170,6 +177,7 @@ pub fn looks_sealed(datagram: &[u8]) -> bool {
 /// the replay windows of everyone it hears.
 pub struct Sealer {
     keyring: Arc<Keyring>,
+    updates: Option<watch::Receiver<Arc<Keyring>>>,
     ciphers: Vec<(KeyId, XChaCha20Poly1305)>,
     cluster: String,
     session: SessionId,
@@ -200,16 +208,11 @@ impl Sealer {
 
     /// A sealer with a chosen session id (tests; never reuse one with a key).
     pub fn with_session(config: &SealConfig, cluster: &str, session: SessionId) -> Sealer {
-        let ciphers = config
-            .keyring
-            .keys()
-            .iter()
-            .map(|k| (k.id(), XChaCha20Poly1305::new(k.bytes().into())))
-            .collect();
         let tolerance_ms = u64::try_from(config.max_clock_skew.as_millis()).unwrap_or(u64::MAX);
         Sealer {
             keyring: config.keyring.clone(),
-            ciphers,
+            updates: config.updates.clone(),
+            ciphers: ciphers(&config.keyring),
             cluster: cluster.to_string(),
             session,
             next_counter: 1,
@@ -217,6 +220,26 @@ impl Sealer {
             tolerance_ms,
             stats: SealStats::default(),
         }
+    }
+
+    /// Switches to another keyring: the first of its keys seals from now
+    /// on. The session, its counter and the replay windows stay, so nothing
+    /// in flight is refused and no nonce is reused.
+    pub fn replace_keyring(&mut self, keyring: Arc<Keyring>) {
+        self.ciphers = ciphers(&keyring);
+        self.keyring = keyring;
+    }
+
+    /// Takes the newest keyring from [`SealConfig::updates`], if one came.
+    /// Returns the new key ids, sealing one first.
+    pub fn poll_updates(&mut self) -> Option<Vec<KeyId>> {
+        let rx = self.updates.as_mut()?;
+        if !rx.has_changed().unwrap_or(false) {
+            return None;
+        }
+        let ring = rx.borrow_and_update().clone();
+        self.replace_keyring(ring);
+        Some(self.key_ids())
     }
 
     /// The ids of the keys held, the sealing one first.
@@ -344,6 +367,14 @@ impl Sealer {
             _ => Ok(plain),
         }
     }
+}
+
+fn ciphers(keyring: &Keyring) -> Vec<(KeyId, XChaCha20Poly1305)> {
+    keyring
+        .keys()
+        .iter()
+        .map(|k| (k.id(), XChaCha20Poly1305::new(k.bytes().into())))
+        .collect()
 }
 
 /// `N` bytes of `header` from `at`; the caller has checked the length.

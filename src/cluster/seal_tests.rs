@@ -218,3 +218,37 @@ const KNOWN_SEALED: &str = concat!(
     "00000000000000010000019ab697e800",
     "6430d5d0ef4a802b4457a006a7f824953201a6a65c4278f23fe6376856cf71c3"
 );
+
+#[test]
+fn a_replaced_keyring_seals_with_its_first_key_and_keeps_the_counter() {
+    let (a, b) = (key(1), key(2));
+    let mut tx = Sealer::new(&config(&[&a]), "lab");
+    let mut rx = Sealer::new(&config(&[&a, &b]), "lab");
+    let first = tx.seal(&plain("lab"), NOW).unwrap();
+    tx.replace_keyring(config(&[&b, &a]).keyring);
+    assert_eq!(tx.key_ids(), vec![b.id(), a.id()]);
+    let second = tx.seal(&plain("lab"), NOW).unwrap();
+    assert_eq!(&second[6..10], &b.id().0);
+    assert_eq!(&second[26..34], &2u64.to_be_bytes(), "the counter goes on");
+    assert_eq!(&second[10..26], &first[10..26], "same session");
+    assert!(rx.open(&second, NOW).is_ok());
+    assert!(rx.open(&first, NOW).is_ok());
+    // Dropping the old key refuses what it sealed.
+    rx.replace_keyring(config(&[&b]).keyring);
+    let third = tx.seal(&plain("lab"), NOW).unwrap();
+    assert!(rx.open(&third, NOW).is_ok());
+    assert_eq!(rx.open(&first, NOW), Err(Refusal::UnknownKey(a.id())));
+}
+
+#[test]
+fn updates_arrive_through_the_config_channel() {
+    let (a, b) = (key(1), key(2));
+    let (tx_ring, rx_ring) = tokio::sync::watch::channel(config(&[&a]).keyring);
+    let mut cfg = config(&[&a]);
+    cfg.updates = Some(rx_ring);
+    let mut sealer = Sealer::new(&cfg, "lab");
+    assert_eq!(sealer.poll_updates(), None);
+    tx_ring.send(config(&[&b, &a]).keyring).unwrap();
+    assert_eq!(sealer.poll_updates(), Some(vec![b.id(), a.id()]));
+    assert_eq!(sealer.poll_updates(), None);
+}

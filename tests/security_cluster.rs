@@ -215,6 +215,28 @@ async fn replayed_datagrams_are_refused_and_a_ghost_stays_dead() {
     assert!(observer.members().is_empty(), "no ghost");
 }
 
+#[tokio::test]
+async fn a_server_started_later_is_not_fooled_by_a_dead_servers_heartbeat() {
+    let port = free_udp_port();
+    let seal = ring(&[&key(1)]);
+    let victim = start(keyed("sec", port, Some(seal.clone()))).await;
+    let ears = sniffer(port);
+    let captured = capture(&ears, victim.udp_addr.unwrap()).await;
+    victim.crash().await;
+    // Send times have millisecond resolution, and all of this can happen
+    // within one: let the clock move on, so the newcomer starts strictly
+    // after the capture was sent.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A server that starts now has no replay window for the victim; the
+    // capture is well within the clock-skew tolerance, yet predates it.
+    let newcomer = start(keyed("sec", port, Some(seal))).await;
+    ears.send(Destination::Unicast(newcomer.udp_addr.unwrap()), &captured)
+        .await
+        .unwrap();
+    wait_seal(&newcomer, "the capture refused as stale", |s| s.stale >= 1).await;
+    assert!(newcomer.members().is_empty(), "no ghost");
+}
+
 /// Waits until `a` has refused enough of `b`'s traffic to be sure, then
 /// checks neither admitted the other.
 async fn never_meet(a: &TestServer, b: &TestServer, what: &str, refused: fn(&SealStats) -> u64) {

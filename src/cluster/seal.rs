@@ -26,8 +26,8 @@
 //!
 //! Receiving, in this order: header shape; key id known (no trial
 //! decryption — an unknown id is dropped unopened); tag; freshness (send time
-//! within the tolerance of this server's clock); replay window; cluster name
-//! inside. Only then is the plain envelope handed on. Every refusal is
+//! within the tolerance of this server's clock, and not before this server
+//! started); replay window; cluster name inside. Only then is the plain envelope handed on. Every refusal is
 //! counted in [`SealStats`] and nothing panics.
 //!
 //! Pure: the caller passes the time and logs.
@@ -154,6 +154,10 @@ pub enum Refusal {
     /// See [`SealStats::stale`]. Carries the sender's clock minus ours, in ms.
     #[error("send time {0} ms away from this server's clock")]
     Stale(i64),
+    /// Also counted as [`SealStats::stale`]: sent before this server
+    /// started, so its replay window cannot vouch for it.
+    #[error("sent before this server started")]
+    BeforeStart,
     /// See [`SealStats::replayed`].
     #[error("replayed or too old")]
     Replayed,
@@ -184,6 +188,8 @@ pub struct Sealer {
     next_counter: u64,
     senders: Senders,
     tolerance_ms: u64,
+    /// Datagrams stamped earlier are refused (see [`Sealer::not_before`]).
+    not_before_ms: u64,
     stats: SealStats,
 }
 
@@ -218,8 +224,20 @@ impl Sealer {
             next_counter: 1,
             senders: Senders::new(config.max_senders, tolerance_ms),
             tolerance_ms,
+            not_before_ms: 0,
             stats: SealStats::default(),
         }
+    }
+
+    /// Refuses datagrams stamped before `start_ms` (as `stale`). A process
+    /// starts with empty replay windows, so without this an attacker could
+    /// replay to a restarted server anything captured within the clock-skew
+    /// tolerance before its start, such as the last heartbeats of a server
+    /// that has died since. The cost: after a restart, a sender whose clock
+    /// is `d` behind this one's is heard only `d` later.
+    pub fn not_before(mut self, start_ms: u64) -> Sealer {
+        self.not_before_ms = start_ms;
+        self
     }
 
     /// Switches to another keyring: the first of its keys seals from now
@@ -295,7 +313,7 @@ impl Sealer {
             Err(Refusal::SealedWithoutKey) => s.sealed_without_key += 1,
             Err(Refusal::UnknownKey(_)) => s.unknown_key += 1,
             Err(Refusal::BadTag) => s.bad_tag += 1,
-            Err(Refusal::Stale(_)) => s.stale += 1,
+            Err(Refusal::Stale(_) | Refusal::BeforeStart) => s.stale += 1,
             Err(Refusal::Replayed) => s.replayed += 1,
             Err(Refusal::TableFull) => s.table_full += 1,
             Err(Refusal::Foreign) => s.foreign += 1,
@@ -352,6 +370,9 @@ impl Sealer {
                 skew.clamp(i64::MIN.into(), i64::MAX.into()) as i64
             ));
         }
+        if stamp < self.not_before_ms {
+            return Err(Refusal::BeforeStart);
+        }
         self.senders
             .check(&session, counter, now_ms)
             .map_err(|e| match e {
@@ -406,7 +427,9 @@ impl Gate {
     /// The gate for an optional seal config.
     pub fn new(config: Option<&SealConfig>, cluster: &str) -> Gate {
         match config {
-            Some(c) => Gate::Keyed(Box::new(Sealer::new(c, cluster))),
+            Some(c) => Gate::Keyed(Box::new(
+                Sealer::new(c, cluster).not_before(unix_ms(std::time::SystemTime::now())),
+            )),
             None => Gate::Unkeyed(SealStats::default()),
         }
     }

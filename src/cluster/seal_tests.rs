@@ -252,3 +252,19 @@ fn updates_arrive_through_the_config_channel() {
     assert_eq!(sealer.poll_updates(), Some(vec![b.id(), a.id()]));
     assert_eq!(sealer.poll_updates(), None);
 }
+
+#[test]
+fn a_restarted_receiver_refuses_what_was_sent_before_it_started() {
+    let a = key(1);
+    let mut tx = Sealer::new(&config(&[&a]), "lab");
+    let captured = tx.seal(&plain("lab"), NOW - 1).unwrap();
+    let fresh = tx.seal(&plain("lab"), NOW).unwrap();
+    // Within the tolerance, and this process has no replay window for it.
+    let mut restarted = Sealer::new(&config(&[&a]), "lab").not_before(NOW);
+    assert_eq!(
+        restarted.open(&captured, NOW + 10),
+        Err(Refusal::BeforeStart)
+    );
+    assert!(restarted.open(&fresh, NOW + 10).is_ok());
+    assert_eq!(restarted.stats().stale, 1);
+}

@@ -27,10 +27,13 @@
 //! Receiving, in this order: header shape; key id known (no trial
 //! decryption — an unknown id is dropped unopened); tag; freshness (send time
 //! within the tolerance of this server's clock, and not before this server
-//! started); replay window; cluster name inside. Only then is the plain envelope handed on. Every refusal is
-//! counted in [`SealStats`] and nothing panics.
+//! started); replay window; cluster name inside. Only then is the plain
+//! envelope handed on. Every refusal is counted in [`SealStats`] and nothing
+//! panics.
 //!
-//! Pure: the caller passes the time and logs.
+//! [`Sealer`] does no I/O and reads no clock: the caller passes the time and
+//! does the logging; only the session id comes from the operating system's
+//! random source. [`Gate::new`] reads the clock once, for the start time.
 //!
 //! [`envelope`]: super::envelope
 

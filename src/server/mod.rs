@@ -8,6 +8,7 @@
 //! there are; [`tls`] optionally wraps them in TLS.
 
 pub mod admission;
+pub mod closing;
 pub mod config;
 pub mod rate_limit;
 pub mod room;
@@ -299,7 +300,7 @@ fn turn_away(stream: TcpStream, refusal: Refusal, tls: bool, refusing: &Arc<Sema
         ),
     };
     tokio::spawn(async move {
-        session::refuse(stream, code, text).await;
+        closing::refuse(stream, code, text).await;
         drop(slot);
     });
 }

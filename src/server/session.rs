@@ -13,19 +13,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{interval_at, sleep_until, timeout_at, Instant, MissedTickBehavior};
-use tokio_rustls::server::TlsStream;
+use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, Instrument};
 
 use super::admission::Permit;
+use super::closing::linger;
 use super::config::ServerConfig;
 use super::rate_limit::TokenBucket;
 use super::room::{ConnId, JoinError, Room};
-use super::tls::{ServerTls, TLS_HANDSHAKE_RECORD};
 use super::writer;
 use crate::protocol::validate::{validate_name, validate_text};
 use crate::protocol::{
@@ -36,12 +35,6 @@ use crate::protocol::{
 /// Initial read buffer: small, so idle connections stay cheap; it grows for
 /// larger frames.
 const READ_BUFFER: usize = 512;
-
-/// After a fatal error, how long to keep reading (and discarding) so the
-/// client receives the error frame instead of a reset.
-const LINGER: Duration = Duration::from_millis(500);
-/// ...and at most how much to discard while lingering.
-const LINGER_BYTES: usize = 256 * 1024;
 
 /// How long to wait for the writer to flush the last frames.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -71,7 +64,11 @@ pub async fn serve(
             }
             Some(tls) => {
                 let deadline = accepted + config.handshake_timeout;
-                if let Some(stream) = tls_handshake(stream, &tls, deadline).await {
+                let handshake = tokio::select! {
+                    _ = shutdown.cancelled() => None,
+                    stream = tls.handshake(stream, deadline) => stream,
+                };
+                if let Some(stream) = handshake {
                     let (read_half, write_half) = tokio::io::split(stream);
                     serve_stream(read_half, write_half, accepted, room, config, shutdown).await
                 }
@@ -80,47 +77,6 @@ pub async fn serve(
     }
     .instrument(span)
     .await
-}
-
-/// Runs the TLS handshake by `deadline`. A peer whose first byte is not a
-/// TLS record is taken for a plain chat client and told, in the clear, to
-/// use TLS. Returns `None` if the connection is over.
-async fn tls_handshake(
-    stream: TcpStream,
-    tls: &ServerTls,
-    deadline: Instant,
-) -> Option<TlsStream<TcpStream>> {
-    let mut first = [0u8; 1];
-    match timeout_at(deadline, stream.peek(&mut first)).await {
-        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
-        Ok(Ok(1)) => {
-            info!("plain client on the TLS port; refusing");
-            refuse(
-                stream,
-                ErrorCode::TLS_REQUIRED,
-                "this server only accepts TLS connections; connect with TLS (chatty client --tls)"
-                    .into(),
-            )
-            .await;
-            return None;
-        }
-        Ok(_) => return None,
-        Err(_) => {
-            debug!("no TLS handshake before the deadline");
-            return None;
-        }
-    }
-    match timeout_at(deadline, tls.acceptor().accept(stream)).await {
-        Ok(Ok(stream)) => Some(stream),
-        Ok(Err(err)) => {
-            info!(cause = %err, "TLS handshake failed");
-            None
-        }
-        Err(_) => {
-            debug!("TLS handshake did not finish before the deadline");
-            None
-        }
-    }
 }
 
 /// Serves the chat protocol over an established byte stream.
@@ -164,42 +120,6 @@ async fn serve_stream<R, W>(
     if end.lingers() && matches!(flushed, Ok(Ok(writer::WriterExit::Drained))) {
         linger(frames.into_inner()).await;
     }
-}
-
-/// Turns away a connection that never entered a session (over a
-/// connection cap, plain client on a TLS port): one fatal error frame, a
-/// half-close, and a short linger so the frame is read rather than reset.
-pub async fn refuse(mut stream: TcpStream, code: ErrorCode, text: String) {
-    let frame = encode_frame(&ServerMsg::Error {
-        code,
-        text,
-        fatal: true,
-    });
-    let sent = tokio::time::timeout(LINGER, async {
-        stream.write_all(&frame).await?;
-        stream.shutdown().await
-    })
-    .await;
-    if matches!(sent, Ok(Ok(()))) {
-        linger(stream).await;
-    }
-}
-
-/// Reads and discards until EOF or a limit, so that closing the socket with
-/// unread input does not reset the connection and destroy the error frame
-/// the client has not read yet.
-async fn linger(mut read_half: impl AsyncRead + Unpin) {
-    let mut buf = [0u8; 4096];
-    let mut discarded = 0;
-    let _ = tokio::time::timeout(LINGER, async {
-        while discarded < LINGER_BYTES {
-            match read_half.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => discarded += n,
-            }
-        }
-    })
-    .await;
 }
 
 /// Why a session ended.

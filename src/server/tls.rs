@@ -12,7 +12,14 @@ use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpStream;
+use tokio::time::{timeout_at, Instant};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info};
+
+use super::closing::refuse;
+use crate::protocol::ErrorCode;
 
 /// The first byte of every TLS connection: a handshake record. A chat
 /// frame starts with its length prefix, whose first byte is 0 for any
@@ -101,9 +108,45 @@ impl ServerTls {
         })
     }
 
-    /// The acceptor to run handshakes with.
-    pub fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// Runs the TLS handshake by `deadline`. A peer whose first byte is not a
+    /// TLS record is taken for a plain chat client and told, in the clear, to
+    /// use TLS. Returns `None` if the connection is over.
+    pub async fn handshake(
+        &self,
+        stream: TcpStream,
+        deadline: Instant,
+    ) -> Option<TlsStream<TcpStream>> {
+        let mut first = [0u8; 1];
+        match timeout_at(deadline, stream.peek(&mut first)).await {
+            Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {}
+            Ok(Ok(1)) => {
+                info!("plain client on the TLS port; refusing");
+                refuse(
+                    stream,
+                    ErrorCode::TLS_REQUIRED,
+                    "this server only accepts TLS connections; connect with TLS (chatty client --tls)"
+                        .into(),
+                )
+                .await;
+                return None;
+            }
+            Ok(_) => return None,
+            Err(_) => {
+                debug!("no TLS handshake before the deadline");
+                return None;
+            }
+        }
+        match timeout_at(deadline, self.acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(err)) => {
+                info!(cause = %err, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                debug!("TLS handshake did not finish before the deadline");
+                None
+            }
+        }
     }
 }
 

@@ -114,6 +114,8 @@ fn start_server(bin: &PathBuf, client_queue: usize) -> anyhow::Result<ServerProc
     // keep its multicast on loopback and in a group port of its own.
     let mut child = Command::new(bin)
         .args(["server", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
+        // Every simulated client comes from 127.0.0.1: lift the per-address cap.
+        .args(["--max-per-ip", "0"])
         .args(["--iface", "127.0.0.1", "--group"])
         .arg(loopback_group()?)
         .arg("--client-queue")

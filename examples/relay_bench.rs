@@ -199,6 +199,8 @@ fn start_server(
 ) -> anyhow::Result<ServerProc> {
     let mut child = Command::new(bin)
         .args(["server", "--listen", "127.0.0.1:0", "--rate-limit", "0"])
+        // Every simulated client comes from 127.0.0.1: lift the per-address cap.
+        .args(["--max-per-ip", "0"])
         .args(["--iface", "127.0.0.1", "--group"])
         .arg(group)
         .arg("--client-queue")

@@ -5,20 +5,22 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use crate::client::{status, terminal};
+use crate::client::{status, terminal, ClientTls, Connector};
 use crate::cluster::envelope::MAX_CLUSTER_NAME;
 use crate::cluster::{
     ClusterConfig, ClusterKey, Keyring, MembershipConfig, SealConfig, TransportConfig,
     DEFAULT_CLUSTER, DEFAULT_GROUP,
 };
 use crate::protocol::DEFAULT_PORT;
-use crate::server::{RateLimit, Server, ServerConfig};
+use crate::server::config::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP};
+use crate::server::{RateLimit, Server, ServerConfig, ServerTls};
 
 /// Zero-configuration chat for local networks.
 #[derive(Debug, Parser)]
@@ -91,6 +93,32 @@ struct ServerArgs {
     /// Milliseconds of silence before a server is removed.
     #[arg(long, value_name = "MS", default_value_t = 800)]
     dead_ms: u64,
+    /// PEM certificate chain (leaf first): serve clients over TLS instead of
+    /// plain TCP. Needs --tls-key.
+    #[arg(
+        long,
+        env = "CHATTY_TLS_CERT",
+        value_name = "PATH",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key belonging to --tls-cert.
+    #[arg(
+        long,
+        env = "CHATTY_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Most client connections at once (0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Most client connections at once from one address (0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_IP)]
+    max_per_ip: usize,
+    /// Seconds a new connection has to say hello and join before it is closed.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    join_timeout: Duration,
     /// Testing aid: drop this percentage of outgoing cluster datagrams, to
     /// see loss repaired (fault tests, benchmarks). Never needed in use.
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
@@ -118,6 +146,34 @@ struct ClientArgs {
     /// Your name in the chat (1–32 characters).
     #[arg(long, short)]
     name: String,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+}
+
+/// How clients reach servers: plain TCP unless `--tls`.
+#[derive(Debug, Args)]
+struct ClientTlsArgs {
+    /// Connect over TLS (to servers started with --tls-cert).
+    #[arg(long)]
+    tls: bool,
+    /// PEM file of CA certificates to trust instead of the system's roots.
+    #[arg(long, value_name = "PATH", requires = "tls")]
+    tls_ca: Option<PathBuf>,
+    /// Check every server's certificate for this name instead of the host
+    /// dialled (useful when servers announce IP addresses for failover).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    tls_server_name: Option<String>,
+}
+
+impl ClientTlsArgs {
+    fn connector(&self) -> Result<Connector, String> {
+        if !self.tls {
+            return Ok(Connector::Plain);
+        }
+        ClientTls::new(self.tls_ca.as_deref(), self.tls_server_name.as_deref())
+            .map(|tls| Connector::Tls(Arc::new(tls)))
+            .map_err(|err| err.to_string())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +183,8 @@ struct StatusArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -160,9 +218,15 @@ pub fn main() -> i32 {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Server(args) => serve(args).await,
-            Command::Client(args) => {
-                terminal::run(&args.addrs, &args.name, args.failover_timeout).await
-            }
+            Command::Client(args) => match args.tls.connector() {
+                Ok(connector) => {
+                    terminal::run(&args.addrs, &args.name, args.failover_timeout, connector).await
+                }
+                Err(err) => {
+                    eprintln!("chatty: {err}");
+                    2
+                }
+            },
             Command::Status(args) => show_status(args).await,
             Command::Keygen => keygen(),
         }
@@ -240,6 +304,16 @@ async fn serve(args: ServerArgs) -> i32 {
             return 2;
         }
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match ServerTls::load(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(err) => {
+                eprintln!("chatty: TLS: {err}");
+                return 2;
+            }
+        },
+        _ => None,
+    };
     let config = ServerConfig {
         rate_limit: RateLimit {
             per_sec: args.rate_limit.max(0.0),
@@ -249,6 +323,10 @@ async fn serve(args: ServerArgs) -> i32 {
         keepalive: args.keepalive,
         idle_timeout: args.idle_timeout.max(args.keepalive),
         history_on_join: args.history,
+        join_timeout: args.join_timeout,
+        max_connections: args.max_connections,
+        max_per_ip: args.max_per_ip,
+        tls,
         cluster: Some(cluster),
         ..ServerConfig::default()
     };
@@ -304,7 +382,7 @@ async fn shutdown_signal() {
 fn reload_on_sighup(
     path: PathBuf,
     current: &Keyring,
-) -> Option<tokio::sync::watch::Receiver<std::sync::Arc<Keyring>>> {
+) -> Option<tokio::sync::watch::Receiver<Arc<Keyring>>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangups = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -313,7 +391,7 @@ fn reload_on_sighup(
             return None;
         }
     };
-    let (tx, rx) = tokio::sync::watch::channel(std::sync::Arc::new(current.clone()));
+    let (tx, rx) = tokio::sync::watch::channel(Arc::new(current.clone()));
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
             match Keyring::load(&path) {
@@ -322,7 +400,7 @@ fn reload_on_sighup(
                         warn!("{warning}");
                     }
                     info!(file = %path.display(), "SIGHUP: key file reloaded");
-                    if tx.send(std::sync::Arc::new(ring)).is_err() {
+                    if tx.send(Arc::new(ring)).is_err() {
                         return;
                     }
                 }
@@ -340,7 +418,7 @@ fn reload_on_sighup(
 fn reload_on_sighup(
     _path: PathBuf,
     _current: &Keyring,
-) -> Option<tokio::sync::watch::Receiver<std::sync::Arc<Keyring>>> {
+) -> Option<tokio::sync::watch::Receiver<Arc<Keyring>>> {
     None
 }
 
@@ -353,7 +431,14 @@ fn keygen() -> i32 {
 }
 
 async fn show_status(args: StatusArgs) -> i32 {
-    match status::fetch(&args.addr).await {
+    let connector = match args.tls.connector() {
+        Ok(connector) => connector,
+        Err(err) => {
+            eprintln!("chatty: {err}");
+            return 2;
+        }
+    };
+    match status::fetch_via(&args.addr, &connector).await {
         Ok(report) => {
             if args.json {
                 println!("{}", status::to_json(&report));

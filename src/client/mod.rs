@@ -8,16 +8,24 @@
 pub mod render;
 pub mod status;
 pub mod terminal;
+pub mod tls;
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
+
+pub use tls::{ClientTls, ClientTlsError, Connector};
+
+/// The read half of a connection, plain or TLS.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a connection, plain or TLS.
+type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 use crate::protocol::{
     decode, encode_frame, ClientMsg, DecodeError, ErrorCode, FrameDecoder, FrameError, Member,
@@ -47,6 +55,16 @@ pub enum ClientError {
         text: String,
         /// Whether the server is closing the connection.
         fatal: bool,
+    },
+    /// The TLS handshake failed (bad certificate, or no TLS server there).
+    #[error("TLS with {addr} failed: {source}{hint}", hint = if tls::not_tls(source) {
+        " (the server does not seem to use TLS; try without --tls)"
+    } else { "" })]
+    Tls {
+        /// The address tried.
+        addr: String,
+        /// Why it failed; wraps a `rustls::Error` where rustls saw the cause.
+        source: io::Error,
     },
     /// The server closed the connection.
     #[error("the server closed the connection")]
@@ -85,18 +103,33 @@ pub struct Welcome {
 }
 
 /// A connection to a chat server that has completed the handshake.
-#[derive(Debug)]
 pub struct Client {
-    frames: FramedRead<OwnedReadHalf, FrameDecoder>,
-    writer: OwnedWriteHalf,
+    frames: FramedRead<ReadHalf, FrameDecoder>,
+    writer: WriteHalf,
     server: ServerId,
     keepalive: Duration,
     peer: SocketAddr,
 }
 
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.server)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Client {
-    /// Connects and performs the `hello` handshake.
+    /// Connects over plain TCP and performs the `hello` handshake.
     pub async fn connect(addr: &str) -> Result<Client, ClientError> {
+        Client::connect_via(addr, &Connector::Plain).await
+    }
+
+    /// Connects the way `connector` says (plain or TLS) and performs the
+    /// `hello` handshake. Connecting, TLS and `hello` each get
+    /// [`CONNECT_TIMEOUT`].
+    pub async fn connect_via(addr: &str, connector: &Connector) -> Result<Client, ClientError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
             .map_err(|_| ClientError::Connect {
@@ -109,7 +142,24 @@ impl Client {
             })?;
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr()?;
-        let (read_half, writer) = stream.into_split();
+        let (read_half, writer): (ReadHalf, WriteHalf) = match connector {
+            Connector::Plain => {
+                let (r, w) = stream.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Connector::Tls(tls) => {
+                let tls_err = |source| ClientError::Tls {
+                    addr: addr.to_string(),
+                    source,
+                };
+                let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.handshake(stream, addr))
+                    .await
+                    .map_err(|_| tls_err(io::ErrorKind::TimedOut.into()))?
+                    .map_err(tls_err)?;
+                let (r, w) = tokio::io::split(stream);
+                (Box::new(r), Box::new(w))
+            }
+        };
         let frames = FramedRead::new(read_half, FrameDecoder::new(MAX_SERVER_FRAME));
         let mut client = Client {
             frames,
@@ -233,8 +283,7 @@ impl Client {
 
     /// Sends one protocol message.
     pub async fn send_msg(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        self.writer.write_all(&encode_frame(msg)).await?;
-        Ok(())
+        write_frame(&mut self.writer, &encode_frame(msg)).await
     }
 
     /// The next message from the server, or `None` once it has closed the
@@ -288,9 +337,14 @@ impl Client {
 }
 
 /// The receiving half of a [`Client::split`] connection.
-#[derive(Debug)]
 pub struct ClientReader {
-    frames: FramedRead<OwnedReadHalf, FrameDecoder>,
+    frames: FramedRead<ReadHalf, FrameDecoder>,
+}
+
+impl fmt::Debug for ClientReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientReader")
+    }
 }
 
 impl ClientReader {
@@ -301,16 +355,20 @@ impl ClientReader {
 }
 
 /// The sending half of a [`Client::split`] connection.
-#[derive(Debug)]
 pub struct ClientWriter {
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
+}
+
+impl fmt::Debug for ClientWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientWriter")
+    }
 }
 
 impl ClientWriter {
     /// Sends one protocol message.
     pub async fn send_msg(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        self.writer.write_all(&encode_frame(msg)).await?;
-        Ok(())
+        write_frame(&mut self.writer, &encode_frame(msg)).await
     }
 
     /// Sends a chat message.
@@ -323,16 +381,23 @@ impl ClientWriter {
 
     /// Sends pre-encoded bytes as they are (benchmarks, tests).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.writer.write_all(bytes).await?;
-        Ok(())
+        write_frame(&mut self.writer, bytes).await
     }
+}
+
+/// Writes and flushes: TLS holds written bytes until flushed (on plain TCP
+/// the flush is a no-op).
+async fn write_frame(writer: &mut WriteHalf, bytes: &[u8]) -> Result<(), ClientError> {
+    writer.write_all(bytes).await?;
+    writer.flush().await?;
+    Ok(())
 }
 
 /// Reads and decodes the next frame; `None` at a clean end of stream.
 /// Messages of types this build does not know (from a newer server) are
 /// skipped, as PROTOCOL.md asks of every client.
 async fn read_msg(
-    frames: &mut FramedRead<OwnedReadHalf, FrameDecoder>,
+    frames: &mut FramedRead<ReadHalf, FrameDecoder>,
 ) -> Result<Option<ServerMsg>, ClientError> {
     loop {
         match frames.next().await {

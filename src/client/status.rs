@@ -2,12 +2,17 @@
 
 use serde_json::json;
 
-use super::{Client, ClientError};
+use super::{Client, ClientError, Connector};
 use crate::protocol::StatusReport;
 
-/// Connects to `addr` and fetches its status report.
+/// Connects to `addr` over plain TCP and fetches its status report.
 pub async fn fetch(addr: &str) -> Result<StatusReport, ClientError> {
-    let mut client = Client::connect(addr).await?;
+    fetch_via(addr, &Connector::Plain).await
+}
+
+/// Connects to `addr` as `connector` says and fetches its status report.
+pub async fn fetch_via(addr: &str, connector: &Connector) -> Result<StatusReport, ClientError> {
+    let mut client = Client::connect_via(addr, connector).await?;
     let report = client.status().await?;
     let _ = client.leave().await;
     Ok(report)

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use tokio::time::{sleep_until, Instant};
 
 use super::render::{clean, render};
-use super::{Client, ClientError, Welcome};
+use super::{Client, ClientError, Connector, Welcome};
 use crate::protocol::validate::validate_text;
 use crate::protocol::{ClientMsg, ErrorCode, LeaveReason, MessageId, ServerId, ServerMsg};
 
@@ -39,8 +39,14 @@ pub const DEFAULT_FAILOVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the chat client: connects to the first reachable of `addrs` as
 /// `name`, and fails over to another live server if that one is lost.
-/// Returns the exit status.
-pub async fn run(addrs: &[String], name: &str, failover_timeout: Duration) -> i32 {
+/// Every server, failover candidates included, is reached through
+/// `connector` (plain TCP or TLS). Returns the exit status.
+pub async fn run(
+    addrs: &[String],
+    name: &str,
+    failover_timeout: Duration,
+    connector: Connector,
+) -> i32 {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut console = match Console::new(interactive) {
         Ok(console) => console,
@@ -49,7 +55,7 @@ pub async fn run(addrs: &[String], name: &str, failover_timeout: Duration) -> i3
             return EXIT_CONNECTION;
         }
     };
-    let code = chat(addrs, name, failover_timeout, &mut console).await;
+    let code = chat(addrs, name, failover_timeout, &connector, &mut console).await;
     console.finish();
     code
 }
@@ -67,6 +73,8 @@ struct Session {
     given: Vec<String>,
     /// Newest message seq seen per origin: shown once, never twice.
     last_seen: HashMap<ServerId, u64>,
+    /// How servers are reached (plain or TLS), the same for every candidate.
+    connector: Connector,
 }
 
 impl Session {
@@ -119,11 +127,17 @@ enum Outcome {
     Moving,
 }
 
-async fn chat(addrs: &[String], name: &str, timeout: Duration, console: &mut Console) -> i32 {
+async fn chat(
+    addrs: &[String],
+    name: &str,
+    timeout: Duration,
+    connector: &Connector,
+    console: &mut Console,
+) -> i32 {
     let mut last_err = None;
     let mut connected = None;
     for addr in addrs {
-        match Client::connect(addr).await {
+        match Client::connect_via(addr, connector).await {
             Ok(client) => {
                 connected = Some((client, addr.clone()));
                 break;
@@ -137,7 +151,7 @@ async fn chat(addrs: &[String], name: &str, timeout: Duration, console: &mut Con
         }
         return EXIT_CONNECTION;
     };
-    let welcome = match join(&mut client, name, console).await {
+    let welcome = match join(&mut client, name, &addr, connector, console).await {
         Ok(welcome) => welcome,
         Err(code) => return code,
     };
@@ -158,6 +172,7 @@ async fn chat(addrs: &[String], name: &str, timeout: Duration, console: &mut Con
         addr,
         given: addrs.to_vec(),
         last_seen: HashMap::new(),
+        connector: connector.clone(),
     };
     loop {
         match converse(&mut client, &mut session, console).await {
@@ -211,7 +226,7 @@ async fn failover(session: &mut Session, timeout: Duration) -> Option<Client> {
             let last_seen = session.last_seen_ids();
             let me = session.me.clone();
             let attempt = async {
-                let mut client = Client::connect(&candidate).await?;
+                let mut client = Client::connect_via(&candidate, &session.connector).await?;
                 let welcome = client.rejoin(&me, last_seen).await?;
                 Ok::<_, ClientError>((client, welcome))
             };
@@ -251,11 +266,39 @@ const NAME_RETRY: Duration = Duration::from_millis(100);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Joins as `name`; on a terminal, asks for another name while it is refused.
-async fn join(client: &mut Client, name: &str, console: &mut Console) -> Result<Welcome, i32> {
+/// A person choosing a name may take longer than the server's join
+/// deadline: then the connection to `addr` is made again.
+async fn join(
+    client: &mut Client,
+    name: &str,
+    addr: &str,
+    connector: &Connector,
+    console: &mut Console,
+) -> Result<Welcome, i32> {
     let mut name = name.trim().to_string();
+    let mut asked = false;
     loop {
         match client.join(&name).await {
             Ok(welcome) => return Ok(welcome),
+            // The deadline passed while the person typed: the server sent
+            // join_timeout and closed (the join may even fail to send).
+            Err(
+                ClientError::Refused {
+                    code: ErrorCode::JOIN_TIMEOUT,
+                    ..
+                }
+                | ClientError::Io(_)
+                | ClientError::Closed,
+            ) if asked => {
+                asked = false; // reconnect once per name typed
+                match Client::connect_via(addr, connector).await {
+                    Ok(fresh) => *client = fresh,
+                    Err(err) => {
+                        console.print(&format!("[ERROR] {err}"));
+                        return Err(EXIT_CONNECTION);
+                    }
+                }
+            }
             Err(ClientError::Refused {
                 code, text, fatal, ..
             }) if !fatal && (code == ErrorCode::NAME_TAKEN || code == ErrorCode::NAME_INVALID) => {
@@ -268,6 +311,7 @@ async fn join(client: &mut Client, name: &str, console: &mut Console) -> Result<
                     Some(line) => name = line.trim().to_string(),
                     None => return Err(EXIT_NAME_REFUSED),
                 }
+                asked = true;
                 console.set_prompt(PROMPT);
             }
             Err(ClientError::ShuttingDown(reason)) => {

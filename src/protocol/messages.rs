@@ -300,6 +300,9 @@ impl ErrorCode {
     pub const INVALID_UTF8: ErrorCode = ErrorCode(104);
     /// The handshake did not complete in time.
     pub const HANDSHAKE_TIMEOUT: ErrorCode = ErrorCode(105);
+    /// A plain-TCP client connected to a server that requires TLS. Sent in
+    /// the clear, since the client speaks no TLS.
+    pub const TLS_REQUIRED: ErrorCode = ErrorCode(106);
     /// `send` before a successful `join`.
     pub const NOT_JOINED: ErrorCode = ErrorCode(200);
     /// `join` while already joined.
@@ -316,8 +319,14 @@ impl ErrorCode {
     pub const TOO_SLOW: ErrorCode = ErrorCode(240);
     /// The client stopped answering keepalives.
     pub const KEEPALIVE_TIMEOUT: ErrorCode = ErrorCode(241);
+    /// The connection did not complete `hello` and `join` in time.
+    pub const JOIN_TIMEOUT: ErrorCode = ErrorCode(242);
     /// The server is shutting down and accepts no new joins.
     pub const SHUTTING_DOWN: ErrorCode = ErrorCode(250);
+    /// The server has as many connections as it accepts; try another server.
+    pub const TOO_MANY_CONNECTIONS: ErrorCode = ErrorCode(260);
+    /// The client's address has as many connections as one address may have.
+    pub const TOO_MANY_FROM_ADDRESS: ErrorCode = ErrorCode(261);
 
     /// A short stable name for logs and client output.
     pub fn name(self) -> &'static str {
@@ -328,6 +337,7 @@ impl ErrorCode {
             Self::HANDSHAKE_REQUIRED => "handshake_required",
             Self::INVALID_UTF8 => "invalid_utf8",
             Self::HANDSHAKE_TIMEOUT => "handshake_timeout",
+            Self::TLS_REQUIRED => "tls_required",
             Self::NOT_JOINED => "not_joined",
             Self::ALREADY_JOINED => "already_joined",
             Self::NAME_INVALID => "name_invalid",
@@ -336,7 +346,10 @@ impl ErrorCode {
             Self::RATE_LIMITED => "rate_limited",
             Self::TOO_SLOW => "too_slow",
             Self::KEEPALIVE_TIMEOUT => "keepalive_timeout",
+            Self::JOIN_TIMEOUT => "join_timeout",
             Self::SHUTTING_DOWN => "shutting_down",
+            Self::TOO_MANY_CONNECTIONS => "too_many_connections",
+            Self::TOO_MANY_FROM_ADDRESS => "too_many_from_address",
             _ => "unknown",
         }
     }

@@ -4,12 +4,16 @@
 //! until the `shutdown` future completes, then tells every client the server
 //! is going away, waits (bounded) for their queues to flush, and returns.
 //! Each connection runs as a [`session`] task plus a [`writer`] task; all of
-//! them meet in the [`room::Room`].
+//! them meet in the [`room::Room`]. [`admission`] caps how many connections
+//! there are; [`tls`] optionally wraps them in TLS.
 
+pub mod admission;
+pub mod closing;
 pub mod config;
 pub mod rate_limit;
 pub mod room;
 pub mod session;
+pub mod tls;
 pub mod writer;
 
 use std::future::Future;
@@ -18,19 +22,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::{mpsc, watch};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use admission::{Admission, Refusal};
 pub use config::{RateLimit, ServerConfig};
 use room::Room;
+pub use tls::{ServerTls, TlsSetupError};
 
 use crate::cluster::{
     driver, AnyTransport, ClusterView, Lossy, MemberInfo, Membership, UdpTransport,
 };
-use crate::protocol::ServerId;
+use crate::protocol::{ErrorCode, ServerId};
 use crate::relay::{ChatEvent, Relay, RelayConfig};
 
 /// A bound, not yet running, chat server.
@@ -172,7 +178,7 @@ impl Server {
             cluster,
             ..
         } = self;
-        info!(server = %room.id(), addr = %listener.local_addr()?, "serving clients");
+        info!(server = %room.id(), addr = %listener.local_addr()?, tls = config.tls.is_some(), "serving clients");
         let cluster = cluster.map(|c| {
             // Members learn of server changes, so they know where to fail over.
             let mut view = c.view.clone();
@@ -208,15 +214,34 @@ impl Server {
         });
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
+        check_fd_limit(config.max_connections);
+        let admission = Admission::new(config.max_connections, config.max_per_ip);
+        let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+        let mut last_refusal_log: Option<std::time::Instant> = None;
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        tasks.spawn(session::serve(
-                            stream, peer, room.clone(), config.clone(), stop.clone()));
-                    }
+                    Ok((stream, peer)) => match admission.admit(peer.ip()) {
+                        Ok(permit) => {
+                            tasks.spawn(session::serve(
+                                stream, peer, permit, room.clone(), config.clone(), stop.clone()));
+                        }
+                        Err(refusal) => {
+                            turn_away(stream, refusal, config.tls.is_some(), &refusing);
+                            if last_refusal_log.is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY) {
+                                last_refusal_log = Some(std::time::Instant::now());
+                                let refused = admission.refused();
+                                warn!(
+                                    %peer, ?refusal, open = admission.open(),
+                                    refused_total_cap = refused.total_cap,
+                                    refused_per_address_cap = refused.per_address_cap,
+                                    "refusing connections over the cap"
+                                );
+                            }
+                        }
+                    },
                     Err(err) => {
                         // Usually EMFILE: back off instead of spinning.
                         warn!(cause = %err, "accept failed");
@@ -248,4 +273,68 @@ impl Server {
         info!("stopped");
         Ok(())
     }
+}
+
+/// Most refused connections being told why at once. Beyond this (a
+/// connection storm), refused connections are closed without a word, so
+/// refusing never costs more than this many sockets and tasks.
+const MAX_REFUSING: usize = 64;
+
+/// Refusals are logged at most this often, with running totals.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// Tells a refused peer why, off the accept loop, or just closes.
+fn turn_away(stream: TcpStream, refusal: Refusal, tls: bool, refusing: &Arc<Semaphore>) {
+    // Over TLS a readable notice would need a full handshake first: work a
+    // flood would get for free. The peer sees the connection closed.
+    if tls {
+        return;
+    }
+    let Ok(slot) = refusing.clone().try_acquire_owned() else {
+        return;
+    };
+    let (code, text) = match refusal {
+        Refusal::Total { limit } => (
+            ErrorCode::TOO_MANY_CONNECTIONS,
+            format!("this server is full ({limit} connections); try another server"),
+        ),
+        Refusal::PerAddress { limit } => (
+            ErrorCode::TOO_MANY_FROM_ADDRESS,
+            format!("too many connections from your address (at most {limit})"),
+        ),
+    };
+    tokio::spawn(async move {
+        closing::refuse(stream, code, text).await;
+        drop(slot);
+    });
+}
+
+/// Warns if the open-files limit is below the connection cap: `accept`
+/// would then fail with EMFILE before the cap is reached. Linux only.
+fn check_fd_limit(max_connections: usize) {
+    // Listener, UDP sockets, stdio, the runtime's own descriptors.
+    const RESERVE: u64 = 64;
+    let Some(soft) = open_files_limit() else {
+        return;
+    };
+    let wanted = if max_connections == 0 {
+        u64::MAX
+    } else {
+        max_connections as u64 + RESERVE
+    };
+    if soft < wanted {
+        warn!(
+            open_files_limit = soft,
+            max_connections,
+            "the open-files limit is below --max-connections; raise it (ulimit -n) \
+             or lower the cap, or connections beyond the limit fail at accept"
+        );
+    }
+}
+
+/// The soft RLIMIT_NOFILE, read from /proc (no libc binding needed).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }

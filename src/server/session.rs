@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, Instrument};
 
+use super::admission::Permit;
+use super::closing::linger;
 use super::config::ServerConfig;
 use super::rate_limit::TokenBucket;
 use super::room::{ConnId, JoinError, Room};
@@ -35,73 +36,90 @@ use crate::protocol::{
 /// larger frames.
 const READ_BUFFER: usize = 512;
 
-/// After a fatal error, how long to keep reading (and discarding) so the
-/// client receives the error frame instead of a reset.
-const LINGER: Duration = Duration::from_millis(500);
-/// ...and at most how much to discard while lingering.
-const LINGER_BYTES: usize = 256 * 1024;
-
 /// How long to wait for the writer to flush the last frames.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves one accepted connection until it closes. Never panics on input.
+/// Serves one accepted connection until it closes. `permit` is its slot
+/// under the connection caps, held until the end. Never panics on input.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
+    permit: Permit,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
     shutdown: CancellationToken,
 ) {
+    // Every deadline counts from here, so a TLS handshake cannot stretch them.
+    let accepted = Instant::now();
     let _ = stream.set_nodelay(true);
-    let (read_half, write_half) = stream.into_split();
-    let reg = room.register();
-    let conn = reg.id;
-    let span = tracing::info_span!("session", conn, %peer);
+    let span = tracing::info_span!("session", conn = tracing::field::Empty, %peer);
     async move {
-        let writer = tokio::spawn(writer::run(write_half, reg.outbound, reg.evicted.clone()));
-        let now = Instant::now();
-        let mut session = Session {
-            conn,
-            room: room.clone(),
-            bucket: TokenBucket::new(config.rate_limit, now.into_std()),
-            config,
-            greeted: false,
-            name: None,
-            ever_joined: false,
-            last_heard: now,
-            pings_sent: 0,
-        };
-        let mut frames =
-            FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
-        let end = session.run(&mut frames, &reg.evicted, &shutdown).await;
-        debug!(?end, "session ended");
-        room.unregister(conn, end.reason());
-        // The room dropped our queue's sender: the writer flushes what is left
-        // (a final error or shutdown notice) and half-closes.
-        let flushed = tokio::time::timeout(FLUSH_TIMEOUT, writer).await;
-        if end.lingers() && matches!(flushed, Ok(Ok(writer::WriterExit::Drained))) {
-            linger(frames.into_inner()).await;
+        let _permit = permit;
+        // Plain TCP keeps its own split halves (no lock between reader and
+        // writer); TLS needs `io::split`. Both monomorphise the same code.
+        match config.tls.clone() {
+            None => {
+                let (read_half, write_half) = stream.into_split();
+                serve_stream(read_half, write_half, accepted, room, config, shutdown).await
+            }
+            Some(tls) => {
+                let deadline = accepted + config.handshake_timeout;
+                let handshake = tokio::select! {
+                    _ = shutdown.cancelled() => None,
+                    stream = tls.handshake(stream, deadline) => stream,
+                };
+                if let Some(stream) = handshake {
+                    let (read_half, write_half) = tokio::io::split(stream);
+                    serve_stream(read_half, write_half, accepted, room, config, shutdown).await
+                }
+            }
         }
     }
     .instrument(span)
     .await
 }
 
-/// Reads and discards until EOF or a limit, so that closing the socket with
-/// unread input does not reset the connection and destroy the error frame
-/// the client has not read yet.
-async fn linger(mut read_half: OwnedReadHalf) {
-    let mut buf = [0u8; 4096];
-    let mut discarded = 0;
-    let _ = tokio::time::timeout(LINGER, async {
-        while discarded < LINGER_BYTES {
-            match read_half.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => discarded += n,
-            }
-        }
-    })
-    .await;
+/// Serves the chat protocol over an established byte stream.
+async fn serve_stream<R, W>(
+    read_half: R,
+    write_half: W,
+    accepted: Instant,
+    room: Arc<Room>,
+    config: Arc<ServerConfig>,
+    shutdown: CancellationToken,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let reg = room.register();
+    let conn = reg.id;
+    tracing::Span::current().record("conn", conn);
+    let writer = tokio::spawn(writer::run(write_half, reg.outbound, reg.evicted.clone()));
+    let now = Instant::now();
+    let mut session = Session {
+        conn,
+        room: room.clone(),
+        bucket: TokenBucket::new(config.rate_limit, now.into_std()),
+        config,
+        greeted: false,
+        name: None,
+        ever_joined: false,
+        last_heard: now,
+        pings_sent: 0,
+    };
+    let mut frames =
+        FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
+    let end = session
+        .run(&mut frames, accepted, &reg.evicted, &shutdown)
+        .await;
+    debug!(?end, "session ended");
+    room.unregister(conn, end.reason());
+    // The room dropped our queue's sender: the writer flushes what is left
+    // (a final error or shutdown notice) and half-closes.
+    let flushed = tokio::time::timeout(FLUSH_TIMEOUT, writer).await;
+    if end.lingers() && matches!(flushed, Ok(Ok(writer::WriterExit::Drained))) {
+        linger(frames.into_inner()).await;
+    }
 }
 
 /// Why a session ended.
@@ -113,7 +131,7 @@ enum End {
     Closed,
     /// The client broke the protocol; an error frame was queued.
     ProtocolError,
-    /// Keepalive or handshake deadline expired; an error frame was queued.
+    /// Keepalive, handshake or join deadline expired; an error frame was queued.
     TimedOut,
     /// The room evicted the client as too slow.
     Evicted,
@@ -156,13 +174,17 @@ struct Session {
 }
 
 impl Session {
-    async fn run(
+    async fn run<R: AsyncRead + Unpin>(
         &mut self,
-        frames: &mut FramedRead<OwnedReadHalf, FrameDecoder>,
+        frames: &mut FramedRead<R, FrameDecoder>,
+        accepted: Instant,
         evicted: &CancellationToken,
         shutdown: &CancellationToken,
     ) -> End {
-        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let handshake_deadline = accepted + self.config.handshake_timeout;
+        // Until it joins, a connection holds a slot without being in the
+        // chat; slowloris-style clients that never get there are reaped.
+        let join_deadline = accepted + self.config.join_timeout;
         let period = self.config.keepalive.max(Duration::from_millis(10));
         let mut keepalive = interval_at(Instant::now() + period, period);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -173,6 +195,10 @@ impl Session {
                 _ = sleep_until(handshake_deadline), if !self.greeted => {
                     return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                         "no hello within {} ms", self.config.handshake_timeout.as_millis()));
+                }
+                _ = sleep_until(join_deadline), if !self.ever_joined => {
+                    return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
+                        "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
                 }
                 _ = keepalive.tick() => {
                     if let Some(end) = self.keepalive() {
@@ -378,7 +404,12 @@ impl Session {
     /// the room, and says how the session ends.
     fn fatal(&self, code: ErrorCode, text: String) -> End {
         info!(%code, %text, "closing connection");
-        let end = if code == ErrorCode::KEEPALIVE_TIMEOUT || code == ErrorCode::HANDSHAKE_TIMEOUT {
+        let timed_out = [
+            ErrorCode::KEEPALIVE_TIMEOUT,
+            ErrorCode::HANDSHAKE_TIMEOUT,
+            ErrorCode::JOIN_TIMEOUT,
+        ];
+        let end = if timed_out.contains(&code) {
             End::TimedOut
         } else {
             End::ProtocolError

@@ -47,6 +47,17 @@ pub async fn run<W: AsyncWrite + Unpin>(
     let mut mid_frame = false;
     let exit = loop {
         if pending.is_empty() {
+            // TLS may still hold written bytes as ciphertext; push them out
+            // before waiting for more. On plain TCP this is a no-op.
+            let flushed = tokio::select! {
+                biased;
+                _ = evicted.cancelled() => break WriterExit::Evicted,
+                flushed = socket.flush() => flushed,
+            };
+            if let Err(err) = flushed {
+                tracing::debug!(cause = %err, "client flush failed");
+                break WriterExit::Failed;
+            }
             tokio::select! {
                 biased;
                 _ = evicted.cancelled() => break WriterExit::Evicted,

@@ -198,8 +198,13 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(server: &TestServer) -> Raw {
+        Raw::from_stream(TcpStream::connect(server.addr).await.expect("connect"))
+    }
+
+    /// Wraps a connected stream, e.g. one bound to another source address.
+    pub fn from_stream(stream: TcpStream) -> Raw {
         Raw {
-            stream: TcpStream::connect(server.addr).await.expect("connect"),
+            stream,
             buf: BytesMut::new(),
             decoder: FrameDecoder::new(MAX_SERVER_FRAME),
         }

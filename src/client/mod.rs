@@ -107,6 +107,13 @@ impl Client {
                 addr: addr.to_string(),
                 source,
             })?;
+        Client::handshake(stream).await
+    }
+
+    /// Performs the `hello` handshake on a connection opened elsewhere, for
+    /// callers that must create the socket themselves (the namespace test
+    /// harness opens it inside another network namespace).
+    pub async fn handshake(stream: TcpStream) -> Result<Client, ClientError> {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr()?;
         let (read_half, writer) = stream.into_split();

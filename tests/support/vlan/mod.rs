@@ -145,7 +145,8 @@ impl Lan {
         self.group
     }
 
-    /// Where server logs go (`h<i>.log`).
+    /// Where server logs go (`h<i>.log`). Removed with the LAN, unless a
+    /// test panicked or `VLAN_KEEP_LOGS` is set.
     pub fn log_dir(&self) -> &std::path::Path {
         &self.logs
     }
@@ -294,7 +295,7 @@ impl Drop for Lan {
         for i in 0..self.servers.len() {
             self.kill(i);
         }
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("VLAN_KEEP_LOGS").is_some() {
             eprintln!("vlan: server logs kept in {}", self.logs.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.logs);

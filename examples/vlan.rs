@@ -57,6 +57,7 @@ commands (HOST is a number from 0, or `all` where it makes sense):
   dup HOST PERCENT        send PERCENT of the host's packets twice
   partition A,B C,D,E     split the LAN into groups that cannot talk
   heal                    end the partition (loss and dup stay)
+  down HOST | up HOST     pull the host's cable / plug it back in
   faults                  each host's faults and nftables packet counters
   help | quit";
 
@@ -169,6 +170,8 @@ async fn command(lan: &mut Lan, words: &[&str]) -> anyhow::Result<()> {
             lan.partition(&refs)?;
         }
         ["heal"] => lan.heal()?,
+        ["down", host] => each_host(lan, host, |lan, i| lan.set_link(i, false))?,
+        ["up", host] => each_host(lan, host, |lan, i| lan.set_link(i, true))?,
         ["faults"] => {
             for i in 0..lan.hosts() {
                 let c = lan.fault_counters(i).unwrap_or_default();

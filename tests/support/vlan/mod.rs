@@ -243,6 +243,11 @@ impl Lan {
         Ok(())
     }
 
+    /// Pulls host `i`'s cable (`up == false`) or plugs it back in.
+    pub fn set_link(&mut self, i: usize, up: bool) -> anyhow::Result<()> {
+        self.net.set_link(i, up)
+    }
+
     /// Host `i`'s current faults.
     pub fn faults(&self, i: usize) -> &Faults {
         &self.faults[i]

@@ -59,14 +59,25 @@ pub fn unavailable() -> Option<String> {
             if let Err(err) = netns::ip(&["netns", "add", &probe]) {
                 return Some(format!("cannot create a network namespace: {err:#}"));
             }
-            let nft = netns::run(
-                "ip",
-                &["netns", "exec", &probe, "nft", "list", "ruleset"],
-                None,
-            );
+            // Everything a LAN needs, once, in the probe namespace: a
+            // bridge, a veth pair, and every kind of fault rule.
+            let works = netns::ip(&["-n", &probe, "link", "add", "br0", "type", "bridge"])
+                .and_then(|()| {
+                    netns::ip(&[
+                        "-n", &probe, "link", "add", "eth0", "type", "veth", "peer", "name", "p0",
+                    ])
+                })
+                .and_then(|()| {
+                    Faults {
+                        loss: 1,
+                        dup: 1,
+                        blocked: vec![Ipv4Addr::new(10, 77, 0, 1)],
+                    }
+                    .apply(&probe)
+                });
             let _ = netns::ip(&["netns", "del", &probe]);
-            if let Err(err) = nft {
-                return Some(format!("nftables does not work in a namespace: {err:#}"));
+            if let Err(err) = works {
+                return Some(format!("the kernel lacks what the LAN needs: {err:#}"));
             }
             None
         })

@@ -84,7 +84,7 @@ async fn joined(lan: &Lan, host: usize, name: &str) -> Client {
     client
 }
 
-/// Reads until a message matches `pred`, answering pings; panics at `limit`.
+/// Reads until a message matches `pred`, answering pings; panics at `DEADLINE`.
 async fn wait_for(client: &mut Client, what: &str, pred: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
     let read = async {
         loop {

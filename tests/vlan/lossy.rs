@@ -20,6 +20,8 @@ const RUN: Duration = Duration::from_secs(60);
 const PACE: Duration = Duration::from_millis(250);
 /// Messages per sender.
 const PER_SENDER: usize = (RUN.as_millis() / PACE.as_millis()) as usize;
+/// What a sender says after its last number.
+const END: &str = "end";
 /// How long after the last send every message must have arrived.
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -80,11 +82,11 @@ async fn a_lossy_lan_delivers_everything_once_in_order_and_removes_no_one() {
     for (host, (got, lefts)) in results.into_iter().enumerate() {
         assert!(lefts.is_empty(), "r{host} saw members leave: {lefts:?}");
         for sender in 0..HOSTS {
-            let want: Vec<usize> = (0..PER_SENDER).collect();
+            let want: Vec<usize> = (0..=PER_SENDER).collect();
             let seq = got.get(&format!("s{sender}")).cloned().unwrap_or_default();
             assert!(
                 seq == want,
-                "r{host} got {} messages from s{sender}, want 0..{PER_SENDER} once in order; \
+                "r{host} got {} messages from s{sender}, want 0..={PER_SENDER} once in order; \
                  first difference at index {:?}",
                 seq.len(),
                 seq.iter().zip(&want).position(|(a, b)| a != b)
@@ -150,13 +152,17 @@ async fn send(client: Client, _host: usize) -> ClientWriter {
         tick.tick().await;
         tx.say(&n.to_string()).await.expect("send");
     }
+    // After the last number, so a late duplicate of it is still seen.
+    tick.tick().await;
+    tx.say(END).await.expect("send");
     drop(drain); // detached: it keeps draining until the connection closes
     tx
 }
 
 /// What one receiver saw.
 struct Received {
-    /// The numbers each sender sent, by sender name, in arrival order.
+    /// The numbers each sender sent, by sender name, in arrival order (its
+    /// end marker as `PER_SENDER`).
     got: BTreeMap<String, Vec<usize>>,
     /// Every `left` event (there should be none).
     lefts: Vec<String>,
@@ -165,22 +171,26 @@ struct Received {
 }
 
 /// Collects the numbers every sender `s<i>` sent, in arrival order, until
-/// every sender's last one has arrived (or the deadline), plus any `left`.
+/// every sender's end marker has arrived (or the deadline), plus any `left`.
 async fn receive(mut client: Client) -> Received {
     let mut got: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut lefts = Vec::new();
-    let last = PER_SENDER - 1;
-    let complete = |got: &BTreeMap<String, Vec<usize>>| {
-        got.len() == HOSTS && got.values().all(|seq| seq.contains(&last))
+    let ended = |got: &BTreeMap<String, Vec<usize>>| {
+        got.len() == HOSTS && got.values().all(|seq| seq.contains(&PER_SENDER))
     };
     let read = async {
-        while !complete(&got) {
+        while !ended(&got) {
             match client.recv().await {
                 Ok(Some(ServerMsg::Ping { nonce })) => {
                     let _ = client.send_msg(&ClientMsg::Pong { nonce }).await;
                 }
                 Ok(Some(ServerMsg::Message { from, text, .. })) if from.starts_with('s') => {
-                    let n = text.parse().unwrap_or(usize::MAX);
+                    // The end marker is recorded as PER_SENDER.
+                    let n = if text == END {
+                        PER_SENDER
+                    } else {
+                        text.parse().unwrap_or(usize::MAX)
+                    };
                     got.entry(from).or_default().push(n);
                 }
                 Ok(Some(ServerMsg::Left { name, reason, .. })) => {

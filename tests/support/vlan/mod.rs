@@ -12,8 +12,8 @@
 //! Needs root, `ip` (iproute2) and `nft` (nftables). Tests call
 //! [`available`] first and skip, saying why, where these are missing.
 //!
-//! Used by `tests/vlan.rs` (with `mod support;`) and by `examples/vlan.rs`
-//! (with `#[path]`), so there is one implementation.
+//! Included with `#[path]` by `tests/vlan.rs` and by `examples/vlan.rs`, so
+//! the tests and the interactive tool share one implementation.
 #![allow(dead_code)]
 
 pub mod connect;

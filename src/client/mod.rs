@@ -140,6 +140,24 @@ impl Client {
                 addr: addr.to_string(),
                 source,
             })?;
+        Client::handshake_via(stream, addr, connector).await
+    }
+
+    /// Performs the plain-TCP `hello` handshake on a connection opened
+    /// elsewhere, for callers that must create the socket themselves (the
+    /// namespace test harness opens it inside another network namespace).
+    pub async fn handshake(stream: TcpStream) -> Result<Client, ClientError> {
+        let addr = stream.peer_addr()?.to_string();
+        Client::handshake_via(stream, &addr, &Connector::Plain).await
+    }
+
+    /// Sets up TLS if `connector` asks for it (`addr` names the server for
+    /// certificate checks and errors), then performs the `hello` handshake.
+    async fn handshake_via(
+        stream: TcpStream,
+        addr: &str,
+        connector: &Connector,
+    ) -> Result<Client, ClientError> {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr()?;
         let (read_half, writer): (ReadHalf, WriteHalf) = match connector {

@@ -17,7 +17,7 @@
 //! Events that are not part of any server's stream (members found in a
 //! snapshot, members of a lost server) carry `seq` 0 in their id.
 
-use super::{Room, RoomState};
+use super::{state::RoomState, Room};
 use crate::protocol::validate::name_key;
 use crate::protocol::{
     encode_frame, ErrorCode, LeaveReason, Member, MessageId, ServerId, ServerMsg,
@@ -114,7 +114,7 @@ impl RoomState {
             }
             // The newcomer wins a same-moment tie: the name stays shown,
             // only its owner changes.
-            self.remote.insert(
+            self.set_remote(
                 key,
                 Member {
                     name,
@@ -123,7 +123,7 @@ impl RoomState {
             );
             return;
         }
-        self.remote.insert(
+        self.set_remote(
             key,
             Member {
                 name: name.clone(),
@@ -143,7 +143,7 @@ impl RoomState {
         if self.remote.get(&key).is_none_or(|m| m.server != origin) {
             return;
         }
-        let Some(member) = self.remote.remove(&key) else {
+        let Some(member) = self.drop_remote(&key) else {
             return;
         };
         self.broadcast(encode_frame(&ServerMsg::Left {

@@ -59,6 +59,9 @@ impl FrameError {
     }
 }
 
+/// Read-buffer size a connection grows to once it sends frames in bursts.
+pub const BURST_BUFFER: usize = 16 * 1024;
+
 /// Splits a stream into frame bodies of at most `max` bytes.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
@@ -91,8 +94,16 @@ impl Decoder for FrameDecoder {
             src.reserve(PREFIX_LEN + len - src.len());
             return Ok(None);
         }
+        // A read filled the whole buffer: the peer sends in bursts, and
+        // reading them through an idle-sized buffer would cost a syscall per
+        // few frames, so grow it once. Quiet connections keep the small one.
+        let full = src.len() + PREFIX_LEN >= src.capacity();
         src.advance(PREFIX_LEN);
-        Ok(Some(src.split_to(len)))
+        let frame = src.split_to(len);
+        if full && src.capacity() < BURST_BUFFER {
+            src.reserve(BURST_BUFFER.saturating_sub(src.len()));
+        }
+        Ok(Some(frame))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {

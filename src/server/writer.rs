@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
@@ -17,6 +18,9 @@ use crate::protocol::{encode_frame, ErrorCode, ServerMsg};
 
 /// Most frames gathered into one vectored write.
 pub const MAX_BATCH: usize = 64;
+
+/// Frame slots an idle writer keeps.
+const IDLE_SLOTS: usize = 4;
 
 /// How long an evicted client gets to accept its error frame.
 const EVICTION_NOTICE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -47,6 +51,11 @@ pub async fn run<W: AsyncWrite + Unpin>(
     let mut mid_frame = false;
     let exit = loop {
         if pending.is_empty() {
+            // Going idle: give back the batch's slots, so an idle client
+            // costs no more than a fresh one (one allocation per burst).
+            if pending.capacity() > IDLE_SLOTS {
+                pending = VecDeque::new();
+            }
             tokio::select! {
                 biased;
                 _ = evicted.cancelled() => break WriterExit::Evicted,
@@ -90,18 +99,24 @@ pub async fn run<W: AsyncWrite + Unpin>(
 }
 
 /// One vectored write of the front of `pending`. Returns bytes written.
+///
+/// The slice array lives on the stack only while polling, never in the
+/// future's state: a writer waiting on a slow socket does not carry 1 KiB
+/// of `IoSlice`s in its task.
 async fn write_batch<W: AsyncWrite + Unpin>(
     socket: &mut W,
     pending: &VecDeque<Bytes>,
 ) -> io::Result<usize> {
-    // On the stack: no allocation per write on the hot path.
-    let mut slices = [IoSlice::new(&[]); MAX_BATCH];
-    let mut count = 0;
-    for (slot, frame) in slices.iter_mut().zip(pending.iter()) {
-        *slot = IoSlice::new(frame);
-        count += 1;
-    }
-    let n = socket.write_vectored(&slices[..count]).await?;
+    let n = std::future::poll_fn(|cx| {
+        let mut slices = [IoSlice::new(&[]); MAX_BATCH];
+        let mut count = 0;
+        for (slot, frame) in slices.iter_mut().zip(pending.iter()) {
+            *slot = IoSlice::new(frame);
+            count += 1;
+        }
+        Pin::new(&mut *socket).poll_write_vectored(cx, &slices[..count])
+    })
+    .await?;
     if n == 0 {
         return Err(io::ErrorKind::WriteZero.into());
     }

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::room::FrameReceiver;
 use crate::protocol::{encode_frame, ErrorCode, ServerMsg};
 
 /// Most frames gathered into one vectored write.
@@ -43,7 +43,7 @@ pub enum WriterExit {
 /// socket fails; then half-closes the socket.
 pub async fn run<W: AsyncWrite + Unpin>(
     mut socket: W,
-    mut outbound: mpsc::Receiver<Bytes>,
+    mut outbound: FrameReceiver,
     evicted: CancellationToken,
 ) -> WriterExit {
     let mut pending: VecDeque<Bytes> = VecDeque::new();
@@ -65,12 +65,8 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 },
             }
         }
-        while pending.len() < MAX_BATCH {
-            match outbound.try_recv() {
-                Ok(frame) => pending.push_back(frame),
-                Err(_) => break,
-            }
-        }
+        let room = MAX_BATCH.saturating_sub(pending.len());
+        outbound.take_into(&mut pending, room);
         let written = tokio::select! {
             biased;
             _ = evicted.cancelled() => break WriterExit::Evicted,
@@ -144,6 +140,7 @@ fn consume(pending: &mut VecDeque<Bytes>, mut n: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::room::frame_queue;
     use tokio::io::AsyncReadExt;
 
     #[test]
@@ -163,13 +160,13 @@ mod tests {
     #[tokio::test]
     async fn writes_everything_in_order_then_half_closes() {
         let (client, mut server_side) = tokio::io::duplex(16); // tiny pipe: many partial writes
-        let (tx, rx) = mpsc::channel(1000);
+        let (tx, rx) = frame_queue(1000);
         let task = tokio::spawn(run(client, rx, CancellationToken::new()));
         let mut expected = Vec::new();
         for i in 0..500u32 {
             let frame = Bytes::from(format!("frame-{i};"));
             expected.extend_from_slice(&frame);
-            tx.send(frame).await.unwrap();
+            tx.try_send(frame).unwrap();
         }
         drop(tx);
         let mut got = Vec::new();
@@ -181,10 +178,10 @@ mod tests {
     #[tokio::test]
     async fn eviction_stops_a_stuck_writer() {
         let (client, _server_side) = tokio::io::duplex(8); // nobody reads
-        let (tx, rx) = mpsc::channel(10);
+        let (tx, rx) = frame_queue(10);
         let evicted = CancellationToken::new();
         let task = tokio::spawn(run(client, rx, evicted.clone()));
-        tx.send(Bytes::from(vec![0u8; 1024])).await.unwrap();
+        tx.try_send(Bytes::from(vec![0u8; 1024])).unwrap();
         evicted.cancel();
         assert_eq!(task.await.unwrap(), WriterExit::Evicted);
     }

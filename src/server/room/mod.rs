@@ -12,8 +12,11 @@
 //! the relay (under the same lock, so the relay's order is the room's order),
 //! and [`remote`] applies what the relay delivers from other servers.
 
+mod queue;
 mod remote;
 mod state;
+
+pub use queue::{frame_queue, FrameReceiver, FrameSender};
 
 use state::{backfill, Conn, RoomState};
 #[cfg(test)]
@@ -45,7 +48,7 @@ pub struct Registration {
     /// The connection's id.
     pub id: ConnId,
     /// Frames to write to the client, in order; closed when the room drops the connection.
-    pub outbound: mpsc::Receiver<Bytes>,
+    pub outbound: FrameReceiver,
     /// Cancelled when the room evicts the connection (too slow).
     pub evicted: CancellationToken,
 }
@@ -123,7 +126,7 @@ impl Room {
 
     /// Adds a connection (not yet a member) and hands back its queue.
     pub fn register(&self) -> Registration {
-        let (tx, outbound) = mpsc::channel(self.queue_capacity);
+        let (tx, outbound) = frame_queue(self.queue_capacity);
         let evicted = CancellationToken::new();
         let mut state = self.lock();
         state.next_conn += 1;

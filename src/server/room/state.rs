@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc::{self, error::TrySendError};
+
+use super::queue::FrameSender;
 use tokio_util::sync::CancellationToken;
 
 use super::{ConnId, NotJoined, RECENT_MESSAGES};
@@ -39,7 +41,7 @@ pub(super) struct RoomState {
 
 #[derive(Debug)]
 pub(super) struct Conn {
-    pub(super) tx: mpsc::Sender<Bytes>,
+    pub(super) tx: FrameSender,
     pub(super) evicted: CancellationToken,
     pub(super) name: Option<String>,
 }

@@ -7,6 +7,7 @@
 //! them meet in the [`room::Room`].
 
 pub mod config;
+pub mod memory;
 pub mod rate_limit;
 pub mod room;
 pub mod session;

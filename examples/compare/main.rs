@@ -71,8 +71,9 @@ struct Args {
     /// Idle clients.
     #[arg(long, default_value_t = 20_000)]
     idle_clients: usize,
-    /// Seconds to let idle connections settle before measuring.
-    #[arg(long, default_value_t = 3.0)]
+    /// Seconds to let idle connections settle before measuring (a server
+    /// may return a burst's memory only after it is over).
+    #[arg(long, default_value_t = 5.0)]
     settle: f64,
     /// Seconds everything may take to arrive after the last send.
     #[arg(long, default_value_t = 10.0)]

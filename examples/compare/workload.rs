@@ -5,7 +5,7 @@
 //! Every loop is bounded by a message count or a deadline; a run that misses
 //! its deadline is reported incomplete with what was missing, never hangs.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -161,9 +161,9 @@ async fn receive(
             reply.clear();
         }
         if let Some(i) = index {
-            shared.progress[i].store(tally.delivered, Relaxed);
+            shared.progress[i].store(tally.delivered, SeqCst);
             shared.probes[i].store(tally.probes, Relaxed);
-            if shared.waiting.load(Relaxed) {
+            if shared.waiting.load(SeqCst) {
                 shared.notify.notify_one();
             }
             if tally.delivered >= shared.target[i].load(Relaxed) {
@@ -377,22 +377,26 @@ pub async fn fanout(target: &Target, spec: FanoutSpec) -> Result<Outcome, String
     let mut errors = Vec::new();
     while Instant::now() < end {
         let mut floor = shared.min_progress();
+        let mut stalled_since = None;
         while sent >= floor + spec.window {
-            shared.waiting.store(true, Relaxed);
+            // SeqCst on both sides (flag here, progress in the receivers):
+            // either the receiver sees the flag or this sees its progress.
+            shared.waiting.store(true, SeqCst);
             floor = shared.min_progress();
             if sent < floor + spec.window {
                 break;
             }
-            if tokio::time::timeout(spec.drain, shared.notify.notified())
-                .await
-                .is_err()
-            {
-                errors.push("the slowest subscriber stopped making progress".into());
-                break;
+            let woken = tokio::time::timeout(Duration::from_millis(5), shared.notify.notified());
+            if woken.await.is_err() {
+                let since = *stalled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > spec.drain {
+                    errors.push("the slowest subscriber stopped making progress".into());
+                    break;
+                }
             }
             floor = shared.min_progress();
         }
-        shared.waiting.store(false, Relaxed);
+        shared.waiting.store(false, SeqCst);
         if !errors.is_empty() {
             break;
         }
@@ -565,11 +569,14 @@ pub async fn idle(target: &Target, clients: usize, settle: Duration) -> IdleOutc
     let stop = CancellationToken::new();
     let system = target.system;
     let addr = target.addrs[0].clone();
-    let opened: Vec<anyhow::Result<Conn>> = stream::iter(0..clients)
+    // Each connection is drained from the moment it is confirmed: a client
+    // that stopped reading during the join storm would be evicted as slow.
+    let opened: Vec<anyhow::Result<_>> = stream::iter(0..clients)
         .map(|i| {
             let addr = addr.clone();
+            let stop = stop.clone();
             async move {
-                Conn::open(
+                let conn = Conn::open(
                     system,
                     &addr,
                     &format!("idle{i}"),
@@ -577,7 +584,8 @@ pub async fn idle(target: &Target, clients: usize, settle: Duration) -> IdleOutc
                     1024,
                     OPEN_TIMEOUT * 4,
                 )
-                .await
+                .await?;
+                Ok(tokio::spawn(drain_idle(conn, stop)))
             }
         })
         .buffered(CONNECT_PARALLEL)
@@ -586,12 +594,9 @@ pub async fn idle(target: &Target, clients: usize, settle: Duration) -> IdleOutc
     let connect_secs = started.elapsed().as_secs_f64();
     let mut errors = Vec::new();
     let mut tasks = Vec::new();
-    for conn in opened {
-        match conn {
-            Ok(conn) => {
-                let stop = stop.clone();
-                tasks.push(tokio::spawn(drain_idle(conn, stop)));
-            }
+    for task in opened {
+        match task {
+            Ok(task) => tasks.push(task),
             Err(e) => {
                 if errors.len() < 3 {
                     errors.push(format!("{e:#}"));

@@ -63,6 +63,13 @@ impl System {
         !matches!(self, System::Irc)
     }
 
+    /// Whether a fan-out publisher receives its own messages (a Chatty
+    /// publisher is a member and hears everything). Its echo then bounds the
+    /// publisher's window like a subscriber, or its own queue would overflow.
+    pub fn publisher_hears_itself(self) -> bool {
+        matches!(self, System::Chatty)
+    }
+
     /// Whether a connection can publish and receive at once (Redis: a
     /// subscribed connection may not PUBLISH).
     pub fn pubsub_on_one_connection(self) -> bool {

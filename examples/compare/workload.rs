@@ -352,10 +352,23 @@ pub struct FanoutSpec {
 /// subscriber allows (bounded window), for a fixed time.
 pub async fn fanout(target: &Target, spec: FanoutSpec) -> Result<Outcome, String> {
     let n = spec.subscribers;
-    let shared = Shared::new(n);
+    let echo = target.system.publisher_hears_itself();
+    let shared = Shared::new(n + usize::from(echo));
     let subs = connect_all(target, "r", n, true, Some(0), &shared, 1, spec.size).await?;
-    // The publisher's own receiving side (echoes, pings) is drained unchecked.
-    let publisher = connect_all(target, "pub", 1, false, None, &shared, 1, spec.size).await?;
+    // The publisher's own receiving side (echoes, pings) is not counted as
+    // deliveries, but an echo it must read bounds its window.
+    let mut publisher = connect_all(
+        target,
+        "pub",
+        1,
+        false,
+        echo.then_some(n),
+        &shared,
+        1,
+        spec.size,
+    )
+    .await?;
+    publisher[0].counted = false;
     let writer = publisher[0].writer.clone();
     probe(
         target.system,

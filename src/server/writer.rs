@@ -17,7 +17,7 @@ use super::room::FrameReceiver;
 use crate::protocol::{encode_frame, ErrorCode, ServerMsg};
 
 /// Most frames gathered into one vectored write.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 256;
 
 /// Frame slots an idle writer keeps.
 const IDLE_SLOTS: usize = 4;

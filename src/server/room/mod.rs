@@ -225,12 +225,9 @@ impl Room {
             state.push(conn, frame);
         }
         let id = state.next_id(self.id);
-        state.relay_out(
-            id.seq,
-            ChatEvent::Joined {
-                name: name.to_string(),
-            },
-        );
+        state.relay_out(id.seq, || ChatEvent::Joined {
+            name: name.to_string(),
+        });
         state.broadcast(encode_frame(&ServerMsg::Joined {
             id,
             name: name.to_string(),
@@ -249,15 +246,13 @@ impl Room {
             .and_then(|c| c.name.clone())
             .ok_or(NotJoined)?;
         let id = state.next_id(self.id);
-        state.relay_out(
-            id.seq,
-            ChatEvent::Message {
-                from: from.clone(),
-                text: text.clone(),
-            },
-        );
-        state.record(id, &from, &text);
-        state.broadcast(encode_frame(&ServerMsg::Message { id, from, text }));
+        state.relay_out(id.seq, || ChatEvent::Message {
+            from: from.clone(),
+            text: text.clone(),
+        });
+        let frame = RoomState::message_frame(id, &from, &text);
+        state.record(id, from, text);
+        state.broadcast(frame);
         self.settle(&mut state);
         Ok(id)
     }
@@ -385,13 +380,10 @@ impl Room {
             tracing::warn!(conn, name = %name, "evicting client: outbound queue full");
             if !state.closing {
                 let id = state.next_id(self.id);
-                state.relay_out(
-                    id.seq,
-                    ChatEvent::Left {
-                        name: name.clone(),
-                        reason: LeaveReason::TooSlow,
-                    },
-                );
+                state.relay_out(id.seq, || ChatEvent::Left {
+                    name: name.clone(),
+                    reason: LeaveReason::TooSlow,
+                });
                 state.broadcast(encode_frame(&ServerMsg::Left {
                     id,
                     name,

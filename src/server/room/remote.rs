@@ -45,8 +45,9 @@ impl Room {
                 ChatEvent::Unknown { .. } => {}
                 ChatEvent::Message { from, text } => {
                     let id = MessageId { origin, seq };
-                    state.record(id, &from, &text);
-                    state.broadcast(encode_frame(&ServerMsg::Message { id, from, text }));
+                    let frame = RoomState::message_frame(id, &from, &text);
+                    state.record(id, from, text);
+                    state.broadcast(frame);
                 }
             },
             Delivery::Resynced {

@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ConnId, NotJoined, RECENT_MESSAGES};
 use crate::protocol::validate::name_key;
-use crate::protocol::{encode_frame, LeaveReason, Member, MessageId, ServerId, ServerMsg};
+use crate::protocol::{
+    encode_frame, encode_frame_sized, LeaveReason, Member, MessageId, ServerId, ServerMsg,
+};
 use crate::relay::ChatEvent;
 
 #[derive(Debug, Default)]
@@ -82,19 +84,32 @@ impl RoomState {
     }
 
     /// Remembers a chat message for history and backfill.
-    pub(super) fn record(&mut self, id: MessageId, from: &str, text: &str) {
+    pub(super) fn record(&mut self, id: MessageId, from: String, text: String) {
         if self.recent.len() == RECENT_MESSAGES {
             self.recent.pop_front();
         }
-        self.recent
-            .push_back((id, from.to_string(), text.to_string()));
+        self.recent.push_back((id, from, text));
     }
 
-    /// Hands a local event to the relay, if clustered.
-    pub(super) fn relay_out(&self, seq: u64, event: ChatEvent) {
+    /// Hands a local event to the relay, if clustered. The event is built
+    /// only then: a lone server copies no strings for it.
+    pub(super) fn relay_out(&self, seq: u64, event: impl FnOnce() -> ChatEvent) {
         if let Some(relay) = &self.relay {
-            let _ = relay.send((seq, event));
+            let _ = relay.send((seq, event()));
         }
+    }
+
+    /// A `message` frame, encoded from borrowed strings into a buffer of
+    /// the right size (the same bytes as `ServerMsg::Message`).
+    pub(super) fn message_frame(id: MessageId, from: &str, text: &str) -> Bytes {
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename = "message")]
+        struct Message<'a> {
+            id: MessageId,
+            from: &'a str,
+            text: &'a str,
+        }
+        encode_frame_sized(&Message { id, from, text }, 64 + from.len() + text.len())
     }
 
     /// Everyone in the chat, on this server and the others, by name.
@@ -223,13 +238,10 @@ impl RoomState {
         let name = entry.name.take().ok_or(NotJoined)?;
         self.release_local(&name);
         let id = self.next_id(server);
-        self.relay_out(
-            id.seq,
-            ChatEvent::Left {
-                name: name.clone(),
-                reason,
-            },
-        );
+        self.relay_out(id.seq, || ChatEvent::Left {
+            name: name.clone(),
+            reason,
+        });
         let frame = encode_frame(&ServerMsg::Left {
             id,
             name,

@@ -230,3 +230,17 @@ fn welcome_from_the_roster_encodes_like_the_message_type() {
     drop(state);
     drop(regs.drain(..));
 }
+
+#[test]
+fn message_frames_encode_like_the_message_type() {
+    let id = MessageId {
+        origin: ServerId::random(),
+        seq: 1 << 40,
+    };
+    let expected = encode_frame(&ServerMsg::Message {
+        id,
+        from: "Ann".into(),
+        text: "héllo".into(),
+    });
+    assert_eq!(RoomState::message_frame(id, "Ann", "héllo"), expected);
+}

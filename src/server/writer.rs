@@ -49,6 +49,9 @@ pub async fn run<W: AsyncWrite + Unpin>(
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     // True while `pending.front()` has been partly written.
     let mut mid_frame = false;
+    // One registration with the token for the writer's life, not one per batch.
+    let cancelled = evicted.cancelled();
+    tokio::pin!(cancelled);
     let exit = loop {
         if pending.is_empty() {
             // Going idle: give back the batch's slots, so an idle client
@@ -58,7 +61,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
             }
             tokio::select! {
                 biased;
-                _ = evicted.cancelled() => break WriterExit::Evicted,
+                _ = &mut cancelled => break WriterExit::Evicted,
                 frame = outbound.recv() => match frame {
                     Some(frame) => pending.push_back(frame),
                     None => break WriterExit::Drained,
@@ -69,7 +72,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
         outbound.take_into(&mut pending, room);
         let written = tokio::select! {
             biased;
-            _ = evicted.cancelled() => break WriterExit::Evicted,
+            _ = &mut cancelled => break WriterExit::Evicted,
             written = write_batch(&mut socket, &pending) => written,
         };
         match written {

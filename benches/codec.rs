@@ -7,7 +7,8 @@
 use bytes::BytesMut;
 use chatty::protocol::skim::check_shape;
 use chatty::protocol::{
-    decode, encode_frame, ClientMsg, FrameDecoder, MessageId, ServerId, ServerMsg, MAX_CLIENT_FRAME,
+    decode, decode_client, encode_frame, ClientMsg, FrameDecoder, MessageId, ServerId, ServerMsg,
+    MAX_CLIENT_FRAME,
 };
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -40,8 +41,11 @@ fn codec(c: &mut Criterion) {
             b.iter(|| encode_frame(black_box(&send)))
         });
         let send_frame = encode_frame(&send);
-        group.bench_function(format!("decode send {size} B"), |b| {
+        group.bench_function(format!("decode send {size} B (serde)"), |b| {
             b.iter(|| decode::<ClientMsg>(black_box(&send_frame[4..])).unwrap())
+        });
+        group.bench_function(format!("decode_client send {size} B (server path)"), |b| {
+            b.iter(|| decode_client(black_box(&send_frame[4..])).unwrap())
         });
         let msg_frame = encode_frame(&msg);
         group.bench_function(format!("decode message {size} B"), |b| {

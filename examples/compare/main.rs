@@ -12,7 +12,9 @@
 mod support;
 
 mod chatty;
+mod clients;
 mod conn;
+mod idle;
 mod irc;
 mod nats;
 mod redis;
@@ -318,7 +320,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         let mut rows = Vec::new();
         for target in &idle {
             eprintln!("idle {} × {}…", target.system.label(), args.idle_clients);
-            let o = workload::idle(
+            let o = idle::idle(
                 target,
                 args.idle_clients,
                 Duration::from_secs_f64(args.settle),
@@ -326,7 +328,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .await;
             rows.push((target, o));
         }
-        let per = |o: &workload::IdleOutcome| {
+        let per = |o: &idle::IdleOutcome| {
             o.rss_after_kib.saturating_sub(o.rss_before_kib) as f64 / o.clients.max(1) as f64
         };
         let chatty = rows

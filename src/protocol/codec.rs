@@ -59,6 +59,9 @@ impl FrameError {
     }
 }
 
+/// Read-buffer size a connection grows to once it sends frames in bursts.
+pub const BURST_BUFFER: usize = 16 * 1024;
+
 /// Splits a stream into frame bodies of at most `max` bytes.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
@@ -91,8 +94,16 @@ impl Decoder for FrameDecoder {
             src.reserve(PREFIX_LEN + len - src.len());
             return Ok(None);
         }
+        // A read filled the whole buffer: the peer sends in bursts, and
+        // reading them through an idle-sized buffer would cost a syscall per
+        // few frames, so grow it once. Quiet connections keep the small one.
+        let full = src.len() + PREFIX_LEN >= src.capacity();
         src.advance(PREFIX_LEN);
-        Ok(Some(src.split_to(len)))
+        let frame = src.split_to(len);
+        if full && src.capacity() < BURST_BUFFER {
+            src.reserve(BURST_BUFFER.saturating_sub(src.len()));
+        }
+        Ok(Some(frame))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, FrameError> {
@@ -107,7 +118,13 @@ impl Decoder for FrameDecoder {
 /// Encodes one message as a complete frame: length prefix plus MessagePack
 /// map. Encoding our own message types to memory cannot fail.
 pub fn encode_frame<T: Serialize>(msg: &T) -> Bytes {
-    let mut buf = BytesMut::with_capacity(96);
+    encode_frame_sized(msg, 96)
+}
+
+/// Like [`encode_frame`], starting from a buffer of `capacity` bytes: a
+/// good guess saves the buffer's regrowth on the message path.
+pub fn encode_frame_sized<T: Serialize>(msg: &T, capacity: usize) -> Bytes {
+    let mut buf = BytesMut::with_capacity(capacity.max(PREFIX_LEN + 1));
     buf.put_u32(0);
     let mut writer = (&mut buf).writer();
     rmp_serde::encode::write_named(&mut writer, msg)

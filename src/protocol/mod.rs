@@ -6,12 +6,14 @@
 //! modules drive it.
 
 pub mod codec;
+pub mod fast;
 pub mod ids;
 pub mod messages;
 pub mod skim;
 pub mod validate;
 
-pub use codec::{decode, encode_frame, DecodeError, FrameDecoder, FrameError};
+pub use codec::{decode, encode_frame, encode_frame_sized, DecodeError, FrameDecoder, FrameError};
+pub use fast::decode_client;
 pub use ids::{MessageId, ServerId};
 pub use messages::{
     ClientMsg, ErrorCode, LeaveReason, Member, ServerInfo, ServerMsg, StatusReport,

@@ -41,7 +41,9 @@ pub async fn refuse(mut stream: TcpStream, code: ErrorCode, text: String) {
 /// unread input does not reset the connection and destroy the error frame
 /// the client has not read yet.
 pub async fn linger(mut read_half: impl AsyncRead + Unpin) {
-    let mut buf = [0u8; 4096];
+    // On the heap: a buffer in the future itself would cost every
+    // connection 4 KiB for its whole life, not just while lingering.
+    let mut buf = vec![0u8; 4096];
     let mut discarded = 0;
     let _ = tokio::time::timeout(LINGER, async {
         while discarded < LINGER_BYTES {

@@ -12,7 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use bytes::BytesMut;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
@@ -28,13 +29,17 @@ use super::room::{ConnId, JoinError, Room};
 use super::writer;
 use crate::protocol::validate::{validate_name, validate_text};
 use crate::protocol::{
-    decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, ServerMsg, AGENT,
-    MAX_AGENT_BYTES, MAX_CLIENT_FRAME, PROTOCOL_VERSION,
+    decode_client, encode_frame, ClientMsg, ErrorCode, FrameDecoder, FrameError, LeaveReason,
+    ServerMsg, AGENT, MAX_AGENT_BYTES, MAX_CLIENT_FRAME, PROTOCOL_VERSION,
 };
 
 /// Initial read buffer: small, so idle connections stay cheap; it grows for
 /// larger frames.
 const READ_BUFFER: usize = 512;
+
+/// Most buffered frames handled in a row before the session looks at its
+/// timers and tokens again.
+const BURST_FRAMES: usize = 64;
 
 /// How long to wait for the writer to flush the last frames.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,16 +67,21 @@ pub async fn serve(
                 let (read_half, write_half) = stream.into_split();
                 serve_stream(read_half, write_half, accepted, room, config, shutdown).await
             }
+            // Boxed: the TLS handshake's state is large, and unboxed it
+            // would sit in every plain connection's task as well.
             Some(tls) => {
-                let deadline = accepted + config.handshake_timeout;
-                let handshake = tokio::select! {
-                    _ = shutdown.cancelled() => None,
-                    stream = tls.handshake(stream, deadline) => stream,
-                };
-                if let Some(stream) = handshake {
-                    let (read_half, write_half) = tokio::io::split(stream);
-                    serve_stream(read_half, write_half, accepted, room, config, shutdown).await
-                }
+                Box::pin(async move {
+                    let deadline = accepted + config.handshake_timeout;
+                    let handshake = tokio::select! {
+                        _ = shutdown.cancelled() => None,
+                        stream = tls.handshake(stream, deadline) => stream,
+                    };
+                    if let Some(stream) = handshake {
+                        let (read_half, write_half) = tokio::io::split(stream);
+                        serve_stream(read_half, write_half, accepted, room, config, shutdown).await
+                    }
+                })
+                .await
             }
         }
     }
@@ -205,26 +215,48 @@ impl Session {
                         return end;
                     }
                 }
-                frame = frames.next() => match frame {
-                    None => return End::Closed,
-                    Some(Err(err)) => {
-                        debug!(cause = %err, "framing error");
-                        return match err.code() {
-                            Some(code) => self.fatal(code, err.to_string()),
-                            None => End::Closed,
-                        };
+                frame = frames.next() => {
+                    if let Some(end) = self.on_frame(frame) {
+                        return end;
                     }
-                    Some(Ok(body)) => {
-                        self.last_heard = Instant::now();
-                        let msg = match decode::<ClientMsg>(&body) {
-                            Ok(msg) => msg,
-                            Err(err) => return self.fatal(err.code(), err.to_string()),
+                    // Frames already buffered are handled without another
+                    // trip through select!, whose timer and token futures
+                    // cost more than a small frame (publishers send dozens
+                    // per read).
+                    for _ in 0..BURST_FRAMES {
+                        if evicted.is_cancelled() || shutdown.is_cancelled() {
+                            break;
+                        }
+                        let Some(frame) = frames.next().now_or_never() else {
+                            break;
                         };
-                        if let Some(end) = self.handle(msg) {
+                        if let Some(end) = self.on_frame(frame) {
                             return end;
                         }
                     }
-                },
+                }
+            }
+        }
+    }
+
+    /// Handles what the framing layer produced: a frame, an error or the end.
+    fn on_frame(&mut self, frame: Option<Result<BytesMut, FrameError>>) -> Option<End> {
+        match frame {
+            None => Some(End::Closed),
+            Some(Err(err)) => {
+                debug!(cause = %err, "framing error");
+                Some(match err.code() {
+                    Some(code) => self.fatal(code, err.to_string()),
+                    None => End::Closed,
+                })
+            }
+            Some(Ok(body)) => {
+                self.last_heard = Instant::now();
+                let msg = match decode_client(&body) {
+                    Ok(msg) => msg,
+                    Err(err) => return Some(self.fatal(err.code(), err.to_string())),
+                };
+                self.handle(msg)
             }
         }
     }

@@ -6,17 +6,21 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::room::FrameReceiver;
 use crate::protocol::{encode_frame, ErrorCode, ServerMsg};
 
 /// Most frames gathered into one vectored write.
-pub const MAX_BATCH: usize = 64;
+pub const MAX_BATCH: usize = 256;
+
+/// Frame slots an idle writer keeps.
+const IDLE_SLOTS: usize = 4;
 
 /// How long an evicted client gets to accept its error frame.
 const EVICTION_NOTICE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -39,43 +43,47 @@ pub enum WriterExit {
 /// socket fails; then half-closes the socket.
 pub async fn run<W: AsyncWrite + Unpin>(
     mut socket: W,
-    mut outbound: mpsc::Receiver<Bytes>,
+    mut outbound: FrameReceiver,
     evicted: CancellationToken,
 ) -> WriterExit {
     let mut pending: VecDeque<Bytes> = VecDeque::new();
     // True while `pending.front()` has been partly written.
     let mut mid_frame = false;
+    // One registration with the token for the writer's life, not one per batch.
+    let cancelled = evicted.cancelled();
+    tokio::pin!(cancelled);
     let exit = loop {
         if pending.is_empty() {
             // TLS may still hold written bytes as ciphertext; push them out
             // before waiting for more. On plain TCP this is a no-op.
             let flushed = tokio::select! {
                 biased;
-                _ = evicted.cancelled() => break WriterExit::Evicted,
+                _ = &mut cancelled => break WriterExit::Evicted,
                 flushed = socket.flush() => flushed,
             };
             if let Err(err) = flushed {
                 tracing::debug!(cause = %err, "client flush failed");
                 break WriterExit::Failed;
             }
+            // Going idle: give back the batch's slots, so an idle client
+            // costs no more than a fresh one (one allocation per burst).
+            if pending.capacity() > IDLE_SLOTS {
+                pending = VecDeque::new();
+            }
             tokio::select! {
                 biased;
-                _ = evicted.cancelled() => break WriterExit::Evicted,
+                _ = &mut cancelled => break WriterExit::Evicted,
                 frame = outbound.recv() => match frame {
                     Some(frame) => pending.push_back(frame),
                     None => break WriterExit::Drained,
                 },
             }
         }
-        while pending.len() < MAX_BATCH {
-            match outbound.try_recv() {
-                Ok(frame) => pending.push_back(frame),
-                Err(_) => break,
-            }
-        }
+        let room = MAX_BATCH.saturating_sub(pending.len());
+        outbound.take_into(&mut pending, room);
         let written = tokio::select! {
             biased;
-            _ = evicted.cancelled() => break WriterExit::Evicted,
+            _ = &mut cancelled => break WriterExit::Evicted,
             written = write_batch(&mut socket, &pending) => written,
         };
         match written {
@@ -101,18 +109,24 @@ pub async fn run<W: AsyncWrite + Unpin>(
 }
 
 /// One vectored write of the front of `pending`. Returns bytes written.
+///
+/// The slice array lives on the stack only while polling, never in the
+/// future's state: a writer waiting on a slow socket does not carry 1 KiB
+/// of `IoSlice`s in its task.
 async fn write_batch<W: AsyncWrite + Unpin>(
     socket: &mut W,
     pending: &VecDeque<Bytes>,
 ) -> io::Result<usize> {
-    // On the stack: no allocation per write on the hot path.
-    let mut slices = [IoSlice::new(&[]); MAX_BATCH];
-    let mut count = 0;
-    for (slot, frame) in slices.iter_mut().zip(pending.iter()) {
-        *slot = IoSlice::new(frame);
-        count += 1;
-    }
-    let n = socket.write_vectored(&slices[..count]).await?;
+    let n = std::future::poll_fn(|cx| {
+        let mut slices = [IoSlice::new(&[]); MAX_BATCH];
+        let mut count = 0;
+        for (slot, frame) in slices.iter_mut().zip(pending.iter()) {
+            *slot = IoSlice::new(frame);
+            count += 1;
+        }
+        Pin::new(&mut *socket).poll_write_vectored(cx, &slices[..count])
+    })
+    .await?;
     if n == 0 {
         return Err(io::ErrorKind::WriteZero.into());
     }
@@ -140,6 +154,7 @@ fn consume(pending: &mut VecDeque<Bytes>, mut n: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::room::frame_queue;
     use tokio::io::AsyncReadExt;
 
     #[test]
@@ -159,13 +174,13 @@ mod tests {
     #[tokio::test]
     async fn writes_everything_in_order_then_half_closes() {
         let (client, mut server_side) = tokio::io::duplex(16); // tiny pipe: many partial writes
-        let (tx, rx) = mpsc::channel(1000);
+        let (tx, rx) = frame_queue(1000);
         let task = tokio::spawn(run(client, rx, CancellationToken::new()));
         let mut expected = Vec::new();
         for i in 0..500u32 {
             let frame = Bytes::from(format!("frame-{i};"));
             expected.extend_from_slice(&frame);
-            tx.send(frame).await.unwrap();
+            tx.try_send(frame).unwrap();
         }
         drop(tx);
         let mut got = Vec::new();
@@ -177,10 +192,10 @@ mod tests {
     #[tokio::test]
     async fn eviction_stops_a_stuck_writer() {
         let (client, _server_side) = tokio::io::duplex(8); // nobody reads
-        let (tx, rx) = mpsc::channel(10);
+        let (tx, rx) = frame_queue(10);
         let evicted = CancellationToken::new();
         let task = tokio::spawn(run(client, rx, evicted.clone()));
-        tx.send(Bytes::from(vec![0u8; 1024])).await.unwrap();
+        tx.try_send(Bytes::from(vec![0u8; 1024])).unwrap();
         evicted.cancel();
         assert_eq!(task.await.unwrap(), WriterExit::Evicted);
     }

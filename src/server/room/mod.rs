@@ -12,20 +12,27 @@
 //! the relay (under the same lock, so the relay's order is the room's order),
 //! and [`remote`] applies what the relay delivers from other servers.
 
+mod queue;
 mod remote;
+mod state;
 
-use std::collections::{HashMap, VecDeque};
+pub use queue::{frame_queue, FrameReceiver, FrameSender};
+
+use state::{backfill, Conn, RoomState};
+#[cfg(test)]
+mod tests;
+
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::ClusterView;
 use crate::protocol::validate::name_key;
 use crate::protocol::{
-    encode_frame, LeaveReason, Member, MessageId, ServerId, ServerInfo, ServerMsg, StatusReport,
+    encode_frame, LeaveReason, MessageId, ServerId, ServerInfo, ServerMsg, StatusReport,
 };
 use crate::relay::ChatEvent;
 
@@ -41,7 +48,7 @@ pub struct Registration {
     /// The connection's id.
     pub id: ConnId,
     /// Frames to write to the client, in order; closed when the room drops the connection.
-    pub outbound: mpsc::Receiver<Bytes>,
+    pub outbound: FrameReceiver,
     /// Cancelled when the room evicts the connection (too slow).
     pub evicted: CancellationToken,
 }
@@ -73,33 +80,6 @@ pub struct Room {
     queue_capacity: usize,
     state: Mutex<RoomState>,
     cluster: Option<watch::Receiver<ClusterView>>,
-}
-
-#[derive(Debug, Default)]
-struct RoomState {
-    next_conn: ConnId,
-    last_seq: u64,
-    conns: HashMap<ConnId, Conn>,
-    /// name key → local holder
-    names: HashMap<String, ConnId>,
-    /// name key → member on another server
-    remote: HashMap<String, Member>,
-    /// Local events to relay to the other servers, with their sequence numbers.
-    relay: Option<mpsc::UnboundedSender<(u64, ChatEvent)>>,
-    /// The last [`RECENT_MESSAGES`] chat messages, local and relayed, oldest first.
-    recent: VecDeque<(MessageId, String, String)>,
-    /// How many of them a joining client is shown.
-    history_on_join: usize,
-    closing: bool,
-    /// Connections whose queue overflowed during the current operation.
-    overflowed: Vec<ConnId>,
-}
-
-#[derive(Debug)]
-struct Conn {
-    tx: mpsc::Sender<Bytes>,
-    evicted: CancellationToken,
-    name: Option<String>,
 }
 
 impl Room {
@@ -146,7 +126,7 @@ impl Room {
 
     /// Adds a connection (not yet a member) and hands back its queue.
     pub fn register(&self) -> Registration {
-        let (tx, outbound) = mpsc::channel(self.queue_capacity);
+        let (tx, outbound) = frame_queue(self.queue_capacity);
         let evicted = CancellationToken::new();
         let mut state = self.lock();
         state.next_conn += 1;
@@ -212,17 +192,9 @@ impl Room {
         if state.names.contains_key(&key) || state.remote.contains_key(&key) {
             return Err(JoinError::NameTaken(name.to_string()));
         }
-        state.names.insert(key, conn);
-        if let Some(entry) = state.conns.get_mut(&conn) {
-            entry.name = Some(name.to_string());
-        }
-        let welcome = ServerMsg::Welcome {
-            server: self.id,
-            name: name.to_string(),
-            members: state.members(self.id),
-            servers: self.server_addrs(),
-        };
-        state.push(conn, encode_frame(&welcome));
+        state.claim_local(conn, name, self.id);
+        let welcome = state.welcome_frame(self.id, name, &self.server_addrs());
+        state.push(conn, welcome);
         let replay: Vec<Bytes> = match last_seen {
             None => {
                 let skip = state.recent.len().saturating_sub(state.history_on_join);
@@ -253,12 +225,9 @@ impl Room {
             state.push(conn, frame);
         }
         let id = state.next_id(self.id);
-        state.relay_out(
-            id.seq,
-            ChatEvent::Joined {
-                name: name.to_string(),
-            },
-        );
+        state.relay_out(id.seq, || ChatEvent::Joined {
+            name: name.to_string(),
+        });
         state.broadcast(encode_frame(&ServerMsg::Joined {
             id,
             name: name.to_string(),
@@ -277,15 +246,13 @@ impl Room {
             .and_then(|c| c.name.clone())
             .ok_or(NotJoined)?;
         let id = state.next_id(self.id);
-        state.relay_out(
-            id.seq,
-            ChatEvent::Message {
-                from: from.clone(),
-                text: text.clone(),
-            },
-        );
-        state.record(id, &from, &text);
-        state.broadcast(encode_frame(&ServerMsg::Message { id, from, text }));
+        state.relay_out(id.seq, || ChatEvent::Message {
+            from: from.clone(),
+            text: text.clone(),
+        });
+        let frame = RoomState::message_frame(id, &from, &text);
+        state.record(id, from, text);
+        state.broadcast(frame);
         self.settle(&mut state);
         Ok(id)
     }
@@ -324,6 +291,8 @@ impl Room {
         }
         state.conns.clear();
         state.names.clear();
+        let me = self.id;
+        state.roster.retain(|_, server| *server != me);
         state.overflowed.clear();
     }
 
@@ -383,7 +352,7 @@ impl Room {
         StatusReport {
             id: self.id,
             servers,
-            members: state.members(self.id),
+            members: state.members(),
         }
     }
 
@@ -407,17 +376,14 @@ impl Room {
             };
             entry.evicted.cancel();
             let Some(name) = entry.name else { continue };
-            state.names.remove(&name_key(&name));
+            state.release_local(&name);
             tracing::warn!(conn, name = %name, "evicting client: outbound queue full");
             if !state.closing {
                 let id = state.next_id(self.id);
-                state.relay_out(
-                    id.seq,
-                    ChatEvent::Left {
-                        name: name.clone(),
-                        reason: LeaveReason::TooSlow,
-                    },
-                );
+                state.relay_out(id.seq, || ChatEvent::Left {
+                    name: name.clone(),
+                    reason: LeaveReason::TooSlow,
+                });
                 state.broadcast(encode_frame(&ServerMsg::Left {
                     id,
                     name,
@@ -426,344 +392,5 @@ impl Room {
                 }));
             }
         }
-    }
-}
-
-/// The recent messages a client that saw up to `seen` (newest id per
-/// origin) has missed, in this server's order. For an origin it named:
-/// everything newer. For an origin it never heard from: everything after the
-/// earliest point where the ring meets what it saw (all of the ring if it
-/// has been away longer than the ring reaches).
-fn backfill<'a>(
-    recent: &'a VecDeque<(MessageId, String, String)>,
-    seen: &'a [MessageId],
-) -> impl Iterator<Item = &'a (MessageId, String, String)> + 'a {
-    let newest = |origin: ServerId| {
-        seen.iter()
-            .filter(|s| s.origin == origin)
-            .map(|s| s.seq)
-            .max()
-    };
-    let cutoff = recent.iter().position(|(id, _, _)| seen.contains(id));
-    recent
-        .iter()
-        .enumerate()
-        .filter(move |(pos, (id, _, _))| match newest(id.origin) {
-            Some(last) => id.seq > last,
-            None => cutoff.is_none_or(|c| *pos > c),
-        })
-        .map(|(_, entry)| entry)
-}
-
-impl RoomState {
-    fn next_id(&mut self, origin: ServerId) -> MessageId {
-        self.last_seq += 1;
-        MessageId {
-            origin,
-            seq: self.last_seq,
-        }
-    }
-
-    /// Remembers a chat message for history and backfill.
-    fn record(&mut self, id: MessageId, from: &str, text: &str) {
-        if self.recent.len() == RECENT_MESSAGES {
-            self.recent.pop_front();
-        }
-        self.recent
-            .push_back((id, from.to_string(), text.to_string()));
-    }
-
-    /// Hands a local event to the relay, if clustered.
-    fn relay_out(&self, seq: u64, event: ChatEvent) {
-        if let Some(relay) = &self.relay {
-            let _ = relay.send((seq, event));
-        }
-    }
-
-    /// Everyone in the chat, on this server and the others.
-    fn members(&self, server: ServerId) -> Vec<Member> {
-        let mut members: Vec<Member> = self
-            .conns
-            .values()
-            .filter_map(|c| c.name.clone())
-            .map(|name| Member { name, server })
-            .chain(self.remote.values().cloned())
-            .collect();
-        members.sort_by(|a, b| a.name.cmp(&b.name));
-        members
-    }
-
-    fn push(&mut self, conn: ConnId, frame: Bytes) {
-        let Some(entry) = self.conns.get(&conn) else {
-            return;
-        };
-        match entry.tx.try_send(frame) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => self.overflowed.push(conn),
-            // The writer is gone (socket error); its session will unregister.
-            Err(TrySendError::Closed(_)) => {}
-        }
-    }
-
-    fn broadcast(&mut self, frame: Bytes) {
-        for (id, entry) in &self.conns {
-            if entry.name.is_none() {
-                continue;
-            }
-            if let Err(TrySendError::Full(_)) = entry.tx.try_send(frame.clone()) {
-                self.overflowed.push(*id);
-            }
-        }
-    }
-
-    /// Ends `conn`'s membership (telling the others, unless shutting down)
-    /// and forgets the connection; its queue closes once drained.
-    fn remove_conn(&mut self, conn: ConnId, reason: LeaveReason, server: ServerId) {
-        if !self.closing {
-            let _ = self.end_membership(conn, reason, server);
-        }
-        if let Some(entry) = self.conns.remove(&conn) {
-            if let Some(name) = entry.name {
-                self.names.remove(&name_key(&name));
-            }
-        }
-    }
-
-    fn end_membership(
-        &mut self,
-        conn: ConnId,
-        reason: LeaveReason,
-        server: ServerId,
-    ) -> Result<(), NotJoined> {
-        let entry = self.conns.get_mut(&conn).ok_or(NotJoined)?;
-        let name = entry.name.take().ok_or(NotJoined)?;
-        self.names.remove(&name_key(&name));
-        let id = self.next_id(server);
-        self.relay_out(
-            id.seq,
-            ChatEvent::Left {
-                name: name.clone(),
-                reason,
-            },
-        );
-        let frame = encode_frame(&ServerMsg::Left {
-            id,
-            name,
-            server,
-            reason,
-        });
-        if reason == LeaveReason::Leave {
-            self.push(conn, frame.clone());
-        }
-        self.broadcast(frame);
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::{decode, ServerMsg};
-
-    fn room(capacity: usize) -> Room {
-        Room::new(ServerId::random(), "127.0.0.1:1".into(), capacity)
-    }
-
-    fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
-        let mut out = Vec::new();
-        while let Ok(frame) = reg.outbound.try_recv() {
-            out.push(decode(&frame[4..]).unwrap());
-        }
-        out
-    }
-
-    #[test]
-    fn join_sends_welcome_then_joined_to_everyone() {
-        let room = room(16);
-        let mut a = room.register();
-        let mut b = room.register();
-        room.join(a.id, "Ann").unwrap();
-        room.join(b.id, "Bob").unwrap();
-        let to_a = drain(&mut a);
-        let to_b = drain(&mut b);
-        assert!(matches!(&to_a[0], ServerMsg::Welcome { members, .. } if members.len() == 1));
-        assert!(matches!(&to_a[1], ServerMsg::Joined { name, .. } if name == "Ann"));
-        assert!(matches!(&to_a[2], ServerMsg::Joined { name, .. } if name == "Bob"));
-        assert!(matches!(&to_b[0], ServerMsg::Welcome { members, .. } if members.len() == 2));
-        assert!(matches!(&to_b[1], ServerMsg::Joined { name, .. } if name == "Bob"));
-        assert_eq!(
-            to_b.len(),
-            2,
-            "Bob does not hear about joins before his own"
-        );
-    }
-
-    #[test]
-    fn names_are_unique_ignoring_case_and_freed_on_leave() {
-        let room = room(16);
-        let a = room.register();
-        let b = room.register();
-        room.join(a.id, "Leo").unwrap();
-        assert_eq!(
-            room.join(b.id, "leo"),
-            Err(JoinError::NameTaken("leo".into()))
-        );
-        assert_eq!(
-            room.join(a.id, "Max"),
-            Err(JoinError::AlreadyJoined("Leo".into()))
-        );
-        room.leave(a.id, LeaveReason::Leave).unwrap();
-        room.join(b.id, "LEO").unwrap();
-    }
-
-    #[test]
-    fn events_carry_increasing_ids_and_the_same_order_for_all() {
-        let room = room(64);
-        let mut regs: Vec<_> = (0..3).map(|_| room.register()).collect();
-        for (i, reg) in regs.iter().enumerate() {
-            room.join(reg.id, &format!("u{i}")).unwrap();
-        }
-        for n in 0..5 {
-            room.say(regs[n % 3].id, format!("m{n}")).unwrap();
-        }
-        let seen: Vec<Vec<u64>> = regs
-            .iter_mut()
-            .map(|r| {
-                drain(r)
-                    .into_iter()
-                    .filter_map(|m| match m {
-                        ServerMsg::Message { id, .. } => Some(id.seq),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .collect();
-        assert_eq!(seen[0].len(), 5);
-        assert!(seen[0].windows(2).all(|w| w[1] == w[0] + 1));
-        assert_eq!(seen[0], seen[1]);
-        assert_eq!(seen[1], seen[2]);
-    }
-
-    #[test]
-    fn a_full_queue_evicts_only_that_client() {
-        let room = room(4);
-        let mut fast = room.register();
-        let slow = room.register();
-        room.join(fast.id, "fast").unwrap();
-        room.join(slow.id, "slow").unwrap();
-        let mut heard_by_fast = Vec::new();
-        for n in 0..10 {
-            heard_by_fast.extend(drain(&mut fast));
-            room.say(fast.id, format!("m{n}")).unwrap();
-        }
-        heard_by_fast.extend(drain(&mut fast));
-        assert!(slow.evicted.is_cancelled());
-        assert!(!fast.evicted.is_cancelled());
-        assert_eq!(room.member_count(), 1);
-        let left = heard_by_fast;
-        assert!(left.iter().any(|m| matches!(
-            m,
-            ServerMsg::Left { name, reason: LeaveReason::TooSlow, .. } if name == "slow"
-        )));
-        // The evicted connection's queue is closed once drained.
-        drop(slow);
-        assert_eq!(room.connection_count(), 1);
-    }
-
-    #[test]
-    fn leave_confirms_to_leaver_and_unregister_is_idempotent() {
-        let room = room(16);
-        let mut a = room.register();
-        room.join(a.id, "Ann").unwrap();
-        room.leave(a.id, LeaveReason::Leave).unwrap();
-        let msgs = drain(&mut a);
-        assert!(matches!(
-            msgs.last(),
-            Some(ServerMsg::Left {
-                reason: LeaveReason::Leave,
-                ..
-            })
-        ));
-        assert_eq!(room.leave(a.id, LeaveReason::Leave), Err(NotJoined));
-        room.unregister(a.id, LeaveReason::Disconnected);
-        room.unregister(a.id, LeaveReason::Disconnected);
-        assert_eq!(room.connection_count(), 0);
-    }
-
-    #[test]
-    fn shutdown_notifies_every_connection_and_refuses_joins() {
-        let room = room(16);
-        let mut a = room.register();
-        let mut b = room.register();
-        room.join(a.id, "Ann").unwrap();
-        room.begin_shutdown("bye");
-        assert!(matches!(
-            drain(&mut a).last(),
-            Some(ServerMsg::Shutdown { .. })
-        ));
-        assert!(matches!(
-            drain(&mut b).last(),
-            Some(ServerMsg::Shutdown { .. })
-        ));
-        assert_eq!(room.join(b.id, "Bob"), Err(JoinError::ShuttingDown));
-        // Nothing can follow the notice: the queues are closed.
-        assert!(room.say(a.id, "late".into()).is_err());
-        assert!(a.outbound.try_recv().is_err());
-        assert_eq!(room.connection_count(), 0);
-    }
-
-    #[test]
-    fn backfill_sends_exactly_what_was_missed() {
-        let a = ServerId::from_bytes([1; 16]);
-        let b = ServerId::from_bytes([2; 16]);
-        let c = ServerId::from_bytes([3; 16]);
-        let id = |origin, seq| MessageId { origin, seq };
-        // The new server's order: a1 b1 a2 b2 c1 a3
-        let recent: VecDeque<_> = [id(a, 1), id(b, 1), id(a, 2), id(b, 2), id(c, 1), id(a, 3)]
-            .into_iter()
-            .map(|i| (i, "x".to_string(), "t".to_string()))
-            .collect();
-        let missed = |seen: &[MessageId]| -> Vec<MessageId> {
-            backfill(&recent, seen).map(|e| e.0).collect()
-        };
-        // Saw a up to 1 and b up to 2: a2, a3 and c1 (c unknown, after the cutoff at a1).
-        assert_eq!(
-            missed(&[id(a, 1), id(b, 2)]),
-            [id(a, 2), id(c, 1), id(a, 3)]
-        );
-        // Saw everything: nothing.
-        assert!(missed(&[id(a, 3), id(b, 2), id(c, 1)]).is_empty());
-        // Away longer than the ring reaches: all of it.
-        assert_eq!(
-            missed(&[id(a, 0)]).len(),
-            6,
-            "all of a is newer; b and c unknown, no cutoff"
-        );
-    }
-
-    #[test]
-    fn a_fatal_error_is_the_last_frame() {
-        let room = room(16);
-        let mut a = room.register();
-        let mut b = room.register();
-        room.join(a.id, "Ann").unwrap();
-        room.join(b.id, "Bob").unwrap();
-        drain(&mut a);
-        let last = encode_frame(&ServerMsg::Pong { nonce: 1 });
-        room.close_with(a.id, last, LeaveReason::ProtocolError);
-        room.say(b.id, "after".into()).unwrap();
-        let to_a = drain(&mut a);
-        assert!(
-            matches!(to_a.last(), Some(ServerMsg::Pong { nonce: 1 })),
-            "{to_a:?}"
-        );
-        let to_b = drain(&mut b);
-        assert!(to_b.iter().any(|m| matches!(
-            m,
-            ServerMsg::Left {
-                reason: LeaveReason::ProtocolError,
-                ..
-            }
-        )));
     }
 }

@@ -17,7 +17,7 @@
 //! Events that are not part of any server's stream (members found in a
 //! snapshot, members of a lost server) carry `seq` 0 in their id.
 
-use super::{Room, RoomState};
+use super::{state::RoomState, Room};
 use crate::protocol::validate::name_key;
 use crate::protocol::{
     encode_frame, ErrorCode, LeaveReason, Member, MessageId, ServerId, ServerMsg,
@@ -45,8 +45,9 @@ impl Room {
                 ChatEvent::Unknown { .. } => {}
                 ChatEvent::Message { from, text } => {
                     let id = MessageId { origin, seq };
-                    state.record(id, &from, &text);
-                    state.broadcast(encode_frame(&ServerMsg::Message { id, from, text }));
+                    let frame = RoomState::message_frame(id, &from, &text);
+                    state.record(id, from, text);
+                    state.broadcast(frame);
                 }
             },
             Delivery::Resynced {
@@ -114,7 +115,7 @@ impl RoomState {
             }
             // The newcomer wins a same-moment tie: the name stays shown,
             // only its owner changes.
-            self.remote.insert(
+            self.set_remote(
                 key,
                 Member {
                     name,
@@ -123,7 +124,7 @@ impl RoomState {
             );
             return;
         }
-        self.remote.insert(
+        self.set_remote(
             key,
             Member {
                 name: name.clone(),
@@ -143,7 +144,7 @@ impl RoomState {
         if self.remote.get(&key).is_none_or(|m| m.server != origin) {
             return;
         }
-        let Some(member) = self.remote.remove(&key) else {
+        let Some(member) = self.drop_remote(&key) else {
             return;
         };
         self.broadcast(encode_frame(&ServerMsg::Left {

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Chatty against nats-server, Redis pub/sub and ngIRCd.
+#
+# Installs the peers from Debian packages if they are missing, writes their
+# configurations to a temporary directory, starts every server on 127.0.0.1
+# only (single servers for fan-out and idle scale, three-server set-ups for
+# chat), builds Chatty and the load generator in release mode, runs
+# `examples/compare` once over everything, and kills every server on exit.
+# The tables go to stdout; progress to stderr. BENCHMARKS.md explains each
+# setting. Bounded: the generator gets at most BENCH_TIMEOUT seconds (600).
+#
+# Usage: scripts/bench-peers.sh [extra options for the generator, e.g. --duration 2]
+#   BENCH_SYSTEMS="chatty nats redis irc"  which systems to run
+#   BENCH_WORKLOADS="fanout chat idle"     which workloads to run
+#   BENCH_PORT_BASE=24000                  first of ~40 consecutive TCP/UDP ports used
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+SYSTEMS=${BENCH_SYSTEMS:-"chatty nats redis irc"}
+WORKLOADS=${BENCH_WORKLOADS:-"fanout chat idle"}
+BASE=${BENCH_PORT_BASE:-24000}
+LIMIT=${BENCH_TIMEOUT:-600}
+IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-20000}
+
+has() { [[ " $SYSTEMS " == *" $1 "* ]]; }
+runs() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- install
+missing=()
+has nats && ! command -v nats-server >/dev/null && missing+=(nats-server)
+has redis && ! command -v redis-server >/dev/null && missing+=(redis-server)
+has irc && ! command -v ngircd >/dev/null && missing+=(ngircd)
+if ((${#missing[@]})); then
+    echo "installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The idle workload holds IDLE_CLIENTS connections in the generator and as
+# many in the server; both inherit this limit. Without CAP_SYS_RESOURCE the
+# hard limit cannot be raised, and the clients are capped below it.
+want=$((IDLE_CLIENTS + 1024))
+if (($(ulimit -Hn) < want)); then ulimit -Hn "$want" 2>/dev/null || true; fi
+hard=$(ulimit -Hn)
+ulimit -n $((hard < want ? hard : want))
+if (($(ulimit -n) < IDLE_CLIENTS + 100)); then
+    IDLE_CLIENTS=$(($(ulimit -n) - 100))
+    echo "open-file hard limit $(ulimit -n): idle workload reduced to $IDLE_CLIENTS clients" >&2
+fi
+
+# ---------------------------------------------------------------- build
+echo "building (release)…" >&2
+cargo build --release --quiet --bin chatty --example compare
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+CHATTY="$TARGET_DIR/release/chatty"
+GEN="$TARGET_DIR/release/examples/compare"
+
+# ---------------------------------------------------------------- servers
+TMP=$(mktemp -d /tmp/bench-peers.XXXXXX)
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port() { echo $((BASE + $1)); }
+for i in $(seq 0 39); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$(port "$i")") 2>/dev/null; then
+        echo "port $(port "$i") is in use; set BENCH_PORT_BASE" >&2
+        exit 1
+    fi
+done
+
+# Starts a server in the background; records its pid in LAST_PID.
+start() {
+    local name=$1
+    shift
+    "$@" >"$TMP/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+wait_port() {
+    local p=$1 pid=$2 name=$3
+    for _ in $(seq 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "$name died:" >&2; cat "$TMP/$name.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "$name is not listening on $p" >&2
+    exit 1
+}
+
+FANOUT=() CHAT=() IDLE=()
+
+# Chatty: no flood limit (--rate-limit 0), no history replay on join, the
+# default 1,024-frame client queue. Discovery multicast stays on loopback
+# in a private group per set-up.
+chatty_server() { # name listen-port group-port
+    RUST_LOG=warn start "$1" "$CHATTY" server --listen "127.0.0.1:$2" --rate-limit 0 --history 0 \
+        --iface 127.0.0.1 --group "239.255.77.77:$3"
+    wait_port "$2" "$LAST_PID" "$1"
+}
+if has chatty; then
+    chatty_server chatty-fanout "$(port 0)" "$(port 1)"
+    FANOUT+=("--fanout" "chatty=127.0.0.1:$(port 0)@$LAST_PID")
+    spec=""
+    for i in 0 1 2; do
+        chatty_server "chatty-chat$i" "$(port $((2 + i)))" "$(port 5)"
+        spec+="${spec:+,}127.0.0.1:$(port $((2 + i)))@$LAST_PID"
+    done
+    CHAT+=("--chat" "chatty=$spec")
+    chatty_server chatty-idle "$(port 6)" "$(port 7)"
+    IDLE+=("--idle" "chatty=127.0.0.1:$(port 6)@$LAST_PID")
+fi
+
+# nats-server: 1 MiB payloads, 1 GiB pending per connection before a slow
+# consumer is cut, 60 s write deadline, no connection cap below 100,000.
+nats_conf() { # file client-port [cluster-port route-ports…]
+    local file=$1 client=$2
+    shift 2
+    {
+        echo "listen: 127.0.0.1:$client"
+        echo "max_payload: 1048576"
+        echo "max_pending: 1073741824"
+        echo "write_deadline: \"60s\""
+        echo "max_connections: 100000"
+        if (($#)); then
+            local cport=$1 routes=""
+            shift
+            for r in "$@"; do routes+="${routes:+, }nats-route://127.0.0.1:$r"; done
+            echo "server_name: n$client"
+            echo "cluster { name: bench, listen: 127.0.0.1:$cport, routes: [ $routes ] }"
+        fi
+    } >"$file"
+}
+if has nats; then
+    nats_conf "$TMP/nats.conf" "$(port 10)"
+    start nats-fanout nats-server -c "$TMP/nats.conf"
+    wait_port "$(port 10)" "$LAST_PID" nats-fanout
+    FANOUT+=("--fanout" "nats=127.0.0.1:$(port 10)@$LAST_PID")
+    IDLE+=("--idle" "nats=127.0.0.1:$(port 10)@$LAST_PID")
+    spec=""
+    for i in 0 1 2; do
+        others=()
+        for j in 0 1 2; do ((j != i)) && others+=("$(port $((14 + j)))"); done
+        nats_conf "$TMP/nats$i.conf" "$(port $((11 + i)))" "$(port $((14 + i)))" "${others[@]}"
+        start "nats-chat$i" nats-server -c "$TMP/nats$i.conf"
+        wait_port "$(port $((11 + i)))" "$LAST_PID" "nats-chat$i"
+        spec+="${spec:+,}127.0.0.1:$(port $((11 + i)))@$LAST_PID"
+    done
+    CHAT+=("--chat" "nats=$spec")
+fi
+
+# redis-server: no output-buffer limit for pub/sub clients, no persistence.
+if has redis; then
+    cat >"$TMP/redis.conf" <<CONF
+bind 127.0.0.1
+port $(port 20)
+daemonize no
+save ""
+appendonly no
+dir $TMP
+maxclients 60000
+client-output-buffer-limit pubsub 0 0 0
+CONF
+    start redis redis-server "$TMP/redis.conf"
+    wait_port "$(port 20)" "$LAST_PID" redis
+    FANOUT+=("--fanout" "redis=127.0.0.1:$(port 20)@$LAST_PID")
+    CHAT+=("--chat" "redis=127.0.0.1:$(port 20)@$LAST_PID")
+    IDLE+=("--idle" "redis=127.0.0.1:$(port 20)@$LAST_PID")
+fi
+
+# ngIRCd: penalties off (MaxPenaltyTime = 0), no per-IP or total connection
+# cap, no channel cap, long nicks, no DNS/ident look-ups, long ping timeouts.
+# Its send queue (client write buffer) and read-buffer sizes are compile-time
+# constants and cannot be raised. Three linked servers: irc0 is the hub and
+# connects to irc1 and irc2.
+ngircd_conf() { # index client-port [link lines…]
+    local i=$1 p=$2
+    shift 2
+    mkdir -p "$TMP/ngircd.d"
+    {
+        echo "[Global]"
+        echo "Name = irc$i.bench"
+        echo "Info = bench"
+        echo "Listen = 127.0.0.1"
+        echo "Ports = $p"
+        echo "PidFile = $TMP/ngircd$i.pid"
+        echo "MotdPhrase = bench"
+        echo "[Limits]"
+        echo "MaxConnections = 0"
+        echo "MaxConnectionsIP = 0"
+        echo "MaxJoins = 0"
+        echo "MaxNickLength = 30"
+        echo "MaxPenaltyTime = 0"
+        echo "PingTimeout = 600"
+        echo "PongTimeout = 600"
+        echo "ConnectRetry = 5"
+        echo "[Options]"
+        echo "DNS = no"
+        echo "Ident = no"
+        echo "PAM = no"
+        echo "IncludeDir = $TMP/ngircd.d"
+        printf '%s\n' "$@"
+    } >"$TMP/ngircd$i.conf"
+}
+if has irc; then
+    ngircd_conf s "$(port 30)"
+    start irc-fanout ngircd -n -f "$TMP/ngircds.conf"
+    wait_port "$(port 30)" "$LAST_PID" irc-fanout
+    FANOUT+=("--fanout" "irc=127.0.0.1:$(port 30)@$LAST_PID")
+    # Leaves: accept the hub's link (no Port: passive).
+    for i in 1 2; do
+        ngircd_conf "$i" "$(port $((31 + i)))" "[Server]" "Name = irc0.bench" "Host = 127.0.0.1" \
+            "MyPassword = leaf$i" "PeerPassword = hub$i"
+    done
+    hub=()
+    for i in 1 2; do
+        hub+=("[Server]" "Name = irc$i.bench" "Host = 127.0.0.1" "Port = $(port $((31 + i)))"
+            "MyPassword = hub$i" "PeerPassword = leaf$i")
+    done
+    ngircd_conf 0 "$(port 31)" "${hub[@]}"
+    spec=()
+    for i in 1 2 0; do
+        start "irc-chat$i" ngircd -n -f "$TMP/ngircd$i.conf"
+        wait_port "$(port $((31 + i)))" "$LAST_PID" "irc-chat$i"
+        spec[i]="127.0.0.1:$(port $((31 + i)))@$LAST_PID"
+    done
+    CHAT+=("--chat" "irc=${spec[0]},${spec[1]},${spec[2]}")
+fi
+
+args=()
+runs fanout && args+=("${FANOUT[@]}")
+runs chat && args+=("${CHAT[@]}")
+runs idle && args+=("${IDLE[@]}")
+echo "machine: $(nproc) cores, $(uname -r); servers logging to $TMP" >&2
+status=0
+timeout --kill-after=10 "$LIMIT" "$GEN" "${args[@]}" --idle-clients "$IDLE_CLIENTS" "$@" || status=$?
+if ((status != 0)); then
+    echo "generator exited with status $status; server logs:" >&2
+    tail -n 5 "$TMP"/*.log >&2 || true
+fi
+exit "$status"

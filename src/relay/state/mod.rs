@@ -1,0 +1,413 @@
+//! The relay state machine: every server's chat events reach every other
+//! server exactly once, in their origin's order, over lossy UDP.
+//!
+//! Sans-IO, like membership: inputs are [`Relay::submit`] (a local event),
+//! [`Relay::peer_up`]/[`Relay::peer_down`] (from membership),
+//! [`Relay::handle_datagram`] and [`Relay::handle_tick`]; outputs are
+//! datagrams ([`Relay::poll_transmit`]) and in-order deliveries
+//! ([`Relay::poll_delivery`]).
+//!
+//! How it stays exact:
+//! * **Sender.** Each origin numbers its events 1, 2, 3… (a restarted server
+//!   is a new origin with a new numbering). New events are packed into
+//!   `RelayData` datagrams for every peer, and the last `retransmit_capacity`
+//!   are kept for repair. Every `status_interval` a `RelayStatus` tells peers
+//!   the range `[oldest, highest]` still held, so loss at the tail of a
+//!   burst is noticed too.
+//! * **Receiver.** It starts from a snapshot of the origin's members as of
+//!   some event `s` (so a server joining mid-stream starts at the origin's
+//!   current sequence with no bogus gap), then delivers `s+1, s+2, …` in
+//!   order. Duplicates are dropped. Early events wait in a bounded buffer,
+//!   and gaps are requested with a `RelayNack` of the missing ranges.
+//! * **Overrun.** If a receiver needs events older than the origin still
+//!   holds, it cannot be repaired. It fetches a fresh snapshot, delivers
+//!   what it does have in order, and reports a [`Delivery::Resynced`] with
+//!   the exact number of events lost. Nothing is lost silently.
+//! * **Peer loss.** `peer_down` ends the origin's stream with
+//!   [`Delivery::OriginGone`] listing its members, so the application can
+//!   show them as having left.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, warn};
+
+mod receiver;
+mod sender;
+
+use super::messages::{ChatEvent, Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
+use crate::cluster::envelope::{self, EnvelopeError, Kind, MAX_DATAGRAM};
+use crate::cluster::{Destination, Transmit};
+use crate::protocol::ServerId;
+use receiver::{apply_member_change, Origin, SyncState};
+
+/// Relay tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Events an origin keeps for repair. At most ~1.2 KB each, so the
+    /// default bounds the buffer near 5 MB.
+    pub retransmit_capacity: usize,
+    /// How often an origin announces the range it holds.
+    pub status_interval: Duration,
+    /// Least time between two NACKs for one origin.
+    pub nack_interval: Duration,
+    /// How often an unanswered snapshot request is repeated.
+    pub sync_retry: Duration,
+    /// Early (out-of-order) events held per origin; beyond this they are
+    /// dropped and fetched again later.
+    pub max_buffered: usize,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            retransmit_capacity: 4096,
+            status_interval: Duration::from_millis(100),
+            nack_interval: Duration::from_millis(20),
+            sync_retry: Duration::from_millis(100),
+            max_buffered: 8192,
+        }
+    }
+}
+
+/// What the relay hands the application, per origin in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The first snapshot of `origin`: these members are there now.
+    Synced {
+        /// The origin.
+        origin: ServerId,
+        /// Its members.
+        members: Vec<String>,
+    },
+    /// The next event from `origin`.
+    Event {
+        /// The origin.
+        origin: ServerId,
+        /// Its sequence number.
+        seq: u64,
+        /// The event.
+        event: ChatEvent,
+    },
+    /// `lost` events from `origin` could not be recovered; the member list
+    /// was brought up to date (`joined` are new, `left` are gone).
+    Resynced {
+        /// The origin.
+        origin: ServerId,
+        /// How many events were lost.
+        lost: u64,
+        /// Members that appeared during the lost stretch.
+        joined: Vec<String>,
+        /// Members that disappeared during the lost stretch.
+        left: Vec<String>,
+    },
+    /// `origin` is gone (crashed, left or replaced); these were its members.
+    OriginGone {
+        /// The origin.
+        origin: ServerId,
+        /// Its members at the end.
+        members: Vec<String>,
+        /// True if it left gracefully (shut down), false if it was lost.
+        graceful: bool,
+    },
+}
+
+/// Counters for logs, status and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    /// Events delivered to the application.
+    pub delivered: u64,
+    /// Duplicate events dropped.
+    pub duplicates: u64,
+    /// NACK datagrams sent.
+    pub nacks_sent: u64,
+    /// Events resent in answer to NACKs.
+    pub retransmitted: u64,
+    /// Overruns resolved by a snapshot.
+    pub resyncs: u64,
+    /// Events lost to overruns (and reported).
+    pub lost: u64,
+    /// Datagrams dropped as malformed, foreign or from unknown origins.
+    pub dropped: u64,
+}
+
+/// The relay state of one server.
+#[derive(Debug)]
+pub struct Relay {
+    me: ServerId,
+    addr: SocketAddr,
+    cluster: String,
+    config: RelayConfig,
+    last_seq: u64,
+    local_members: BTreeSet<String>,
+    retained: VecDeque<WireEvent>,
+    unsent: Vec<WireEvent>,
+    peers: BTreeMap<ServerId, SocketAddr>,
+    origins: BTreeMap<ServerId, Origin>,
+    snapshot_cache: Option<(u64, Vec<Vec<String>>)>,
+    next_status: Instant,
+    last_now: Instant,
+    transmits: VecDeque<Transmit>,
+    deliveries: VecDeque<Delivery>,
+    stats: RelayStats,
+}
+
+/// Room left in a datagram for the envelope and the body's fixed fields.
+const DATA_OVERHEAD: usize = 48;
+/// Upper bound of an event's encoding beyond its two strings.
+const EVENT_OVERHEAD: usize = 24;
+/// Most NACK ranges in one datagram.
+const MAX_NACK_RANGES: usize = 64;
+/// Most events resent in answer to one NACK.
+const MAX_RESEND: usize = 4096;
+/// Most snapshot parts asked for in one request (each costs up to 5 bytes).
+const MAX_PARTS_PER_REQUEST: usize = 200;
+/// Bytes of names per snapshot part.
+const SNAPSHOT_PART_BYTES: usize = 1100;
+
+impl Relay {
+    /// The relay of server `me`, reachable at `addr`, in `cluster`.
+    pub fn new(
+        me: ServerId,
+        addr: SocketAddr,
+        cluster: &str,
+        config: RelayConfig,
+        now: Instant,
+    ) -> Relay {
+        Relay {
+            me,
+            addr,
+            cluster: cluster.to_string(),
+            config,
+            last_seq: 0,
+            local_members: BTreeSet::new(),
+            retained: VecDeque::new(),
+            unsent: Vec::new(),
+            peers: BTreeMap::new(),
+            origins: BTreeMap::new(),
+            snapshot_cache: None,
+            next_status: now,
+            last_now: now,
+            transmits: VecDeque::new(),
+            deliveries: VecDeque::new(),
+            stats: RelayStats::default(),
+        }
+    }
+
+    /// This server's id.
+    pub fn id(&self) -> ServerId {
+        self.me
+    }
+
+    /// This server's relay address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RelayStats {
+        self.stats
+    }
+
+    /// The highest sequence number this server has created.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next delivery for the application.
+    pub fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.pop_front()
+    }
+
+    /// Relays a local event. `seq` must be the next number (1, 2, …).
+    pub fn submit(&mut self, seq: u64, event: &ChatEvent) {
+        if seq != self.last_seq + 1 {
+            warn!(
+                seq,
+                last = self.last_seq,
+                "relay: local events out of sequence"
+            );
+        }
+        self.last_seq = seq;
+        match event {
+            ChatEvent::Joined { name } => {
+                self.local_members.insert(name.clone());
+            }
+            ChatEvent::Left { name, .. } => {
+                self.local_members.remove(name);
+            }
+            ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
+        }
+        let wire = WireEvent::new(seq, event);
+        self.retained.push_back(wire.clone());
+        while self.retained.len() > self.config.retransmit_capacity.max(1) {
+            self.retained.pop_front();
+        }
+        self.unsent.push(wire);
+        self.snapshot_cache = None;
+    }
+
+    /// Membership says `id` is up at relay address `addr`: start syncing
+    /// from it, and send it our events from now on.
+    pub fn peer_up(&mut self, id: ServerId, addr: SocketAddr) {
+        if id == self.me {
+            return;
+        }
+        self.peers.insert(id, addr);
+        self.origins
+            .entry(id)
+            .and_modify(|o| o.addr = addr)
+            .or_insert_with(|| Origin {
+                addr,
+                sync: Some(SyncState::default()),
+                next: 0,
+                highest: 0,
+                buffer: BTreeMap::new(),
+                members: BTreeSet::new(),
+                last_nack: None,
+            });
+    }
+
+    /// Membership says `id` is gone (`graceful` if it announced a leave):
+    /// its stream ends here.
+    ///
+    /// Events already received but held back by a gap are delivered (in
+    /// order, skipping the gap); the missing ones can no longer be had from
+    /// anyone, so they are counted and reported as a [`Delivery::Resynced`]
+    /// before [`Delivery::OriginGone`]: nothing is lost silently.
+    pub fn peer_down(&mut self, id: ServerId, graceful: bool) {
+        self.peers.remove(&id);
+        let Some(mut origin) = self.origins.remove(&id) else {
+            return;
+        };
+        // Synced, or resyncing after an overrun (then `next` is still where
+        // delivery stopped); a server never synced with had no stream here.
+        let streaming = origin.sync.as_ref().is_none_or(|s| s.resync);
+        if streaming && origin.next > 0 && origin.highest >= origin.next {
+            let mut lost = 0;
+            for seq in origin.next..=origin.highest {
+                match origin.buffer.remove(&seq) {
+                    Some(event) => {
+                        apply_member_change(&mut origin.members, &event);
+                        self.stats.delivered += 1;
+                        self.deliveries.push_back(Delivery::Event {
+                            origin: id,
+                            seq,
+                            event,
+                        });
+                    }
+                    None => lost += 1,
+                }
+            }
+            if lost > 0 {
+                self.stats.lost += lost;
+                warn!(origin = %id, lost, "relay: server gone with events unrepaired");
+                self.deliveries.push_back(Delivery::Resynced {
+                    origin: id,
+                    lost,
+                    joined: Vec::new(),
+                    left: Vec::new(),
+                });
+            }
+        }
+        self.deliveries.push_back(Delivery::OriginGone {
+            origin: id,
+            members: origin.members.into_iter().collect(),
+            graceful,
+        });
+    }
+
+    /// When [`Relay::handle_tick`] next has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        if !self.unsent.is_empty() {
+            return self.last_now;
+        }
+        let mut next = self.next_status;
+        for o in self.origins.values() {
+            let due = match &o.sync {
+                Some(sync) => sync
+                    .last_request
+                    .map_or(self.last_now, |t| t + self.config.sync_retry),
+                None if o.highest >= o.next => o
+                    .last_nack
+                    .map_or(self.last_now, |t| t + self.config.nack_interval),
+                None => continue,
+            };
+            next = next.min(due);
+        }
+        next
+    }
+
+    /// Sends what is due: new events, status, NACKs, snapshot requests.
+    pub fn handle_tick(&mut self, now: Instant) {
+        self.last_now = now;
+        self.flush_unsent();
+        if now >= self.next_status {
+            let status = Status {
+                origin: self.me,
+                highest: self.last_seq,
+                oldest: self.oldest_retained(),
+            };
+            self.send_to_all_peers(Kind::RelayStatus, &status);
+            self.next_status = now + self.config.status_interval;
+        }
+        let ids: Vec<ServerId> = self.origins.keys().copied().collect();
+        for id in ids {
+            self.chase(id, now);
+        }
+    }
+
+    /// Processes one relay datagram (membership kinds are ignored).
+    pub fn handle_datagram(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
+        self.last_now = now;
+        if let Err(err) = self.accept(from, datagram) {
+            self.stats.dropped += 1;
+            debug!(%from, cause = %err, "relay: dropped datagram");
+        }
+    }
+
+    fn accept(&mut self, from: SocketAddr, datagram: &[u8]) -> Result<(), EnvelopeError> {
+        let env = envelope::open(datagram)?;
+        if env.cluster != self.cluster {
+            self.stats.dropped += 1;
+            return Ok(());
+        }
+        match env.kind {
+            Kind::RelayData => {
+                let data: Data = env.body()?;
+                self.on_data(data);
+            }
+            Kind::RelayStatus => {
+                let status: Status = env.body()?;
+                self.on_status(status);
+            }
+            // Requests are answered only to known peers' addresses: a
+            // forged source must not turn a small NACK into thousands of
+            // events sent to a bystander. A peer not known yet retries.
+            Kind::RelayNack => {
+                let nack: Nack = env.body()?;
+                if nack.origin == self.me && self.is_peer_addr(from) {
+                    self.on_nack(from, &nack.ranges);
+                }
+            }
+            Kind::RelaySyncRequest => {
+                let request: SyncRequest = env.body()?;
+                if request.origin == self.me && self.is_peer_addr(from) {
+                    self.on_sync_request(from, request.seq, &request.parts);
+                }
+            }
+            Kind::RelaySnapshot => {
+                let snapshot: Snapshot = env.body()?;
+                self.on_snapshot(snapshot);
+            }
+            Kind::Heartbeat | Kind::Gossip | Kind::Leave => {}
+        }
+        Ok(())
+    }
+}

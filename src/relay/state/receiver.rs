@@ -1,0 +1,267 @@
+//! The receiving side of the relay: one [`Origin`] per peer, delivering its
+//! events in order, buffering early ones, chasing gaps with NACKs and
+//! resynchronising from snapshots after an overrun.
+
+use super::*;
+
+#[derive(Debug, Default)]
+pub(super) struct SyncState {
+    /// The snapshot being assembled, once its first part arrived.
+    pub(super) seq: Option<u64>,
+    pub(super) parts: u32,
+    pub(super) got: BTreeMap<u32, Vec<String>>,
+    pub(super) last_request: Option<Instant>,
+    /// True after an overrun: the result is a resync, not a first sync.
+    pub(super) resync: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct Origin {
+    pub(super) addr: SocketAddr,
+    /// `Some` while waiting for a snapshot.
+    pub(super) sync: Option<SyncState>,
+    /// Next sequence number to deliver (once synced).
+    pub(super) next: u64,
+    /// Highest sequence number known to exist.
+    pub(super) highest: u64,
+    pub(super) buffer: BTreeMap<u64, ChatEvent>,
+    pub(super) members: BTreeSet<String>,
+    pub(super) last_nack: Option<Instant>,
+}
+
+impl Relay {
+    pub(super) fn on_data(&mut self, data: Data) {
+        let max_buffered = self.config.max_buffered;
+        let Some(o) = self.origins.get_mut(&data.origin) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        for wire in data.events {
+            let event = wire.event();
+            let seq = wire.seq();
+            o.highest = o.highest.max(seq);
+            let old = o.sync.is_none() && seq < o.next;
+            if old || o.buffer.contains_key(&seq) {
+                self.stats.duplicates += 1;
+            } else if o.buffer.len() < max_buffered {
+                o.buffer.insert(seq, event);
+            }
+        }
+        self.deliver_ready(data.origin);
+    }
+
+    pub(super) fn on_status(&mut self, status: Status) {
+        let Some(o) = self.origins.get_mut(&status.origin) else {
+            return;
+        };
+        o.highest = o.highest.max(status.highest);
+        if o.sync.is_none() && o.next < status.oldest && !o.buffer.contains_key(&o.next) {
+            warn!(origin = %status.origin, next = o.next, oldest = status.oldest,
+                "relay: events lost beyond repair; resynchronising");
+            o.sync = Some(SyncState {
+                resync: true,
+                ..SyncState::default()
+            });
+        }
+    }
+
+    pub(super) fn on_snapshot(&mut self, snap: Snapshot) {
+        let Some(o) = self.origins.get_mut(&snap.origin) else {
+            return;
+        };
+        let Some(sync) = o.sync.as_mut() else {
+            return; // already synced: a late duplicate
+        };
+        if snap.parts == 0 || snap.part >= snap.parts {
+            return;
+        }
+        // A resync must move forward: a delayed snapshot older than what was
+        // already delivered is ignored.
+        if sync.resync && snap.seq < o.next {
+            return;
+        }
+        match sync.seq {
+            Some(seq) if seq == snap.seq => {}
+            Some(seq) if seq > snap.seq => return, // older than the one in progress
+            _ => {
+                sync.seq = Some(snap.seq);
+                sync.parts = snap.parts;
+                sync.got.clear();
+            }
+        }
+        sync.got.insert(snap.part, snap.names);
+        if sync.got.len() as u32 == sync.parts {
+            self.apply_snapshot(snap.origin);
+        }
+    }
+
+    /// A complete snapshot: jump to it, deliver what can be, report losses.
+    pub(super) fn apply_snapshot(&mut self, id: ServerId) {
+        let Some(o) = self.origins.get_mut(&id) else {
+            return;
+        };
+        let Some(sync) = o.sync.take() else { return };
+        let seq = sync.seq.unwrap_or(0);
+        let members: BTreeSet<String> = sync.got.into_values().flatten().collect();
+        if !sync.resync {
+            o.buffer = o.buffer.split_off(&(seq + 1));
+            o.next = seq + 1;
+            o.members = members.clone();
+            self.deliveries.push_back(Delivery::Synced {
+                origin: id,
+                members: members.into_iter().collect(),
+            });
+        } else {
+            // Deliver, in order, whatever we hold up to the snapshot; the
+            // rest of that stretch is lost.
+            let mut lost = 0;
+            for s in o.next..=seq {
+                match o.buffer.remove(&s) {
+                    Some(event) => {
+                        apply_member_change(&mut o.members, &event);
+                        self.stats.delivered += 1;
+                        self.deliveries.push_back(Delivery::Event {
+                            origin: id,
+                            seq: s,
+                            event,
+                        });
+                    }
+                    None => lost += 1,
+                }
+            }
+            o.buffer = o.buffer.split_off(&(seq + 1));
+            o.next = seq + 1;
+            let joined = members.difference(&o.members).cloned().collect();
+            let left = o.members.difference(&members).cloned().collect();
+            o.members = members;
+            self.stats.resyncs += 1;
+            self.stats.lost += lost;
+            warn!(origin = %id, lost, "relay: resynchronised");
+            self.deliveries.push_back(Delivery::Resynced {
+                origin: id,
+                lost,
+                joined,
+                left,
+            });
+        }
+        self.deliver_ready(id);
+    }
+
+    pub(super) fn deliver_ready(&mut self, id: ServerId) {
+        let Some(o) = self.origins.get_mut(&id) else {
+            return;
+        };
+        if o.sync.is_some() {
+            return;
+        }
+        while let Some(event) = o.buffer.remove(&o.next) {
+            apply_member_change(&mut o.members, &event);
+            self.stats.delivered += 1;
+            self.deliveries.push_back(Delivery::Event {
+                origin: id,
+                seq: o.next,
+                event,
+            });
+            o.next += 1;
+        }
+    }
+
+    /// Asks an origin for what is missing: a snapshot, or a gap's events.
+    pub(super) fn chase(&mut self, id: ServerId, now: Instant) {
+        let (nack_interval, sync_retry) = (self.config.nack_interval, self.config.sync_retry);
+        let Some(o) = self.origins.get_mut(&id) else {
+            return;
+        };
+        let addr = o.addr;
+        let request = if let Some(sync) = o.sync.as_mut() {
+            if sync.last_request.is_some_and(|t| now < t + sync_retry) {
+                return;
+            }
+            sync.last_request = Some(now);
+            let (seq, parts) = match sync.seq {
+                Some(seq) => (
+                    seq,
+                    (0..sync.parts)
+                        .filter(|p| !sync.got.contains_key(p))
+                        // so the request always fits one datagram
+                        .take(MAX_PARTS_PER_REQUEST)
+                        .collect(),
+                ),
+                None => (0, Vec::new()),
+            };
+            envelope::seal(
+                Kind::RelaySyncRequest,
+                &self.cluster,
+                &SyncRequest {
+                    origin: id,
+                    seq,
+                    parts,
+                },
+            )
+        } else {
+            if o.highest < o.next || o.last_nack.is_some_and(|t| now < t + nack_interval) {
+                return;
+            }
+            o.last_nack = Some(now);
+            let ranges = missing_ranges(o.next, o.highest, &o.buffer);
+            self.stats.nacks_sent += 1;
+            envelope::seal(Kind::RelayNack, &self.cluster, &Nack { origin: id, ranges })
+        };
+        if let Ok(bytes) = request {
+            self.send(Destination::Unicast(addr), bytes);
+        }
+    }
+}
+
+pub(super) fn apply_member_change(members: &mut BTreeSet<String>, event: &ChatEvent) {
+    match event {
+        ChatEvent::Joined { name } => {
+            members.insert(name.clone());
+        }
+        ChatEvent::Left { name, .. } => {
+            members.remove(name);
+        }
+        ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
+    }
+}
+
+/// The inclusive ranges in `next..=highest` not present in `buffer`.
+pub(super) fn missing_ranges(
+    next: u64,
+    highest: u64,
+    buffer: &BTreeMap<u64, ChatEvent>,
+) -> Vec<(u64, u64)> {
+    let mut ranges = Vec::new();
+    let mut start = next;
+    for &seq in buffer.range(next..=highest).map(|(s, _)| s) {
+        if seq > start {
+            ranges.push((start, seq - 1));
+        }
+        start = seq + 1;
+        if ranges.len() >= MAX_NACK_RANGES {
+            return ranges;
+        }
+    }
+    if start <= highest {
+        ranges.push((start, highest));
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_ranges_skip_what_is_buffered() {
+        let ev = ChatEvent::Joined { name: "x".into() };
+        let buffer: BTreeMap<u64, ChatEvent> =
+            [4, 5, 9].into_iter().map(|s| (s, ev.clone())).collect();
+        assert_eq!(
+            missing_ranges(2, 10, &buffer),
+            vec![(2, 3), (6, 8), (10, 10)]
+        );
+        assert_eq!(missing_ranges(4, 5, &buffer), vec![]);
+        assert_eq!(missing_ranges(1, 1, &BTreeMap::new()), vec![(1, 1)]);
+    }
+}

@@ -1,0 +1,220 @@
+//! The sending side of the relay: packing this server's events into
+//! datagrams for every peer, answering NACKs from the retransmit buffer,
+//! and serving member snapshots.
+
+use super::*;
+
+impl Relay {
+    pub(super) fn on_nack(&mut self, from: SocketAddr, ranges: &[(u64, u64)]) {
+        let oldest = self.oldest_retained();
+        let mut resend = Vec::new();
+        let mut overrun = false;
+        for &(first, last) in ranges.iter().take(MAX_NACK_RANGES) {
+            let last = last.min(self.last_seq);
+            if first > last {
+                continue;
+            }
+            if first < oldest {
+                overrun = true;
+            }
+            let start = first.max(oldest);
+            for seq in start..=last {
+                if resend.len() >= MAX_RESEND {
+                    break;
+                }
+                if let Some(ev) = self.retained.get((seq - oldest) as usize) {
+                    resend.push(ev.clone());
+                }
+            }
+        }
+        self.stats.retransmitted += resend.len() as u64;
+        for bytes in self.pack(&resend) {
+            self.send(Destination::Unicast(from), bytes);
+        }
+        if overrun {
+            // Tell the requester what is left, so it resynchronises.
+            let status = Status {
+                origin: self.me,
+                highest: self.last_seq,
+                oldest,
+            };
+            if let Ok(bytes) = envelope::seal(Kind::RelayStatus, &self.cluster, &status) {
+                self.send(Destination::Unicast(from), bytes);
+            }
+        }
+    }
+
+    pub(super) fn on_sync_request(&mut self, from: SocketAddr, seq: u64, parts: &[u32]) {
+        let reuse = !parts.is_empty() && self.snapshot_cache.as_ref().is_some_and(|c| c.0 == seq);
+        if !reuse {
+            self.snapshot_cache = Some((self.last_seq, split_names(&self.local_members)));
+        }
+        let Some((seq, chunks)) = &self.snapshot_cache else {
+            return;
+        };
+        let total = chunks.len() as u32;
+        let wanted: Vec<u32> = if reuse {
+            parts.iter().copied().filter(|p| *p < total).collect()
+        } else {
+            (0..total).collect()
+        };
+        let mut out = Vec::new();
+        for part in wanted {
+            let snapshot = Snapshot {
+                origin: self.me,
+                seq: *seq,
+                part,
+                parts: total,
+                names: chunks[part as usize].clone(),
+            };
+            if let Ok(bytes) = envelope::seal(Kind::RelaySnapshot, &self.cluster, &snapshot) {
+                out.push(bytes);
+            }
+        }
+        for bytes in out {
+            self.send(Destination::Unicast(from), bytes);
+        }
+    }
+
+    pub(super) fn flush_unsent(&mut self) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let events = std::mem::take(&mut self.unsent);
+        if self.peers.is_empty() {
+            return;
+        }
+        for bytes in self.pack(&events) {
+            let peers: Vec<SocketAddr> = self.peers.values().copied().collect();
+            for addr in peers {
+                self.send(Destination::Unicast(addr), bytes.clone());
+            }
+        }
+    }
+
+    /// Packs events into as few `RelayData` datagrams as fit.
+    pub(super) fn pack(&self, events: &[WireEvent]) -> Vec<Vec<u8>> {
+        let budget = MAX_DATAGRAM - envelope::overhead(&self.cluster) - DATA_OVERHEAD;
+        let mut out = Vec::new();
+        let mut batch: Vec<WireEvent> = Vec::new();
+        let mut used = 0;
+        for ev in events {
+            let size = ev.2.len() + ev.3.len() + EVENT_OVERHEAD;
+            if !batch.is_empty() && used + size > budget {
+                out.extend(self.seal_data(std::mem::take(&mut batch)));
+                used = 0;
+            }
+            used += size;
+            batch.push(ev.clone());
+        }
+        if !batch.is_empty() {
+            out.extend(self.seal_data(batch));
+        }
+        out
+    }
+
+    pub(super) fn seal_data(&self, events: Vec<WireEvent>) -> Option<Vec<u8>> {
+        let data = Data {
+            origin: self.me,
+            events,
+        };
+        match envelope::seal(Kind::RelayData, &self.cluster, &data) {
+            Ok(bytes) => Some(bytes),
+            Err(err) => {
+                warn!(cause = %err, "relay: could not encode a data datagram");
+                None
+            }
+        }
+    }
+
+    pub(super) fn send_to_all_peers<T: serde::Serialize>(&mut self, kind: Kind, body: &T) {
+        if let Ok(bytes) = envelope::seal(kind, &self.cluster, body) {
+            let peers: Vec<SocketAddr> = self.peers.values().copied().collect();
+            for addr in peers {
+                self.send(Destination::Unicast(addr), bytes.clone());
+            }
+        }
+    }
+
+    pub(super) fn send(&mut self, to: Destination, bytes: Vec<u8>) {
+        self.transmits.push_back(Transmit { to, bytes });
+    }
+
+    pub(super) fn is_peer_addr(&self, addr: SocketAddr) -> bool {
+        self.peers.values().any(|a| *a == addr)
+    }
+
+    pub(super) fn oldest_retained(&self) -> u64 {
+        self.retained
+            .front()
+            .map_or(self.last_seq + 1, |ev| ev.seq())
+    }
+}
+
+/// Splits names into snapshot parts that each fit a datagram.
+pub(super) fn split_names(names: &BTreeSet<String>) -> Vec<Vec<String>> {
+    let mut parts = vec![Vec::new()];
+    let mut used = 0;
+    for name in names {
+        let size = name.len() + 3;
+        if used + size > SNAPSHOT_PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
+            parts.push(Vec::new());
+            used = 0;
+        }
+        used += size;
+        parts
+            .last_mut()
+            .expect("one part at least")
+            .push(name.clone());
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_split_to_fit_datagrams() {
+        let names: BTreeSet<String> = (0..2000)
+            .map(|i| format!("user-{i:05}-{}", "é".repeat(10)))
+            .collect();
+        let parts = split_names(&names);
+        assert!(parts.len() > 10);
+        assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 2000);
+        let me = ServerId::from_bytes([1; 16]);
+        for (i, chunk) in parts.iter().enumerate() {
+            let snap = Snapshot {
+                origin: me,
+                seq: 7,
+                part: i as u32,
+                parts: parts.len() as u32,
+                names: chunk.clone(),
+            };
+            envelope::seal(Kind::RelaySnapshot, &"c".repeat(64), &snap).expect("fits one datagram");
+        }
+        assert_eq!(split_names(&BTreeSet::new()), vec![Vec::<String>::new()]);
+    }
+
+    #[test]
+    fn the_largest_event_fits_a_datagram() {
+        let ev = WireEvent::new(
+            u64::MAX,
+            &ChatEvent::Message {
+                from: "é".repeat(32),
+                text: "x".repeat(1000),
+            },
+        );
+        let me = ServerId::from_bytes([1; 16]);
+        let relay = Relay::new(
+            me,
+            "127.0.0.1:1".parse().unwrap(),
+            &"c".repeat(64),
+            RelayConfig::default(),
+            Instant::now(),
+        );
+        let packed = relay.pack(&[ev.clone(), ev.clone(), ev]);
+        assert_eq!(packed.len(), 3, "one per datagram");
+        assert!(packed.iter().all(|d| d.len() <= MAX_DATAGRAM));
+    }
+}

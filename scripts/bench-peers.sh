@@ -98,10 +98,13 @@ wait_port() {
 FANOUT=() CHAT=() IDLE=()
 
 # Chatty: no flood limit (--rate-limit 0), no history replay on join, the
-# default 1,024-frame client queue. Discovery multicast stays on loopback
-# in a private group per set-up.
+# default 1,024-frame client queue. Every simulated client comes from
+# 127.0.0.1, so the per-address cap is off (--max-per-ip 0) and the total
+# cap is raised above the idle workload. Discovery multicast stays on
+# loopback in a private group per set-up.
 chatty_server() { # name listen-port group-port
     RUST_LOG=warn start "$1" "$CHATTY" server --listen "127.0.0.1:$2" --rate-limit 0 --history 0 \
+        --max-per-ip 0 --max-connections $((IDLE_CLIENTS + 1000)) \
         --iface 127.0.0.1 --group "239.255.77.77:$3"
     wait_port "$2" "$LAST_PID" "$1"
 }

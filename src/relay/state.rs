@@ -311,23 +311,27 @@ impl Relay {
         // delivery stopped); a server never synced with had no stream here.
         let streaming = origin.sync.as_ref().is_none_or(|s| s.resync);
         if streaming && origin.next > 0 && origin.highest >= origin.next {
-            let mut lost = 0;
-            for seq in origin.next..=origin.highest {
-                match origin.buffer.remove(&seq) {
-                    Some(event) => {
-                        apply_member_change(&mut origin.members, &event);
-                        self.stats.delivered += 1;
-                        self.deliveries.push_back(Delivery::Event {
-                            origin: id,
-                            seq,
-                            event,
-                        });
-                    }
-                    None => lost += 1,
-                }
+            // Walk the events held, not the announced range: `highest`
+            // comes from the network, and a huge one must cost nothing.
+            let (next, highest) = (origin.next, origin.highest);
+            let mut delivered = 0;
+            let held = std::mem::take(&mut origin.buffer);
+            for (seq, event) in held
+                .into_iter()
+                .filter(|(s, _)| (next..=highest).contains(s))
+            {
+                apply_member_change(&mut origin.members, &event);
+                self.stats.delivered += 1;
+                self.deliveries.push_back(Delivery::Event {
+                    origin: id,
+                    seq,
+                    event,
+                });
+                delivered += 1;
             }
+            let lost = highest - next + 1 - delivered;
             if lost > 0 {
-                self.stats.lost += lost;
+                self.stats.lost = self.stats.lost.saturating_add(lost);
                 warn!(origin = %id, lost, "relay: server gone with events unrepaired");
                 self.deliveries.push_back(Delivery::Resynced {
                     origin: id,
@@ -852,6 +856,71 @@ fn split_names(names: &BTreeSet<String>) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A relay synced (at event 0) with one peer, and that peer's id.
+    fn synced_with_peer(now: Instant) -> (Relay, ServerId) {
+        let peer = ServerId::from_bytes([2; 16]);
+        let mut relay = Relay::new(
+            ServerId::from_bytes([1; 16]),
+            addr(1),
+            "c",
+            RelayConfig::default(),
+            now,
+        );
+        relay.peer_up(peer, addr(2));
+        let snapshot = Snapshot {
+            origin: peer,
+            seq: 0,
+            part: 0,
+            parts: 1,
+            names: vec![],
+        };
+        let bytes = envelope::seal(Kind::RelaySnapshot, "c", &snapshot).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        assert!(matches!(
+            relay.poll_delivery(),
+            Some(Delivery::Synced { .. })
+        ));
+        (relay, peer)
+    }
+
+    #[test]
+    fn a_forged_highest_does_not_stall_peer_down() {
+        // Found by fuzzing (relay_state): peer_down walked every number up
+        // to the announced highest, 2^64 of them.
+        let now = Instant::now();
+        let (mut relay, peer) = synced_with_peer(now);
+        let status = Status {
+            origin: peer,
+            highest: u64::MAX,
+            oldest: 1,
+        };
+        let bytes = envelope::seal(Kind::RelayStatus, "c", &status).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        let data = Data {
+            origin: peer,
+            events: vec![WireEvent::new(5, &ChatEvent::Joined { name: "a".into() })],
+        };
+        let bytes = envelope::seal(Kind::RelayData, "c", &data).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        relay.peer_down(peer, false);
+        let deliveries: Vec<Delivery> = std::iter::from_fn(|| relay.poll_delivery()).collect();
+        assert!(matches!(deliveries[0], Delivery::Event { seq: 5, .. }));
+        assert_eq!(
+            deliveries[1],
+            Delivery::Resynced {
+                origin: peer,
+                lost: u64::MAX - 1,
+                joined: vec![],
+                left: vec![],
+            }
+        );
+        assert!(matches!(deliveries[2], Delivery::OriginGone { .. }));
+    }
 
     #[test]
     fn missing_ranges_skip_what_is_buffered() {

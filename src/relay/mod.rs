@@ -8,4 +8,4 @@ pub mod messages;
 pub mod state;
 
 pub use messages::ChatEvent;
-pub use state::{Delivery, Relay, RelayConfig, RelayStats};
+pub use state::{Delivery, Footprint, Relay, RelayConfig, RelayStats};

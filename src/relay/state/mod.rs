@@ -33,8 +33,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
+mod footprint;
 mod receiver;
 mod sender;
+
+pub use footprint::Footprint;
 
 use super::messages::{ChatEvent, Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
 use crate::cluster::envelope::{self, EnvelopeError, Kind, MAX_DATAGRAM};
@@ -165,6 +168,10 @@ const MAX_RESEND: usize = 4096;
 const MAX_PARTS_PER_REQUEST: usize = 200;
 /// Bytes of names per snapshot part.
 const SNAPSHOT_PART_BYTES: usize = 1100;
+/// The highest sequence number accepted from the network. No origin creates
+/// 2^64 - 1 events; refusing the very last number keeps "one past the last
+/// delivered" representable, so no forged number can overflow it.
+const LAST_SEQ: u64 = u64::MAX - 1;
 
 impl Relay {
     /// The relay of server `me`, reachable at `addr`, in `cluster`.
@@ -290,23 +297,27 @@ impl Relay {
         // delivery stopped); a server never synced with had no stream here.
         let streaming = origin.sync.as_ref().is_none_or(|s| s.resync);
         if streaming && origin.next > 0 && origin.highest >= origin.next {
-            let mut lost = 0;
-            for seq in origin.next..=origin.highest {
-                match origin.buffer.remove(&seq) {
-                    Some(event) => {
-                        apply_member_change(&mut origin.members, &event);
-                        self.stats.delivered += 1;
-                        self.deliveries.push_back(Delivery::Event {
-                            origin: id,
-                            seq,
-                            event,
-                        });
-                    }
-                    None => lost += 1,
-                }
+            // Walk the events held, not the announced range: `highest`
+            // comes from the network, and a huge one must cost nothing.
+            let (next, highest) = (origin.next, origin.highest);
+            let mut delivered = 0;
+            let held = std::mem::take(&mut origin.buffer);
+            for (seq, event) in held
+                .into_iter()
+                .filter(|(s, _)| (next..=highest).contains(s))
+            {
+                apply_member_change(&mut origin.members, &event);
+                self.stats.delivered += 1;
+                self.deliveries.push_back(Delivery::Event {
+                    origin: id,
+                    seq,
+                    event,
+                });
+                delivered += 1;
             }
+            let lost = highest - next + 1 - delivered;
             if lost > 0 {
-                self.stats.lost += lost;
+                self.stats.lost = self.stats.lost.saturating_add(lost);
                 warn!(origin = %id, lost, "relay: server gone with events unrepaired");
                 self.deliveries.push_back(Delivery::Resynced {
                     origin: id,

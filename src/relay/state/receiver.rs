@@ -39,6 +39,10 @@ impl Relay {
         for wire in data.events {
             let event = wire.event();
             let seq = wire.seq();
+            if seq > LAST_SEQ {
+                self.stats.dropped += 1;
+                continue;
+            }
             o.highest = o.highest.max(seq);
             let old = o.sync.is_none() && seq < o.next;
             if old || o.buffer.contains_key(&seq) {
@@ -72,7 +76,7 @@ impl Relay {
         let Some(sync) = o.sync.as_mut() else {
             return; // already synced: a late duplicate
         };
-        if snap.parts == 0 || snap.part >= snap.parts {
+        if snap.parts == 0 || snap.part >= snap.parts || snap.seq > LAST_SEQ {
             return;
         }
         // A resync must move forward: a delayed snapshot older than what was
@@ -113,29 +117,28 @@ impl Relay {
             });
         } else {
             // Deliver, in order, whatever we hold up to the snapshot; the
-            // rest of that stretch is lost.
-            let mut lost = 0;
-            for s in o.next..=seq {
-                match o.buffer.remove(&s) {
-                    Some(event) => {
-                        apply_member_change(&mut o.members, &event);
-                        self.stats.delivered += 1;
-                        self.deliveries.push_back(Delivery::Event {
-                            origin: id,
-                            seq: s,
-                            event,
-                        });
-                    }
-                    None => lost += 1,
-                }
+            // rest of that stretch is lost. (Walk what is held: `seq` comes
+            // from the network, and on_snapshot ensured `seq >= next`.)
+            let mut held = std::mem::take(&mut o.buffer);
+            o.buffer = held.split_off(&(seq + 1));
+            let mut delivered = 0;
+            for (s, event) in held.into_iter().filter(|(s, _)| *s >= o.next) {
+                apply_member_change(&mut o.members, &event);
+                self.stats.delivered += 1;
+                self.deliveries.push_back(Delivery::Event {
+                    origin: id,
+                    seq: s,
+                    event,
+                });
+                delivered += 1;
             }
-            o.buffer = o.buffer.split_off(&(seq + 1));
+            let lost = seq + 1 - o.next - delivered;
             o.next = seq + 1;
             let joined = members.difference(&o.members).cloned().collect();
             let left = o.members.difference(&members).cloned().collect();
             o.members = members;
             self.stats.resyncs += 1;
-            self.stats.lost += lost;
+            self.stats.lost = self.stats.lost.saturating_add(lost);
             warn!(origin = %id, lost, "relay: resynchronised");
             self.deliveries.push_back(Delivery::Resynced {
                 origin: id,
@@ -251,6 +254,120 @@ pub(super) fn missing_ranges(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A relay synced (at event 0) with one peer, and that peer's id.
+    fn synced_with_peer(now: Instant) -> (Relay, ServerId) {
+        let peer = ServerId::from_bytes([2; 16]);
+        let mut relay = Relay::new(
+            ServerId::from_bytes([1; 16]),
+            addr(1),
+            "c",
+            RelayConfig::default(),
+            now,
+        );
+        relay.peer_up(peer, addr(2));
+        let snapshot = Snapshot {
+            origin: peer,
+            seq: 0,
+            part: 0,
+            parts: 1,
+            names: vec![],
+        };
+        let bytes = envelope::seal(Kind::RelaySnapshot, "c", &snapshot).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        assert!(matches!(
+            relay.poll_delivery(),
+            Some(Delivery::Synced { .. })
+        ));
+        (relay, peer)
+    }
+
+    #[test]
+    fn a_forged_highest_does_not_stall_peer_down() {
+        // Found by fuzzing (relay_state): peer_down walked every number up
+        // to the announced highest, 2^64 of them.
+        let now = Instant::now();
+        let (mut relay, peer) = synced_with_peer(now);
+        let status = Status {
+            origin: peer,
+            highest: u64::MAX,
+            oldest: 1,
+        };
+        let bytes = envelope::seal(Kind::RelayStatus, "c", &status).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        let data = Data {
+            origin: peer,
+            events: vec![WireEvent::new(5, &ChatEvent::Joined { name: "a".into() })],
+        };
+        let bytes = envelope::seal(Kind::RelayData, "c", &data).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        relay.peer_down(peer, false);
+        let deliveries: Vec<Delivery> = std::iter::from_fn(|| relay.poll_delivery()).collect();
+        assert!(matches!(deliveries[0], Delivery::Event { seq: 5, .. }));
+        assert_eq!(
+            deliveries[1],
+            Delivery::Resynced {
+                origin: peer,
+                lost: u64::MAX - 1,
+                joined: vec![],
+                left: vec![],
+            }
+        );
+        assert!(matches!(deliveries[2], Delivery::OriginGone { .. }));
+    }
+
+    #[test]
+    fn a_forged_resync_snapshot_costs_nothing() {
+        // A RelayStatus claiming the origin no longer holds event 1 starts
+        // a resync; a snapshot "as of event u64::MAX" then completed it by
+        // counting every number in between as lost, one by one.
+        let now = Instant::now();
+        let (mut relay, peer) = synced_with_peer(now);
+        let status = Status {
+            origin: peer,
+            highest: 10,
+            oldest: 10,
+        };
+        let bytes = envelope::seal(Kind::RelayStatus, "c", &status).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        for seq in [u64::MAX - 1, u64::MAX] {
+            let snapshot = Snapshot {
+                origin: peer,
+                seq,
+                part: 0,
+                parts: 1,
+                names: vec!["a".into()],
+            };
+            let bytes = envelope::seal(Kind::RelaySnapshot, "c", &snapshot).unwrap();
+            relay.handle_datagram(addr(2), &bytes, now);
+        }
+        let deliveries: Vec<Delivery> = std::iter::from_fn(|| relay.poll_delivery()).collect();
+        assert_eq!(
+            deliveries,
+            vec![Delivery::Resynced {
+                origin: peer,
+                lost: u64::MAX - 1,
+                joined: vec!["a".into()],
+                left: vec![],
+            }]
+        );
+        // The stream stays usable: nothing past the end of the numbers.
+        let data = Data {
+            origin: peer,
+            events: vec![WireEvent::new(
+                u64::MAX,
+                &ChatEvent::Joined { name: "b".into() },
+            )],
+        };
+        let bytes = envelope::seal(Kind::RelayData, "c", &data).unwrap();
+        relay.handle_datagram(addr(2), &bytes, now);
+        relay.handle_tick(now);
+        assert_eq!(relay.poll_delivery(), None);
+    }
 
     #[test]
     fn missing_ranges_skip_what_is_buffered() {

@@ -1,0 +1,348 @@
+//! Property tests for every encoder/decoder pair: client messages, framing,
+//! datagram envelopes and bodies, and the naming and text rules.
+//!
+//! Strings range over all of Unicode, control and direction-changing
+//! characters included, and over lengths inside and outside the limits:
+//! decoding must give back exactly what was encoded whether or not the
+//! content would pass validation, which is a separate, later step.
+//! Case counts are kept modest (see `CASES`) so `cargo test` stays fast.
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use chatty::cluster::envelope::{self, EnvelopeError, Kind, MAX_CLUSTER_NAME, MAX_ENVELOPE};
+use chatty::cluster::messages::{Gossip, GossipEntry, Heartbeat, Leave};
+use chatty::protocol::validate::{name_key, validate_name, validate_text};
+use chatty::protocol::{
+    decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, Member, MessageId,
+    ServerId, ServerInfo, ServerMsg, StatusReport, MAX_CLIENT_FRAME, MAX_NAME_CHARS,
+    MAX_TEXT_BYTES,
+};
+use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
+use chatty::relay::ChatEvent;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio_util::codec::Decoder;
+
+const CASES: u32 = 128;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: CASES,
+        // Shrunk failures are printed; nothing is written next to the tests.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Any string of up to `max` characters, biased toward the characters the
+/// rules care about: ASCII, controls (C0, C1), format/bidi, and the rest.
+fn text(max: usize) -> impl Strategy<Value = String> + Clone {
+    let ch = prop_oneof![
+        4 => proptest::char::range(' ', '~'),
+        1 => proptest::char::range('\0', '\u{1f}'),
+        1 => proptest::char::range('\u{7f}', '\u{9f}'),
+        1 => proptest::sample::select(vec![
+            '\u{200b}', '\u{200e}', '\u{202e}', '\u{2066}', '\u{feff}', '\u{00ad}', ' ', '\t'
+        ]),
+        2 => any::<char>(),
+    ];
+    vec(ch, 0..=max).prop_map(|chars| chars.into_iter().collect())
+}
+
+fn server_id() -> impl Strategy<Value = ServerId> {
+    any::<[u8; 16]>().prop_map(ServerId::from_bytes)
+}
+
+fn message_id() -> impl Strategy<Value = MessageId> {
+    (server_id(), any::<u64>()).prop_map(|(origin, seq)| MessageId { origin, seq })
+}
+
+fn leave_reason() -> impl Strategy<Value = LeaveReason> {
+    proptest::sample::select(vec![
+        LeaveReason::Leave,
+        LeaveReason::Disconnected,
+        LeaveReason::Timeout,
+        LeaveReason::TooSlow,
+        LeaveReason::ProtocolError,
+        LeaveReason::Shutdown,
+        LeaveReason::ServerLost,
+        LeaveReason::NameConflict,
+        LeaveReason::Unknown,
+        LeaveReason::Other,
+    ])
+}
+
+fn client_msg() -> impl Strategy<Value = ClientMsg> {
+    prop_oneof![
+        (any::<u16>(), text(80)).prop_map(|(version, agent)| ClientMsg::Hello { version, agent }),
+        text(40).prop_map(|name| ClientMsg::Join { name }),
+        (text(40), vec(message_id(), 0..6))
+            .prop_map(|(name, last_seen)| ClientMsg::Rejoin { name, last_seen }),
+        text(1100).prop_map(|text| ClientMsg::Send { text }),
+        Just(ClientMsg::Leave),
+        Just(ClientMsg::Status),
+        any::<u64>().prop_map(|nonce| ClientMsg::Ping { nonce }),
+        any::<u64>().prop_map(|nonce| ClientMsg::Pong { nonce }),
+    ]
+}
+
+fn member() -> impl Strategy<Value = Member> {
+    (text(40), server_id()).prop_map(|(name, server)| Member { name, server })
+}
+
+fn server_msg() -> impl Strategy<Value = ServerMsg> {
+    let addrs = vec(text(24), 0..4);
+    prop_oneof![
+        (any::<u16>(), server_id(), text(40), any::<u64>()).prop_map(
+            |(version, server, agent, keepalive_ms)| ServerMsg::Hello {
+                version,
+                server,
+                agent,
+                keepalive_ms
+            }
+        ),
+        (server_id(), text(40), vec(member(), 0..5), addrs.clone()).prop_map(
+            |(server, name, members, servers)| ServerMsg::Welcome {
+                server,
+                name,
+                members,
+                servers
+            }
+        ),
+        addrs
+            .clone()
+            .prop_map(|servers| ServerMsg::Servers { servers }),
+        (message_id(), text(40), server_id()).prop_map(|(id, name, server)| ServerMsg::Joined {
+            id,
+            name,
+            server
+        }),
+        (message_id(), text(40), server_id(), leave_reason()).prop_map(
+            |(id, name, server, reason)| ServerMsg::Left {
+                id,
+                name,
+                server,
+                reason
+            }
+        ),
+        (message_id(), text(40), text(1100)).prop_map(|(id, from, text)| ServerMsg::Message {
+            id,
+            from,
+            text
+        }),
+        (message_id(), text(40), text(200)).prop_map(|(id, from, text)| ServerMsg::History {
+            id,
+            from,
+            text
+        }),
+        (any::<u16>(), text(100), any::<bool>()).prop_map(|(code, text, fatal)| {
+            ServerMsg::Error {
+                code: ErrorCode(code),
+                text,
+                fatal,
+            }
+        }),
+        (
+            server_id(),
+            vec((server_id(), text(24), text(8), any::<u64>()), 0..4),
+            vec(member(), 0..5)
+        )
+            .prop_map(|(id, servers, members)| {
+                let servers = servers
+                    .into_iter()
+                    .map(|(id, addr, state, last_heard_ms)| ServerInfo {
+                        id,
+                        addr,
+                        state,
+                        last_heard_ms,
+                    })
+                    .collect();
+                ServerMsg::StatusReply(StatusReport {
+                    id,
+                    servers,
+                    members,
+                })
+            }),
+        text(100).prop_map(|text| ServerMsg::Notice { text }),
+        (text(100), addrs).prop_map(|(reason, servers)| ServerMsg::Shutdown { reason, servers }),
+        any::<u64>().prop_map(|nonce| ServerMsg::Ping { nonce }),
+        any::<u64>().prop_map(|nonce| ServerMsg::Pong { nonce }),
+    ]
+}
+
+fn frame_round_trip<T>(msg: &T) -> Result<(), TestCaseError>
+where
+    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let frame = encode_frame(msg);
+    let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+    prop_assert_eq!(len, frame.len() - 4, "prefix must be the body length");
+    let back: T = decode(&frame[4..]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&back, msg);
+    Ok(())
+}
+
+/// A stream cut at the given points (taken modulo its length).
+fn chunks(stream: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+    points.push(0);
+    points.push(stream.len());
+    points.sort_unstable();
+    points.dedup();
+    points
+        .windows(2)
+        .map(|w| stream[w[0]..w[1]].to_vec())
+        .collect()
+}
+
+fn addr_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<([u8; 4], u16)>().prop_map(|(ip, port)| SocketAddr::from((ip, port)).to_string()),
+        text(30),
+    ]
+}
+
+fn cluster_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => vec(proptest::char::range('a', 'z'), 0..=MAX_CLUSTER_NAME)
+            .prop_map(|chars| chars.into_iter().collect()),
+        1 => text(70),
+    ]
+}
+
+fn chat_event() -> impl Strategy<Value = ChatEvent> {
+    prop_oneof![
+        text(40).prop_map(|name| ChatEvent::Joined { name }),
+        (text(40), leave_reason()).prop_map(|(name, reason)| ChatEvent::Left { name, reason }),
+        (text(40), text(1100)).prop_map(|(from, text)| ChatEvent::Message { from, text }),
+        (4u8..=255).prop_map(|kind| ChatEvent::Unknown { kind }),
+    ]
+}
+
+/// Seals `body`; if the encoder says it fits, it fits and opens to the same
+/// value. The only other outcome is "too large" (or a bad cluster name).
+fn datagram_round_trip<T>(kind: Kind, cluster: &str, body: &T) -> Result<(), TestCaseError>
+where
+    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    match envelope::seal(kind, cluster, body) {
+        Ok(bytes) => {
+            prop_assert!(bytes.len() <= MAX_ENVELOPE);
+            let env = envelope::open(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(env.kind, kind);
+            prop_assert_eq!(env.cluster, cluster);
+            let back: T = env.body().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&back, body);
+        }
+        Err(EnvelopeError::ClusterName) => prop_assert!(cluster.len() > MAX_CLUSTER_NAME),
+        Err(EnvelopeError::TooLargeToSend(n)) => prop_assert!(n > MAX_ENVELOPE),
+        Err(other) => prop_assert!(false, "unexpected seal error {other}"),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn client_messages_round_trip(msg in client_msg()) {
+        frame_round_trip(&msg)?;
+    }
+
+    #[test]
+    fn server_messages_round_trip(msg in server_msg()) {
+        frame_round_trip(&msg)?;
+    }
+
+    #[test]
+    fn frame_decoder_reassembles_any_chunking(
+        msgs in vec(client_msg(), 1..8),
+        cuts in vec(any::<usize>(), 0..40),
+    ) {
+        let stream: Vec<u8> = msgs.iter().flat_map(|m| encode_frame(m).to_vec()).collect();
+        let mut decoder = FrameDecoder::new(MAX_CLIENT_FRAME);
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for chunk in chunks(&stream, &cuts) {
+            buf.extend_from_slice(&chunk);
+            while let Some(body) = decoder.decode(&mut buf).unwrap() {
+                got.push(decode::<ClientMsg>(&body).unwrap());
+            }
+        }
+        prop_assert!(decoder.decode_eof(&mut buf).unwrap().is_none());
+        prop_assert_eq!(got, msgs);
+    }
+
+    #[test]
+    fn membership_datagrams_round_trip(
+        cluster in cluster_name(),
+        id in server_id(),
+        client_addr in addr_text(),
+        udp_addr in addr_text(),
+        heartbeat in any::<u64>(),
+        entries in vec((server_id(), addr_text(), addr_text(), any::<u64>(), any::<u32>()), 0..30),
+    ) {
+        let hb = Heartbeat { id, client_addr, udp_addr, heartbeat };
+        datagram_round_trip(Kind::Heartbeat, &cluster, &hb)?;
+        let entries = entries
+            .into_iter()
+            .map(|(id, client_addr, udp_addr, heartbeat, age_ms)| GossipEntry {
+                id, client_addr, udp_addr, heartbeat, age_ms,
+            })
+            .collect();
+        datagram_round_trip(Kind::Gossip, &cluster, &Gossip { from: id, entries })?;
+        datagram_round_trip(Kind::Leave, &cluster, &Leave { id, heartbeat })?;
+    }
+
+    #[test]
+    fn relay_datagrams_round_trip(
+        cluster in cluster_name(),
+        origin in server_id(),
+        events in vec((any::<u64>(), chat_event()), 0..6),
+        (highest, oldest, seq) in any::<(u64, u64, u64)>(),
+        ranges in vec(any::<(u64, u64)>(), 0..80),
+        parts in vec(any::<u32>(), 0..250),
+        (part, total) in any::<(u32, u32)>(),
+        names in vec(text(32), 0..40),
+    ) {
+        for (seq, event) in &events {
+            let wire = WireEvent::new(*seq, event);
+            prop_assert_eq!(wire.seq(), *seq);
+            prop_assert_eq!(&wire.event(), event);
+        }
+        let events = events.iter().map(|(s, e)| WireEvent::new(*s, e)).collect();
+        datagram_round_trip(Kind::RelayData, &cluster, &Data { origin, events })?;
+        datagram_round_trip(Kind::RelayStatus, &cluster, &Status { origin, highest, oldest })?;
+        datagram_round_trip(Kind::RelayNack, &cluster, &Nack { origin, ranges })?;
+        datagram_round_trip(Kind::RelaySyncRequest, &cluster, &SyncRequest { origin, seq, parts })?;
+        let snapshot = Snapshot { origin, seq, part, parts: total, names };
+        datagram_round_trip(Kind::RelaySnapshot, &cluster, &snapshot)?;
+    }
+
+    #[test]
+    fn accepted_names_keep_the_rules(name in text(40)) {
+        if validate_name(&name).is_ok() {
+            let chars = name.chars().count();
+            prop_assert!((1..=MAX_NAME_CHARS).contains(&chars));
+            prop_assert!(!name.chars().any(char::is_control));
+            for invisible in ['\u{200b}', '\u{200e}', '\u{202e}', '\u{2066}', '\u{feff}', '\u{00ad}'] {
+                prop_assert!(!name.contains(invisible), "accepted {:?}", name);
+            }
+            prop_assert_eq!(name.trim(), name.as_str());
+        }
+        let key = name_key(&name);
+        prop_assert_eq!(name_key(&key), key.clone(), "name_key is idempotent");
+        prop_assert_eq!(name_key(&name.to_ascii_uppercase()), name_key(&name.to_ascii_lowercase()));
+    }
+
+    #[test]
+    fn accepted_texts_keep_the_rules(text in text(1100)) {
+        if validate_text(&text).is_ok() {
+            prop_assert!(!text.is_empty() && text.len() <= MAX_TEXT_BYTES);
+            prop_assert!(!text.chars().any(|c| c.is_control() && c != '\t'));
+        }
+    }
+}

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(client_frame datagram relay_state membership)
+[ ${#targets[@]} -gt 0 ] || targets=(client_frame datagram datagram_keyed relay_state membership)
 sanitizer=${SANITIZER:-none}
 rss_mb=${RSS_MB:-2048}
 timeout_s=${TIMEOUT_S:-10}
@@ -36,6 +36,7 @@ max_len() {
 	case $1 in
 	client_frame) echo 70000 ;;
 	datagram) echo 1600 ;;
+	datagram_keyed) echo 1601 ;;
 	*) echo 8192 ;;
 	esac
 }

@@ -1,5 +1,5 @@
-//! Writes the seed corpora: `cargo run --example seed -- DIR` fills `DIR/client_frame` and
-//! `DIR/datagram` with inputs from the real encoders (see `seeds`).
+//! Writes the seed corpora: `cargo run --example seed -- DIR` fills `DIR/client_frame`,
+//! `DIR/datagram` and `DIR/datagram_keyed` with inputs from the real encoders (see `seeds`).
 
 use std::path::PathBuf;
 
@@ -8,6 +8,7 @@ fn main() -> std::io::Result<()> {
     let sets = [
         ("client_frame", chatty_fuzz::seeds::frame_streams()),
         ("datagram", chatty_fuzz::seeds::datagrams()),
+        ("datagram_keyed", chatty_fuzz::seeds::sealed_datagrams()),
     ];
     for (target, inputs) in sets {
         let dir = root.join(target);

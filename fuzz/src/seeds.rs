@@ -240,3 +240,18 @@ pub fn datagrams() -> Vec<Vec<u8>> {
         .map(|d| d.expect("seed datagrams fit"))
         .collect()
 }
+
+/// Seeds for the keyed target ([`crate::sealed`]): each datagram seed both
+/// sealed with the test key (mode 0: arrives from the network) and as the
+/// plaintext a keyed sender seals (mode 1).
+pub fn sealed_datagrams() -> Vec<Vec<u8>> {
+    let mut sender = crate::sealed::sender();
+    let mut out = Vec::new();
+    for plain in datagrams() {
+        if let Some(sealed) = sender.seal(&plain, crate::sealed::NOW_MS) {
+            out.push([&[0u8][..], &sealed].concat());
+        }
+        out.push([&[1u8][..], &plain].concat());
+    }
+    out
+}

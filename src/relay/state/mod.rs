@@ -172,6 +172,11 @@ const SNAPSHOT_PART_BYTES: usize = 1100;
 /// 2^64 - 1 events; refusing the very last number keeps "one past the last
 /// delivered" representable, so no forged number can overflow it.
 const LAST_SEQ: u64 = u64::MAX - 1;
+/// Most parts a snapshot may have. A server's member list fills at most a
+/// few hundred parts (10,000 members with 32-character names take about
+/// 1,200), so a claim beyond this is forged, and refusing it bounds what a
+/// receiver holds while assembling one snapshot (about 5 MiB).
+const MAX_SNAPSHOT_PARTS: u32 = 4096;
 
 impl Relay {
     /// The relay of server `me`, reachable at `addr`, in `cluster`.

@@ -76,7 +76,11 @@ impl Relay {
         let Some(sync) = o.sync.as_mut() else {
             return; // already synced: a late duplicate
         };
-        if snap.parts == 0 || snap.part >= snap.parts || snap.seq > LAST_SEQ {
+        if snap.parts == 0
+            || snap.parts > MAX_SNAPSHOT_PARTS
+            || snap.part >= snap.parts
+            || snap.seq > LAST_SEQ
+        {
             return;
         }
         // A resync must move forward: a delayed snapshot older than what was
@@ -318,6 +322,35 @@ mod tests {
             }
         );
         assert!(matches!(deliveries[2], Delivery::OriginGone { .. }));
+    }
+
+    #[test]
+    fn a_snapshot_claiming_too_many_parts_is_ignored() {
+        // Unbounded, forged parts of a never-ending snapshot would pile up
+        // while the receiver waits for the rest.
+        let now = Instant::now();
+        let peer = ServerId::from_bytes([2; 16]);
+        let mut relay = Relay::new(
+            ServerId::from_bytes([1; 16]),
+            addr(1),
+            "c",
+            RelayConfig::default(),
+            now,
+        );
+        relay.peer_up(peer, addr(2));
+        for part in 0..10 {
+            let snapshot = Snapshot {
+                origin: peer,
+                seq: 0,
+                part,
+                parts: MAX_SNAPSHOT_PARTS + 1,
+                names: vec![format!("n{part}")],
+            };
+            let bytes = envelope::seal(Kind::RelaySnapshot, "c", &snapshot).unwrap();
+            relay.handle_datagram(addr(2), &bytes, now);
+        }
+        assert_eq!(relay.footprint().snapshot_parts, 0);
+        assert_eq!(relay.poll_delivery(), None);
     }
 
     #[test]

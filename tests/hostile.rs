@@ -127,6 +127,21 @@ async fn a_flood_from_one_address_hits_its_cap_and_nobody_else() {
     let mut bystander = joined_from(&server, BYSTANDER, "Bystander").await;
     chats(&mut bystander, "I got in from elsewhere").await;
     chats(&mut insider, "and I was never disturbed").await;
+    // An operator sees the refusals in `status`.
+    bystander.send(&ClientMsg::Status).await;
+    let counters = loop {
+        match bystander.next().await {
+            Some(ServerMsg::StatusReply(report)) => break report.counters,
+            Some(_) => continue,
+            None => panic!("closed before the status reply"),
+        }
+    };
+    assert_eq!(
+        counters["connections_refused_per_address_cap"],
+        3 * CAP as u64
+    );
+    assert_eq!(counters["connections_refused_total_cap"], 0);
+    assert_eq!(counters["connections_open"], CAP as u64 + 1);
     // A freed slot is usable again.
     drop(holders.pop());
     let mut late = admitted_from(&server, ATTACKER).await;

@@ -20,7 +20,7 @@ use chatty::protocol::{
 };
 use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
 use chatty::relay::ChatEvent;
-use proptest::collection::vec;
+use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -148,9 +148,10 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         (
             server_id(),
             vec((server_id(), text(24), text(8), any::<u64>()), 0..4),
-            vec(member(), 0..5)
+            vec(member(), 0..5),
+            btree_map(text(40), any::<u64>(), 0..4)
         )
-            .prop_map(|(id, servers, members)| {
+            .prop_map(|(id, servers, members, counters)| {
                 let servers = servers
                     .into_iter()
                     .map(|(id, addr, state, last_heard_ms)| ServerInfo {
@@ -164,6 +165,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                     id,
                     servers,
                     members,
+                    counters,
                 })
             }),
         text(100).prop_map(|text| ServerMsg::Notice { text }),

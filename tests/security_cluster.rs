@@ -196,6 +196,16 @@ async fn replayed_datagrams_are_refused_and_a_ghost_stays_dead() {
             .unwrap();
     }
     wait_seal(&observer, "replays counted", |s| s.replayed >= before + 2).await;
+    // ...and an operator sees them in `status`.
+    let report = chatty::client::status::fetch(&observer.addr_string())
+        .await
+        .expect("status");
+    assert!(
+        report.counters["seal_replayed"] >= before + 2,
+        "{:?}",
+        report.counters
+    );
+    assert!(report.counters["seal_opened"] > 0, "{:?}", report.counters);
 
     // The victim dies; its captured heartbeat must not bring it back, even
     // after the observer has forgotten its session (then the stamp is stale).

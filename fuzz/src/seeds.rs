@@ -108,6 +108,7 @@ pub fn server_messages() -> Vec<ServerMsg> {
                 last_heard_ms: 12,
             }],
             members: vec![member],
+            counters: [("seal_replayed".to_string(), 2)].into_iter().collect(),
         }),
         ServerMsg::Notice {
             text: "3 messages lost".into(),

@@ -19,7 +19,8 @@ pub async fn fetch_via(addr: &str, connector: &Connector) -> Result<StatusReport
 }
 
 /// The report as one JSON object. Field names are a stable interface:
-/// `id`, `servers[].{id,addr,state,last_heard_ms}`, `members[].{name,server}`.
+/// `id`, `servers[].{id,addr,state,last_heard_ms}`, `members[].{name,server}`,
+/// `counters.{<name>}` (PROTOCOL.md lists the names).
 pub fn to_json(report: &StatusReport) -> serde_json::Value {
     json!({
         "id": report.id.to_string(),
@@ -33,6 +34,7 @@ pub fn to_json(report: &StatusReport) -> serde_json::Value {
             "name": m.name,
             "server": m.server.to_string(),
         })).collect::<Vec<_>>(),
+        "counters": report.counters,
     })
 }
 
@@ -88,6 +90,14 @@ pub fn to_table(report: &StatusReport) -> String {
             );
         }
     }
+    // Only what happened: a row of zeros says nothing to a person.
+    let happened: Vec<_> = report.counters.iter().filter(|(_, v)| **v > 0).collect();
+    if !happened.is_empty() {
+        let _ = writeln!(out, "\nCOUNTERS (non-zero, since start)");
+        for (name, value) in happened {
+            let _ = writeln!(out, "  {:<40}  {value}", super::render::clean(name));
+        }
+    }
     out
 }
 
@@ -110,6 +120,12 @@ mod tests {
                 name: "Leo".into(),
                 server: id,
             }],
+            counters: [
+                ("seal_replayed".to_string(), 3),
+                ("seal_bad_tag".to_string(), 0),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 
@@ -123,6 +139,7 @@ mod tests {
         assert_eq!(v["servers"][0]["state"], "alive");
         assert_eq!(v["members"][0]["name"], "Leo");
         assert_eq!(v["members"][0]["server"], r.id.to_string());
+        assert_eq!(v["counters"]["seal_replayed"], 3);
     }
 
     #[test]
@@ -132,5 +149,7 @@ mod tests {
         assert!(t.contains("(this server)"));
         assert!(t.contains("MEMBERS (1)"));
         assert!(t.contains("Leo"));
+        assert!(t.contains("seal_replayed"));
+        assert!(!t.contains("seal_bad_tag"), "zero counters are not listed");
     }
 }

@@ -317,6 +317,7 @@ mod tests {
                 id: server,
                 servers: vec![],
                 members: vec![],
+                counters: Default::default(),
             }),
             ServerMsg::Notice {
                 text: String::new(),

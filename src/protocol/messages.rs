@@ -5,6 +5,8 @@
 //! keys they do not know, so fields can be added without a version bump.
 //! PROTOCOL.md is the normative description; this file must agree with it.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::ids::{MessageId, ServerId};
@@ -220,6 +222,11 @@ pub struct StatusReport {
     pub servers: Vec<ServerInfo>,
     /// Everyone in the chat, sorted by name.
     pub members: Vec<Member>,
+    /// Named counters since the server started (connections refused by the
+    /// caps, datagrams dropped or refused by cause), for operators. Names are
+    /// listed in PROTOCOL.md; clients must accept names they do not know.
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// One server as seen by the answering server.

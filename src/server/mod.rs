@@ -48,6 +48,7 @@ pub struct Server {
     config: Arc<ServerConfig>,
     advertised: SocketAddr,
     cluster: Option<PendingCluster>,
+    admission: Arc<Admission>,
 }
 
 /// Membership and relay state and sockets, bound but not yet running.
@@ -124,8 +125,10 @@ impl Server {
                 (advertised, Some(pending))
             }
         };
+        let admission = Admission::new(config.max_connections, config.max_per_ip);
         let mut room = Room::new(id, advertised.to_string(), config.client_queue)
-            .with_history(config.history_on_join);
+            .with_history(config.history_on_join)
+            .with_admission(admission.clone());
         if let Some(c) = &cluster {
             room = room
                 .with_cluster(c.view.clone())
@@ -137,6 +140,7 @@ impl Server {
             config: Arc::new(config),
             advertised,
             cluster,
+            admission,
         })
     }
 
@@ -177,6 +181,7 @@ impl Server {
             room,
             config,
             cluster,
+            admission,
             ..
         } = self;
         info!(server = %room.id(), addr = %listener.local_addr()?, tls = config.tls.is_some(), "serving clients");
@@ -216,7 +221,6 @@ impl Server {
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         check_fd_limit(config.max_connections);
-        let admission = Admission::new(config.max_connections, config.max_per_ip);
         let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
         let mut last_refusal_log: Option<std::time::Instant> = None;
         tokio::pin!(shutdown);

@@ -22,13 +22,15 @@ use state::{backfill, Conn, RoomState};
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::admission::Admission;
 use crate::cluster::ClusterView;
 use crate::protocol::validate::name_key;
 use crate::protocol::{
@@ -80,6 +82,8 @@ pub struct Room {
     queue_capacity: usize,
     state: Mutex<RoomState>,
     cluster: Option<watch::Receiver<ClusterView>>,
+    /// Connection caps, whose refusal counts `status` reports.
+    admission: Option<Arc<Admission>>,
 }
 
 impl Room {
@@ -91,7 +95,14 @@ impl Room {
             queue_capacity: queue_capacity.max(1),
             state: Mutex::new(RoomState::default()),
             cluster: None,
+            admission: None,
         }
+    }
+
+    /// Lets `status` report the connection caps' counts from `admission`.
+    pub fn with_admission(mut self, admission: Arc<Admission>) -> Self {
+        self.admission = Some(admission);
+        self
     }
 
     /// Lets `status` list the cluster's other servers from `view`.
@@ -339,8 +350,19 @@ impl Room {
             state: "alive".into(),
             last_heard_ms: 0,
         }];
+        let mut counters = BTreeMap::new();
+        if let Some(admission) = &self.admission {
+            let refused = admission.refused();
+            counters.insert("connections_open".into(), admission.open() as u64);
+            counters.insert("connections_refused_total_cap".into(), refused.total_cap);
+            counters.insert(
+                "connections_refused_per_address_cap".into(),
+                refused.per_address_cap,
+            );
+        }
         if let Some(view) = &self.cluster {
             let view = view.borrow();
+            cluster_counters(&view, &mut counters);
             servers.extend(view.members.iter().map(|m| ServerInfo {
                 id: m.info.id,
                 addr: m.info.client_addr.to_string(),
@@ -353,6 +375,7 @@ impl Room {
             id: self.id,
             servers,
             members: state.members(),
+            counters,
         }
     }
 
@@ -392,5 +415,28 @@ impl Room {
                 }));
             }
         }
+    }
+}
+
+/// The cluster's datagram counters, under the names PROTOCOL.md lists.
+fn cluster_counters(view: &ClusterView, out: &mut BTreeMap<String, u64>) {
+    let d = view.drops;
+    let s = view.seal;
+    for (name, value) in [
+        ("datagrams_malformed", d.malformed),
+        ("datagrams_foreign", d.foreign),
+        ("datagrams_stale_member", d.stale),
+        ("seal_opened", s.opened),
+        ("seal_malformed", s.malformed),
+        ("seal_unsealed", s.unsealed),
+        ("seal_sealed_without_key", s.sealed_without_key),
+        ("seal_unknown_key", s.unknown_key),
+        ("seal_bad_tag", s.bad_tag),
+        ("seal_stale", s.stale),
+        ("seal_replayed", s.replayed),
+        ("seal_table_full", s.table_full),
+        ("seal_foreign", s.foreign),
+    ] {
+        out.insert(name.into(), value);
     }
 }

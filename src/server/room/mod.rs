@@ -10,7 +10,7 @@
 //! The room never touches a socket; session tasks feed it and writer tasks
 //! drain the queues it fills. In a cluster, every local event also goes to
 //! the relay (under the same lock, so the relay's order is the room's order),
-//! and [`remote`] applies what the relay delivers from other servers.
+//! and the `remote` module applies what the relay delivers from other servers.
 
 mod queue;
 mod remote;

@@ -13,9 +13,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use chatty::client::Client;
-use chatty::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg, PROTOCOL_VERSION};
+use chatty::protocol::{ClientMsg, ErrorCode, ServerMsg, PROTOCOL_VERSION};
 use chatty::server::{RateLimit, ServerConfig};
-use common::{joined, wait_for_text, Raw, TestServer, DEADLINE};
+use common::{flood_until_sloth_is_evicted, joined, wait_for_text, Raw, TestServer, DEADLINE};
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
@@ -320,8 +320,6 @@ async fn the_flood_limit_holds_during_a_slowloris_attack() {
 /// still evicted as too slow and everyone else keeps receiving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_readers_are_evicted_during_a_slowloris_attack() {
-    const BATCH: u64 = 16;
-    const MAX_BATCHES: u64 = 2_000;
     let server = TestServer::start(ServerConfig {
         rate_limit: unlimited_rate(),
         client_queue: 32,
@@ -331,61 +329,7 @@ async fn slow_readers_are_evicted_during_a_slowloris_attack() {
     .await;
     let _attack = slowloris(&server, 40).await;
     let _sloth = joined_from(&server, ATTACKER, "Sloth").await; // never reads
-    let (mut watcher_rx, _watcher_tx) = joined(&server, "Watcher").await.split();
-    let (mut sender_rx, mut sender_tx) = joined(&server, "Sender").await.split();
-    // Both readers report progress; the flood waits for them, so only the
-    // member that does not read can fall a whole queue behind.
-    let (echoed_tx, mut echoed) = tokio::sync::watch::channel(0u64);
-    let drain = tokio::spawn(async move {
-        let mut count = 0;
-        while let Ok(Some(msg)) = sender_rx.recv().await {
-            if matches!(msg, ServerMsg::Message { .. }) {
-                count += 1;
-                let _ = echoed_tx.send(count);
-            }
-        }
-    });
-    let (seen_tx, mut seen) = tokio::sync::watch::channel((0u64, None::<LeaveReason>));
-    let watcher = tokio::spawn(async move {
-        let (mut count, mut sloth_left) = (0, None);
-        while let Ok(Some(msg)) = watcher_rx.recv().await {
-            match msg {
-                ServerMsg::Message { .. } => count += 1,
-                ServerMsg::Left { name, reason, .. } if name == "Sloth" => {
-                    sloth_left = Some(reason)
-                }
-                _ => {}
-            }
-            let _ = seen_tx.send((count, sloth_left));
-        }
-    });
-    let big = "x".repeat(1000);
-    let mut sent = 0;
-    for _ in 0..MAX_BATCHES {
-        if seen.borrow().1.is_some() {
-            break;
-        }
-        for _ in 0..BATCH {
-            sender_tx.say(&big).await.unwrap();
-        }
-        sent += BATCH;
-        tokio::time::timeout(
-            DEADLINE,
-            seen.wait_for(|(count, left)| *count >= sent || left.is_some()),
-        )
-        .await
-        .expect("watcher keeps up")
-        .expect("watcher connected");
-        if seen.borrow().1.is_none() {
-            tokio::time::timeout(DEADLINE, echoed.wait_for(|n| *n >= sent))
-                .await
-                .expect("sender reads its echoes")
-                .expect("sender connected");
-        }
-    }
-    assert_eq!(seen.borrow().1, Some(LeaveReason::TooSlow));
-    drain.abort();
-    watcher.abort();
+    flood_until_sloth_is_evicted(&server).await;
 }
 
 /// Slowloris connections that have said hello and then nothing, from

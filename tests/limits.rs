@@ -8,15 +8,15 @@ use std::time::Duration;
 use chatty::client::Client;
 use chatty::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg};
 use chatty::server::{RateLimit, ServerConfig};
-use common::{joined, wait_for, wait_for_text, Raw, TestServer, DEADLINE};
+use common::{
+    flood_until_sloth_is_evicted, joined, wait_for, wait_for_text, Raw, TestServer, DEADLINE,
+};
 
 /// A member that stops reading is evicted once its queue is full; the others
 /// see it leave as too slow and keep receiving everything. The flood is paced
 /// to the watcher's reading, so only the member that does not read falls behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_disconnected() {
-    const BATCH: u64 = 16;
-    const MAX_BATCHES: u64 = 2_000; // 32 MB at most: far beyond loopback buffers
     let server = TestServer::start(ServerConfig {
         rate_limit: RateLimit {
             per_sec: 0.0,
@@ -31,70 +31,7 @@ async fn a_client_that_does_not_read_is_disconnected() {
         name: "Sloth".into(),
     })
     .await;
-    let (mut watcher_rx, _watcher_tx) = joined(&server, "Watcher").await.split();
-    let (mut sender_rx, mut sender_tx) = joined(&server, "Sender").await.split();
-    // The sender must keep reading its own echoes, or it would be slow too;
-    // the flood waits for it as well as for the watcher (below), so on a
-    // loaded machine neither reader can fall a whole queue behind.
-    let (echoed_tx, mut echoed) = tokio::sync::watch::channel(0u64);
-    let drain = tokio::spawn(async move {
-        let mut count = 0;
-        while let Ok(Some(msg)) = sender_rx.recv().await {
-            if matches!(msg, ServerMsg::Message { .. }) {
-                count += 1;
-                let _ = echoed_tx.send(count);
-            }
-        }
-    });
-
-    let (seen_tx, mut seen) = tokio::sync::watch::channel((0u64, None::<LeaveReason>));
-    let watcher = tokio::spawn(async move {
-        let (mut count, mut sloth_left) = (0, None);
-        while let Ok(Some(msg)) = watcher_rx.recv().await {
-            match msg {
-                ServerMsg::Message { .. } => count += 1,
-                ServerMsg::Left { name, reason, .. } if name == "Sloth" => {
-                    sloth_left = Some(reason)
-                }
-                _ => {}
-            }
-            let _ = seen_tx.send((count, sloth_left));
-        }
-        watcher_rx
-    });
-
-    let big = "x".repeat(1000);
-    let mut sent = 0;
-    for _ in 0..MAX_BATCHES {
-        if seen.borrow().1.is_some() {
-            break;
-        }
-        for _ in 0..BATCH {
-            sender_tx.say(&big).await.unwrap();
-        }
-        sent += BATCH;
-        tokio::time::timeout(
-            DEADLINE,
-            seen.wait_for(|(count, left)| *count >= sent || left.is_some()),
-        )
-        .await
-        .expect("watcher keeps up")
-        .expect("watcher still connected");
-        if seen.borrow().1.is_none() {
-            tokio::time::timeout(DEADLINE, echoed.wait_for(|n| *n >= sent))
-                .await
-                .expect("sender reads its echoes")
-                .expect("sender still connected");
-        }
-    }
-    let reason = seen.borrow().1;
-    assert_eq!(
-        reason,
-        Some(LeaveReason::TooSlow),
-        "Sloth evicted after {sent} messages"
-    );
-    drain.abort();
-    watcher.abort();
+    flood_until_sloth_is_evicted(&server).await;
     // The slow client, once it reads, finds its connection closed.
     let reader = async { while slow.next().await.is_some() {} };
     tokio::time::timeout(DEADLINE, reader)

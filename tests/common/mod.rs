@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use chatty::client::Client;
 use chatty::cluster::{ClusterConfig, ClusterView, MembershipConfig, TransportConfig};
 use chatty::protocol::{
-    decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, ServerId, ServerMsg,
+    decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, ServerId, ServerMsg,
     MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
 use chatty::server::{RateLimit, Server, ServerConfig};
@@ -349,4 +349,74 @@ pub async fn wait_members_named(server: &TestServer, names: &[&str]) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await; // poll, bounded by the deadline
     }
+}
+
+/// Floods the chat (1,000-byte messages, in batches of 16) until the member
+/// `Sloth`, who never reads, is evicted; asserts that everyone else saw it
+/// leave as too slow. A `Watcher` and the `Sender` itself both read, and the
+/// flood waits for both after every batch, so on a loaded machine only the
+/// member that does not read can fall a whole queue behind. Returns how
+/// many messages it took. The server's queue should be small (e.g. 32).
+pub async fn flood_until_sloth_is_evicted(server: &TestServer) -> u64 {
+    const BATCH: u64 = 16;
+    const MAX_BATCHES: u64 = 2_000; // 32 MB at most: far beyond loopback buffers
+    let (mut watcher_rx, _watcher_tx) = joined(server, "Watcher").await.split();
+    let (mut sender_rx, mut sender_tx) = joined(server, "Sender").await.split();
+    let (echoed_tx, mut echoed) = watch::channel(0u64);
+    let drain = tokio::spawn(async move {
+        let mut count = 0;
+        while let Ok(Some(msg)) = sender_rx.recv().await {
+            if matches!(msg, ServerMsg::Message { .. }) {
+                count += 1;
+                let _ = echoed_tx.send(count);
+            }
+        }
+    });
+    let (seen_tx, mut seen) = watch::channel((0u64, None::<LeaveReason>));
+    let watcher = tokio::spawn(async move {
+        let (mut count, mut sloth_left) = (0, None);
+        while let Ok(Some(msg)) = watcher_rx.recv().await {
+            match msg {
+                ServerMsg::Message { .. } => count += 1,
+                ServerMsg::Left { name, reason, .. } if name == "Sloth" => {
+                    sloth_left = Some(reason)
+                }
+                _ => {}
+            }
+            let _ = seen_tx.send((count, sloth_left));
+        }
+    });
+    let big = "x".repeat(1000);
+    let mut sent = 0;
+    for _ in 0..MAX_BATCHES {
+        if seen.borrow().1.is_some() {
+            break;
+        }
+        for _ in 0..BATCH {
+            sender_tx.say(&big).await.unwrap();
+        }
+        sent += BATCH;
+        tokio::time::timeout(
+            DEADLINE,
+            seen.wait_for(|(count, left)| *count >= sent || left.is_some()),
+        )
+        .await
+        .expect("watcher keeps up")
+        .expect("watcher still connected");
+        if seen.borrow().1.is_none() {
+            tokio::time::timeout(DEADLINE, echoed.wait_for(|n| *n >= sent))
+                .await
+                .expect("sender reads its echoes")
+                .expect("sender still connected");
+        }
+    }
+    let reason = seen.borrow().1;
+    assert_eq!(
+        reason,
+        Some(LeaveReason::TooSlow),
+        "Sloth evicted after {sent} messages"
+    );
+    drain.abort();
+    watcher.abort();
+    sent
 }

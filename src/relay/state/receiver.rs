@@ -264,7 +264,8 @@ mod tests {
     }
 
     /// A relay synced (at event 0) with one peer, and that peer's id.
-    fn synced_with_peer(now: Instant) -> (Relay, ServerId) {
+    /// A relay with one peer up, not yet synced with it, and that peer's id.
+    fn with_peer(now: Instant) -> (Relay, ServerId) {
         let peer = ServerId::from_bytes([2; 16]);
         let mut relay = Relay::new(
             ServerId::from_bytes([1; 16]),
@@ -274,6 +275,11 @@ mod tests {
             now,
         );
         relay.peer_up(peer, addr(2));
+        (relay, peer)
+    }
+
+    fn synced_with_peer(now: Instant) -> (Relay, ServerId) {
+        let (mut relay, peer) = with_peer(now);
         let snapshot = Snapshot {
             origin: peer,
             seq: 0,
@@ -329,15 +335,7 @@ mod tests {
         // Unbounded, forged parts of a never-ending snapshot would pile up
         // while the receiver waits for the rest.
         let now = Instant::now();
-        let peer = ServerId::from_bytes([2; 16]);
-        let mut relay = Relay::new(
-            ServerId::from_bytes([1; 16]),
-            addr(1),
-            "c",
-            RelayConfig::default(),
-            now,
-        );
-        relay.peer_up(peer, addr(2));
+        let (mut relay, peer) = with_peer(now);
         for part in 0..10 {
             let snapshot = Snapshot {
                 origin: peer,

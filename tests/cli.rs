@@ -3,100 +3,10 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::free_udp_port;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-const DEADLINE: Duration = Duration::from_secs(15);
-
-fn chatty() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatty"));
-    cmd.env("RUST_LOG", "warn").kill_on_drop(true);
-    cmd
-}
-
-struct Proc {
-    child: Child,
-    out: Lines<BufReader<ChildStdout>>,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chatty");
-        let out = BufReader::new(child.stdout.take().unwrap()).lines();
-        Proc { child, out }
-    }
-
-    async fn line(&mut self) -> Option<String> {
-        tokio::time::timeout(DEADLINE, self.out.next_line())
-            .await
-            .expect("output in time")
-            .expect("readable stdout")
-    }
-
-    /// Reads lines until one equals `want`; returns everything read.
-    async fn until(&mut self, want: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            match self.line().await {
-                Some(line) => {
-                    let done = line == want;
-                    seen.push(line);
-                    if done {
-                        return seen;
-                    }
-                }
-                None => panic!("output ended before {want:?}; got {seen:?}"),
-            }
-        }
-    }
-
-    /// Sends `signal` (`"KILL"`, `"TERM"`) to the process.
-    async fn signal(&self, signal: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let sent = Command::new("kill")
-            .args([format!("-{signal}"), pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success(), "kill -{signal}");
-    }
-
-    async fn write(&mut self, text: &str) {
-        let stdin = self.child.stdin.as_mut().expect("stdin open");
-        stdin.write_all(text.as_bytes()).await.unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        drop(self.child.stdin.take());
-    }
-
-    async fn exit_code(&mut self) -> i32 {
-        tokio::time::timeout(DEADLINE, self.child.wait())
-            .await
-            .expect("exits in time")
-            .unwrap()
-            .code()
-            .expect("exited normally")
-    }
-
-    async fn rest(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        while let Some(line) = self.line().await {
-            lines.push(line);
-        }
-        lines
-    }
-}
+use common::proc::{chatty, until_match, Proc, PROC_DEADLINE as DEADLINE};
 
 /// Starts `chatty server` on a free loopback port, with multicast on the
 /// loopback interface only and a group port of its own; returns it and its
@@ -351,23 +261,6 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
         "{out:?}"
     );
     fake.abort();
-}
-
-/// Reads lines until one satisfies `pred`; returns everything read.
-async fn until_match(proc: &mut Proc, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        match proc.line().await {
-            Some(line) => {
-                let done = pred(&line);
-                seen.push(line);
-                if done {
-                    return seen;
-                }
-            }
-            None => panic!("output ended before {what}; got {seen:?}"),
-        }
-    }
 }
 
 /// SIGKILL the client's server mid-conversation while someone keeps

@@ -5,20 +5,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chatty::client::{Client, ClientError, ClientTls, Connector};
 use chatty::protocol::ErrorCode;
 use chatty::server::{RateLimit, ServerConfig, ServerTls, TlsSetupError};
+use common::proc::{chatty, until_match, Proc};
 use common::{free_udp_port, wait_for_text, TestServer};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-const DEADLINE: Duration = Duration::from_secs(15);
 
 /// A throwaway CA and a server certificate it signed.
 struct Pki {
@@ -256,7 +251,10 @@ async fn the_binary_chats_and_fails_over_over_tls() {
 
     // Failover: every candidate is reached over TLS too.
     a.signal("TERM").await;
-    let out = until_match(&mut leo, |l| l.starts_with("[SERVER] reconnected to ")).await;
+    let out = until_match(&mut leo, "reconnected", |l| {
+        l.starts_with("[SERVER] reconnected to ")
+    })
+    .await;
     assert!(out.last().unwrap().contains(&addr_b), "{out:?}");
     leo.write("still here\n").await;
     ann.until("[Leo] still here").await;
@@ -313,87 +311,6 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
-fn chatty() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatty"));
-    cmd.env("RUST_LOG", "warn").kill_on_drop(true);
-    cmd
-}
-
-struct Proc {
-    child: Child,
-    out: Lines<BufReader<ChildStdout>>,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chatty");
-        let out = BufReader::new(child.stdout.take().unwrap()).lines();
-        Proc { child, out }
-    }
-
-    async fn line(&mut self) -> Option<String> {
-        tokio::time::timeout(DEADLINE, self.out.next_line())
-            .await
-            .expect("output in time")
-            .expect("readable stdout")
-    }
-
-    async fn until(&mut self, want: &str) {
-        until_match(self, |l| l == want).await;
-    }
-
-    async fn signal(&self, signal: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let sent = Command::new("kill")
-            .args([format!("-{signal}"), pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success());
-    }
-
-    async fn write(&mut self, text: &str) {
-        let stdin = self.child.stdin.as_mut().expect("stdin open");
-        stdin.write_all(text.as_bytes()).await.unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        drop(self.child.stdin.take());
-    }
-
-    async fn exit_code(&mut self) -> i32 {
-        tokio::time::timeout(DEADLINE, self.child.wait())
-            .await
-            .expect("exits in time")
-            .unwrap()
-            .code()
-            .expect("exited normally")
-    }
-}
-
-/// Reads lines until one satisfies `pred`; returns everything read.
-async fn until_match(proc: &mut Proc, pred: impl Fn(&str) -> bool) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        match proc.line().await {
-            Some(line) => {
-                let done = pred(&line);
-                seen.push(line);
-                if done {
-                    return seen;
-                }
-            }
-            None => panic!("output ended early; got {seen:?}"),
-        }
     }
 }
 

@@ -3,6 +3,8 @@
 //! Every wait has a deadline; nothing sleeps and hopes.
 #![allow(dead_code)]
 
+pub mod proc;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

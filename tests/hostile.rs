@@ -12,10 +12,11 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use chatty::client::Client;
 use chatty::protocol::{ClientMsg, ErrorCode, ServerMsg, PROTOCOL_VERSION};
 use chatty::server::{RateLimit, ServerConfig};
-use common::{flood_until_sloth_is_evicted, joined, wait_for_text, Raw, TestServer, DEADLINE};
+use common::{
+    flood_until_sloth_is_evicted, joined, member_names, wait_for_text, Raw, TestServer, DEADLINE,
+};
 use tokio::net::TcpSocket;
 use tokio::time::Instant;
 
@@ -427,14 +428,6 @@ async fn nobody_can_send_as_someone_else() {
         .await
         .expect("sentinel arrives");
     assert!(messages.is_empty(), "{messages:?}");
-    let mut probe = Client::connect(&server.addr_string()).await.unwrap();
-    let members: Vec<String> = probe
-        .status()
-        .await
-        .unwrap()
-        .members
-        .into_iter()
-        .map(|m| m.name)
-        .collect();
+    let members = member_names(&server).await;
     assert_eq!(members, ["Alice"], "Mallory was closed, Eve never joined");
 }

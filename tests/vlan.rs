@@ -6,6 +6,7 @@
 //! `SKIPPED: <reason>` and passes. The tests of this file run in parallel,
 //! each on its own LAN.
 
+mod common;
 #[path = "support/vlan/mod.rs"]
 mod vlan;
 
@@ -14,7 +15,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chatty::client::Client;
-use chatty::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerId, ServerMsg};
+use chatty::protocol::{ErrorCode, LeaveReason, ServerId, ServerMsg};
+use common::wait_for;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use vlan::{eventually, Lan};
 
@@ -82,26 +84,6 @@ async fn joined(lan: &Lan, host: usize, name: &str) -> Client {
     let mut client = lan.client(host, host).await.expect("connect");
     client.join(name).await.expect("join");
     client
-}
-
-/// Reads until a message matches `pred`, answering pings; panics at `DEADLINE`.
-async fn wait_for(client: &mut Client, what: &str, pred: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
-    let read = async {
-        loop {
-            match client.recv().await {
-                Ok(Some(ServerMsg::Ping { nonce })) => {
-                    let _ = client.send_msg(&ClientMsg::Pong { nonce }).await;
-                }
-                Ok(Some(msg)) if pred(&msg) => return msg,
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("connection closed while waiting for {what}"),
-                Err(err) => panic!("error while waiting for {what}: {err}"),
-            }
-        }
-    };
-    tokio::time::timeout(DEADLINE, read)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

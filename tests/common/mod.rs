@@ -327,21 +327,27 @@ pub fn clustered(cluster: ClusterConfig) -> ServerConfig {
     }
 }
 
+/// The member names `server`'s status lists (sorted), asked on a fresh
+/// connection.
+pub async fn member_names(server: &TestServer) -> Vec<String> {
+    let mut probe = Client::connect(&server.addr_string()).await.unwrap();
+    probe
+        .status()
+        .await
+        .unwrap()
+        .members
+        .into_iter()
+        .map(|m| m.name)
+        .collect()
+}
+
 /// Waits until `server`'s status lists exactly these member names.
 pub async fn wait_members_named(server: &TestServer, names: &[&str]) {
     let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     want.sort();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let mut probe = Client::connect(&server.addr_string()).await.unwrap();
-        let got: Vec<String> = probe
-            .status()
-            .await
-            .unwrap()
-            .members
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
+        let got = member_names(server).await;
         if got == want {
             return;
         }

@@ -165,14 +165,7 @@ fn dispatch(datagram: &[u8]) {
     relay.handle_tick(now);
     while relay.poll_transmit().is_some() {}
 
-    let relay_kind = matches!(
-        envelope::open(datagram).map(|e| e.kind),
-        Ok(Kind::RelayData
-            | Kind::RelayStatus
-            | Kind::RelayNack
-            | Kind::RelaySyncRequest
-            | Kind::RelaySnapshot)
-    );
+    let relay_kind = envelope::open(datagram).is_ok_and(|e| e.kind.is_relay());
     if relay_kind {
         relay.handle_datagram(peer_addr(), datagram, now);
     } else {

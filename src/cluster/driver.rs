@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::envelope::{self, Kind};
+use super::envelope;
 use super::membership::{DownReason, DropStats, Event, MemberView, Membership};
 use super::messages::MemberInfo;
 use super::seal::{unix_ms, Gate, SealStats};
@@ -237,14 +237,7 @@ impl Node {
         };
         let datagram: &[u8] = &plain;
         let now = Instant::now();
-        let relay_kind = matches!(
-            envelope::open(datagram).map(|e| e.kind),
-            Ok(Kind::RelayData
-                | Kind::RelayStatus
-                | Kind::RelayNack
-                | Kind::RelaySyncRequest
-                | Kind::RelaySnapshot)
-        );
+        let relay_kind = envelope::open(datagram).is_ok_and(|e| e.kind.is_relay());
         if relay_kind {
             self.relay.handle_datagram(from, datagram, now);
         } else {

@@ -58,6 +58,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// True for the relay's kinds (16–20), which the driver hands to the
+    /// relay; the others belong to membership.
+    pub fn is_relay(self) -> bool {
+        self as u8 >= Kind::RelayData as u8
+    }
+
     fn from_byte(b: u8) -> Option<Kind> {
         Some(match b {
             1 => Kind::Heartbeat,
@@ -203,6 +209,16 @@ pub fn cluster_of(datagram: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_kinds_are_the_relay_s() {
+        let relay: Vec<u8> = (0..=u8::MAX)
+            .filter_map(Kind::from_byte)
+            .filter(|k| k.is_relay())
+            .map(|k| k as u8)
+            .collect();
+        assert_eq!(relay, [16, 17, 18, 19, 20]);
+    }
 
     #[test]
     fn round_trip() {

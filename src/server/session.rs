@@ -198,15 +198,22 @@ impl Session {
         let period = self.config.keepalive.max(Duration::from_millis(10));
         let mut keepalive = interval_at(Instant::now() + period, period);
         keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Made once for the session's life, not once per frame: each of
+        // these registers with the token or the timer when first polled.
+        let evicted_now = evicted.cancelled();
+        let shutting_down = shutdown.cancelled();
+        let handshake_over = sleep_until(handshake_deadline);
+        let join_over = sleep_until(join_deadline);
+        tokio::pin!(evicted_now, shutting_down, handshake_over, join_over);
         loop {
             tokio::select! {
-                _ = evicted.cancelled() => return End::Evicted,
-                _ = shutdown.cancelled() => return End::Shutdown,
-                _ = sleep_until(handshake_deadline), if !self.greeted => {
+                _ = &mut evicted_now => return End::Evicted,
+                _ = &mut shutting_down => return End::Shutdown,
+                _ = &mut handshake_over, if !self.greeted => {
                     return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                         "no hello within {} ms", self.config.handshake_timeout.as_millis()));
                 }
-                _ = sleep_until(join_deadline), if !self.ever_joined => {
+                _ = &mut join_over, if !self.ever_joined => {
                     return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
                         "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
                 }

@@ -55,15 +55,40 @@ pub fn validate_text(text: &str) -> Result<(), String> {
             text.len()
         ));
     }
-    if text.chars().any(|c| c.is_control() && c != '\t') {
+    if has_control(text) {
         return Err("message must not contain control characters".into());
     }
     Ok(())
 }
 
+/// Whether `text` holds a control character other than tab: C0, DEL or C1.
+///
+/// A byte scan first: C0 and DEL are single bytes, and C1 (U+0080–U+009F)
+/// is encoded as 0xC2 followed by 0x80–0x9F, so text without any byte
+/// below 0x20, 0x7F or 0xC2 is clean. Only text with one of those (tab,
+/// or a Latin-1 letter such as "é" = C3 A9, does not count) falls back to
+/// checking characters. This runs on every chat message.
+fn has_control(text: &str) -> bool {
+    let suspicious = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2;
+    if !text.as_bytes().iter().any(suspicious) {
+        return false;
+    }
+    text.chars().any(|c| c.is_control() && c != '\t')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_scan_agrees_with_char_is_control_for_every_char() {
+        for c in (0..=0x10ffffu32).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!("a{c}b"), format!("é{c}\t")] {
+                let expected = text.chars().any(|c| c.is_control() && c != '\t');
+                assert_eq!(has_control(&text), expected, "U+{:04X}", c as u32);
+            }
+        }
+    }
 
     #[test]
     fn names() {

@@ -22,6 +22,11 @@ pub const MAX_BATCH: usize = 256;
 /// Frame slots an idle writer keeps.
 const IDLE_SLOTS: usize = 4;
 
+/// How long a writer must be idle before it gives back the slots a burst
+/// grew. Not at once: a client receiving a steady stream goes idle between
+/// every two bursts, and would otherwise regrow its buffers each time.
+const RELEASE_SLOTS_AFTER: Duration = Duration::from_millis(50);
+
 /// How long an evicted client gets to accept its error frame.
 const EVICTION_NOTICE_TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -65,11 +70,9 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 tracing::debug!(cause = %err, "client flush failed");
                 break WriterExit::Failed;
             }
-            // Going idle: give back the batch's slots, so an idle client
-            // costs no more than a fresh one (one allocation per burst).
-            if pending.capacity() > IDLE_SLOTS {
-                pending = VecDeque::new();
-            }
+            // Holding a burst's slots: give them back if nothing comes for a
+            // while, so an idle client costs no more than a fresh one.
+            let holding = pending.capacity() > IDLE_SLOTS || outbound.holds_slots();
             tokio::select! {
                 biased;
                 _ = &mut cancelled => break WriterExit::Evicted,
@@ -77,6 +80,11 @@ pub async fn run<W: AsyncWrite + Unpin>(
                     Some(frame) => pending.push_back(frame),
                     None => break WriterExit::Drained,
                 },
+                _ = tokio::time::sleep(RELEASE_SLOTS_AFTER), if holding => {
+                    pending = VecDeque::new();
+                    outbound.release_idle_slots();
+                    continue;
+                }
             }
         }
         let room = MAX_BATCH.saturating_sub(pending.len());
@@ -154,7 +162,7 @@ fn consume(pending: &mut VecDeque<Bytes>, mut n: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::room::frame_queue;
+    use crate::server::room::{frame_queue, Wakes};
     use tokio::io::AsyncReadExt;
 
     #[test]
@@ -180,7 +188,7 @@ mod tests {
         for i in 0..500u32 {
             let frame = Bytes::from(format!("frame-{i};"));
             expected.extend_from_slice(&frame);
-            tx.try_send(frame).unwrap();
+            tx.try_send(frame, &mut Wakes::default()).unwrap();
         }
         drop(tx);
         let mut got = Vec::new();
@@ -195,7 +203,8 @@ mod tests {
         let (tx, rx) = frame_queue(10);
         let evicted = CancellationToken::new();
         let task = tokio::spawn(run(client, rx, evicted.clone()));
-        tx.try_send(Bytes::from(vec![0u8; 1024])).unwrap();
+        tx.try_send(Bytes::from(vec![0u8; 1024]), &mut Wakes::default())
+            .unwrap();
         evicted.cancel();
         assert_eq!(task.await.unwrap(), WriterExit::Evicted);
     }

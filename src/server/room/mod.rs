@@ -16,7 +16,7 @@ mod queue;
 mod remote;
 mod state;
 
-pub use queue::{frame_queue, FrameReceiver, FrameSender};
+pub use queue::{frame_queue, FrameReceiver, FrameSender, Wakes};
 
 use state::{backfill, Conn, RoomState};
 #[cfg(test)]
@@ -162,7 +162,7 @@ impl Room {
     pub fn send_to(&self, conn: ConnId, frame: Bytes) {
         let mut state = self.lock();
         state.push(conn, frame);
-        self.settle(&mut state);
+        self.finish(&mut state);
     }
 
     /// Makes `conn` a member named `name` (already validated). The new member
@@ -244,12 +244,24 @@ impl Room {
             name: name.to_string(),
             server: self.id,
         }));
-        self.settle(&mut state);
+        self.finish(&mut state);
         Ok(())
     }
 
     /// Broadcasts a chat message from member `conn` (text already validated).
     pub fn say(&self, conn: ConnId, text: String) -> Result<MessageId, NotJoined> {
+        self.say_then_wake(conn, text, &mut Wakes::default())
+    }
+
+    /// Like [`Room::say`], but leaves the recipients' writers on `wakes`
+    /// instead of waking them: a session handling a burst of messages wakes
+    /// each writer once, when the burst is done.
+    pub fn say_then_wake(
+        &self,
+        conn: ConnId,
+        text: String,
+        wakes: &mut Wakes,
+    ) -> Result<MessageId, NotJoined> {
         let mut state = self.lock();
         let from = state
             .conns
@@ -265,6 +277,7 @@ impl Room {
         state.record(id, from, text);
         state.broadcast(frame);
         self.settle(&mut state);
+        wakes.append(&mut state.wakes);
         Ok(id)
     }
 
@@ -273,7 +286,7 @@ impl Room {
     pub fn leave(&self, conn: ConnId, reason: LeaveReason) -> Result<(), NotJoined> {
         let mut state = self.lock();
         state.end_membership(conn, reason, self.id)?;
-        self.settle(&mut state);
+        self.finish(&mut state);
         Ok(())
     }
 
@@ -282,7 +295,7 @@ impl Room {
     pub fn unregister(&self, conn: ConnId, reason: LeaveReason) {
         let mut state = self.lock();
         state.remove_conn(conn, reason, self.id);
-        self.settle(&mut state);
+        self.finish(&mut state);
     }
 
     /// Stops new joins, queues a `shutdown` notice for every connection and
@@ -305,6 +318,7 @@ impl Room {
         let me = self.id;
         state.roster.retain(|_, server| *server != me);
         state.overflowed.clear();
+        state.wakes.wake_all();
     }
 
     /// Queues `last` as the connection's final frame and removes the
@@ -314,7 +328,7 @@ impl Room {
         let mut state = self.lock();
         state.push(conn, last);
         state.remove_conn(conn, reason, self.id);
-        self.settle(&mut state);
+        self.finish(&mut state);
     }
 
     /// Client addresses of every live server, this one first, then the
@@ -339,7 +353,7 @@ impl Room {
             return;
         }
         state.broadcast(encode_frame(&ServerMsg::Servers { servers }));
-        self.settle(&mut state);
+        self.finish(&mut state);
     }
 
     /// What this server knows, for `status`.
@@ -387,6 +401,13 @@ impl Room {
     /// How many members are in the chat.
     pub fn member_count(&self) -> usize {
         self.lock().names.len()
+    }
+
+    /// Ends an operation: evicts whoever overflowed, then wakes the writers
+    /// that were given frames.
+    fn finish(&self, state: &mut RoomState) {
+        self.settle(state);
+        state.wakes.wake_all();
     }
 
     /// Evicts every connection whose queue overflowed, telling the others.

@@ -5,6 +5,11 @@
 //! connections: an empty queue holds no allocation (an `mpsc` channel keeps
 //! at least one 32-slot block, about 1 KiB, per connection), and a batch is
 //! taken under one lock instead of one atomic hand-off per frame.
+//!
+//! Waking the writer is left to the caller, through [`Wakes`]: a publisher
+//! that queues a burst of messages wakes each writer once, after the burst,
+//! so the writer finds the whole burst and writes it with one syscall
+//! instead of racing the publisher for the first frame.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,9 +68,47 @@ pub struct FrameSender {
     capacity: usize,
 }
 
+/// Writers that have frames waiting but have not been woken yet. Waking
+/// happens in [`Wakes::wake_all`], or when the list is dropped, so a frame
+/// can never be left queued with its writer asleep.
+#[derive(Debug, Default)]
+pub struct Wakes {
+    writers: Vec<Arc<Shared>>,
+    /// Frames queued since the last wake, a measure of the work done.
+    queued: usize,
+}
+
+impl Wakes {
+    /// Wakes every writer on the list and empties it (keeping its capacity).
+    pub fn wake_all(&mut self) {
+        for shared in self.writers.drain(..) {
+            shared.ready.notify_one();
+        }
+        self.queued = 0;
+    }
+
+    /// Moves `other`'s writers onto this list.
+    pub fn append(&mut self, other: &mut Wakes) {
+        self.writers.append(&mut other.writers);
+        self.queued += std::mem::take(&mut other.queued);
+    }
+
+    /// Frames queued since the last [`Wakes::wake_all`].
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+}
+
+impl Drop for Wakes {
+    fn drop(&mut self) {
+        self.wake_all();
+    }
+}
+
 impl FrameSender {
-    /// Queues a frame; fails at once if the queue is full or the writer is gone.
-    pub fn try_send(&self, frame: Bytes) -> Result<(), TrySendError<Bytes>> {
+    /// Queues a frame; fails at once if the queue is full or the writer is
+    /// gone. If the writer may be waiting for it, it goes on `wakes`.
+    pub fn try_send(&self, frame: Bytes, wakes: &mut Wakes) -> Result<(), TrySendError<Bytes>> {
         let mut state = self.shared.lock();
         if !state.receiver_alive {
             return Err(TrySendError::Closed(frame));
@@ -77,8 +120,9 @@ impl FrameSender {
         let first = state.frames.len() == 1;
         drop(state);
         // The writer only ever waits on an empty queue.
+        wakes.queued += 1;
         if first {
-            self.shared.ready.notify_one();
+            wakes.writers.push(self.shared.clone());
         }
         Ok(())
     }
@@ -109,10 +153,6 @@ impl FrameReceiver {
                 if !state.sender_alive {
                     return None;
                 }
-                // About to idle: give back what a burst grew.
-                if state.frames.capacity() > IDLE_SLOTS {
-                    state.frames = VecDeque::new();
-                }
             }
             // A push after the check leaves a permit, so this cannot miss it.
             self.shared.ready.notified().await;
@@ -130,11 +170,33 @@ impl FrameReceiver {
     }
 
     /// Moves up to `max` queued frames to the end of `out`, under one lock.
+    /// If `out` is empty and all of them fit, the two buffers trade places
+    /// instead: nothing is copied, and both keep their slots for the next
+    /// burst.
     pub fn take_into(&mut self, out: &mut VecDeque<Bytes>, max: usize) -> usize {
         let mut state = self.shared.lock();
         let n = state.frames.len().min(max);
-        out.extend(state.frames.drain(..n));
+        if out.is_empty() && n == state.frames.len() {
+            std::mem::swap(out, &mut state.frames);
+        } else {
+            out.extend(state.frames.drain(..n));
+        }
         n
+    }
+
+    /// Gives back the queue's slots if it is empty and holds more than an
+    /// idle queue needs. The writer calls this once it has been idle a while,
+    /// not every time it waits, so a busy stream of bursts keeps its slots.
+    pub fn release_idle_slots(&mut self) {
+        let mut state = self.shared.lock();
+        if state.frames.is_empty() && state.frames.capacity() > IDLE_SLOTS {
+            state.frames = VecDeque::new();
+        }
+    }
+
+    /// Whether the queue holds more slots than an idle queue needs.
+    pub fn holds_slots(&self) -> bool {
+        self.shared.lock().frames.capacity() > IDLE_SLOTS
     }
 }
 
@@ -153,10 +215,13 @@ mod tests {
     #[test]
     fn bounded_ordered_and_closed_by_either_end() {
         let (tx, mut rx) = frame_queue(2);
-        tx.try_send(Bytes::from_static(b"a")).unwrap();
-        tx.try_send(Bytes::from_static(b"b")).unwrap();
+        let mut wakes = Wakes::default();
+        tx.try_send(Bytes::from_static(b"a"), &mut wakes).unwrap();
+        tx.try_send(Bytes::from_static(b"b"), &mut wakes).unwrap();
+        assert_eq!(wakes.writers.len(), 1, "only the first frame needs a wake");
+        assert_eq!(wakes.queued(), 2);
         assert!(matches!(
-            tx.try_send(Bytes::from_static(b"c")),
+            tx.try_send(Bytes::from_static(b"c"), &mut wakes),
             Err(TrySendError::Full(_))
         ));
         let mut out = VecDeque::new();
@@ -165,7 +230,7 @@ mod tests {
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
         drop(rx);
         assert!(matches!(
-            tx.try_send(Bytes::from_static(b"d")),
+            tx.try_send(Bytes::from_static(b"d"), &mut wakes),
             Err(TrySendError::Closed(_))
         ));
     }
@@ -181,7 +246,9 @@ mod tests {
             got
         });
         for i in 0..10u8 {
-            tx.try_send(Bytes::from(vec![i])).unwrap();
+            let mut wakes = Wakes::default();
+            tx.try_send(Bytes::from(vec![i]), &mut wakes).unwrap();
+            drop(wakes);
             tokio::task::yield_now().await;
         }
         drop(tx);

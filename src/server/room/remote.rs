@@ -95,7 +95,7 @@ impl Room {
                 }
             }
         }
-        self.settle(&mut state);
+        self.finish(&mut state);
     }
 }
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use super::queue::FrameSender;
+use super::queue::{FrameSender, Wakes};
 use tokio_util::sync::CancellationToken;
 
 use super::{ConnId, NotJoined, RECENT_MESSAGES};
@@ -39,6 +39,8 @@ pub(super) struct RoomState {
     pub(super) closing: bool,
     /// Connections whose queue overflowed during the current operation.
     pub(super) overflowed: Vec<ConnId>,
+    /// Writers given frames during the current operation, to wake at its end.
+    pub(super) wakes: Wakes,
 }
 
 #[derive(Debug)]
@@ -196,7 +198,7 @@ impl RoomState {
         let Some(entry) = self.conns.get(&conn) else {
             return;
         };
-        match entry.tx.try_send(frame) {
+        match entry.tx.try_send(frame, &mut self.wakes) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => self.overflowed.push(conn),
             // The writer is gone (socket error); its session will unregister.
@@ -209,7 +211,7 @@ impl RoomState {
             if entry.name.is_none() {
                 continue;
             }
-            if let Err(TrySendError::Full(_)) = entry.tx.try_send(frame.clone()) {
+            if let Err(TrySendError::Full(_)) = entry.tx.try_send(frame.clone(), &mut self.wakes) {
                 self.overflowed.push(*id);
             }
         }

@@ -161,8 +161,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     if !fanout.is_empty() {
         println!("### Fan-out: 1 publisher → N subscribers, one server each\n");
         println!("Publisher at most {} messages ahead of the slowest subscriber, up to {} per write, sending for {} s.\n", args.window, args.batch, args.duration);
-        println!("| subscribers | size | system | msgs/s | deliveries/s | p50 µs | p99 µs | max µs | server CPU s per M deliveries | server peak RSS MiB | complete | Chatty deliveries/s ÷ this |");
-        println!("|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
+        println!("| subscribers | size | system | msgs/s | deliveries/s | p50 µs | p99 µs | max µs | server CPU s per M deliveries | clients' CPU s per M deliveries | server peak RSS MiB | complete | Chatty deliveries/s ÷ this |");
+        println!("|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
         for &size in &args.sizes {
             for &n in &args.subscribers {
                 let mut rows: Vec<(System, Result<Outcome, String>)> = Vec::new();
@@ -209,7 +209,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                                 format!("{:.2}", c / o.deliveries_per_sec())
                             });
                             println!(
-                                "| {n} | {size} B | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
+                                "| {n} | {size} B | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |",
                                 system.label(),
                                 thousands(o.messages as f64 / o.elapsed.as_secs_f64().max(1e-9)),
                                 thousands(o.deliveries_per_sec()),
@@ -217,6 +217,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                                 us(o, 0.99),
                                 thousands(o.tally.hist.max() as f64),
                                 o.cpu_per_million(),
+                                o.client_cpu_per_million(),
                                 o.peak_kib as f64 / 1024.0,
                                 status(o),
                                 ratio
@@ -227,7 +228,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                                 ok = false;
                             }
                             println!(
-                                "| {n} | {size} B | {} | | | | | | | | {} | |",
+                                "| {n} | {size} B | {} | | | | | | | | | {} | |",
                                 system.label(),
                                 e.replace('|', "/")
                             );

@@ -127,12 +127,16 @@ pub fn now() -> u64 {
     now_ns()
 }
 
-/// CPU ticks, current RSS and peak RSS of a set of server processes.
+/// CPU ticks, current RSS and peak RSS of a set of server processes, and
+/// the load generator's own CPU ticks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcSample {
     pub ticks: u64,
     pub rss_kib: u64,
     pub peak_kib: u64,
+    /// This process (the clients): on a shared machine, what the servers
+    /// under test cannot use.
+    pub own_ticks: u64,
 }
 
 /// Sums `/proc` figures over `pids`; missing processes count as zero.
@@ -143,6 +147,7 @@ pub fn sample(pids: &[u32]) -> ProcSample {
         out.rss_kib += status_kib(pid, "VmRSS:").unwrap_or(0);
         out.peak_kib = out.peak_kib.max(status_kib(pid, "VmHWM:").unwrap_or(0));
     }
+    out.own_ticks = crate::support::cpu_ticks(std::process::id()).unwrap_or(0);
     out
 }
 

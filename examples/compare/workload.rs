@@ -42,6 +42,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Server CPU over the timed window, in seconds (all processes).
     pub cpu_secs: f64,
+    /// The load generator's own CPU over the same window, in seconds.
+    pub client_cpu_secs: f64,
     /// Largest peak RSS of the server processes during the run, KiB.
     pub peak_kib: u64,
     pub errors: Vec<String>,
@@ -62,6 +64,10 @@ impl Outcome {
 
     pub fn cpu_per_million(&self) -> f64 {
         self.cpu_secs / (self.tally.delivered.max(1) as f64 / 1e6)
+    }
+
+    pub fn client_cpu_per_million(&self) -> f64 {
+        self.client_cpu_secs / (self.tally.delivered.max(1) as f64 / 1e6)
     }
 }
 
@@ -186,12 +192,15 @@ fn outcome(
     errors: Vec<String>,
 ) -> Outcome {
     let ticks = after.ticks.saturating_sub(before.ticks);
+    let own_ticks = after.own_ticks.saturating_sub(before.own_ticks);
+    let per_sec = crate::support::clock_ticks_per_sec() as f64;
     Outcome {
         elapsed: Duration::from_nanos(tally.last_ns.saturating_sub(start_ns)),
         tally,
         expected,
         messages,
-        cpu_secs: ticks as f64 / crate::support::clock_ticks_per_sec() as f64,
+        cpu_secs: ticks as f64 / per_sec,
+        client_cpu_secs: own_ticks as f64 / per_sec,
         peak_kib: after.peak_kib,
         errors,
     }

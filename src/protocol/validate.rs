@@ -69,16 +69,44 @@ pub fn validate_text(text: &str) -> Result<(), String> {
 /// or a Latin-1 letter such as "é" = C3 A9, does not count) falls back to
 /// checking characters. This runs on every chat message.
 fn has_control(text: &str) -> bool {
-    let suspicious = |b: &u8| *b < 0x20 || *b == 0x7f || *b == 0xc2;
-    if !text.as_bytes().iter().any(suspicious) {
+    if !has_suspicious_byte(text.as_bytes()) {
         return false;
     }
     text.chars().any(|c| c.is_control() && c != '\t')
 }
 
+/// Whether any byte is below 0x20, 0x7F or 0xC2. Checked 32 bytes at a
+/// time without an early exit inside a block, so the compiler can use
+/// vector compares (an `any` over single bytes cannot be vectorised and
+/// cost ~0.3 µs for a 512-byte message).
+fn has_suspicious_byte(bytes: &[u8]) -> bool {
+    let suspicious = |b: u8| (b < 0x20) | (b == 0x7f) | (b == 0xc2);
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        if block.iter().fold(false, |hit, &b| hit | suspicious(b)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| suspicious(b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_block_scan_finds_a_suspicious_byte_anywhere() {
+        for len in [1, 31, 32, 33, 64, 100] {
+            for at in 0..len {
+                for bad in [0x00, 0x1f, 0x7f, 0xc2] {
+                    let mut bytes = vec![b'x'; len];
+                    bytes[at] = bad;
+                    assert!(has_suspicious_byte(&bytes), "len {len}, at {at}, {bad:#x}");
+                }
+            }
+            assert!(!has_suspicious_byte(&vec![b' '; len]));
+        }
+    }
 
     #[test]
     fn the_byte_scan_agrees_with_char_is_control_for_every_char() {

@@ -443,7 +443,8 @@ impl Session {
 
     /// Takes a token; on failure tells the client and returns true.
     fn rate_limited(&mut self) -> bool {
-        if self.bucket.try_take(Instant::now().into_std()) {
+        // The burst's arrival time: frames read together arrived together.
+        if self.bucket.try_take(self.last_heard.into_std()) {
             return false;
         }
         let limit = self.config.rate_limit;

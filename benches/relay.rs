@@ -61,7 +61,7 @@ fn datagrams(a: &mut Relay) -> Vec<Vec<u8>> {
     let event = event();
     for _ in 0..EVENTS {
         let seq = a.last_seq() + 1;
-        a.submit(seq, &event);
+        a.submit(seq, event.clone());
     }
     a.handle_tick(Instant::now());
     let mut out = Vec::new();
@@ -81,7 +81,7 @@ fn relay(c: &mut Criterion) {
         bench.iter(|| {
             for _ in 0..EVENTS {
                 let seq = a.last_seq() + 1;
-                a.submit(seq, &event);
+                a.submit(seq, event.clone());
             }
             a.handle_tick(Instant::now());
             let mut bytes = 0;

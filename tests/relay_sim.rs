@@ -114,7 +114,7 @@ impl Cluster {
     fn submit(&mut self, slot: usize, event: ChatEvent) {
         let relay = self.sim.node_mut(slot).unwrap();
         let seq = relay.last_seq() + 1;
-        relay.submit(seq, &event);
+        relay.submit(seq, event);
     }
 
     fn run(&mut self, d: Duration) {

@@ -161,7 +161,7 @@ fn dispatch(datagram: &[u8]) {
     );
     let mut relay = Relay::new(me(), me_addr(), CLUSTER, RelayConfig::default(), now);
     relay.peer_up(peer(), peer_addr());
-    relay.submit(1, &chatty::relay::ChatEvent::Joined { name: "me".into() });
+    relay.submit(1, chatty::relay::ChatEvent::Joined { name: "me".into() });
     relay.handle_tick(now);
     while relay.poll_transmit().is_some() {}
 

@@ -286,7 +286,7 @@ impl World {
                 let history = self.history.get_mut(&id).expect("known incarnation");
                 history.push(event.clone());
                 let seq = history.len() as u64;
-                self.nodes[slot].relay.submit(seq, &event);
+                self.nodes[slot].relay.submit(seq, event);
                 self.after_input(slot);
             }
             Op::Advance { ms } => self.advance(Duration::from_millis(u64::from(ms))),

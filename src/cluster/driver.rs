@@ -204,10 +204,10 @@ impl Node {
                 },
                 local = self.wiring.local.recv(), if local_open => match local {
                     Some((seq, event)) => {
-                        self.relay.submit(seq, &event);
+                        self.relay.submit(seq, event);
                         // Take whatever else is already queued: one flush packs them.
                         while let Ok((seq, event)) = self.wiring.local.try_recv() {
-                            self.relay.submit(seq, &event);
+                            self.relay.submit(seq, event);
                         }
                     }
                     None => local_open = false,

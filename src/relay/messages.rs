@@ -52,6 +52,18 @@ impl WireEvent {
         }
     }
 
+    /// Like [`WireEvent::new`], taking the event's strings instead of copying them.
+    pub fn from_event(seq: u64, event: ChatEvent) -> WireEvent {
+        match event {
+            ChatEvent::Joined { name } => WireEvent(seq, 1, name, String::new(), 0),
+            ChatEvent::Left { name, reason } => {
+                WireEvent(seq, 2, name, String::new(), reason_code(reason))
+            }
+            ChatEvent::Message { from, text } => WireEvent(seq, 3, from, text, 0),
+            ChatEvent::Unknown { kind } => WireEvent(seq, kind, String::new(), String::new(), 0),
+        }
+    }
+
     /// The sequence number.
     pub fn seq(&self) -> u64 {
         self.0

@@ -238,7 +238,7 @@ impl Relay {
     }
 
     /// Relays a local event. `seq` must be the next number (1, 2, …).
-    pub fn submit(&mut self, seq: u64, event: &ChatEvent) {
+    pub fn submit(&mut self, seq: u64, event: ChatEvent) {
         if seq != self.last_seq + 1 {
             warn!(
                 seq,
@@ -247,7 +247,7 @@ impl Relay {
             );
         }
         self.last_seq = seq;
-        match event {
+        match &event {
             ChatEvent::Joined { name } => {
                 self.local_members.insert(name.clone());
             }
@@ -256,12 +256,17 @@ impl Relay {
             }
             ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
         }
-        let wire = WireEvent::new(seq, event);
-        self.retained.push_back(wire.clone());
+        let wire = WireEvent::from_event(seq, event);
+        // With no peer, the next flush would drop it unsent anyway: a peer
+        // that comes up later syncs from a snapshot taken after this event
+        // and repairs any gap from `retained`. A lone server copies nothing.
+        if !self.peers.is_empty() {
+            self.unsent.push(wire.clone());
+        }
+        self.retained.push_back(wire);
         while self.retained.len() > self.config.retransmit_capacity.max(1) {
             self.retained.pop_front();
         }
-        self.unsent.push(wire);
         self.snapshot_cache = None;
     }
 

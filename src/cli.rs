@@ -119,6 +119,12 @@ struct ServerArgs {
     /// Seconds a new connection has to say hello and join before it is closed.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     join_timeout: Duration,
+    /// Threads serving clients (0 = one per CPU core). Fan-out is ordered
+    /// under one lock, so extra threads mostly spread the socket writes; on
+    /// a machine the server shares with other busy processes, 1 can be
+    /// faster (BENCHMARKS.md).
+    #[arg(long, value_name = "N", default_value_t = 0, env = "CHATTY_THREADS")]
+    threads: usize,
     /// Testing aid: drop this percentage of outgoing cluster datagrams, to
     /// see loss repaired (fault tests, benchmarks). Never needed in use.
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
@@ -208,7 +214,14 @@ pub fn main() -> i32 {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all().thread_name("chatty-worker");
+    if let Command::Server(ServerArgs { threads, .. }) = &cli.command {
+        if *threads > 0 {
+            builder.worker_threads(*threads);
+        }
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("chatty: cannot start the async runtime: {err}");

@@ -16,6 +16,10 @@ async fn server() -> (Proc, String) {
 }
 
 async fn server_in_group(group_port: u16) -> (Proc, String) {
+    server_with(group_port, &[]).await
+}
+
+async fn server_with(group_port: u16, extra: &[&str]) -> (Proc, String) {
     let mut cmd = chatty();
     let group = format!("239.255.77.77:{group_port}");
     cmd.args([
@@ -27,6 +31,7 @@ async fn server_in_group(group_port: u16) -> (Proc, String) {
         "--group",
         &group,
     ]);
+    cmd.args(extra);
     let mut proc = Proc::spawn(cmd);
     let first = proc.line().await.expect("server prints its address");
     let addr = first
@@ -76,6 +81,33 @@ async fn two_people_chat_through_pipes() {
     let tail = ann.rest().await;
     assert_eq!(tail, ["[LEAVE] Ann left the chat"]);
     assert_eq!(ann.exit_code().await, 0);
+}
+
+/// The runtime's worker threads of process `pid` (`chatty-worker`).
+fn worker_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the server's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == "chatty-worker")
+        .count()
+}
+
+#[tokio::test]
+async fn threads_sets_the_worker_count_and_the_server_still_chats() {
+    let (one, addr) = server_with(free_udp_port(), &["--threads", "1"]).await;
+    let pid = one.child.id().expect("running");
+    assert_eq!(worker_threads(pid), 1);
+    let mut ann = client(&addr, "Ann");
+    ann.until("[JOIN] Ann joined the chat").await;
+    let mut bob = client(&addr, "Bob");
+    bob.write("hello from one thread\nexit\n").await;
+    ann.until("[Bob] hello from one thread").await;
+    assert_eq!(bob.exit_code().await, 0);
+
+    // The default is one worker per core.
+    let (default, _) = server().await;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(worker_threads(default.child.id().expect("running")), cores);
 }
 
 #[tokio::test]

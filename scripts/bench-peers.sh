@@ -102,21 +102,33 @@ FANOUT=() CHAT=() IDLE=()
 # 127.0.0.1, so the per-address cap is off (--max-per-ip 0) and the total
 # cap is raised above the idle workload. Discovery multicast stays on
 # loopback in a private group per set-up.
-chatty_server() { # name listen-port group-port
-    RUST_LOG=warn start "$1" "$CHATTY" server --listen "127.0.0.1:$2" --rate-limit 0 --history 0 \
+#
+# Chatty also runs a second time with `--threads 1` (one worker thread
+# instead of one per core), shown as "chatty (1 thread)": on these 2 cores,
+# shared with the load generator, one thread avoids cross-thread wake-ups.
+# The ratio columns are to the default configuration.
+chatty_server() { # name listen-port group-port [extra flags…]
+    local name=$1 listen=$2 group=$3
+    shift 3
+    RUST_LOG=warn start "$name" "$CHATTY" server --listen "127.0.0.1:$listen" --rate-limit 0 --history 0 \
         --max-per-ip 0 --max-connections $((IDLE_CLIENTS + 1000)) \
-        --iface 127.0.0.1 --group "239.255.77.77:$3"
-    wait_port "$2" "$LAST_PID" "$1"
+        --iface 127.0.0.1 --group "239.255.77.77:$group" "$@"
+    wait_port "$listen" "$LAST_PID" "$name"
 }
 if has chatty; then
     chatty_server chatty-fanout "$(port 0)" "$(port 1)"
     FANOUT+=("--fanout" "chatty=127.0.0.1:$(port 0)@$LAST_PID")
+    chatty_server chatty-fanout-1t "$(port 8)" "$(port 9)" --threads 1
+    FANOUT+=("--fanout" "chatty:1 thread=127.0.0.1:$(port 8)@$LAST_PID")
     spec=""
+    spec1=""
     for i in 0 1 2; do
         chatty_server "chatty-chat$i" "$(port $((2 + i)))" "$(port 5)"
         spec+="${spec:+,}127.0.0.1:$(port $((2 + i)))@$LAST_PID"
+        chatty_server "chatty-chat$i-1t" "$(port $((21 + i)))" "$(port 24)" --threads 1
+        spec1+="${spec1:+,}127.0.0.1:$(port $((21 + i)))@$LAST_PID"
     done
-    CHAT+=("--chat" "chatty=$spec")
+    CHAT+=("--chat" "chatty=$spec" "--chat" "chatty:1 thread=$spec1")
     chatty_server chatty-idle "$(port 6)" "$(port 7)"
     IDLE+=("--idle" "chatty=127.0.0.1:$(port 6)@$LAST_PID")
 fi

@@ -34,7 +34,7 @@ use workload::{ChatSpec, FanoutSpec, Outcome, Target};
 #[derive(Debug, Parser)]
 #[command(about = "Compare Chatty with NATS, Redis pub/sub and IRC on one workload")]
 struct Args {
-    /// Fan-out target: SYSTEM=ADDR@PID (system: chatty, nats, redis, irc). Repeatable.
+    /// Fan-out target: SYSTEM[:NOTE]=ADDR@PID (system: chatty, nats, redis, irc; the note labels a configuration, e.g. `chatty:1 thread`). Repeatable.
     #[arg(long)]
     fanout: Vec<String>,
     /// Chat target: SYSTEM=ADDR@PID[,ADDR@PID…] (clients spread over the servers). Repeatable.
@@ -83,10 +83,20 @@ struct Args {
 }
 
 fn parse_target(spec: &str) -> anyhow::Result<Target> {
-    let (system, servers) = spec
+    let (name, servers) = spec
         .split_once('=')
-        .with_context(|| format!("{spec:?}: expected SYSTEM=ADDR@PID"))?;
+        .with_context(|| format!("{spec:?}: expected SYSTEM[:NOTE]=ADDR@PID"))?;
+    // `chatty:1 thread` is Chatty, shown as "chatty (1 thread)": one system
+    // run in two configurations side by side.
+    let (system, note) = match name.split_once(':') {
+        Some((system, note)) => (system, Some(note)),
+        None => (name, None),
+    };
     let system = System::parse_name(system)?;
+    let label = match note {
+        Some(note) => format!("{} ({note})", system.label()),
+        None => system.label().to_string(),
+    };
     let mut addrs = Vec::new();
     let mut pids = Vec::new();
     for server in servers.split(',') {
@@ -104,6 +114,7 @@ fn parse_target(spec: &str) -> anyhow::Result<Target> {
     }
     Ok(Target {
         system,
+        label,
         addrs,
         pids,
     })
@@ -165,11 +176,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!("|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
         for &size in &args.sizes {
             for &n in &args.subscribers {
-                let mut rows: Vec<(System, Result<Outcome, String>)> = Vec::new();
+                let mut rows: Vec<(&Target, Result<Outcome, String>)> = Vec::new();
                 for target in &fanout {
                     if target.system.max_payload().is_some_and(|max| size > max) {
                         rows.push((
-                            target.system,
+                            target,
                             Err(format!(
                                 "n/a: payload > {} B does not fit an IRC line",
                                 target.system.max_payload().unwrap_or(0)
@@ -177,7 +188,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                         ));
                         continue;
                     }
-                    eprintln!("fan-out {} N={n} size={size}…", target.system.label());
+                    eprintln!("fan-out {} N={n} size={size}…", target.label);
                     let spec = FanoutSpec {
                         subscribers: n,
                         size,
@@ -195,13 +206,16 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                     if let Err(e) = &result {
                         eprintln!("  failed: {e}");
                     }
-                    rows.push((target.system, result));
+                    rows.push((target, result));
                 }
-                let chatty_rate = rows.iter().find_map(|(s, r)| match (s, r) {
-                    (System::Chatty, Ok(o)) if o.complete() => Some(o.deliveries_per_sec()),
-                    _ => None,
-                });
-                for (system, result) in &rows {
+                // The ratios are to the first Chatty target's figure.
+                let chatty_rate = rows
+                    .iter()
+                    .find(|(t, _)| t.system == System::Chatty)
+                    .and_then(|(_, r)| r.as_ref().ok())
+                    .filter(|o| o.complete())
+                    .map(|o| o.deliveries_per_sec());
+                for (target, result) in &rows {
                     match result {
                         Ok(o) => {
                             ok &= o.complete();
@@ -210,7 +224,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                             });
                             println!(
                                 "| {n} | {size} B | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |",
-                                system.label(),
+                                target.label,
                                 thousands(o.messages as f64 / o.elapsed.as_secs_f64().max(1e-9)),
                                 thousands(o.deliveries_per_sec()),
                                 us(o, 0.5),
@@ -229,7 +243,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                             }
                             println!(
                                 "| {n} | {size} B | {} | | | | | | | | | {} | |",
-                                system.label(),
+                                target.label,
                                 e.replace('|', "/")
                             );
                         }
@@ -246,11 +260,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!("|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
         let mut rows = Vec::new();
         for target in &chat {
-            eprintln!(
-                "chat {} on {} server(s)…",
-                target.system.label(),
-                target.addrs.len()
-            );
+            eprintln!("chat {} on {} server(s)…", target.label, target.addrs.len());
             let spec = ChatSpec {
                 clients: args.chat_clients,
                 rate: args.chat_rate,
@@ -267,10 +277,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             }
             rows.push((target, result));
         }
-        let chatty_p99 = rows.iter().find_map(|(t, r)| match (t.system, r) {
-            (System::Chatty, Ok(o)) => Some(o.tally.hist.value_at_quantile(0.99) as f64),
-            _ => None,
-        });
+        let chatty_p99 = rows
+            .iter()
+            .find(|(t, _)| t.system == System::Chatty)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .map(|o| o.tally.hist.value_at_quantile(0.99) as f64);
         for (target, result) in &rows {
             match result {
                 Ok(o) => {
@@ -283,7 +294,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                     });
                     println!(
                         "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
-                        target.system.label(),
+                        target.label,
                         target.addrs.len(),
                         thousands(o.messages as f64),
                         thousands(o.tally.delivered as f64),
@@ -301,7 +312,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                     ok = false;
                     println!(
                         "| {} | {} | | | | | | | | | {} | |",
-                        target.system.label(),
+                        target.label,
                         target.addrs.len(),
                         e.replace('|', "/")
                     );
@@ -320,7 +331,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         println!("|:---|---:|---:|---:|---:|---:|---:|:---|");
         let mut rows = Vec::new();
         for target in &idle {
-            eprintln!("idle {} × {}…", target.system.label(), args.idle_clients);
+            eprintln!("idle {} × {}…", target.label, args.idle_clients);
             let o = idle::idle(
                 target,
                 args.idle_clients,
@@ -340,7 +351,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             ok &= o.errors.is_empty();
             println!(
                 "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {} |",
-                target.system.label(),
+                target.label,
                 thousands(o.clients as f64),
                 o.connect_secs,
                 o.rss_before_kib as f64 / 1024.0,

@@ -25,6 +25,9 @@ pub const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Target {
     pub system: System,
+    /// How it is shown in the tables: the system's name, plus a note for a
+    /// second configuration of the same system.
+    pub label: String,
     /// Client addresses; clients are spread over them round-robin.
     pub addrs: Vec<String>,
     /// Server process ids, for CPU and memory.

@@ -92,11 +92,27 @@ fn worker_threads(pid: u32) -> usize {
         .count()
 }
 
+/// Waits until `pid` has exactly `want` worker threads. A new thread names
+/// itself only once it runs, so right after start-up it may not count yet.
+async fn wait_workers(pid: u32, want: usize) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let got = worker_threads(pid);
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{got} worker threads, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn threads_sets_the_worker_count_and_the_server_still_chats() {
     let (one, addr) = server_with(free_udp_port(), &["--threads", "1"]).await;
-    let pid = one.child.id().expect("running");
-    assert_eq!(worker_threads(pid), 1);
+    wait_workers(one.child.id().expect("running"), 1).await;
     let mut ann = client(&addr, "Ann");
     ann.until("[JOIN] Ann joined the chat").await;
     let mut bob = client(&addr, "Bob");
@@ -107,7 +123,7 @@ async fn threads_sets_the_worker_count_and_the_server_still_chats() {
     // The default is one worker per core.
     let (default, _) = server().await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(worker_threads(default.child.id().expect("running")), cores);
+    wait_workers(default.child.id().expect("running"), cores).await;
 }
 
 #[tokio::test]

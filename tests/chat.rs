@@ -208,10 +208,7 @@ async fn two_hundred_clients_see_every_message_once_in_one_order() {
     const TOTAL: usize = SENDERS * PER_SENDER;
     // All 200 come from 127.0.0.1: lift the per-address cap.
     let server = TestServer::start(ServerConfig {
-        rate_limit: RateLimit {
-            per_sec: 0.0,
-            burst: 1,
-        },
+        rate_limit: RateLimit::OFF,
         max_per_ip: 0,
         ..ServerConfig::default()
     })
@@ -302,10 +299,7 @@ async fn two_hundred_clients_see_every_message_once_in_one_order() {
 #[tokio::test]
 async fn a_newcomer_sees_recent_history_then_live_messages() {
     let server = TestServer::start(chatty::server::ServerConfig {
-        rate_limit: chatty::server::RateLimit {
-            per_sec: 0.0,
-            burst: 1,
-        },
+        rate_limit: chatty::server::RateLimit::OFF,
         history_on_join: 5,
         ..Default::default()
     })

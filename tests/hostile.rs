@@ -23,13 +23,6 @@ use tokio::time::Instant;
 const ATTACKER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 const BYSTANDER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 
-fn unlimited_rate() -> RateLimit {
-    RateLimit {
-        per_sec: 0.0,
-        burst: 1,
-    }
-}
-
 /// A raw connection from `local` (any port).
 async fn raw_from(server: &TestServer, local: Ipv4Addr) -> Raw {
     let socket = TcpSocket::new_v4().expect("socket");
@@ -105,7 +98,7 @@ async fn admitted_from(server: &TestServer, local: Ipv4Addr) -> Raw {
 async fn a_flood_from_one_address_hits_its_cap_and_nobody_else() {
     const CAP: usize = 8;
     let server = TestServer::start(ServerConfig {
-        rate_limit: unlimited_rate(),
+        rate_limit: RateLimit::OFF,
         max_per_ip: CAP,
         ..ServerConfig::default()
     })
@@ -158,7 +151,7 @@ async fn a_flood_from_one_address_hits_its_cap_and_nobody_else() {
 async fn the_total_cap_refuses_newcomers_until_a_slot_frees() {
     const CAP: usize = 4;
     let server = TestServer::start(ServerConfig {
-        rate_limit: unlimited_rate(),
+        rate_limit: RateLimit::OFF,
         max_connections: CAP,
         max_per_ip: 0,
         ..ServerConfig::default()
@@ -191,7 +184,7 @@ async fn connections_that_never_join_are_reaped_at_the_join_deadline() {
     const GREETED: usize = 15;
     let join_timeout = Duration::from_millis(500);
     let server = TestServer::start(ServerConfig {
-        rate_limit: unlimited_rate(),
+        rate_limit: RateLimit::OFF,
         join_timeout,
         max_per_ip: SILENT + GREETED,
         ..ServerConfig::default()
@@ -245,7 +238,7 @@ async fn connections_that_never_join_are_reaped_at_the_join_deadline() {
 #[tokio::test]
 async fn trickling_a_frame_does_not_keep_a_connection_alive() {
     let server = TestServer::start(ServerConfig {
-        rate_limit: unlimited_rate(),
+        rate_limit: RateLimit::OFF,
         keepalive: Duration::from_millis(100),
         idle_timeout: Duration::from_millis(400),
         ..ServerConfig::default()
@@ -322,7 +315,7 @@ async fn the_flood_limit_holds_during_a_slowloris_attack() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_readers_are_evicted_during_a_slowloris_attack() {
     let server = TestServer::start(ServerConfig {
-        rate_limit: unlimited_rate(),
+        rate_limit: RateLimit::OFF,
         client_queue: 32,
         max_per_ip: 0,
         ..ServerConfig::default()

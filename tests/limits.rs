@@ -18,10 +18,7 @@ use common::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_disconnected() {
     let server = TestServer::start(ServerConfig {
-        rate_limit: RateLimit {
-            per_sec: 0.0,
-            burst: 1,
-        },
+        rate_limit: RateLimit::OFF,
         client_queue: 32,
         ..ServerConfig::default()
     })

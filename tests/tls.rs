@@ -68,10 +68,7 @@ impl Pki {
 
 async fn tls_server(pki: &Pki) -> TestServer {
     TestServer::start(ServerConfig {
-        rate_limit: RateLimit {
-            per_sec: 0.0,
-            burst: 1,
-        },
+        rate_limit: RateLimit::OFF,
         tls: Some(pki.server_tls()),
         ..ServerConfig::default()
     })

@@ -15,6 +15,14 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+impl RateLimit {
+    /// No flood limit: what `--rate-limit 0` sets.
+    pub const OFF: RateLimit = RateLimit {
+        per_sec: 0.0,
+        burst: 1,
+    };
+}
+
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit {

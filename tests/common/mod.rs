@@ -110,10 +110,7 @@ impl TestServer {
     /// Default config but no flood limit, so tests can send quickly.
     pub async fn unlimited() -> TestServer {
         TestServer::start(ServerConfig {
-            rate_limit: RateLimit {
-                per_sec: 0.0,
-                burst: 1,
-            },
+            rate_limit: RateLimit::OFF,
             ..ServerConfig::default()
         })
         .await
@@ -318,10 +315,7 @@ pub fn loopback_cluster(name: &str, group_port: u16) -> ClusterConfig {
 /// A server config with no flood limit and the given cluster.
 pub fn clustered(cluster: ClusterConfig) -> ServerConfig {
     ServerConfig {
-        rate_limit: RateLimit {
-            per_sec: 0.0,
-            burst: 1,
-        },
+        rate_limit: RateLimit::OFF,
         cluster: Some(cluster),
         ..ServerConfig::default()
     }

@@ -42,14 +42,7 @@ pub struct WireEvent(pub u64, pub u8, pub String, pub String, pub u8);
 impl WireEvent {
     /// Encodes `event` with sequence number `seq`.
     pub fn new(seq: u64, event: &ChatEvent) -> WireEvent {
-        match event {
-            ChatEvent::Joined { name } => WireEvent(seq, 1, name.clone(), String::new(), 0),
-            ChatEvent::Left { name, reason } => {
-                WireEvent(seq, 2, name.clone(), String::new(), reason_code(*reason))
-            }
-            ChatEvent::Message { from, text } => WireEvent(seq, 3, from.clone(), text.clone(), 0),
-            ChatEvent::Unknown { kind } => WireEvent(seq, *kind, String::new(), String::new(), 0),
-        }
+        WireEvent::from_event(seq, event.clone())
     }
 
     /// Like [`WireEvent::new`], taking the event's strings instead of copying them.

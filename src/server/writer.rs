@@ -87,16 +87,14 @@ pub async fn run<W: AsyncWrite + Unpin>(
                 }
             }
         }
-        let room = MAX_BATCH.saturating_sub(pending.len());
-        outbound.take_into(&mut pending, room);
+        top_up(&mut outbound, &mut pending);
         // A small batch: let the tasks already queued on this thread run
         // first (typically the publisher's next burst) and take what they
         // add, so the syscall carries more. Costs one trip through the run
         // queue; halved the writes per delivery at 10 subscribers.
         if pending.len() < MAX_BATCH / 4 {
             tokio::task::yield_now().await;
-            let room = MAX_BATCH.saturating_sub(pending.len());
-            outbound.take_into(&mut pending, room);
+            top_up(&mut outbound, &mut pending);
         }
         let written = tokio::select! {
             biased;
@@ -123,6 +121,11 @@ pub async fn run<W: AsyncWrite + Unpin>(
         let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, socket.shutdown()).await;
     }
     exit
+}
+
+/// Moves queued frames into `pending`, up to [`MAX_BATCH`] in all.
+fn top_up(outbound: &mut FrameReceiver, pending: &mut VecDeque<Bytes>) {
+    outbound.take_into(pending, MAX_BATCH.saturating_sub(pending.len()));
 }
 
 /// One vectored write of the front of `pending`. Returns bytes written.

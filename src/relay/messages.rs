@@ -168,4 +168,10 @@ pub struct Snapshot {
     pub parts: u32,
     /// Member names in this part.
     pub names: Vec<String>,
+    /// The origin's last event when it began relaying to the requester:
+    /// the receiver's stream starts after it. A snapshot with `seq` past
+    /// `from` was served late, and `seq - from` events relayed to the
+    /// receiver are skipped (and reported lost). Absent from older servers.
+    #[serde(default)]
+    pub from: Option<u64>,
 }

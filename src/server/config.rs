@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use super::tls::ServerTls;
-use crate::cluster::ClusterConfig;
+use crate::net::ClusterConfig;
+use crate::wire::envelope::MAX_CLUSTER_NAME;
 
 /// Per-client flood limit: a token bucket refilled at `per_sec`, holding at
 /// most `burst` tokens. `per_sec == 0` turns the limit off.
@@ -97,5 +98,135 @@ impl Default for ServerConfig {
             history_on_join: 20,
             cluster: None,
         }
+    }
+}
+
+/// A setting that cannot work, named by its [`ServerConfig`] field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct ConfigError {
+    /// The field at fault, as a path from [`ServerConfig`]
+    /// (`cluster.membership.dead_after`); the command line maps it to its flag.
+    pub field: &'static str,
+    /// What is wrong and what would work.
+    pub problem: String,
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field,
+        problem: problem.into(),
+    }
+}
+
+impl ServerConfig {
+    /// Checks that the settings can work together. [`crate::server::Server`]
+    /// calls it before binding anything; the command line calls it to name
+    /// the flag at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let rate = self.rate_limit;
+        if !rate.per_sec.is_finite() || rate.per_sec < 0.0 {
+            return Err(invalid(
+                "rate_limit.per_sec",
+                "must be 0 (no limit) or more",
+            ));
+        }
+        if rate.burst == 0 {
+            return Err(invalid("rate_limit.burst", "must be at least 1"));
+        }
+        if self.client_queue == 0 {
+            return Err(invalid("client_queue", "must be at least 1 frame"));
+        }
+        if self.keepalive.is_zero() {
+            return Err(invalid("keepalive", "must be more than 0 seconds"));
+        }
+        if self.idle_timeout < self.keepalive {
+            return Err(invalid(
+                "idle_timeout",
+                "must be at least the keepalive interval, or idle clients are dropped before they are pinged",
+            ));
+        }
+        if self.history_on_join > super::room::RECENT_MESSAGES {
+            return Err(invalid(
+                "history_on_join",
+                format!(
+                    "at most {} (the messages a server keeps)",
+                    super::room::RECENT_MESSAGES
+                ),
+            ));
+        }
+        if let Some(cluster) = &self.cluster {
+            if cluster.name.is_empty() || cluster.name.len() > MAX_CLUSTER_NAME {
+                return Err(invalid(
+                    "cluster.name",
+                    format!("must be 1 to {MAX_CLUSTER_NAME} bytes"),
+                ));
+            }
+            let m = &cluster.membership;
+            if !(!m.heartbeat_interval.is_zero()
+                && m.heartbeat_interval < m.suspect_after
+                && m.suspect_after < m.dead_after)
+            {
+                return Err(invalid(
+                    "cluster.membership",
+                    "timings must satisfy 0 < heartbeat < suspect < dead",
+                ));
+            }
+            if let Some(seal) = &cluster.seal {
+                if seal.max_clock_skew < Duration::from_secs(1) {
+                    return Err(invalid(
+                        "cluster.seal.max_clock_skew",
+                        "must be at least 1 second",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        ServerConfig::default().validate().unwrap();
+        let clustered = ServerConfig {
+            cluster: Some(ClusterConfig::default()),
+            ..ServerConfig::default()
+        };
+        clustered.validate().unwrap();
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let bad = |edit: fn(&mut ServerConfig)| {
+            let mut config = ServerConfig {
+                cluster: Some(ClusterConfig::default()),
+                ..ServerConfig::default()
+            };
+            edit(&mut config);
+            config.validate().unwrap_err().field
+        };
+        assert_eq!(bad(|c| c.rate_limit.burst = 0), "rate_limit.burst");
+        assert_eq!(
+            bad(|c| c.rate_limit.per_sec = f64::NAN),
+            "rate_limit.per_sec"
+        );
+        assert_eq!(bad(|c| c.client_queue = 0), "client_queue");
+        assert_eq!(
+            bad(|c| c.idle_timeout = Duration::from_secs(1)),
+            "idle_timeout"
+        );
+        assert_eq!(bad(|c| c.history_on_join = 5000), "history_on_join");
+        assert_eq!(
+            bad(|c| c.cluster.as_mut().unwrap().name = "x".repeat(65)),
+            "cluster.name"
+        );
+        assert_eq!(
+            bad(|c| c.cluster.as_mut().unwrap().membership.dead_after = Duration::ZERO),
+            "cluster.membership"
+        );
     }
 }

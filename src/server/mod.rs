@@ -33,11 +33,12 @@ pub use config::{RateLimit, ServerConfig};
 use room::Room;
 pub use tls::{ServerTls, TlsSetupError};
 
-use crate::cluster::{
-    driver, AnyTransport, ClusterView, Lossy, MemberInfo, Membership, UdpTransport,
-};
+use crate::membership::MemberInfo;
+use crate::net::driver::{self, ClusterHandle, ClusterView, Wiring};
+use crate::net::{Transport, UdpTransport};
+use crate::node::Node;
 use crate::protocol::{ErrorCode, ServerId};
-use crate::relay::{ChatEvent, Relay, RelayConfig};
+use crate::relay::ChatEvent;
 
 /// A bound, not yet running, chat server.
 #[derive(Debug)]
@@ -50,16 +51,22 @@ pub struct Server {
     admission: Arc<Admission>,
 }
 
-/// Membership and relay state and sockets, bound but not yet running.
-#[derive(Debug)]
+/// The cluster side of a server, bound but not yet running: a node, its
+/// transport (captured in `start`), and the channels to the room.
 struct PendingCluster {
-    membership: Membership,
-    relay: Relay,
-    transport: Lossy<AnyTransport>,
+    udp_addr: SocketAddr,
     view_tx: watch::Sender<ClusterView>,
     view: watch::Receiver<ClusterView>,
     local: mpsc::UnboundedReceiver<(u64, ChatEvent)>,
-    local_tx: mpsc::UnboundedSender<(u64, ChatEvent)>,
+    start: Box<dyn FnOnce(Wiring) -> ClusterHandle + Send>,
+}
+
+impl std::fmt::Debug for PendingCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingCluster")
+            .field("udp_addr", &self.udp_addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -69,22 +76,52 @@ impl Server {
     }
 
     /// Wraps an already bound listener. With a cluster configured, also
-    /// opens the UDP sockets (so it must run inside a tokio runtime).
+    /// opens its UDP sockets (so it must run inside a tokio runtime).
     pub fn from_listener(listener: TcpListener, config: ServerConfig) -> io::Result<Server> {
+        match &config.cluster {
+            None => Server::assemble(listener, config, None::<UdpTransport>),
+            Some(cc) => {
+                let transport = UdpTransport::bind(&cc.transport)?;
+                Server::assemble(listener, config, Some(transport))
+            }
+        }
+    }
+
+    /// Like [`Server::from_listener`], with the cluster on `transport`
+    /// instead of UDP sockets opened from the config: fault injection
+    /// ([`crate::net::Lossy`]) or an in-memory network in tests. The
+    /// config's `cluster` must be set; its transport settings are unused.
+    pub fn with_transport<T: Transport>(
+        listener: TcpListener,
+        config: ServerConfig,
+        transport: T,
+    ) -> io::Result<Server> {
+        if config.cluster.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a transport was given but no cluster is configured",
+            ));
+        }
+        Server::assemble(listener, config, Some(transport))
+    }
+
+    fn assemble<T: Transport>(
+        listener: TcpListener,
+        config: ServerConfig,
+        transport: Option<T>,
+    ) -> io::Result<Server> {
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let id = ServerId::random();
         let local = listener.local_addr()?;
-        let (advertised, cluster) = match &config.cluster {
-            None => (local, None),
-            Some(cc) => {
-                let transport = match &cc.memory {
-                    Some(network) => AnyTransport::Memory(network.attach(cc.transport.multicast)),
-                    None => AnyTransport::Udp(UdpTransport::bind(&cc.transport)?),
-                };
-                let transport = Lossy::new(transport, cc.inject_loss, 0.0, fastrand::u64(..));
+        let (advertised, cluster) = match (&config.cluster, transport) {
+            (Some(cc), Some(transport)) => {
+                let udp_addr = transport.local_addr();
                 // Clients elsewhere cannot connect to 0.0.0.0: advertise the
                 // interface address instead.
                 let ip = if local.ip().is_unspecified() {
-                    transport.inner().advertised_addr().ip()
+                    udp_addr.ip()
                 } else {
                     local.ip()
                 };
@@ -92,47 +129,38 @@ impl Server {
                 let me = MemberInfo {
                     id,
                     client_addr: advertised,
-                    udp_addr: transport.inner().advertised_addr(),
+                    udp_addr,
                 };
-                let membership = Membership::new(
-                    cc.membership.clone(),
-                    &cc.name,
+                let node = Node::new(
+                    &cc.node_config(transport.multicast()),
                     me,
-                    cc.transport.multicast,
-                    cc.peers.clone(),
                     fastrand::u64(..),
-                    std::time::Instant::now(),
+                    driver::now(),
                 );
-                let (view_tx, view) = driver::view_channel(&membership);
-                let relay = Relay::new(
-                    id,
-                    transport.inner().advertised_addr(),
-                    &cc.name,
-                    RelayConfig::default(),
-                    std::time::Instant::now(),
-                );
+                let (view_tx, view) = watch::channel(ClusterView::of(&node));
                 let (local_tx, local) = mpsc::unbounded_channel();
+                let transport = Arc::new(transport);
                 let pending = PendingCluster {
-                    membership,
-                    relay,
-                    transport,
+                    udp_addr,
                     view_tx,
                     view,
                     local,
-                    local_tx,
+                    start: Box::new(move |wiring| driver::spawn(node, transport, wiring)),
                 };
-                (advertised, Some(pending))
+                (advertised, Some((pending, local_tx)))
             }
+            _ => (local, None),
         };
         let admission = Admission::new(config.max_connections, config.max_per_ip);
         let mut room = Room::new(id, advertised.to_string(), config.client_queue)
             .with_history(config.history_on_join)
             .with_admission(admission.clone());
-        if let Some(c) = &cluster {
+        if let Some((pending, local_tx)) = &cluster {
             room = room
-                .with_cluster(c.view.clone())
-                .with_relay(c.local_tx.clone());
+                .with_cluster(pending.view.clone())
+                .with_relay(local_tx.clone());
         }
+        let cluster = cluster.map(|(pending, _)| pending);
         Ok(Server {
             listener,
             room: Arc::new(room),
@@ -158,9 +186,7 @@ impl Server {
 
     /// The UDP address other servers reach this one at, if clustered.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.cluster
-            .as_ref()
-            .map(|c| c.transport.inner().advertised_addr())
+        self.cluster.as_ref().map(|c| c.udp_addr)
     }
 
     /// A live view of the cluster's members, if clustered.
@@ -206,16 +232,11 @@ impl Server {
                     remote_room.apply(delivery);
                 }
             });
-            let wiring = driver::Wiring {
+            (c.start)(Wiring {
                 view_tx: c.view_tx,
                 local: c.local,
                 deliveries: deliveries_tx,
-                gate: config
-                    .cluster
-                    .as_ref()
-                    .map_or_else(Default::default, |cc| cc.gate()),
-            };
-            driver::spawn(c.membership, c.relay, Arc::new(c.transport), wiring)
+            })
         });
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();

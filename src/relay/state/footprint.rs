@@ -16,6 +16,10 @@ pub struct Footprint {
     pub max_buffered: usize,
     /// Snapshot parts held while assembling snapshots, over all origins.
     pub snapshot_parts: usize,
+    /// Early events kept from origins not yet up (bounded; see `Stash`).
+    pub stashed: usize,
+    /// Start snapshots held for peers (at most one per peer).
+    pub start_snapshots: usize,
     /// Datagrams waiting for [`Relay::poll_transmit`].
     pub transmits: usize,
     /// Deliveries waiting for [`Relay::poll_delivery`].
@@ -35,6 +39,8 @@ impl Relay {
                 .filter_map(|o| o.sync.as_ref())
                 .map(|s| s.got.len())
                 .sum(),
+            stashed: self.stash.len(),
+            start_snapshots: self.peers.values().filter(|p| p.start.is_some()).count(),
             transmits: self.transmits.len(),
             deliveries: self.deliveries.len(),
         }

@@ -1,37 +1,51 @@
 //! The relay state machine: every server's chat events reach every other
 //! server exactly once, in their origin's order, over lossy UDP.
 //!
-//! Sans-IO, like membership: inputs are [`Relay::submit`] (a local event),
-//! [`Relay::peer_up`]/[`Relay::peer_down`] (from membership),
-//! [`Relay::handle_datagram`] and [`Relay::handle_tick`]; outputs are
-//! datagrams ([`Relay::poll_transmit`]) and in-order deliveries
+//! Sans-IO, like membership: inputs are [`Relay::submit`] (a local event,
+//! numbered by the room), [`Relay::peer_up`]/[`Relay::peer_down`] (routed
+//! from membership by the node), [`Relay::handle`] (an opened envelope of a
+//! relay kind) and [`Relay::handle_tick`]; outputs are datagrams
+//! ([`Relay::poll_transmit`]) and in-order deliveries
 //! ([`Relay::poll_delivery`]).
 //!
 //! How it stays exact:
-//! * **Sender.** Each origin numbers its events 1, 2, 3… (a restarted server
-//!   is a new origin with a new numbering). New events are packed into
-//!   `RelayData` datagrams for every peer, and the last `retransmit_capacity`
-//!   are kept for repair. Every `status_interval` a `RelayStatus` tells peers
-//!   the range `[oldest, highest]` still held, so loss at the tail of a
-//!   burst is noticed too.
-//! * **Receiver.** It starts from a snapshot of the origin's members as of
-//!   some event `s` (so a server joining mid-stream starts at the origin's
-//!   current sequence with no bogus gap), then delivers `s+1, s+2, …` in
-//!   order. Duplicates are dropped. Early events wait in a bounded buffer,
+//! * **Sender.** Each origin's events arrive numbered 1, 2, 3… (a restarted
+//!   server is a new origin with a new numbering). New events are packed
+//!   into `RelayData` datagrams for every peer, and the last
+//!   `retransmit_capacity` are kept for repair. Every `status_interval` a
+//!   `RelayStatus` tells peers the range `[oldest, highest]` still held, so
+//!   loss at the tail of a burst is noticed too.
+//! * **The sync point.** When a peer comes up, the sender notes the last
+//!   event it has (`since`) and keeps a snapshot of its members as of that
+//!   event. Everything after `since` is relayed to the peer, so that is
+//!   where the peer's stream must start: the snapshot it is served is the
+//!   one as of `since`, however long its request took to get through
+//!   under loss, and the peer repairs `since+1…` by NACK. Only if the
+//!   request comes so late that the sender no longer holds `since+1` (or
+//!   after [`START_SNAPSHOT_TTL`]) is a current snapshot served instead;
+//!   it names `since` too, so the receiver reports the skipped stretch as
+//!   [`Delivery::Lost`] with the exact count.
+//! * **Receiver.** It starts from that snapshot, then delivers `s+1, s+2, …`
+//!   in order. Duplicates are dropped. Early events wait in a bounded
+//!   buffer (events from an origin not yet known wait in a small stash),
 //!   and gaps are requested with a `RelayNack` of the missing ranges.
 //! * **Overrun.** If a receiver needs events older than the origin still
 //!   holds, it cannot be repaired. It fetches a fresh snapshot, delivers
-//!   what it does have in order, and reports a [`Delivery::Resynced`] with
-//!   the exact number of events lost. Nothing is lost silently.
+//!   what it does have in order, reports [`Delivery::Lost`] with the exact
+//!   number of events lost and [`Delivery::Resynced`] with the member list.
+//!   Nothing is lost silently.
 //! * **Peer loss.** `peer_down` ends the origin's stream with
-//!   [`Delivery::OriginGone`] listing its members, so the application can
-//!   show them as having left.
+//!   [`Delivery::OriginGone`]; the application knows who was there.
+//!
+//! The relay keeps no copy of other servers' members: the room owns them.
+//! It keeps the local stream's member set only to serve snapshots, as a
+//! projection of the events it was given.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::warn;
 
 mod footprint;
 mod receiver;
@@ -39,11 +53,13 @@ mod sender;
 
 pub use footprint::Footprint;
 
+use std::sync::Arc;
+
 use super::messages::{ChatEvent, Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
-use crate::cluster::envelope::{self, EnvelopeError, Kind, MAX_DATAGRAM};
-use crate::cluster::{Destination, Transmit};
 use crate::protocol::ServerId;
-use receiver::{apply_member_change, Origin, SyncState};
+use crate::wire::{envelope, Destination, Envelope, EnvelopeError, Kind, Transmit, MAX_DATAGRAM};
+use receiver::{Origin, Stash};
+use sender::{Peer, StartSnapshot};
 
 /// Relay tuning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,24 +109,26 @@ pub enum Delivery {
         /// The event.
         event: ChatEvent,
     },
-    /// `lost` events from `origin` could not be recovered; the member list
-    /// was brought up to date (`joined` are new, `left` are gone).
+    /// `count` events from `origin` can never be delivered: repair came too
+    /// late (an overrun, a sync served late) or the origin died first.
+    Lost {
+        /// The origin.
+        origin: ServerId,
+        /// How many events, exactly.
+        count: u64,
+    },
+    /// After an overrun: `origin`'s members are now exactly these (the
+    /// joins and leaves in between were among the lost events).
     Resynced {
         /// The origin.
         origin: ServerId,
-        /// How many events were lost.
-        lost: u64,
-        /// Members that appeared during the lost stretch.
-        joined: Vec<String>,
-        /// Members that disappeared during the lost stretch.
-        left: Vec<String>,
+        /// Its members.
+        members: Vec<String>,
     },
-    /// `origin` is gone (crashed, left or replaced); these were its members.
+    /// `origin` is gone (crashed, left or replaced); its stream ends here.
     OriginGone {
         /// The origin.
         origin: ServerId,
-        /// Its members at the end.
-        members: Vec<String>,
         /// True if it left gracefully (shut down), false if it was lost.
         graceful: bool,
     },
@@ -125,11 +143,13 @@ pub struct RelayStats {
     pub duplicates: u64,
     /// NACK datagrams sent.
     pub nacks_sent: u64,
+    /// NACKs from peers answered with at least one resent event.
+    pub nacks_answered: u64,
     /// Events resent in answer to NACKs.
     pub retransmitted: u64,
     /// Overruns resolved by a snapshot.
     pub resyncs: u64,
-    /// Events lost to overruns (and reported).
+    /// Events reported lost (overruns, late syncs, origins gone).
     pub lost: u64,
     /// Datagrams dropped as malformed, foreign or from unknown origins.
     pub dropped: u64,
@@ -143,12 +163,17 @@ pub struct Relay {
     cluster: String,
     config: RelayConfig,
     last_seq: u64,
+    /// The local stream's members as of `last_seq`: what snapshots show.
     local_members: BTreeSet<String>,
     retained: VecDeque<WireEvent>,
     unsent: Vec<WireEvent>,
-    peers: BTreeMap<ServerId, SocketAddr>,
+    peers: BTreeMap<ServerId, Peer>,
     origins: BTreeMap<ServerId, Origin>,
-    snapshot_cache: Option<(u64, Vec<Vec<String>>)>,
+    /// Data from origins not (yet) up, kept briefly: see [`Stash`].
+    stash: Stash,
+    /// The snapshot as of `last_seq`, once built; shared by every peer
+    /// that comes up before the next event.
+    snapshot_cache: Option<Arc<StartSnapshot>>,
     next_status: Instant,
     last_now: Instant,
     transmits: VecDeque<Transmit>,
@@ -177,6 +202,10 @@ const LAST_SEQ: u64 = u64::MAX - 1;
 /// 1,200), so a claim beyond this is forged, and refusing it bounds what a
 /// receiver holds while assembling one snapshot (about 5 MiB).
 const MAX_SNAPSHOT_PARTS: u32 = 4096;
+/// How long a peer's start snapshot is kept for it. A sync normally
+/// completes within a few round trips; a request later than this is
+/// served a current snapshot, and the receiver counts the gap as lost.
+pub const START_SNAPSHOT_TTL: Duration = Duration::from_secs(30);
 
 impl Relay {
     /// The relay of server `me`, reachable at `addr`, in `cluster`.
@@ -198,6 +227,7 @@ impl Relay {
             unsent: Vec::new(),
             peers: BTreeMap::new(),
             origins: BTreeMap::new(),
+            stash: Stash::default(),
             snapshot_cache: None,
             next_status: now,
             last_now: now,
@@ -237,15 +267,10 @@ impl Relay {
         self.deliveries.pop_front()
     }
 
-    /// Relays a local event. `seq` must be the next number (1, 2, …).
+    /// Relays a local event. The room numbers events (1, 2, …, in the
+    /// order it fans them out); the relay records the stream as given.
     pub fn submit(&mut self, seq: u64, event: ChatEvent) {
-        if seq != self.last_seq + 1 {
-            warn!(
-                seq,
-                last = self.last_seq,
-                "relay: local events out of sequence"
-            );
-        }
+        debug_assert_eq!(seq, self.last_seq + 1, "the room numbers events in order");
         self.last_seq = seq;
         match &event {
             ChatEvent::Joined { name } => {
@@ -258,8 +283,8 @@ impl Relay {
         }
         let wire = WireEvent::from_event(seq, event);
         // With no peer, the next flush would drop it unsent anyway: a peer
-        // that comes up later syncs from a snapshot taken after this event
-        // and repairs any gap from `retained`. A lone server copies nothing.
+        // that comes up later syncs from a snapshot taken after this event.
+        // A lone server copies nothing.
         if !self.peers.is_empty() {
             self.unsent.push(wire.clone());
         }
@@ -271,24 +296,30 @@ impl Relay {
     }
 
     /// Membership says `id` is up at relay address `addr`: start syncing
-    /// from it, and send it our events from now on.
-    pub fn peer_up(&mut self, id: ServerId, addr: SocketAddr) {
+    /// from it, and send it our events from now on. Its stream from us
+    /// starts after our last event: the snapshot it will be served is the
+    /// one as of now (see the module docs).
+    pub fn peer_up(&mut self, id: ServerId, addr: SocketAddr, now: Instant) {
         if id == self.me {
             return;
         }
-        self.peers.insert(id, addr);
-        self.origins
-            .entry(id)
-            .and_modify(|o| o.addr = addr)
-            .or_insert_with(|| Origin {
+        let start = self.current_snapshot();
+        self.peers.insert(
+            id,
+            Peer {
                 addr,
-                sync: Some(SyncState::default()),
-                next: 0,
-                highest: 0,
-                buffer: BTreeMap::new(),
-                members: BTreeSet::new(),
-                last_nack: None,
-            });
+                start: Some(start),
+                since: self.last_seq,
+                up_at: now,
+            },
+        );
+        let origin = self.origins.entry(id).or_insert_with(|| Origin::new(addr));
+        origin.addr = addr;
+        let early = self.stash.take(id);
+        for wire in early {
+            self.take_event(id, wire);
+        }
+        self.deliver_ready(id);
     }
 
     /// Membership says `id` is gone (`graceful` if it announced a leave):
@@ -296,7 +327,7 @@ impl Relay {
     ///
     /// Events already received but held back by a gap are delivered (in
     /// order, skipping the gap); the missing ones can no longer be had from
-    /// anyone, so they are counted and reported as a [`Delivery::Resynced`]
+    /// anyone, so they are counted and reported as a [`Delivery::Lost`]
     /// before [`Delivery::OriginGone`]: nothing is lost silently.
     pub fn peer_down(&mut self, id: ServerId, graceful: bool) {
         self.peers.remove(&id);
@@ -316,7 +347,6 @@ impl Relay {
                 .into_iter()
                 .filter(|(s, _)| (next..=highest).contains(s))
             {
-                apply_member_change(&mut origin.members, &event);
                 self.stats.delivered += 1;
                 self.deliveries.push_back(Delivery::Event {
                     origin: id,
@@ -327,21 +357,20 @@ impl Relay {
             }
             let lost = highest - next + 1 - delivered;
             if lost > 0 {
-                self.stats.lost = self.stats.lost.saturating_add(lost);
                 warn!(origin = %id, lost, "relay: server gone with events unrepaired");
-                self.deliveries.push_back(Delivery::Resynced {
-                    origin: id,
-                    lost,
-                    joined: Vec::new(),
-                    left: Vec::new(),
-                });
+                self.report_lost(id, lost);
             }
         }
         self.deliveries.push_back(Delivery::OriginGone {
             origin: id,
-            members: origin.members.into_iter().collect(),
             graceful,
         });
+    }
+
+    /// Counts and reports `count` events of `origin` as lost.
+    fn report_lost(&mut self, origin: ServerId, count: u64) {
+        self.stats.lost = self.stats.lost.saturating_add(count);
+        self.deliveries.push_back(Delivery::Lost { origin, count });
     }
 
     /// When [`Relay::handle_tick`] next has something to do.
@@ -382,23 +411,24 @@ impl Relay {
         for id in ids {
             self.chase(id, now);
         }
+        self.stash.expire(now);
+        for peer in self.peers.values_mut() {
+            if now.saturating_duration_since(peer.up_at) >= START_SNAPSHOT_TTL {
+                peer.start = None;
+            }
+        }
     }
 
-    /// Processes one relay datagram (membership kinds are ignored).
-    pub fn handle_datagram(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
+    /// Processes one envelope of a relay kind from `from`, already opened
+    /// and checked to be of this cluster by the node. A body that does not
+    /// parse is an error (the node counts it); membership kinds are ignored.
+    pub fn handle(
+        &mut self,
+        from: SocketAddr,
+        env: &Envelope<'_>,
+        now: Instant,
+    ) -> Result<(), EnvelopeError> {
         self.last_now = now;
-        if let Err(err) = self.accept(from, datagram) {
-            self.stats.dropped += 1;
-            debug!(%from, cause = %err, "relay: dropped datagram");
-        }
-    }
-
-    fn accept(&mut self, from: SocketAddr, datagram: &[u8]) -> Result<(), EnvelopeError> {
-        let env = envelope::open(datagram)?;
-        if env.cluster != self.cluster {
-            self.stats.dropped += 1;
-            return Ok(());
-        }
         match env.kind {
             Kind::RelayData => {
                 let data: Data = env.body()?;
@@ -413,14 +443,16 @@ impl Relay {
             // events sent to a bystander. A peer not known yet retries.
             Kind::RelayNack => {
                 let nack: Nack = env.body()?;
-                if nack.origin == self.me && self.is_peer_addr(from) {
+                if nack.origin == self.me && self.peer_at(from).is_some() {
                     self.on_nack(from, &nack.ranges);
                 }
             }
             Kind::RelaySyncRequest => {
                 let request: SyncRequest = env.body()?;
-                if request.origin == self.me && self.is_peer_addr(from) {
-                    self.on_sync_request(from, request.seq, &request.parts);
+                if request.origin == self.me {
+                    if let Some(peer) = self.peer_at(from) {
+                        self.on_sync_request(peer, from, request.seq, &request.parts, now);
+                    }
                 }
             }
             Kind::RelaySnapshot => {

@@ -8,6 +8,8 @@ use super::*;
 pub(super) struct SyncState {
     /// The snapshot being assembled, once its first part arrived.
     pub(super) seq: Option<u64>,
+    /// Where the origin began relaying to us, as its snapshot says.
+    pub(super) from: Option<u64>,
     pub(super) parts: u32,
     pub(super) got: BTreeMap<u32, Vec<String>>,
     pub(super) last_request: Option<Instant>,
@@ -25,33 +27,111 @@ pub(super) struct Origin {
     /// Highest sequence number known to exist.
     pub(super) highest: u64,
     pub(super) buffer: BTreeMap<u64, ChatEvent>,
-    pub(super) members: BTreeSet<String>,
     pub(super) last_nack: Option<Instant>,
+}
+
+impl Origin {
+    /// A new origin at `addr`, waiting for its first snapshot.
+    pub(super) fn new(addr: SocketAddr) -> Origin {
+        Origin {
+            addr,
+            sync: Some(SyncState::default()),
+            next: 0,
+            highest: 0,
+            buffer: BTreeMap::new(),
+            last_nack: None,
+        }
+    }
+}
+
+/// Origins not (yet) up whose data is kept for when they are.
+const MAX_STASHED_ORIGINS: usize = 16;
+/// Events kept per stashed origin.
+const MAX_STASHED_EVENTS: usize = 256;
+/// How long stashed data is kept.
+const STASH_TTL: Duration = Duration::from_secs(2);
+
+/// Data from servers that this one's membership has not seen come up yet.
+///
+/// Each side notices the other on its own heartbeat schedule, so an origin
+/// often starts relaying to us a few milliseconds before we know it. Those
+/// events would be repaired by NACK once we sync, but keeping a few saves
+/// the round trip. Bounded in origins, events and time: data from a server
+/// that never comes up costs at most [`MAX_STASHED_ORIGINS`] ×
+/// [`MAX_STASHED_EVENTS`] events for [`STASH_TTL`].
+#[derive(Debug, Default)]
+pub(super) struct Stash {
+    origins: BTreeMap<ServerId, (Instant, Vec<WireEvent>)>,
+}
+
+impl Stash {
+    /// Keeps `events` of `origin`, received at `now`, within the bounds.
+    pub(super) fn keep(&mut self, origin: ServerId, events: Vec<WireEvent>, now: Instant) -> bool {
+        if !self.origins.contains_key(&origin) && self.origins.len() >= MAX_STASHED_ORIGINS {
+            return false;
+        }
+        let (_, held) = self
+            .origins
+            .entry(origin)
+            .or_insert_with(|| (now, Vec::new()));
+        let room = MAX_STASHED_EVENTS.saturating_sub(held.len());
+        held.extend(events.into_iter().take(room));
+        true
+    }
+
+    /// Everything kept for `origin`.
+    pub(super) fn take(&mut self, origin: ServerId) -> Vec<WireEvent> {
+        self.origins
+            .remove(&origin)
+            .map(|(_, e)| e)
+            .unwrap_or_default()
+    }
+
+    /// Forgets what has been kept longer than [`STASH_TTL`].
+    pub(super) fn expire(&mut self, now: Instant) {
+        self.origins
+            .retain(|_, (since, _)| now.saturating_duration_since(*since) < STASH_TTL);
+    }
+
+    /// Events held, over all origins.
+    pub(super) fn len(&self) -> usize {
+        self.origins.values().map(|(_, e)| e.len()).sum()
+    }
 }
 
 impl Relay {
     pub(super) fn on_data(&mut self, data: Data) {
-        let max_buffered = self.config.max_buffered;
-        let Some(o) = self.origins.get_mut(&data.origin) else {
-            self.stats.dropped += 1;
-            return;
-        };
-        for wire in data.events {
-            let event = wire.event();
-            let seq = wire.seq();
-            if seq > LAST_SEQ {
+        if !self.origins.contains_key(&data.origin) {
+            if data.origin == self.me || !self.stash.keep(data.origin, data.events, self.last_now) {
                 self.stats.dropped += 1;
-                continue;
             }
-            o.highest = o.highest.max(seq);
-            let old = o.sync.is_none() && seq < o.next;
-            if old || o.buffer.contains_key(&seq) {
-                self.stats.duplicates += 1;
-            } else if o.buffer.len() < max_buffered {
-                o.buffer.insert(seq, event);
-            }
+            return;
+        }
+        for wire in data.events {
+            self.take_event(data.origin, wire);
         }
         self.deliver_ready(data.origin);
+    }
+
+    /// Files one received event of a known origin: a duplicate is counted,
+    /// anything new is buffered (bounded) until it can be delivered.
+    pub(super) fn take_event(&mut self, id: ServerId, wire: WireEvent) {
+        let max_buffered = self.config.max_buffered;
+        let Some(o) = self.origins.get_mut(&id) else {
+            return;
+        };
+        let seq = wire.seq();
+        if seq > LAST_SEQ || seq == 0 {
+            self.stats.dropped += 1;
+            return;
+        }
+        o.highest = o.highest.max(seq);
+        let old = o.sync.is_none() && seq < o.next;
+        if old || o.buffer.contains_key(&seq) {
+            self.stats.duplicates += 1;
+        } else if o.buffer.len() < max_buffered {
+            o.buffer.insert(seq, wire.event());
+        }
     }
 
     pub(super) fn on_status(&mut self, status: Status) {
@@ -93,6 +173,7 @@ impl Relay {
             Some(seq) if seq > snap.seq => return, // older than the one in progress
             _ => {
                 sync.seq = Some(snap.seq);
+                sync.from = snap.from;
                 sync.parts = snap.parts;
                 sync.got.clear();
             }
@@ -110,14 +191,26 @@ impl Relay {
         };
         let Some(sync) = o.sync.take() else { return };
         let seq = sync.seq.unwrap_or(0);
-        let members: BTreeSet<String> = sync.got.into_values().flatten().collect();
+        let members: Vec<String> = sync
+            .got
+            .into_values()
+            .flatten()
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect();
         if !sync.resync {
             o.buffer = o.buffer.split_off(&(seq + 1));
             o.next = seq + 1;
-            o.members = members.clone();
+            // Served late: the origin relayed `from+1..=seq` to us, and the
+            // snapshot is past them. Say so, exactly.
+            let skipped = sync.from.map_or(0, |from| seq.saturating_sub(from));
+            if skipped > 0 {
+                warn!(origin = %id, skipped, "relay: synchronised past events sent to us");
+                self.report_lost(id, skipped);
+            }
             self.deliveries.push_back(Delivery::Synced {
                 origin: id,
-                members: members.into_iter().collect(),
+                members,
             });
         } else {
             // Deliver, in order, whatever we hold up to the snapshot; the
@@ -126,8 +219,9 @@ impl Relay {
             let mut held = std::mem::take(&mut o.buffer);
             o.buffer = held.split_off(&(seq + 1));
             let mut delivered = 0;
-            for (s, event) in held.into_iter().filter(|(s, _)| *s >= o.next) {
-                apply_member_change(&mut o.members, &event);
+            let next = o.next;
+            o.next = seq + 1;
+            for (s, event) in held.into_iter().filter(|(s, _)| *s >= next) {
                 self.stats.delivered += 1;
                 self.deliveries.push_back(Delivery::Event {
                     origin: id,
@@ -136,19 +230,15 @@ impl Relay {
                 });
                 delivered += 1;
             }
-            let lost = seq + 1 - o.next - delivered;
-            o.next = seq + 1;
-            let joined = members.difference(&o.members).cloned().collect();
-            let left = o.members.difference(&members).cloned().collect();
-            o.members = members;
+            let lost = seq + 1 - next - delivered;
             self.stats.resyncs += 1;
-            self.stats.lost = self.stats.lost.saturating_add(lost);
             warn!(origin = %id, lost, "relay: resynchronised");
+            if lost > 0 {
+                self.report_lost(id, lost);
+            }
             self.deliveries.push_back(Delivery::Resynced {
                 origin: id,
-                lost,
-                joined,
-                left,
+                members,
             });
         }
         self.deliver_ready(id);
@@ -162,7 +252,6 @@ impl Relay {
             return;
         }
         while let Some(event) = o.buffer.remove(&o.next) {
-            apply_member_change(&mut o.members, &event);
             self.stats.delivered += 1;
             self.deliveries.push_back(Delivery::Event {
                 origin: id,
@@ -220,18 +309,6 @@ impl Relay {
     }
 }
 
-pub(super) fn apply_member_change(members: &mut BTreeSet<String>, event: &ChatEvent) {
-    match event {
-        ChatEvent::Joined { name } => {
-            members.insert(name.clone());
-        }
-        ChatEvent::Left { name, .. } => {
-            members.remove(name);
-        }
-        ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
-    }
-}
-
 /// The inclusive ranges in `next..=highest` not present in `buffer`.
 pub(super) fn missing_ranges(
     next: u64,
@@ -263,7 +340,12 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    /// A relay synced (at event 0) with one peer, and that peer's id.
+    /// What the node does: open the envelope, hand it over.
+    fn feed(relay: &mut Relay, bytes: &[u8], now: Instant) {
+        let env = envelope::open(bytes).unwrap();
+        relay.handle(addr(2), &env, now).unwrap();
+    }
+
     /// A relay with one peer up, not yet synced with it, and that peer's id.
     fn with_peer(now: Instant) -> (Relay, ServerId) {
         let peer = ServerId::from_bytes([2; 16]);
@@ -274,10 +356,11 @@ mod tests {
             RelayConfig::default(),
             now,
         );
-        relay.peer_up(peer, addr(2));
+        relay.peer_up(peer, addr(2), now);
         (relay, peer)
     }
 
+    /// A relay synced (at event 0) with one peer, and that peer's id.
     fn synced_with_peer(now: Instant) -> (Relay, ServerId) {
         let (mut relay, peer) = with_peer(now);
         let snapshot = Snapshot {
@@ -286,9 +369,10 @@ mod tests {
             part: 0,
             parts: 1,
             names: vec![],
+            from: None,
         };
         let bytes = envelope::seal(Kind::RelaySnapshot, "c", &snapshot).unwrap();
-        relay.handle_datagram(addr(2), &bytes, now);
+        feed(&mut relay, &bytes, now);
         assert!(matches!(
             relay.poll_delivery(),
             Some(Delivery::Synced { .. })
@@ -308,23 +392,21 @@ mod tests {
             oldest: 1,
         };
         let bytes = envelope::seal(Kind::RelayStatus, "c", &status).unwrap();
-        relay.handle_datagram(addr(2), &bytes, now);
+        feed(&mut relay, &bytes, now);
         let data = Data {
             origin: peer,
             events: vec![WireEvent::new(5, &ChatEvent::Joined { name: "a".into() })],
         };
         let bytes = envelope::seal(Kind::RelayData, "c", &data).unwrap();
-        relay.handle_datagram(addr(2), &bytes, now);
+        feed(&mut relay, &bytes, now);
         relay.peer_down(peer, false);
         let deliveries: Vec<Delivery> = std::iter::from_fn(|| relay.poll_delivery()).collect();
         assert!(matches!(deliveries[0], Delivery::Event { seq: 5, .. }));
         assert_eq!(
             deliveries[1],
-            Delivery::Resynced {
+            Delivery::Lost {
                 origin: peer,
-                lost: u64::MAX - 1,
-                joined: vec![],
-                left: vec![],
+                count: u64::MAX - 1,
             }
         );
         assert!(matches!(deliveries[2], Delivery::OriginGone { .. }));
@@ -343,9 +425,10 @@ mod tests {
                 part,
                 parts: MAX_SNAPSHOT_PARTS + 1,
                 names: vec![format!("n{part}")],
+                from: None,
             };
             let bytes = envelope::seal(Kind::RelaySnapshot, "c", &snapshot).unwrap();
-            relay.handle_datagram(addr(2), &bytes, now);
+            feed(&mut relay, &bytes, now);
         }
         assert_eq!(relay.footprint().snapshot_parts, 0);
         assert_eq!(relay.poll_delivery(), None);
@@ -364,7 +447,7 @@ mod tests {
             oldest: 10,
         };
         let bytes = envelope::seal(Kind::RelayStatus, "c", &status).unwrap();
-        relay.handle_datagram(addr(2), &bytes, now);
+        feed(&mut relay, &bytes, now);
         for seq in [u64::MAX - 1, u64::MAX] {
             let snapshot = Snapshot {
                 origin: peer,
@@ -372,19 +455,24 @@ mod tests {
                 part: 0,
                 parts: 1,
                 names: vec!["a".into()],
+                from: None,
             };
             let bytes = envelope::seal(Kind::RelaySnapshot, "c", &snapshot).unwrap();
-            relay.handle_datagram(addr(2), &bytes, now);
+            feed(&mut relay, &bytes, now);
         }
         let deliveries: Vec<Delivery> = std::iter::from_fn(|| relay.poll_delivery()).collect();
         assert_eq!(
             deliveries,
-            vec![Delivery::Resynced {
-                origin: peer,
-                lost: u64::MAX - 1,
-                joined: vec!["a".into()],
-                left: vec![],
-            }]
+            vec![
+                Delivery::Lost {
+                    origin: peer,
+                    count: u64::MAX - 1,
+                },
+                Delivery::Resynced {
+                    origin: peer,
+                    members: vec!["a".into()],
+                }
+            ]
         );
         // The stream stays usable: nothing past the end of the numbers.
         let data = Data {
@@ -395,7 +483,7 @@ mod tests {
             )],
         };
         let bytes = envelope::seal(Kind::RelayData, "c", &data).unwrap();
-        relay.handle_datagram(addr(2), &bytes, now);
+        feed(&mut relay, &bytes, now);
         relay.handle_tick(now);
         assert_eq!(relay.poll_delivery(), None);
     }

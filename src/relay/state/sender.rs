@@ -4,7 +4,49 @@
 
 use super::*;
 
+/// The members of this server as of event `seq`, split into datagram-sized
+/// parts: what a snapshot serves.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct StartSnapshot {
+    pub(crate) seq: u64,
+    pub(crate) parts: Vec<Vec<String>>,
+}
+
+/// A server this one relays its events to.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) addr: SocketAddr,
+    /// The snapshot as of the moment it came up (its stream from us starts
+    /// right after), until it is no longer useful; see the module docs.
+    pub(crate) start: Option<Arc<StartSnapshot>>,
+    /// Our last event when it came up: where its stream from us starts.
+    pub(crate) since: u64,
+    pub(crate) up_at: Instant,
+}
+
 impl Relay {
+    /// The snapshot as of our last event, built at most once per event.
+    pub(super) fn current_snapshot(&mut self) -> Arc<StartSnapshot> {
+        if let Some(cached) = &self.snapshot_cache {
+            if cached.seq == self.last_seq {
+                return cached.clone();
+            }
+        }
+        let snapshot = Arc::new(StartSnapshot {
+            seq: self.last_seq,
+            parts: split_names(&self.local_members),
+        });
+        self.snapshot_cache = Some(snapshot.clone());
+        snapshot
+    }
+
+    /// The peer whose relay address is `addr`.
+    pub(super) fn peer_at(&self, addr: SocketAddr) -> Option<ServerId> {
+        self.peers
+            .iter()
+            .find_map(|(id, p)| (p.addr == addr).then_some(*id))
+    }
+
     pub(super) fn on_nack(&mut self, from: SocketAddr, ranges: &[(u64, u64)]) {
         let oldest = self.oldest_retained();
         let mut resend = Vec::new();
@@ -28,6 +70,9 @@ impl Relay {
             }
         }
         self.stats.retransmitted += resend.len() as u64;
+        if !resend.is_empty() {
+            self.stats.nacks_answered += 1;
+        }
         for bytes in self.pack(&resend) {
             self.send(Destination::Unicast(from), bytes);
         }
@@ -44,30 +89,56 @@ impl Relay {
         }
     }
 
-    pub(super) fn on_sync_request(&mut self, from: SocketAddr, seq: u64, parts: &[u32]) {
-        let reuse = !parts.is_empty() && self.snapshot_cache.as_ref().is_some_and(|c| c.0 == seq);
-        if !reuse {
-            self.snapshot_cache = Some((self.last_seq, split_names(&self.local_members)));
-        }
-        let Some((seq, chunks)) = &self.snapshot_cache else {
+    /// Serves (parts of) a snapshot to `peer` at `from`. A fresh request
+    /// (`seq` 0, no parts) gets the peer's start snapshot while that can
+    /// still be followed by repair, a current one otherwise; a request for
+    /// missing parts gets them from the snapshot it names, if still held.
+    pub(super) fn on_sync_request(
+        &mut self,
+        peer: ServerId,
+        from: SocketAddr,
+        seq: u64,
+        parts: &[u32],
+        now: Instant,
+    ) {
+        let oldest = self.oldest_retained();
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let total = chunks.len() as u32;
-        let wanted: Vec<u32> = if reuse {
+        // Past the TTL, or once `since + 1` is no longer held, the start
+        // snapshot would only lead to an overrun: let it go.
+        let followable = now.saturating_duration_since(p.up_at) < START_SNAPSHOT_TTL
+            && oldest <= p.since.saturating_add(1);
+        if !followable {
+            p.start = None;
+        }
+        let since = p.since;
+        let start = p.start.clone();
+        let continuing = !parts.is_empty();
+        let snapshot = match start {
+            Some(start) if !continuing || start.seq == seq => start,
+            _ => match &self.snapshot_cache {
+                Some(cached) if continuing && cached.seq == seq => cached.clone(),
+                _ => self.current_snapshot(),
+            },
+        };
+        let total = snapshot.parts.len() as u32;
+        let wanted: Vec<u32> = if continuing && snapshot.seq == seq {
             parts.iter().copied().filter(|p| *p < total).collect()
         } else {
             (0..total).collect()
         };
         let mut out = Vec::new();
         for part in wanted {
-            let snapshot = Snapshot {
+            let body = Snapshot {
                 origin: self.me,
-                seq: *seq,
+                seq: snapshot.seq,
                 part,
                 parts: total,
-                names: chunks[part as usize].clone(),
+                names: snapshot.parts[part as usize].clone(),
+                from: Some(since),
             };
-            if let Ok(bytes) = envelope::seal(Kind::RelaySnapshot, &self.cluster, &snapshot) {
+            if let Ok(bytes) = envelope::seal(Kind::RelaySnapshot, &self.cluster, &body) {
                 out.push(bytes);
             }
         }
@@ -85,7 +156,7 @@ impl Relay {
             return;
         }
         for bytes in self.pack(&events) {
-            let peers: Vec<SocketAddr> = self.peers.values().copied().collect();
+            let peers: Vec<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
             for addr in peers {
                 self.send(Destination::Unicast(addr), bytes.clone());
             }
@@ -129,7 +200,7 @@ impl Relay {
 
     pub(super) fn send_to_all_peers<T: serde::Serialize>(&mut self, kind: Kind, body: &T) {
         if let Ok(bytes) = envelope::seal(kind, &self.cluster, body) {
-            let peers: Vec<SocketAddr> = self.peers.values().copied().collect();
+            let peers: Vec<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
             for addr in peers {
                 self.send(Destination::Unicast(addr), bytes.clone());
             }
@@ -138,10 +209,6 @@ impl Relay {
 
     pub(super) fn send(&mut self, to: Destination, bytes: Vec<u8>) {
         self.transmits.push_back(Transmit { to, bytes });
-    }
-
-    pub(super) fn is_peer_addr(&self, addr: SocketAddr) -> bool {
-        self.peers.values().any(|a| *a == addr)
     }
 
     pub(super) fn oldest_retained(&self) -> u64 {
@@ -190,6 +257,7 @@ mod tests {
                 part: i as u32,
                 parts: parts.len() as u32,
                 names: chunk.clone(),
+                from: Some(u64::MAX),
             };
             envelope::seal(Kind::RelaySnapshot, &"c".repeat(64), &snap).expect("fits one datagram");
         }

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::admission::Admission;
-use crate::cluster::ClusterView;
+use crate::net::ClusterView;
 use crate::protocol::validate::name_key;
 use crate::protocol::{
     encode_frame, LeaveReason, MessageId, ServerId, ServerInfo, ServerMsg, StatusReport,
@@ -235,15 +235,12 @@ impl Room {
         for frame in replay {
             state.push(conn, frame);
         }
-        let id = state.next_id(self.id);
-        state.relay_out(id.seq, || ChatEvent::Joined {
-            name: name.to_string(),
-        });
-        state.broadcast(encode_frame(&ServerMsg::Joined {
-            id,
-            name: name.to_string(),
-            server: self.id,
-        }));
+        state.emit(
+            self.id,
+            ChatEvent::Joined {
+                name: name.to_string(),
+            },
+        );
         self.finish(&mut state);
         Ok(())
     }
@@ -268,14 +265,7 @@ impl Room {
             .get(&conn)
             .and_then(|c| c.name.clone())
             .ok_or(NotJoined)?;
-        let id = state.next_id(self.id);
-        state.relay_out(id.seq, || ChatEvent::Message {
-            from: from.clone(),
-            text: text.clone(),
-        });
-        let frame = RoomState::message_frame(id, &from, &text);
-        state.record(id, from, text);
-        state.broadcast(frame);
+        let (id, _) = state.emit(self.id, ChatEvent::Message { from, text });
         self.settle(&mut state);
         wakes.append(&mut state.wakes);
         Ok(id)
@@ -423,17 +413,13 @@ impl Room {
             state.release_local(&name);
             tracing::warn!(conn, name = %name, "evicting client: outbound queue full");
             if !state.closing {
-                let id = state.next_id(self.id);
-                state.relay_out(id.seq, || ChatEvent::Left {
-                    name: name.clone(),
-                    reason: LeaveReason::TooSlow,
-                });
-                state.broadcast(encode_frame(&ServerMsg::Left {
-                    id,
-                    name,
-                    server: self.id,
-                    reason: LeaveReason::TooSlow,
-                }));
+                state.emit(
+                    self.id,
+                    ChatEvent::Left {
+                        name,
+                        reason: LeaveReason::TooSlow,
+                    },
+                );
             }
         }
     }
@@ -443,7 +429,16 @@ impl Room {
 fn cluster_counters(view: &ClusterView, out: &mut BTreeMap<String, u64>) {
     let d = view.drops;
     let s = view.seal;
+    let r = view.relay;
     for (name, value) in [
+        ("relay_delivered", r.delivered),
+        ("relay_duplicates", r.duplicates),
+        ("relay_nacks_sent", r.nacks_sent),
+        ("relay_nacks_answered", r.nacks_answered),
+        ("relay_resent", r.retransmitted),
+        ("relay_resyncs", r.resyncs),
+        ("relay_lost", r.lost),
+        ("relay_dropped", r.dropped),
         ("datagrams_malformed", d.malformed),
         ("datagrams_foreign", d.foreign),
         ("datagrams_stale_member", d.stale),

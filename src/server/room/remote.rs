@@ -50,34 +50,48 @@ impl Room {
                     state.broadcast(frame);
                 }
             },
-            Delivery::Resynced {
-                origin,
-                lost,
-                joined,
-                left,
-            } => {
-                let updated = if joined.is_empty() && left.is_empty() {
-                    ""
-                } else {
-                    "; its member list has been brought up to date"
-                };
+            Delivery::Lost { origin, count } => {
                 state.broadcast(encode_frame(&ServerMsg::Notice {
                     text: format!(
-                        "{lost} events from server {} were lost in transit and cannot be recovered{updated}",
+                        "{count} events from server {} were lost in transit and cannot be recovered",
                         origin.short()
                     ),
                 }));
-                for name in joined {
-                    state.remote_join(self.id, origin, 0, name);
+            }
+            Delivery::Resynced { origin, members } => {
+                // The joins and leaves in between were among the lost
+                // events: bring this origin's members up to date by diff.
+                let now: std::collections::BTreeSet<String> = members.into_iter().collect();
+                let mut gone: Vec<String> = state
+                    .remote
+                    .values()
+                    .filter(|m| m.server == origin && !now.contains(&m.name))
+                    .map(|m| m.name.clone())
+                    .collect();
+                gone.sort();
+                let added = now.iter().any(|name| {
+                    state
+                        .remote
+                        .get(&name_key(name))
+                        .is_none_or(|m| m.server != origin)
+                });
+                if !gone.is_empty() || added {
+                    state.broadcast(encode_frame(&ServerMsg::Notice {
+                        text: format!(
+                            "the member list of server {} has been brought up to date",
+                            origin.short()
+                        ),
+                    }));
                 }
-                for name in left {
+                for name in gone {
                     // Why they left was in the lost events.
                     state.remote_leave(origin, 0, &name, LeaveReason::Unknown);
                 }
+                for name in now {
+                    state.remote_join(self.id, origin, 0, name);
+                }
             }
-            Delivery::OriginGone {
-                origin, graceful, ..
-            } => {
+            Delivery::OriginGone { origin, graceful } => {
                 let reason = if graceful {
                     LeaveReason::Shutdown
                 } else {
@@ -282,7 +296,6 @@ mod tests {
         drain(&mut me);
         room.apply(Delivery::OriginGone {
             origin: id(7),
-            members: vec![],
             graceful: false,
         });
         let left: Vec<_> = drain(&mut me)

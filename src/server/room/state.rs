@@ -93,12 +93,42 @@ impl RoomState {
         self.recent.push_back((id, from, text));
     }
 
-    /// Hands a local event to the relay, if clustered. The event is built
-    /// only then: a lone server copies no strings for it.
-    pub(super) fn relay_out(&self, seq: u64, event: impl FnOnce() -> ChatEvent) {
-        if let Some(relay) = &self.relay {
-            let _ = relay.send((seq, event()));
+    /// The one path of a local event: number it, encode it once, keep it
+    /// for history (a message), hand it to the relay (if clustered) and fan
+    /// the frame out to every member. Returns its id and frame.
+    pub(super) fn emit(&mut self, me: ServerId, event: ChatEvent) -> (MessageId, Bytes) {
+        let id = self.next_id(me);
+        let frame = match &event {
+            ChatEvent::Joined { name } => encode_frame(&ServerMsg::Joined {
+                id,
+                name: name.clone(),
+                server: me,
+            }),
+            ChatEvent::Left { name, reason } => encode_frame(&ServerMsg::Left {
+                id,
+                name: name.clone(),
+                server: me,
+                reason: *reason,
+            }),
+            ChatEvent::Message { from, text } => Self::message_frame(id, from, text),
+            ChatEvent::Unknown { .. } => Bytes::new(),
+        };
+        // Strings are copied only when both history and the relay need them.
+        match (event, self.relay.is_some()) {
+            (ChatEvent::Message { from, text }, false) => self.record(id, from, text),
+            (event, clustered) => {
+                if let ChatEvent::Message { from, text } = &event {
+                    self.record(id, from.clone(), text.clone());
+                }
+                if let (true, Some(relay)) = (clustered, &self.relay) {
+                    let _ = relay.send((id.seq, event));
+                }
+            }
         }
+        if !frame.is_empty() {
+            self.broadcast(frame.clone());
+        }
+        (id, frame)
     }
 
     /// A `message` frame, encoded from borrowed strings into a buffer of
@@ -239,21 +269,11 @@ impl RoomState {
         let entry = self.conns.get_mut(&conn).ok_or(NotJoined)?;
         let name = entry.name.take().ok_or(NotJoined)?;
         self.release_local(&name);
-        let id = self.next_id(server);
-        self.relay_out(id.seq, || ChatEvent::Left {
-            name: name.clone(),
-            reason,
-        });
-        let frame = encode_frame(&ServerMsg::Left {
-            id,
-            name,
-            server,
-            reason,
-        });
+        let (_, frame) = self.emit(server, ChatEvent::Left { name, reason });
         if reason == LeaveReason::Leave {
-            self.push(conn, frame.clone());
+            // The leaver is no longer a member, so the fan-out missed it.
+            self.push(conn, frame);
         }
-        self.broadcast(frame);
         Ok(())
     }
 }

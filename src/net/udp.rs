@@ -12,35 +12,18 @@
 //! Multicast leaves with TTL 1 (never routed off the LAN) and loops back, so
 //! servers on one host hear each other.
 
-use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 
-use super::envelope::MAX_DATAGRAM;
-use super::membership::{Destination, Via};
+use super::transport::{Transport, RECV_BUFFER};
+use crate::wire::{Destination, Via};
 
 /// Default multicast group and port: administratively scoped (239.255/16,
 /// "IPv4 local scope"), so routers never forward it beyond the site.
 pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), 7877);
-
-/// Receive buffer: one byte more than the largest valid datagram, so an
-/// oversized one is recognised instead of silently truncated.
-pub const RECV_BUFFER: usize = MAX_DATAGRAM + 1;
-
-/// Moves datagrams between servers. Implemented by [`UdpTransport`]; tests
-/// may provide an in-memory one.
-pub trait Transport: Send + Sync + 'static {
-    /// Sends one datagram.
-    fn send(&self, to: Destination, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
-    /// Receives one datagram into `buf`: its length, source, and how it came.
-    fn recv(
-        &self,
-        buf: &mut [u8],
-    ) -> impl Future<Output = io::Result<(usize, SocketAddr, Via)>> + Send;
-}
 
 /// Where and how to open the sockets.
 #[derive(Debug, Clone)]
@@ -136,6 +119,14 @@ impl Transport for UdpTransport {
             }
         }
     }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.advertised
+    }
+
+    fn multicast(&self) -> bool {
+        self.group_rx.is_some()
+    }
 }
 
 /// A receive-only socket on the group port, joined to the group on `iface`.
@@ -175,41 +166,5 @@ pub fn outbound_ip(group: SocketAddrV4) -> io::Result<Ipv4Addr> {
             io::ErrorKind::AddrNotAvailable,
             "no interface to reach the multicast group; pass --iface",
         )),
-    }
-}
-
-/// The transports a server can run on: real UDP, or an in-memory network
-/// (tests).
-#[derive(Debug)]
-pub enum AnyTransport {
-    /// Real sockets.
-    Udp(UdpTransport),
-    /// An in-memory network endpoint.
-    Memory(super::memory::MemoryTransport),
-}
-
-impl AnyTransport {
-    /// The unicast address other servers should send to.
-    pub fn advertised_addr(&self) -> SocketAddr {
-        match self {
-            AnyTransport::Udp(t) => t.advertised_addr(),
-            AnyTransport::Memory(t) => t.addr(),
-        }
-    }
-}
-
-impl Transport for AnyTransport {
-    async fn send(&self, to: Destination, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            AnyTransport::Udp(t) => t.send(to, bytes).await,
-            AnyTransport::Memory(t) => t.send(to, bytes).await,
-        }
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Via)> {
-        match self {
-            AnyTransport::Udp(t) => t.recv(buf).await,
-            AnyTransport::Memory(t) => t.recv(buf).await,
-        }
     }
 }

@@ -1,8 +1,7 @@
 //! Unit tests of the seal layer: every refusal, counted, and no panic.
 
 use super::*;
-use crate::cluster::envelope::{self, Kind, MAX_ENVELOPE};
-use crate::cluster::keyring::ClusterKey;
+use crate::wire::envelope::{self, Kind, MAX_ENVELOPE};
 
 const NOW: u64 = 1_764_000_000_000; // some millisecond in 2025
 
@@ -125,7 +124,7 @@ fn wrong_key_foreign_cluster_and_mixed_keying_are_refused() {
     // A plain envelope at a keyed server, a sealed one at an unkeyed server.
     assert_eq!(with_a.open(&plain("lab"), NOW), Err(Refusal::Unsealed));
     assert_eq!(with_a.stats().unsealed, 1);
-    let mut unkeyed = Gate::new(None, "lab");
+    let mut unkeyed = Gate::new(None, "lab", 0);
     assert_eq!(
         unkeyed.incoming(&from_a, NOW),
         Err(Refusal::SealedWithoutKey)

@@ -1,97 +1,126 @@
-//! The `chatty` command line: argument parsing and dispatch.
-//!
-//! Logs go to stderr (filter with `RUST_LOG`); stdout carries only what a
-//! user or script reads: the `listening on` line, chat lines, status output.
+//! `chatty server`: the flags, the settings built from them, and the
+//! signals a running server answers (SIGINT/SIGTERM stop it, SIGHUP
+//! rereads the key file).
 
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
+use tokio::net::TcpListener;
 use tracing::{info, warn};
-use tracing_subscriber::EnvFilter;
 
-use crate::client::{status, terminal, ClientTls, Connector};
-use crate::cluster::envelope::MAX_CLUSTER_NAME;
-use crate::cluster::{
-    ClusterConfig, ClusterKey, Keyring, MembershipConfig, SealConfig, TransportConfig,
-    DEFAULT_CLUSTER, DEFAULT_GROUP,
-};
+use crate::membership::MembershipConfig;
+use crate::net::{ClusterConfig, Lossy, TransportConfig, UdpTransport};
 use crate::protocol::DEFAULT_PORT;
-use crate::server::config::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_PER_IP};
+use crate::seal::{Keyring, SealConfig, DEFAULT_MAX_CLOCK_SKEW};
 use crate::server::{RateLimit, Server, ServerConfig, ServerTls};
 
-/// Zero-configuration chat for local networks.
-#[derive(Debug, Parser)]
-#[command(name = "chatty", version, about, long_about = None)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
+/// The library's defaults, which the flags show and fall back to.
+fn defaults() -> ServerConfig {
+    ServerConfig::default()
 }
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run a chat server.
-    Server(ServerArgs),
-    /// Chat: join a server under a name, send what you type.
-    Client(ClientArgs),
-    /// Show what a server knows: servers and members.
-    Status(StatusArgs),
-    /// Print a fresh random cluster key, as a key-file line (for --key-file).
-    Keygen,
+fn membership_defaults() -> MembershipConfig {
+    MembershipConfig::default()
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// A duration given in (possibly fractional) seconds on the command line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Secs(pub(super) Duration);
+
+impl FromStr for Secs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Secs, String> {
+        let secs: f64 = s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+        Duration::try_from_secs_f64(secs)
+            .map(Secs)
+            .map_err(|_| format!("{s:?} is not a valid duration"))
+    }
+}
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+/// The flag that sets a [`ServerConfig`] field named in a [`crate::server::config::ConfigError`].
+fn flag_of(field: &str) -> &'static str {
+    match field {
+        "rate_limit.per_sec" => "--rate-limit",
+        "rate_limit.burst" => "--burst",
+        "client_queue" => "--client-queue",
+        "keepalive" => "--keepalive",
+        "idle_timeout" => "--idle-timeout",
+        "history_on_join" => "--history",
+        "cluster.name" => "--cluster",
+        "cluster.membership" => "--heartbeat-ms/--suspect-ms/--dead-ms",
+        "cluster.seal.max_clock_skew" => "--max-clock-skew",
+        _ => "a setting",
+    }
 }
 
 #[derive(Debug, Args)]
-struct ServerArgs {
+pub(super) struct ServerArgs {
     /// Address for client connections (port 0 picks a free port).
     #[arg(long, env = "CHATTY_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_PORT}"))]
     listen: String,
     /// Messages per second each client may send (0 = no limit).
-    #[arg(long, value_name = "PER_SEC", default_value_t = 10.0)]
+    #[arg(long, value_name = "PER_SEC", default_value_t = defaults().rate_limit.per_sec)]
     rate_limit: f64,
     /// Messages a client may send in a burst.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = defaults().rate_limit.burst)]
     burst: u32,
     /// Frames that may queue for one client before it is dropped as too slow.
-    #[arg(long, value_name = "FRAMES", default_value_t = 1024)]
+    #[arg(long, value_name = "FRAMES", default_value_t = defaults().client_queue)]
     client_queue: usize,
     /// Seconds of silence after which the server pings a client.
-    #[arg(long, value_name = "SECS", default_value = "15", value_parser = parse_secs)]
-    keepalive: Duration,
+    #[arg(long, value_name = "SECS", default_value_t = Secs(defaults().keepalive))]
+    keepalive: Secs,
     /// Seconds of silence after which the server drops a client.
-    #[arg(long, value_name = "SECS", default_value = "45", value_parser = parse_secs)]
-    idle_timeout: Duration,
+    #[arg(long, value_name = "SECS", default_value_t = Secs(defaults().idle_timeout))]
+    idle_timeout: Secs,
     /// Recent messages a client is shown when it joins (0 = none; at most 1000).
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = defaults().history_on_join)]
     history: usize,
     /// Interface address to send and join multicast on (default: the system's choice).
     #[arg(long, env = "CHATTY_IFACE", value_name = "IP")]
     iface: Option<Ipv4Addr>,
     /// Multicast group and port for discovery.
-    #[arg(long, value_name = "IP:PORT", default_value_t = DEFAULT_GROUP)]
+    #[arg(long, value_name = "IP:PORT", default_value_t = TransportConfig::default().group)]
     group: SocketAddrV4,
     /// Cluster name: servers with another name ignore each other.
-    #[arg(long, env = "CHATTY_CLUSTER", default_value = DEFAULT_CLUSTER)]
+    #[arg(long, env = "CHATTY_CLUSTER", default_value_t = ClusterConfig::default().name)]
     cluster: String,
     /// Another server's UDP address (its --udp-port), for networks without
     /// multicast. Repeatable.
     #[arg(long = "peer", value_name = "HOST:PORT")]
     peers: Vec<String>,
     /// Fixed UDP port for cluster traffic, so others can name this server with --peer (0 = any).
-    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    #[arg(long, value_name = "PORT", default_value_t = TransportConfig::default().udp_port)]
     udp_port: u16,
     /// Do not use multicast; find servers through --peer only.
     #[arg(long)]
     no_multicast: bool,
     /// Milliseconds between heartbeats.
-    #[arg(long, value_name = "MS", default_value_t = 50)]
+    #[arg(long, value_name = "MS", default_value_t = millis(membership_defaults().heartbeat_interval))]
     heartbeat_ms: u64,
     /// Milliseconds of silence before a server is shown as suspect.
-    #[arg(long, value_name = "MS", default_value_t = 250)]
+    #[arg(long, value_name = "MS", default_value_t = millis(membership_defaults().suspect_after))]
     suspect_ms: u64,
     /// Milliseconds of silence before a server is removed.
-    #[arg(long, value_name = "MS", default_value_t = 800)]
+    #[arg(long, value_name = "MS", default_value_t = millis(membership_defaults().dead_after))]
     dead_ms: u64,
     /// PEM certificate chain (leaf first): serve clients over TLS instead of
     /// plain TCP. Needs --tls-key.
@@ -111,20 +140,20 @@ struct ServerArgs {
     )]
     tls_key: Option<PathBuf>,
     /// Most client connections at once (0 = no limit).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, value_name = "N", default_value_t = defaults().max_connections)]
     max_connections: usize,
     /// Most client connections at once from one address (0 = no limit).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PER_IP)]
+    #[arg(long, value_name = "N", default_value_t = defaults().max_per_ip)]
     max_per_ip: usize,
     /// Seconds a new connection has to say hello and join before it is closed.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
-    join_timeout: Duration,
+    #[arg(long, value_name = "SECS", default_value_t = Secs(defaults().join_timeout))]
+    join_timeout: Secs,
     /// Threads serving clients (0 = one per CPU core). Fan-out is ordered
     /// under one lock, so extra threads mostly spread the socket writes; on
     /// a machine the server shares with other busy processes, 1 can be
     /// faster (BENCHMARKS.md).
     #[arg(long, value_name = "N", default_value_t = 0, env = "CHATTY_THREADS")]
-    threads: usize,
+    pub(super) threads: usize,
     /// Testing aid: drop this percentage of outgoing cluster datagrams, to
     /// see loss repaired (fault tests, benchmarks). Never needed in use.
     #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
@@ -136,117 +165,44 @@ struct ServerArgs {
     key_file: Option<PathBuf>,
     /// With a key: seconds a datagram's send time may differ from this
     /// server's clock before it is refused as stale (replay protection).
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_secs)]
-    max_clock_skew: Duration,
+    #[arg(long, value_name = "SECS", default_value_t = Secs(DEFAULT_MAX_CLOCK_SKEW))]
+    max_clock_skew: Secs,
 }
 
-#[derive(Debug, Args)]
-struct ClientArgs {
-    /// Server addresses (host:port), tried in turn; more are learned from
-    /// the server, for failover.
-    #[arg(required = true, num_args = 1..)]
-    addrs: Vec<String>,
-    /// Seconds to keep trying other servers after losing the current one.
-    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_secs)]
-    failover_timeout: Duration,
-    /// Your name in the chat (1–32 characters).
-    #[arg(long, short)]
-    name: String,
-    #[command(flatten)]
-    tls: ClientTlsArgs,
-}
-
-/// How clients reach servers: plain TCP unless `--tls`.
-#[derive(Debug, Args)]
-struct ClientTlsArgs {
-    /// Connect over TLS (to servers started with --tls-cert).
-    #[arg(long)]
-    tls: bool,
-    /// PEM file of CA certificates to trust instead of the system's roots.
-    #[arg(long, value_name = "PATH", requires = "tls")]
-    tls_ca: Option<PathBuf>,
-    /// Check every server's certificate for this name instead of the host
-    /// dialled (useful when servers announce IP addresses for failover).
-    #[arg(long, value_name = "NAME", requires = "tls")]
-    tls_server_name: Option<String>,
-}
-
-impl ClientTlsArgs {
-    fn connector(&self) -> Result<Connector, String> {
-        if !self.tls {
-            return Ok(Connector::Plain);
-        }
-        ClientTls::new(self.tls_ca.as_deref(), self.tls_server_name.as_deref())
-            .map(|tls| Connector::Tls(Arc::new(tls)))
-            .map_err(|err| err.to_string())
-    }
-}
-
-#[derive(Debug, Args)]
-struct StatusArgs {
-    /// Server address (host:port).
-    addr: String,
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    tls: ClientTlsArgs,
-}
-
-fn parse_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is not a valid duration"))
-}
-
-/// Parses the command line, runs the command, and returns the exit status.
-pub fn main() -> i32 {
-    let cli = Cli::parse();
-    let default_log = match cli.command {
-        Command::Server(_) => "info",
-        _ => "warn",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)),
+/// Binds the client listener and the cluster sockets, each failure naming
+/// what it was binding.
+async fn start(args: &ServerArgs, config: ServerConfig) -> Result<Server, String> {
+    let listener = TcpListener::bind(&args.listen).await.map_err(|e| {
+        format!(
+            "cannot listen for clients on {} (--listen): {e}",
+            args.listen
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all().thread_name("chatty-worker");
-    if let Command::Server(ServerArgs { threads, .. }) = &cli.command {
-        if *threads > 0 {
-            builder.worker_threads(*threads);
-        }
-    }
-    let runtime = match builder.build() {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("chatty: cannot start the async runtime: {err}");
-            return 1;
-        }
+    })?;
+    let Some(cluster) = &config.cluster else {
+        return Server::from_listener(listener, config).map_err(|e| e.to_string());
     };
-    let code = runtime.block_on(async {
-        match cli.command {
-            Command::Server(args) => serve(args).await,
-            Command::Client(args) => match args.tls.connector() {
-                Ok(connector) => {
-                    terminal::run(&args.addrs, &args.name, args.failover_timeout, connector).await
-                }
-                Err(err) => {
-                    eprintln!("chatty: {err}");
-                    2
-                }
-            },
-            Command::Status(args) => show_status(args).await,
-            Command::Keygen => keygen(),
-        }
-    });
-    // Don't wait for the blocking stdin reader thread: it cannot be cancelled.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    code
+    let t = &cluster.transport;
+    let udp = UdpTransport::bind(t).map_err(|e| {
+        format!(
+            "cannot open the cluster sockets (--iface {}, --group {}, --udp-port {}): {e}",
+            t.iface, t.group, t.udp_port
+        )
+    })?;
+    let loss = (args.inject_loss / 100.0).clamp(0.0, 1.0);
+    let server = if loss > 0.0 {
+        warn!(
+            percent = args.inject_loss,
+            "testing aid: dropping outgoing cluster datagrams"
+        );
+        Server::with_transport(
+            listener,
+            config,
+            Lossy::new(udp, loss, 0.0, fastrand::u64(..)),
+        )
+    } else {
+        Server::with_transport(listener, config, udp)
+    };
+    server.map_err(|e| e.to_string())
 }
 
 /// Builds the cluster settings from the flags, resolving `--peer` names.
@@ -259,25 +215,13 @@ async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
             if let Some(warning) = warning {
                 warn!("{warning}");
             }
-            if args.max_clock_skew < Duration::from_secs(1) {
-                return Err("--max-clock-skew must be at least 1 second".into());
-            }
             Some(SealConfig {
-                max_clock_skew: args.max_clock_skew,
+                max_clock_skew: args.max_clock_skew.0,
                 updates: reload_on_sighup(path.clone(), &keyring),
                 ..SealConfig::new(keyring)
             })
         }
     };
-    if args.cluster.is_empty() || args.cluster.len() > MAX_CLUSTER_NAME {
-        return Err(format!("--cluster must be 1 to {MAX_CLUSTER_NAME} bytes"));
-    }
-    if !(args.heartbeat_ms > 0
-        && args.heartbeat_ms < args.suspect_ms
-        && args.suspect_ms < args.dead_ms)
-    {
-        return Err("timings must satisfy 0 < --heartbeat-ms < --suspect-ms < --dead-ms".into());
-    }
     let mut peers = Vec::new();
     for peer in &args.peers {
         let addr = tokio::net::lookup_host(peer)
@@ -304,12 +248,11 @@ async fn cluster_config(args: &ServerArgs) -> Result<ClusterConfig, String> {
         },
         peers,
         membership,
-        memory: None,
-        inject_loss: (args.inject_loss / 100.0).clamp(0.0, 1.0),
+        ..ClusterConfig::default()
     })
 }
 
-async fn serve(args: ServerArgs) -> i32 {
+pub(super) async fn serve(args: ServerArgs) -> i32 {
     let cluster = match cluster_config(&args).await {
         Ok(cluster) => cluster,
         Err(err) => {
@@ -333,20 +276,24 @@ async fn serve(args: ServerArgs) -> i32 {
             burst: args.burst.max(1),
         },
         client_queue: args.client_queue.max(1),
-        keepalive: args.keepalive,
-        idle_timeout: args.idle_timeout.max(args.keepalive),
+        keepalive: args.keepalive.0,
+        idle_timeout: args.idle_timeout.0.max(args.keepalive.0),
         history_on_join: args.history,
-        join_timeout: args.join_timeout,
+        join_timeout: args.join_timeout.0,
         max_connections: args.max_connections,
         max_per_ip: args.max_per_ip,
         tls,
         cluster: Some(cluster),
         ..ServerConfig::default()
     };
-    let server = match Server::bind(&args.listen, config).await {
+    if let Err(err) = config.validate() {
+        eprintln!("chatty: {}: {}", flag_of(err.field), err.problem);
+        return 2;
+    }
+    let server = match start(&args, config).await {
         Ok(server) => server,
         Err(err) => {
-            eprintln!("chatty: cannot start on {}: {err}", args.listen);
+            eprintln!("chatty: {err}");
             return 1;
         }
     };
@@ -433,36 +380,4 @@ fn reload_on_sighup(
     _current: &Keyring,
 ) -> Option<tokio::sync::watch::Receiver<Arc<Keyring>>> {
     None
-}
-
-/// Prints a new key as a ready-to-use key file.
-fn keygen() -> i32 {
-    let key = ClusterKey::generate();
-    println!("# chatty cluster key, id {}", key.id());
-    println!("{}", key.to_hex());
-    0
-}
-
-async fn show_status(args: StatusArgs) -> i32 {
-    let connector = match args.tls.connector() {
-        Ok(connector) => connector,
-        Err(err) => {
-            eprintln!("chatty: {err}");
-            return 2;
-        }
-    };
-    match status::fetch_via(&args.addr, &connector).await {
-        Ok(report) => {
-            if args.json {
-                println!("{}", status::to_json(&report));
-            } else {
-                print!("{}", status::to_table(&report));
-            }
-            0
-        }
-        Err(err) => {
-            eprintln!("chatty: status of {}: {err}", args.addr);
-            1
-        }
-    }
 }

@@ -33,9 +33,9 @@
 //!
 //! [`Sealer`] does no I/O and reads no clock: the caller passes the time and
 //! does the logging; only the session id comes from the operating system's
-//! random source. [`Gate::new`] reads the clock once, for the start time.
+//! random source. [`Gate::new`] takes the start time from its caller too.
 //!
-//! [`envelope`]: super::envelope
+//! [`envelope`]: crate::wire::envelope
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -47,9 +47,13 @@ use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit, OsRng};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 
-use super::envelope::{self, MAGIC, MAX_DATAGRAM, VERSION};
-use super::keyring::{KeyId, Keyring};
-use super::replay::{ReplayError, Senders, SessionId};
+pub mod keyring;
+pub mod replay;
+
+pub use keyring::{ClusterKey, KeyError, KeyId, Keyring};
+
+use crate::wire::{envelope, MAGIC, MAX_DATAGRAM, SEAL_OVERHEAD, VERSION};
+use replay::{ReplayError, Senders, SessionId};
 
 /// The kind byte of a sealed datagram (no plain kind has the top bit set).
 pub const SEALED_KIND: u8 = 0x80;
@@ -60,6 +64,8 @@ pub const TAG_LEN: usize = 16;
 /// Bytes sealing adds to a plain envelope. Plain envelopes are built to fit
 /// [`MAX_DATAGRAM`] minus this, keyed or not, so sealing never overflows.
 pub const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+// The size budget in `wire` reserves exactly this much.
+const _: () = assert!(OVERHEAD == SEAL_OVERHEAD);
 /// Default freshness tolerance: how far a sender's clock may be from ours.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Default most sender sessions tracked for replay rejection.
@@ -408,7 +414,7 @@ fn field<const N: usize>(header: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-/// The seal layer as the driver uses it: a keyed server seals and opens,
+/// The seal layer as the node uses it: a keyed server seals and opens,
 /// an unkeyed one passes plain envelopes through and only counts sealed
 /// datagrams it cannot read.
 #[derive(Debug)]
@@ -427,12 +433,11 @@ impl Default for Gate {
 }
 
 impl Gate {
-    /// The gate for an optional seal config.
-    pub fn new(config: Option<&SealConfig>, cluster: &str) -> Gate {
+    /// The gate for an optional seal config, started at `now_ms` (Unix
+    /// milliseconds): a keyed gate refuses datagrams stamped before it.
+    pub fn new(config: Option<&SealConfig>, cluster: &str, now_ms: u64) -> Gate {
         match config {
-            Some(c) => Gate::Keyed(Box::new(
-                Sealer::new(c, cluster).not_before(unix_ms(std::time::SystemTime::now())),
-            )),
+            Some(c) => Gate::Keyed(Box::new(Sealer::new(c, cluster).not_before(now_ms))),
             None => Gate::Unkeyed(SealStats::default()),
         }
     }
@@ -485,5 +490,4 @@ pub fn unix_ms(now: std::time::SystemTime) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "seal_tests.rs"]
 mod tests;

@@ -1,7 +1,7 @@
 //! The membership state machine: who is in the cluster, and who has gone.
 //!
-//! Sans-IO: it opens no socket and reads no clock. The driver feeds it
-//! datagrams ([`Membership::handle_datagram`]) and the time
+//! Sans-IO: it opens no socket and reads no clock. The node feeds it
+//! opened envelopes of its kinds ([`Membership::handle`]) and the time
 //! ([`Membership::handle_tick`], at [`Membership::next_deadline`]), then drains
 //! datagrams to send ([`Membership::poll_transmit`]) and events for the
 //! application ([`Membership::poll_event`]). The same code runs in
@@ -21,44 +21,25 @@
 //! * Gossip never introduces a member its sender has not heard from within
 //!   `suspect_after`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info};
+use tracing::info;
 
-use super::config::MembershipConfig;
-use super::envelope::{self, EnvelopeError, Kind, MAX_DATAGRAM};
-use super::messages::{Gossip, GossipEntry, Heartbeat, Leave, MemberInfo};
-use super::tombstones::Tombstones;
+pub mod config;
+pub mod messages;
+mod outgoing;
+pub mod tombstones;
+
+pub use config::MembershipConfig;
+pub use messages::MemberInfo;
+
+use messages::{Gossip, Heartbeat, Leave};
+use tombstones::Tombstones;
+
 use crate::protocol::ServerId;
-
-/// Where a datagram goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Destination {
-    /// The multicast group.
-    Group,
-    /// One server's unicast address.
-    Unicast(SocketAddr),
-}
-
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// Where to.
-    pub to: Destination,
-    /// The complete datagram.
-    pub bytes: Vec<u8>,
-}
-
-/// How a datagram arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    /// On the multicast group.
-    Multicast,
-    /// Addressed to this server.
-    Unicast,
-}
+use crate::wire::{Envelope, EnvelopeError, Kind, Transmit, Via};
 
 /// Why a member was removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,17 +95,6 @@ pub struct MemberView {
     pub last_heard: Instant,
 }
 
-/// Counters of datagrams dropped, by cause.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DropStats {
-    /// Failed envelope or body checks.
-    pub malformed: u64,
-    /// From another cluster.
-    pub foreign: u64,
-    /// Stale news about a tombstoned member.
-    pub stale: u64,
-}
-
 #[derive(Debug, Clone)]
 struct Member {
     info: MemberInfo,
@@ -155,7 +125,8 @@ pub struct Membership {
     rng: fastrand::Rng,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
-    drops: DropStats,
+    /// Datagrams carrying stale news of a tombstoned member.
+    stale: u64,
 }
 
 impl Membership {
@@ -188,7 +159,7 @@ impl Membership {
             rng: fastrand::Rng::with_seed(seed),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            drops: DropStats::default(),
+            stale: 0,
             config,
         }
     }
@@ -218,9 +189,9 @@ impl Membership {
         *id == self.me.id || self.members.contains_key(id)
     }
 
-    /// Datagrams dropped so far, by cause.
-    pub fn drops(&self) -> DropStats {
-        self.drops
+    /// Datagrams dropped as stale news of a tombstoned member.
+    pub fn stale_dropped(&self) -> u64 {
+        self.stale
     }
 
     /// How many tombstones are held.
@@ -293,21 +264,15 @@ impl Membership {
         }
     }
 
-    /// Processes one received datagram. Anything malformed, foreign or stale
-    /// is counted and dropped.
-    pub fn handle_datagram(&mut self, from: SocketAddr, via: Via, datagram: &[u8], now: Instant) {
-        if let Err(err) = self.accept(via, datagram, now) {
-            self.drops.malformed += 1;
-            debug!(%from, cause = %err, "dropped datagram");
-        }
-    }
-
-    fn accept(&mut self, via: Via, datagram: &[u8], now: Instant) -> Result<(), EnvelopeError> {
-        let env = envelope::open(datagram)?;
-        if env.cluster != self.cluster {
-            self.drops.foreign += 1;
-            return Ok(());
-        }
+    /// Processes one envelope of a membership kind, already opened and
+    /// checked to be of this cluster by the node. A body that does not
+    /// parse is an error (the node counts it); relay kinds are ignored.
+    pub fn handle(
+        &mut self,
+        via: Via,
+        env: &Envelope<'_>,
+        now: Instant,
+    ) -> Result<(), EnvelopeError> {
         match env.kind {
             Kind::Heartbeat => {
                 let hb: Heartbeat = env.body()?;
@@ -333,7 +298,7 @@ impl Membership {
             | Kind::RelayNack
             | Kind::RelaySyncRequest
             | Kind::RelaySnapshot => {
-                // Relay traffic shares the sockets; the relay handles it.
+                // The node hands relay kinds to the relay.
             }
             Kind::Leave => {
                 let leave: Leave = env.body()?;
@@ -366,7 +331,7 @@ impl Membership {
         }
         if let Some(t) = self.tombstones.get(&info.id) {
             if heartbeat <= t.heartbeat {
-                self.drops.stale += 1;
+                self.stale += 1;
                 return;
             }
             // A higher counter: alive after all. The tombstone goes only if
@@ -374,7 +339,7 @@ impl Membership {
         }
         // News older than this process's clock can express is stale, not fresh.
         let Some(heard_at) = now.checked_sub(age) else {
-            self.drops.stale += 1;
+            self.stale += 1;
             return;
         };
         if let Some(m) = self.members.get_mut(&info.id) {
@@ -473,120 +438,6 @@ impl Membership {
             self.remove(id, heartbeat, DownReason::Dead, now);
         }
     }
-
-    /// Servers that need unicast: static peers, and members not heard on
-    /// the multicast group lately (they may be beyond its reach).
-    fn unicast_targets(&self, now: Instant) -> Vec<SocketAddr> {
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        let mut members: Vec<&Member> = self.members.values().collect();
-        members.sort_by_key(|m| m.info.id);
-        let member_addrs = members.into_iter().filter_map(|m| {
-            let heard_on_group = self.multicast
-                && m.last_multicast
-                    .is_some_and(|t| now.saturating_duration_since(t) < self.config.suspect_after);
-            (!heard_on_group).then_some(m.info.udp_addr)
-        });
-        for addr in self.peers.iter().copied().chain(member_addrs) {
-            if addr != self.me.udp_addr && seen.insert(addr) {
-                out.push(addr);
-            }
-        }
-        out
-    }
-
-    fn send_heartbeat(&mut self, now: Instant) {
-        self.heartbeat += 1;
-        let body = Heartbeat {
-            id: self.me.id,
-            client_addr: self.me.client_addr.to_string(),
-            udp_addr: self.me.udp_addr.to_string(),
-            heartbeat: self.heartbeat,
-        };
-        if let Ok(bytes) = envelope::seal(Kind::Heartbeat, &self.cluster, &body) {
-            self.fan_out(bytes, now);
-        }
-    }
-
-    fn send_gossip(&mut self, now: Instant) {
-        let targets = self.unicast_targets(now);
-        if targets.is_empty() {
-            return;
-        }
-        let mut candidates: Vec<GossipEntry> = self
-            .members
-            .values()
-            .filter(|m| m.health == Health::Alive)
-            .map(|m| GossipEntry {
-                id: m.info.id,
-                client_addr: m.info.client_addr.to_string(),
-                udp_addr: m.info.udp_addr.to_string(),
-                heartbeat: m.heartbeat,
-                age_ms: now
-                    .saturating_duration_since(m.last_change)
-                    .as_millis()
-                    .min(u128::from(u32::MAX)) as u32,
-            })
-            .collect();
-        candidates.sort_by_key(|e| e.id);
-        self.rng.shuffle(&mut candidates);
-        let mut entries = vec![GossipEntry {
-            id: self.me.id,
-            client_addr: self.me.client_addr.to_string(),
-            udp_addr: self.me.udp_addr.to_string(),
-            heartbeat: self.heartbeat,
-            age_ms: 0,
-        }];
-        // Envelope + struct/array headers leave this much for entries.
-        let mut budget = MAX_DATAGRAM - envelope::overhead(&self.cluster) - 32;
-        budget = budget.saturating_sub(entry_size(&entries[0]));
-        for entry in candidates {
-            let size = entry_size(&entry);
-            if size > budget {
-                break;
-            }
-            budget -= size;
-            entries.push(entry);
-        }
-        let gossip = Gossip {
-            from: self.me.id,
-            entries,
-        };
-        if let Ok(bytes) = envelope::seal(Kind::Gossip, &self.cluster, &gossip) {
-            for addr in targets {
-                self.transmits.push_back(Transmit {
-                    to: Destination::Unicast(addr),
-                    bytes: bytes.clone(),
-                });
-            }
-        }
-    }
-
-    fn send_leave(&mut self, now: Instant) {
-        let body = Leave {
-            id: self.me.id,
-            heartbeat: self.heartbeat,
-        };
-        if let Ok(bytes) = envelope::seal(Kind::Leave, &self.cluster, &body) {
-            self.fan_out(bytes, now);
-        }
-    }
-
-    /// Sends to the group (if multicast is on) and every unicast target.
-    fn fan_out(&mut self, bytes: Vec<u8>, now: Instant) {
-        for addr in self.unicast_targets(now) {
-            self.transmits.push_back(Transmit {
-                to: Destination::Unicast(addr),
-                bytes: bytes.clone(),
-            });
-        }
-        if self.multicast {
-            self.transmits.push_back(Transmit {
-                to: Destination::Group,
-                bytes,
-            });
-        }
-    }
 }
 
 fn bad_addr(kind: Kind) -> EnvelopeError {
@@ -594,10 +445,6 @@ fn bad_addr(kind: Kind) -> EnvelopeError {
         kind,
         detail: "unparseable address".into(),
     }
-}
-
-fn entry_size(entry: &GossipEntry) -> usize {
-    rmp_serde::to_vec(entry).map_or(usize::MAX, |v| v.len())
 }
 
 /// The next periodic deadline after `now`, skipping missed ones.

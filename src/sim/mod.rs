@@ -1,61 +1,48 @@
-//! A deterministic network simulator for the sans-IO state machines.
+//! A deterministic network simulator for real nodes (the `sim` feature).
 //!
-//! Nodes are plain state machines ([`SimNode`]). The simulator owns the clock
-//! (simulated: an `Instant` base plus an offset; nothing ever sleeps), a
-//! seeded RNG, and the network: every datagram is the real encoded bytes,
-//! checked against the datagram size limit, and may be lost, duplicated
-//! or delayed (which reorders it) on its way. Links can be cut to make
-//! partitions. Same seed, same run, so a failing seed can be replayed exactly.
+//! Nodes are sans-IO [`crate::node::Node`]s, or anything else that is a
+//! [`SimNode`]. The simulator owns the clock (simulated: an `Instant` base
+//! plus an offset, and a wall clock that moves with it; nothing ever
+//! sleeps), a seeded RNG, and the network: every datagram is the real
+//! encoded (and, with a key, sealed) bytes, checked against the datagram
+//! size limit, and may be lost, duplicated or delayed (which reorders it)
+//! on its way. Links can be cut to make partitions. Same seed, same run, so
+//! a failing seed can be replayed exactly.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::cluster::envelope::MAX_DATAGRAM;
-use crate::cluster::{Destination, Membership, Transmit, Via};
-use crate::relay::Relay;
+use crate::node::{Node, Now};
+use crate::wire::{Destination, Transmit, Via, MAX_DATAGRAM};
+
+/// The simulated wall clock at the start of every run (Unix ms, in 2027):
+/// fixed, so sealed runs replay exactly too.
+pub const SIM_EPOCH_MS: u64 = 1_800_000_000_000;
 
 /// A state machine the simulator can drive.
 pub trait SimNode {
     /// The node's unicast address.
     fn addr(&self) -> SocketAddr;
     /// A datagram arrives.
-    fn on_datagram(&mut self, from: SocketAddr, via: Via, bytes: &[u8], now: Instant);
+    fn on_datagram(&mut self, from: SocketAddr, via: Via, bytes: &[u8], now: Now);
     /// Time passes.
-    fn on_tick(&mut self, now: Instant);
+    fn on_tick(&mut self, now: Now);
     /// When the node next wants `on_tick`.
     fn deadline(&self) -> Instant;
     /// The next datagram the node wants to send.
     fn transmit(&mut self) -> Option<Transmit>;
 }
 
-impl SimNode for Membership {
+impl SimNode for Node {
     fn addr(&self) -> SocketAddr {
         self.me().udp_addr
     }
-    fn on_datagram(&mut self, from: SocketAddr, via: Via, bytes: &[u8], now: Instant) {
+    fn on_datagram(&mut self, from: SocketAddr, via: Via, bytes: &[u8], now: Now) {
         self.handle_datagram(from, via, bytes, now);
     }
-    fn on_tick(&mut self, now: Instant) {
-        self.handle_tick(now);
-    }
-    fn deadline(&self) -> Instant {
-        self.next_deadline()
-    }
-    fn transmit(&mut self) -> Option<Transmit> {
-        self.poll_transmit()
-    }
-}
-
-impl SimNode for Relay {
-    fn addr(&self) -> SocketAddr {
-        Relay::addr(self)
-    }
-    fn on_datagram(&mut self, from: SocketAddr, _via: Via, bytes: &[u8], now: Instant) {
-        self.handle_datagram(from, bytes, now);
-    }
-    fn on_tick(&mut self, now: Instant) {
+    fn on_tick(&mut self, now: Now) {
         self.handle_tick(now);
     }
     fn deadline(&self) -> Instant {
@@ -165,6 +152,14 @@ impl<N: SimNode> Simulator<N> {
         self.base + self.elapsed
     }
 
+    /// The simulated time as a node takes it: monotonic and wall clock.
+    pub fn clock(&self) -> Now {
+        Now {
+            mono: self.now(),
+            unix_ms: SIM_EPOCH_MS + self.elapsed.as_millis() as u64,
+        }
+    }
+
     /// Simulated time since the start.
     pub fn elapsed(&self) -> Duration {
         self.elapsed
@@ -272,7 +267,7 @@ impl<N: SimNode> Simulator<N> {
                 same_instant = 0;
                 last_instant = self.elapsed;
             }
-            let now = self.now();
+            let now = self.clock();
             while let Some(Reverse(p)) = self.in_flight.peek() {
                 if p.at > self.elapsed {
                     break;
@@ -285,7 +280,7 @@ impl<N: SimNode> Simulator<N> {
             }
             for slot in 0..self.nodes.len() {
                 if let Some(node) = self.nodes[slot].as_mut() {
-                    if node.deadline() <= now {
+                    if node.deadline() <= now.mono {
                         node.on_tick(now);
                     }
                 }

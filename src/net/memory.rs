@@ -1,14 +1,10 @@
-//! An in-memory network and a loss injector, both [`Transport`]s.
+//! An in-memory network, a [`Transport`] for tests (the `sim` feature).
 //!
 //! [`MemoryNetwork`] connects servers in one process without sockets. It
 //! still carries every datagram as encoded bytes, refuses datagrams over the
 //! size limit, and can lose, duplicate and reorder them (by random delay)
 //! from a seeded RNG. The same test suite runs servers over it and over real
 //! UDP (`tests/transports.rs`).
-//!
-//! [`Lossy`] wraps any transport and drops or duplicates outgoing datagrams
-//! at random. `chatty server --inject-loss` uses it for fault tests and
-//! benchmarks on real sockets.
 
 use std::collections::HashMap;
 use std::io;
@@ -18,9 +14,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::envelope::MAX_DATAGRAM;
-use super::membership::{Destination, Via};
 use super::transport::Transport;
+use crate::wire::{Destination, Via, MAX_DATAGRAM};
 
 /// How an in-memory network misbehaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,18 +72,20 @@ impl MemoryNetwork {
     }
 
     /// Attaches a new endpoint; `on_group` says whether it hears the group.
-    /// Its address is a label on the in-memory network (198.18.0.0/15, the
-    /// benchmarking range); nothing is ever sent to it.
+    /// Its address is a label on the in-memory network (in 127.88.0.0/16,
+    /// loopback, so even a mistake could not reach another host); no
+    /// socket ever sends to it.
     pub fn attach(&self, on_group: bool) -> MemoryTransport {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut hub = self.lock();
         let port = hub.next_port;
         hub.next_port += 1;
-        let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(198, 18, 0, 1), port));
+        let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 88, 0, 1), port));
         hub.inboxes.insert(addr, (tx, on_group));
         MemoryTransport {
             network: self.clone(),
             addr,
+            on_group,
             inbox: tokio::sync::Mutex::new(rx),
         }
     }
@@ -102,6 +99,7 @@ impl MemoryNetwork {
 #[derive(Debug)]
 pub struct MemoryTransport {
     network: MemoryNetwork,
+    on_group: bool,
     addr: SocketAddr,
     inbox: tokio::sync::Mutex<mpsc::UnboundedReceiver<(Vec<u8>, SocketAddr, Via)>>,
 }
@@ -180,51 +178,12 @@ impl Transport for MemoryTransport {
             None => std::future::pending().await,
         }
     }
-}
 
-/// Drops and duplicates a transport's outgoing datagrams at random.
-#[derive(Debug)]
-pub struct Lossy<T> {
-    inner: T,
-    loss: f64,
-    duplicate: f64,
-    rng: Mutex<fastrand::Rng>,
-}
-
-impl<T> Lossy<T> {
-    /// Wraps `inner`, losing `loss` and duplicating `duplicate` of what it sends.
-    pub fn new(inner: T, loss: f64, duplicate: f64, seed: u64) -> Lossy<T> {
-        Lossy {
-            inner,
-            loss,
-            duplicate,
-            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
-        }
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
-    /// The wrapped transport.
-    pub fn inner(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: Transport> Transport for Lossy<T> {
-    async fn send(&self, to: Destination, bytes: &[u8]) -> io::Result<()> {
-        let (lose, twice) = {
-            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-            (rng.f64() < self.loss, rng.f64() < self.duplicate)
-        };
-        if lose {
-            return Ok(());
-        }
-        self.inner.send(to, bytes).await?;
-        if twice {
-            self.inner.send(to, bytes).await?;
-        }
-        Ok(())
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Via)> {
-        self.inner.recv(buf).await
+    fn multicast(&self) -> bool {
+        self.on_group
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! A whole datagram is at most [`MAX_DATAGRAM`] bytes so it never fragments
 //! on an Ethernet LAN. Envelopes are built to at most [`MAX_ENVELOPE`], which
-//! leaves room for the seal (see [`super::seal`]) whether or not the cluster
+//! leaves room for the seal (see [`crate::seal`]) whether or not the cluster
 //! has a key, so packers need not know. Decoding checks everything before a body is parsed,
 //! returns an error for anything malformed, and never panics.
 
@@ -21,14 +21,10 @@ use serde::Serialize;
 
 use crate::protocol::skim::{check_shape, ShapeError};
 
-/// First four bytes of every datagram.
-pub const MAGIC: [u8; 4] = *b"CHTY";
-/// Envelope version this build speaks.
-pub const VERSION: u8 = 1;
-/// Largest datagram sent or accepted, envelope (and seal) included.
-pub const MAX_DATAGRAM: usize = 1400;
+use super::{MAGIC, MAX_DATAGRAM, SEAL_OVERHEAD, VERSION};
+
 /// Largest plain envelope built: [`MAX_DATAGRAM`] less the seal overhead.
-pub const MAX_ENVELOPE: usize = MAX_DATAGRAM - super::seal::OVERHEAD;
+pub const MAX_ENVELOPE: usize = MAX_DATAGRAM - SEAL_OVERHEAD;
 /// Longest cluster name, in bytes.
 pub const MAX_CLUSTER_NAME: usize = 64;
 /// Deepest container nesting accepted in a body.
@@ -58,7 +54,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// True for the relay's kinds (16–20), which the driver hands to the
+    /// True for the relay's kinds (16–20), which the node hands to the
     /// relay; the others belong to membership.
     pub fn is_relay(self) -> bool {
         self as u8 >= Kind::RelayData as u8
@@ -193,7 +189,7 @@ pub fn seal<T: Serialize>(kind: Kind, cluster: &str, body: &T) -> Result<Vec<u8>
 /// header in front of it plus the room kept for the seal. A body of at most
 /// `MAX_DATAGRAM - overhead(cluster)` bytes always fits.
 pub fn overhead(cluster: &str) -> usize {
-    HEADER_LEN + cluster.len() + super::seal::OVERHEAD
+    HEADER_LEN + cluster.len() + SEAL_OVERHEAD
 }
 
 /// The cluster name of a plain envelope, if its header is well formed.

@@ -71,33 +71,3 @@ impl Default for MembershipConfig {
         }
     }
 }
-
-/// Everything needed to take part in a cluster.
-#[derive(Debug, Clone)]
-pub struct ClusterConfig {
-    /// Cluster name: servers with another name ignore each other.
-    pub name: String,
-    /// Sockets: interface, UDP port, multicast group, multicast on/off.
-    pub transport: super::transport::TransportConfig,
-    /// Static peers' UDP addresses, for networks without multicast.
-    pub peers: Vec<std::net::SocketAddr>,
-    /// Heartbeat and failure-detector timings.
-    pub membership: MembershipConfig,
-    /// Run on this in-memory network instead of UDP sockets (tests).
-    pub memory: Option<super::memory::MemoryNetwork>,
-    /// Drop this fraction of outgoing datagrams (fault tests, benchmarks).
-    pub inject_loss: f64,
-    /// The cluster key: with it every datagram is sealed and only sealed
-    /// datagrams are accepted; without it, anyone on the network can join.
-    pub seal: Option<super::seal::SealConfig>,
-}
-
-impl ClusterConfig {
-    /// The seal layer this config asks for (keyed or not).
-    pub fn gate(&self) -> super::seal::Gate {
-        super::seal::Gate::new(self.seal.as_ref(), &self.name)
-    }
-}
-
-/// The default cluster name.
-pub const DEFAULT_CLUSTER: &str = "chatty";

@@ -10,8 +10,8 @@
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
-use chatty::cluster::envelope::{self, EnvelopeError, Kind, MAX_CLUSTER_NAME, MAX_ENVELOPE};
-use chatty::cluster::messages::{Gossip, GossipEntry, Heartbeat, Leave};
+use chatty::membership::messages::{Gossip, GossipEntry, Heartbeat, Leave};
+use chatty::wire::envelope::{self, EnvelopeError, Kind, MAX_CLUSTER_NAME, MAX_ENVELOPE};
 use chatty::protocol::validate::{name_key, validate_name, validate_text};
 use chatty::protocol::{
     decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, Member, MessageId,
@@ -309,6 +309,7 @@ proptest! {
         parts in vec(any::<u32>(), 0..250),
         (part, total) in any::<(u32, u32)>(),
         names in vec(text(32), 0..40),
+        from in any::<Option<u64>>(),
     ) {
         for (seq, event) in &events {
             let wire = WireEvent::new(*seq, event);
@@ -320,7 +321,7 @@ proptest! {
         datagram_round_trip(Kind::RelayStatus, &cluster, &Status { origin, highest, oldest })?;
         datagram_round_trip(Kind::RelayNack, &cluster, &Nack { origin, ranges })?;
         datagram_round_trip(Kind::RelaySyncRequest, &cluster, &SyncRequest { origin, seq, parts })?;
-        let snapshot = Snapshot { origin, seq, part, parts: total, names };
+        let snapshot = Snapshot { origin, seq, part, parts: total, names, from };
         datagram_round_trip(Kind::RelaySnapshot, &cluster, &snapshot)?;
     }
 

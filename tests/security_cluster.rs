@@ -12,13 +12,11 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
 
-use chatty::cluster::envelope::{self, Kind};
-use chatty::cluster::messages::Heartbeat;
-use chatty::cluster::seal::SealConfig;
-use chatty::cluster::{
-    ClusterConfig, ClusterKey, Destination, Keyring, SealStats, Transport, TransportConfig,
-    UdpTransport, Via,
-};
+use chatty::membership::messages::Heartbeat;
+use chatty::net::{ClusterConfig, Transport, TransportConfig, UdpTransport};
+use chatty::seal::{ClusterKey, Keyring, SealConfig, SealStats};
+use chatty::wire::envelope::{self, Kind};
+use chatty::wire::{Destination, Via};
 use chatty::protocol::{ServerId, ServerMsg};
 use chatty::relay::messages::{Data, WireEvent};
 use common::{

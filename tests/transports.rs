@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chatty::client::Client;
-use chatty::cluster::{ClusterConfig, ClusterKey, Impairment, Keyring, MemoryNetwork, SealConfig};
+use chatty::net::{ClusterConfig, Impairment, Lossy, MemoryNetwork, UdpTransport};
+use chatty::seal::{ClusterKey, Keyring, SealConfig};
 use chatty::protocol::{LeaveReason, ServerMsg};
 use common::{
     clustered, free_udp_port, joined, loopback_cluster, wait_for, wait_members_named, TestServer,
@@ -62,21 +63,32 @@ impl Net {
                 seal: Some(seal.clone()),
                 ..net.config()
             },
-            Net::Udp { group_port, loss } => {
-                let mut c = loopback_cluster("suite", *group_port);
-                c.inject_loss = *loss;
-                c
-            }
-            Net::Memory(network) => {
-                let mut c = loopback_cluster("suite", 0);
-                c.memory = Some(network.clone());
-                c
-            }
+            Net::Udp { group_port, .. } => loopback_cluster("suite", *group_port),
+            Net::Memory(_) => loopback_cluster("suite", 0),
+        }
+    }
+
+    /// The network without the key: where the sockets come from.
+    fn base(&self) -> &Net {
+        match self {
+            Net::Keyed(net, _) => net.base(),
+            net => net,
         }
     }
 
     async fn server(&self) -> TestServer {
-        TestServer::start(clustered(self.config())).await
+        let config = self.config();
+        match self.base() {
+            Net::Udp { loss, .. } => {
+                let udp = UdpTransport::bind(&config.transport).expect("bind udp");
+                let lossy = Lossy::new(udp, *loss, 0.0, fastrand::u64(..));
+                TestServer::start_on(clustered(config), lossy).await
+            }
+            Net::Memory(network) => {
+                TestServer::start_on(clustered(config), network.attach(true)).await
+            }
+            Net::Keyed(..) => unreachable!("base() strips the key"),
+        }
     }
 
     async fn servers(&self, n: usize) -> Vec<TestServer> {

@@ -65,7 +65,7 @@ fn flag_of(field: &str) -> &'static str {
         "idle_timeout" => "--idle-timeout",
         "history_on_join" => "--history",
         "cluster.name" => "--cluster",
-        "cluster.membership" => "--heartbeat-ms/--suspect-ms/--dead-ms",
+        "cluster.membership" => "--heartbeat-ms, --suspect-ms and --dead-ms:",
         "cluster.seal.max_clock_skew" => "--max-clock-skew",
         _ => "a setting",
     }
@@ -287,7 +287,7 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
         ..ServerConfig::default()
     };
     if let Err(err) = config.validate() {
-        eprintln!("chatty: {}: {}", flag_of(err.field), err.problem);
+        eprintln!("chatty: {} {}", flag_of(err.field), err.problem);
         return 2;
     }
     let server = match start(&args, config).await {

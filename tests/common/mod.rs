@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chatty::client::Client;
-use chatty::cluster::{ClusterConfig, ClusterView, MembershipConfig, TransportConfig};
+use chatty::membership::MembershipConfig;
+use chatty::net::{ClusterConfig, ClusterView, Transport, TransportConfig};
 use chatty::protocol::{
     decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, ServerId, ServerMsg,
     MAX_SERVER_FRAME, PROTOCOL_VERSION,
@@ -47,7 +48,19 @@ impl TestServer {
 
     /// Starts a server with `config` listening on `listen`.
     pub async fn start_at(listen: &str, config: ServerConfig) -> TestServer {
-        let server = Server::bind(listen, config).await.expect("bind");
+        TestServer::run(Server::bind(listen, config).await.expect("bind"))
+    }
+
+    /// Starts a clustered server with `config` on a free loopback port,
+    /// its cluster traffic on `transport` (in-memory, or wrapped for loss).
+    pub async fn start_on(config: ServerConfig, transport: impl Transport) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        TestServer::run(Server::with_transport(listener, config, transport).expect("start"))
+    }
+
+    fn run(server: Server) -> TestServer {
         let addr = server.local_addr();
         let id = server.id();
         let view = server.cluster_view();
@@ -306,9 +319,7 @@ pub fn loopback_cluster(name: &str, group_port: u16) -> ClusterConfig {
         },
         peers: Vec::new(),
         membership: MembershipConfig::default(),
-        memory: None,
-        inject_loss: 0.0,
-        seal: None,
+        ..ClusterConfig::default()
     }
 }
 

@@ -37,10 +37,23 @@ fn is_invisible(c: char) -> bool {
         | '\u{ffa0}' | '\u{fff0}'..='\u{fff8}')
 }
 
-/// The key under which names are unique: names differing only in letter case
-/// ("Leo", "leo") are the same name, as on IRC, so nobody can impersonate.
+/// The key under which names are unique, cluster-wide: names that look
+/// alike are the same name, so nobody can impersonate anyone.
+///
+/// Compatibility forms are folded first (NFKC: fullwidth `Ｌｅｏ` is `Leo`),
+/// then letter case (`LEO` is `leo`), then every character is replaced by
+/// its prototype from the Unicode confusables table (UTS #39 skeleton:
+/// Cyrillic `Lео` is Latin `Leo`, and so are `Le0` and `1eo`), and case is
+/// folded once more because some prototypes are capitals (`0` is `O`).
+/// Case goes first so that `Leo` and `leo` stay one name; the price is that
+/// a capital `I` and a small `l` stay apart (`Ian`, `lan`), as on IRC.
+/// Every server computes keys itself from the names on the wire, so one
+/// build's keys agree everywhere.
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_security::confusable_detection::skeleton;
+    let folded = name.nfkc().collect::<String>().to_lowercase();
+    skeleton(&folded).collect::<String>().to_lowercase()
 }
 
 /// Checks message text: non-empty, at most 1,000 bytes, no control characters
@@ -146,6 +159,35 @@ mod tests {
     fn name_keys_fold_case() {
         assert_eq!(name_key("Leo"), name_key("lEO"));
         assert_ne!(name_key("Leo"), name_key("Lea"));
+    }
+
+    #[test]
+    fn numbered_names_stay_distinct() {
+        // Scripts and benchmarks name people `user-123`: digits that look
+        // alike (0/O, 1/l) must not make two numbers one name.
+        let keys: std::collections::HashSet<String> = (0..20_000)
+            .map(|i| name_key(&format!("user-{i}")))
+            .collect();
+        assert_eq!(keys.len(), 20_000);
+    }
+
+    #[test]
+    fn look_alike_names_share_a_key() {
+        let leo = name_key("Leo");
+        for look_alike in [
+            "\u{ff2c}\u{ff45}\u{ff4f}", // fullwidth
+            "L\u{435}\u{43e}",          // Cyrillic e and o
+            "Le0",
+            "1eo",
+            "LEO",
+            "\u{1d40b}eo", // mathematical bold L
+        ] {
+            assert_eq!(name_key(look_alike), leo, "{look_alike}");
+        }
+        for different in ["Lea", "Leon", "Lo", "Ann"] {
+            assert_ne!(name_key(different), leo, "{different}");
+        }
+        assert_eq!(name_key("Zoë"), name_key("zoe\u{308}"), "composed or not");
     }
 
     #[test]

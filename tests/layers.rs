@@ -135,10 +135,17 @@ fn modules_import_only_from_the_layers_below() {
             }
         }
     }
-    assert!(wrong.is_empty(), "imports against the layers:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "imports against the layers:\n{}",
+        wrong.join("\n")
+    );
     if let Some(cycle) = find_cycle(&graph) {
         let names: Vec<String> = cycle.iter().map(|(a, b)| format!("{a}::{b}")).collect();
-        panic!("modules import each other in a circle: {}", names.join(" -> "));
+        panic!(
+            "modules import each other in a circle: {}",
+            names.join(" -> ")
+        );
     }
 }
 
@@ -191,12 +198,20 @@ fn no_source_file_holds_two_ideas() {
             (lines > MAX_LINES).then(|| format!("{}: {lines} lines", f.display()))
         })
         .collect();
-    assert!(long.is_empty(), "files over {MAX_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "files over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
 fn the_checker_reads_paths_and_finds_circles() {
-    let module = vec!["server".to_string(), "room".to_string(), "state".to_string()];
+    let module = vec![
+        "server".to_string(),
+        "room".to_string(),
+        "state".to_string(),
+    ];
     let text = "use crate::relay::ChatEvent;\nuse super::queue::Wakes; // crate::net::x\n\
                 let x = super::super::session::run();\nfoo_crate::bar();";
     let paths = imports(&module, text);

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use chatty::membership::messages::{Gossip, GossipEntry, Heartbeat, Leave};
-use chatty::wire::envelope::{self, EnvelopeError, Kind, MAX_CLUSTER_NAME, MAX_ENVELOPE};
 use chatty::protocol::validate::{name_key, validate_name, validate_text};
 use chatty::protocol::{
     decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, Member, MessageId,
@@ -20,6 +19,7 @@ use chatty::protocol::{
 };
 use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
 use chatty::relay::ChatEvent;
+use chatty::wire::envelope::{self, EnvelopeError, Kind, MAX_CLUSTER_NAME, MAX_ENVELOPE};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use serde::de::DeserializeOwned;

@@ -14,11 +14,11 @@ use tokio::io::AsyncBufReadExt;
 
 use chatty::membership::messages::Heartbeat;
 use chatty::net::{ClusterConfig, Transport, TransportConfig, UdpTransport};
+use chatty::protocol::{ServerId, ServerMsg};
+use chatty::relay::messages::{Data, WireEvent};
 use chatty::seal::{ClusterKey, Keyring, SealConfig, SealStats};
 use chatty::wire::envelope::{self, Kind};
 use chatty::wire::{Destination, Via};
-use chatty::protocol::{ServerId, ServerMsg};
-use chatty::relay::messages::{Data, WireEvent};
 use common::{
     clustered, free_udp_port, joined, loopback_cluster, wait_for, wait_members_named, TestServer,
     DEADLINE,

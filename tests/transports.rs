@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chatty::client::Client;
 use chatty::net::{ClusterConfig, Impairment, Lossy, MemoryNetwork, UdpTransport};
-use chatty::seal::{ClusterKey, Keyring, SealConfig};
 use chatty::protocol::{LeaveReason, ServerMsg};
+use chatty::seal::{ClusterKey, Keyring, SealConfig};
 use common::{
     clustered, free_udp_port, joined, loopback_cluster, wait_for, wait_members_named, TestServer,
     DEADLINE,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chatty::client::{Client, ClientWriter};
 use chatty::protocol::{ClientMsg, ServerId, ServerMsg};
 
-use super::vlan::{self, Lan};
 use super::{joined, lan, own_ids, wait_lists, wait_members, DEADLINE};
+use chatty_harness::vlan::{self, Lan};
 
 const HOSTS: usize = 5;
 /// How long the senders chat under loss.
@@ -31,7 +31,7 @@ async fn a_lossy_lan_delivers_everything_once_in_order_and_removes_no_one() {
         return;
     }
     let mut lan = lan(HOSTS);
-    lan.start_all().unwrap();
+    lan.start_all().await.unwrap();
     let all: Vec<usize> = (0..HOSTS).collect();
     let ids = own_ids(&lan, &all).await;
     wait_lists(&lan, &all, &ids, DEADLINE, "convergence").await;

@@ -1,24 +1,19 @@
 //! Fault scenarios on a virtual LAN: every server on a host of its own
 //! (a network namespace), real multicast over a bridge, loss, duplication,
-//! partitions and crashes (see `tests/support/vlan/`).
+//! partitions and crashes (`chatty_harness::vlan`).
 //!
 //! Needs root, iproute2 and nftables; without them every test prints
 //! `SKIPPED: <reason>` and passes. The tests of this file run in parallel,
 //! each on its own LAN.
 
-mod common;
-#[path = "support/vlan/mod.rs"]
-mod vlan;
+mod lossy;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use chatty::client::Client;
 use chatty::protocol::{ErrorCode, LeaveReason, ServerId, ServerMsg};
-use common::wait_for;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use vlan::{eventually, Lan};
+use chatty_harness::vlan::{self, eventually, Lan};
 
 /// Discovery, detection and rejoin deadline. Default timings remove a silent
 /// server after 0.8 s; the rest is slack for a loaded 2-core machine.
@@ -80,6 +75,13 @@ async fn wait_members(
     .await
 }
 
+/// Reads messages until one matches `pred`; panics at the deadline.
+async fn wait_for(client: &mut Client, what: &str, pred: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+    chatty_harness::client::wait_for(client, what, DEADLINE, pred)
+        .await
+        .unwrap_or_else(|err| panic!("{err:#}"))
+}
+
 async fn joined(lan: &Lan, host: usize, name: &str) -> Client {
     let mut client = lan.client(host, host).await.expect("connect");
     client.join(name).await.expect("join");
@@ -92,7 +94,7 @@ async fn five_hosts_discover_each_other_by_multicast() {
         return;
     }
     let mut lan = lan(5);
-    lan.start_all().unwrap();
+    lan.start_all().await.unwrap();
     let all = [0, 1, 2, 3, 4];
     let ids = own_ids(&lan, &all).await;
     wait_lists(&lan, &all, &ids, DEADLINE, "all five to see all five").await;
@@ -115,7 +117,7 @@ async fn a_killed_server_is_removed_everywhere_and_rejoins_after_restart() {
         return;
     }
     let mut lan = lan(5);
-    lan.start_all().unwrap();
+    lan.start_all().await.unwrap();
     let all = [0, 1, 2, 3, 4];
     let mut ids = own_ids(&lan, &all).await;
     wait_lists(&lan, &all, &ids, DEADLINE, "convergence").await;
@@ -133,7 +135,7 @@ async fn a_killed_server_is_removed_everywhere_and_rejoins_after_restart() {
     )
     .await;
 
-    lan.start(2).unwrap();
+    lan.start(2).await.unwrap();
     ids[2] = lan.status(2).await.unwrap().id;
     assert_ne!(ids[2], old, "a restarted server is a new incarnation");
     wait_lists(
@@ -162,7 +164,7 @@ async fn a_partition_splits_the_lists_and_healing_merges_them() {
         return;
     }
     let mut lan = lan(5);
-    lan.start_all().unwrap();
+    lan.start_all().await.unwrap();
     let all = [0, 1, 2, 3, 4];
     let (side_a, side_b) = ([0, 1], [2, 3, 4]);
     let ids = own_ids(&lan, &all).await;
@@ -241,30 +243,20 @@ async fn a_client_fails_over_to_another_hosts_server() {
         return;
     }
     let mut lan = lan(3);
-    lan.start_all().unwrap();
+    lan.start_all().await.unwrap();
     let all = [0, 1, 2];
     let ids = own_ids(&lan, &all).await;
     wait_lists(&lan, &all, &ids, DEADLINE, "convergence").await;
 
     // Leo: the terminal client, on host 0, connected to host 0's server.
     let mut leo = lan
-        .command(0, std::path::Path::new(env!("CARGO_BIN_EXE_chatty")))
-        .args(["client", &lan.addr(0).to_string(), "--name", "Leo"])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
+        .chatty_in(0)
+        .deadline(DEADLINE)
+        .spawn(["client", &lan.addr(0).to_string(), "--name", "Leo"])
         .expect("run the client in host 0");
-    let mut leo_in = leo.stdin.take().unwrap();
-    let mut leo_out = Lines(BufReader::new(leo.stdout.take().unwrap()).lines());
-    leo_out
-        .until(|l| l == "[JOIN] Leo joined the chat", "the join")
-        .await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
     let mut bob = joined(&lan, 1, "Bob").await;
-    leo_out
-        .until(|l| l == "[JOIN] Bob joined the chat", "Bob")
-        .await;
+    leo.until("[JOIN] Bob joined the chat").await.unwrap();
     // Leo knows all servers (welcome and updates) before his server dies.
     wait_members(
         &lan,
@@ -276,55 +268,23 @@ async fn a_client_fails_over_to_another_hosts_server() {
     .await;
 
     lan.kill(0);
-    let out = leo_out
-        .until(|l| l.starts_with("[SERVER] reconnected to "), "a reconnect")
-        .await;
+    let out = leo
+        .until_match("a reconnect", |l| l.starts_with("[SERVER] reconnected to "))
+        .await
+        .unwrap();
     let line = out.last().unwrap();
     assert!(
         line.contains(&lan.addr(1).to_string()) || line.contains(&lan.addr(2).to_string()),
         "reconnected to another host's server: {line}"
     );
-    leo_in.write_all(b"after the crash\n").await.unwrap();
-    leo_in.flush().await.unwrap();
+    leo.write("after the crash\n").await.unwrap();
     wait_for(&mut bob, "Leo's message after failover", |m| {
         matches!(m, ServerMsg::Message { from, text, .. } if from == "Leo" && text == "after the crash")
     })
     .await;
     bob.say("welcome back").await.unwrap();
-    leo_out
-        .until(|l| l == "[Bob] welcome back", "Bob's answer")
-        .await;
-    leo_in.write_all(b"exit\n").await.unwrap();
-    let status = tokio::time::timeout(DEADLINE, leo.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    leo.until("[Bob] welcome back").await.unwrap();
+    leo.write("exit\n").await.unwrap();
+    let status = leo.wait().await.unwrap();
     assert!(status.success(), "the client exits cleanly: {status}");
 }
-
-/// A child's stdout, line by line.
-struct Lines(tokio::io::Lines<BufReader<tokio::process::ChildStdout>>);
-
-impl Lines {
-    /// Reads lines until one satisfies `want`; returns all read. Panics
-    /// at the deadline or at the end of output.
-    async fn until(&mut self, want: impl Fn(&str) -> bool, what: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        let read = async {
-            while let Some(line) = self.0.next_line().await.expect("readable stdout") {
-                let done = want(&line);
-                seen.push(line);
-                if done {
-                    return true;
-                }
-            }
-            false
-        };
-        let found = matches!(tokio::time::timeout(DEADLINE, read).await, Ok(true));
-        assert!(found, "the output never showed {what}: {seen:?}");
-        seen
-    }
-}
-
-#[path = "vlan/lossy.rs"]
-mod lossy;

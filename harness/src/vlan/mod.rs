@@ -12,14 +12,12 @@
 //! Needs root, `ip` (iproute2) and `nft` (nftables). Tests call
 //! [`available`] first and skip, saying why, where these are missing.
 //!
-//! Included with `#[path]` by `tests/vlan.rs` and by `examples/vlan.rs`, so
-//! the tests and the interactive tool share one implementation.
-#![allow(dead_code)]
+//! `tests/vlan.rs`, the interactive `examples/vlan.rs` and the `vlan`
+//! benchmark share this one implementation.
 
 pub mod connect;
 pub mod faults;
 pub mod netns;
-pub mod server;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -28,12 +26,18 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
-use chatty::client::{Client, ClientError};
-use chatty::protocol::{ServerId, StatusReport};
+
+use crate::api::{Client, ClientError, ServerId, StatusReport};
+use crate::{Chatty, Server, Stderr};
 
 pub use faults::Faults;
 pub use netns::Network;
-pub use server::ServerProcess;
+
+/// Port every server listens on for clients (each host has its own address).
+pub const CLIENT_PORT: u16 = 7878;
+
+/// How long a server may take to exit after SIGTERM ([`Lan::stop`]).
+const STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why the harness cannot run here, or `None` if it can. Checked once.
 pub fn unavailable() -> Option<String> {
@@ -103,7 +107,7 @@ pub fn available(test: &str) -> bool {
 /// N hosts on a bridge, each able to run a `chatty server`.
 pub struct Lan {
     // Fields drop in order: servers go before their namespaces.
-    servers: Vec<Option<ServerProcess>>,
+    servers: Vec<Option<Server>>,
     faults: Vec<Faults>,
     net: Network,
     bin: PathBuf,
@@ -164,28 +168,53 @@ impl Lan {
 
     /// Host `i`'s server address (whether or not it runs).
     pub fn addr(&self, i: usize) -> SocketAddr {
-        SocketAddr::from((self.net.ip(i), server::CLIENT_PORT))
+        SocketAddr::from((self.net.ip(i), CLIENT_PORT))
     }
 
-    /// Starts the server on host `i` (killing a running one first).
-    pub fn start(&mut self, i: usize) -> anyhow::Result<()> {
+    /// `chatty` run inside host `i`'s namespace (`ip netns exec` execs it,
+    /// so signals reach it directly), e.g. a terminal client.
+    pub fn chatty_in(&self, i: usize) -> Chatty {
+        Chatty::new(&self.bin).through(["ip", "netns", "exec", &self.net.host(i)])
+    }
+
+    /// Starts the server on host `i` (killing a running one first). Its
+    /// stderr goes to `h<i>.log` in [`Lan::log_dir`], at `RUST_LOG` or info.
+    pub async fn start(&mut self, i: usize) -> anyhow::Result<()> {
         self.kill(i);
         let log = self.logs.join(format!("h{i}.log"));
-        let process = ServerProcess::spawn(
-            &self.bin,
-            &self.net.host(i),
-            self.net.ip(i),
-            self.group,
-            &self.server_flags,
-            &log,
-        )?;
-        self.servers[i] = Some(process);
+        let listen = self.addr(i);
+        let server = self
+            .chatty_in(i)
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or("info".into()),
+            )
+            .stderr(Stderr::File(log))
+            .server(
+                ["--iface", &self.net.ip(i).to_string()]
+                    .into_iter()
+                    .map(String::from)
+                    .chain(["--listen".into(), listen.to_string()])
+                    .chain(["--group".into(), self.group.to_string()])
+                    .chain(self.server_flags.iter().cloned()),
+            )
+            .await
+            .with_context(|| format!("server on host {i}"))?;
+        anyhow::ensure!(
+            server.addr() == listen,
+            "host {i}'s server listens on {}, not {listen}",
+            server.addr()
+        );
+        self.servers[i] = Some(server);
         Ok(())
     }
 
-    /// Starts a server on every host.
-    pub fn start_all(&mut self) -> anyhow::Result<()> {
-        (0..self.hosts()).try_for_each(|i| self.start(i))
+    /// Starts a server on every host, one after another.
+    pub async fn start_all(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.hosts() {
+            self.start(i).await?;
+        }
+        Ok(())
     }
 
     /// Whether host `i`'s server is running.
@@ -200,17 +229,21 @@ impl Lan {
 
     /// SIGKILLs host `i`'s server, if running; returns once it is gone.
     pub fn kill(&mut self, i: usize) {
-        if let Some(process) = self.servers[i].take() {
-            process.kill();
+        if let Some(mut server) = self.servers[i].take() {
+            server.kill();
         }
     }
 
     /// SIGTERMs host `i`'s server and waits (up to 10 s) for it to exit.
     /// Returns whether it exited cleanly.
-    pub fn stop(&mut self, i: usize) -> bool {
-        self.servers[i]
-            .take()
-            .is_some_and(|p| p.stop(Duration::from_secs(10)))
+    pub async fn stop(&mut self, i: usize) -> bool {
+        let Some(mut server) = self.servers[i].take() else {
+            return false;
+        };
+        server
+            .terminate(STOP_LIMIT)
+            .await
+            .is_ok_and(|status| status.success())
     }
 
     /// Host `i` loses `percent` of its packets, in and out.
@@ -294,15 +327,6 @@ impl Lan {
     /// The server ids host `i`'s server lists (itself included), sorted.
     pub async fn servers_seen_by(&self, i: usize) -> Result<Vec<ServerId>, ClientError> {
         Ok(sorted_ids(&self.status(i).await?))
-    }
-
-    /// `program` run inside host `i`'s namespace.
-    pub fn command(&self, i: usize, program: &std::path::Path) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new("ip");
-        cmd.args(["netns", "exec", &self.net.host(i)])
-            .arg(program)
-            .kill_on_drop(true);
-        cmd
     }
 }
 

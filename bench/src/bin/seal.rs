@@ -6,14 +6,14 @@
 //! and prints datagrams per second and nanoseconds per datagram.
 //!
 //! ```text
-//! cargo run --release --example seal_bench -- [N]
+//! cargo run --release -p chatty-bench --bin seal -- [N]
 //! ```
 
 use std::time::{Instant, SystemTime};
 
-use chatty::cluster::envelope::{self, Kind, MAX_ENVELOPE};
-use chatty::cluster::seal::{unix_ms, SealConfig, Sealer};
-use chatty::cluster::{ClusterKey, Keyring};
+use chatty_bench::api::{
+    envelope, unix_ms, ClusterKey, Keyring, Kind, SealConfig, Sealer, MAX_ENVELOPE,
+};
 
 fn main() {
     let n: u64 = std::env::args()

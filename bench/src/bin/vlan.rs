@@ -1,27 +1,34 @@
-//! `vlan bench`: detection, convergence, failover and relay latency on the
-//! virtual LAN, each without faults and with 10 % loss (in and out) on
-//! every host. Prints a Markdown table for BENCHMARKS.md.
+//! Detection, convergence, failover and relay latency on the virtual LAN
+//! (`chatty_harness::vlan`: every server on a network namespace of its own,
+//! multicast over a private bridge), each without faults and with 10 % loss
+//! (in and out) on every host. Prints a Markdown table for BENCHMARKS.md.
 //!
 //! Times are taken by polling every server's status over TCP from its own
 //! host every 5 ms, so they include up to one polling round (a few ms).
 //! Servers run with `--rate-limit 0` so that polling is not throttled.
+//! Needs root, iproute2 and nftables:
+//!
+//! ```text
+//! cargo build --release -p chatty -p chatty-bench --bin chatty --bin vlan
+//! sudo target/release/vlan          # about 1 minute
+//! ```
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use chatty::client::Client;
-use chatty::protocol::{ClientMsg, ServerId, ServerMsg};
-use clap::Args;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use chatty_bench::api::{Client, ClientMsg, ServerId, ServerMsg};
+use chatty_bench::report::{median_max, ms};
+use chatty_bench::stamp::{now_ns, parse_digits, put_digits};
+use chatty_harness::client::wait_for;
+use chatty_harness::vlan::{self, sorted_ids, Lan};
+use clap::Parser;
 
-use super::support::{now_ns, parse_digits, put_digits};
-use super::vlan::{sorted_ids, Lan};
-
-/// Settings of `vlan bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
+/// Virtual-LAN benchmark: convergence, detection, failover, relay latency.
+#[derive(Debug, Parser)]
+#[command(name = "vlan")]
+struct Args {
     /// Hosts on the LAN.
     #[arg(long, default_value_t = 5)]
     hosts: usize,
@@ -39,8 +46,17 @@ pub struct BenchArgs {
 /// Anything slower than this is a failure, not a figure.
 const LIMIT: Duration = Duration::from_secs(30);
 
-pub async fn run(bin: &Path, args: BenchArgs) -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    chatty_bench::run::main("vlan", run(Args::parse()))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.hosts >= 3, "--hosts must be at least 3");
+    if let Some(reason) = vlan::unavailable() {
+        bail!("the virtual LAN cannot run here: {reason}");
+    }
+    let bin = chatty_harness::binary::beside_current_exe()?;
+    let bin = bin.as_path();
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut latency_rows = Vec::new();
@@ -73,18 +89,15 @@ pub async fn run(bin: &Path, args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
 fn row(what: &str, loss: u8, samples: &[Duration]) -> String {
     let mut sorted = samples.to_vec();
-    sorted.sort();
+    let (median, max) = median_max(&mut sorted)
+        .map_or(("–".into(), "–".into()), |(median, max)| {
+            (ms(median), ms(max))
+        });
     format!(
-        "| {what} | {loss} % | {} | {} | {} |",
-        sorted.len(),
-        ms(sorted[sorted.len() / 2]),
-        ms(*sorted.last().unwrap())
+        "| {what} | {loss} % | {} | {median} | {max} |",
+        sorted.len()
     )
 }
 
@@ -148,7 +161,7 @@ async fn own_ids(lan: &Lan) -> anyhow::Result<Vec<ServerId>> {
 async fn convergence(bin: &Path, hosts: usize, loss: u8) -> anyhow::Result<Duration> {
     let mut lan = lossy_lan(bin, hosts, loss)?;
     let t0 = Instant::now();
-    lan.start_all()?;
+    lan.start_all().await?;
     let ids = own_ids(&lan).await?;
     let all: Vec<usize> = (0..hosts).collect();
     Ok(until_lists(&lan, &all, &ids).await? - t0)
@@ -163,7 +176,7 @@ async fn detection(
     runs: usize,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut lan = lossy_lan(bin, hosts, loss)?;
-    lan.start_all()?;
+    lan.start_all().await?;
     let all: Vec<usize> = (0..hosts).collect();
     let mut ids = own_ids(&lan).await?;
     until_lists(&lan, &all, &ids).await?;
@@ -177,7 +190,7 @@ async fn detection(
         let d = until_lists(&lan, &others, &rest).await? - t0;
         eprintln!("  {}", ms(d));
         out.push(d);
-        lan.start(victim)?;
+        lan.start(victim).await?;
         ids[victim] = lan.status(victim).await?.id;
         until_lists(&lan, &all, &ids).await?;
     }
@@ -189,73 +202,34 @@ async fn detection(
 /// after reconnecting reaches the other client.
 async fn failover(bin: &Path, hosts: usize, loss: u8) -> anyhow::Result<Duration> {
     let mut lan = lossy_lan(bin, hosts, loss)?;
-    lan.start_all()?;
+    lan.start_all().await?;
     let all: Vec<usize> = (0..hosts).collect();
     let ids = own_ids(&lan).await?;
     until_lists(&lan, &all, &ids).await?;
     let mut leo = lan
-        .command(0, bin)
-        .args(["client", &lan.addr(0).to_string(), "--name", "Leo"])
+        .chatty_in(0)
         .env("RUST_LOG", "off")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut leo_in = leo.stdin.take().context("stdin")?;
-    let mut leo_out = BufReader::new(leo.stdout.take().context("stdout")?).lines();
-    wait_line(&mut leo_out, "[JOIN] Leo joined the chat").await?;
+        .deadline(LIMIT)
+        .spawn(["client", &lan.addr(0).to_string(), "--name", "Leo"])?;
+    leo.until("[JOIN] Leo joined the chat").await?;
     let mut bob = lan.client(1, 1).await?;
     bob.join("Bob").await?;
     // Leo has the whole server list once he has seen Bob join via his server.
-    wait_line(&mut leo_out, "[JOIN] Bob joined the chat").await?;
+    leo.until("[JOIN] Bob joined the chat").await?;
     until_members(&lan, &all, 2).await?;
     let t0 = Instant::now();
     lan.kill(0);
-    loop {
-        let line = tokio::time::timeout(LIMIT, leo_out.next_line())
-            .await
-            .context("waiting for the client to reconnect")?
-            .context("client output")?
-            .context("client exited")?;
-        if line.starts_with("[SERVER] reconnected to ") {
-            break;
-        }
-    }
-    leo_in.write_all(b"back\n").await?;
-    leo_in.flush().await?;
-    let heard = async {
-        loop {
-            match bob.recv().await? {
-                Some(ServerMsg::Message { from, text, .. }) if from == "Leo" && text == "back" => {
-                    return anyhow::Ok(Instant::now())
-                }
-                Some(ServerMsg::Ping { nonce }) => bob.send_msg(&ClientMsg::Pong { nonce }).await?,
-                Some(_) => {}
-                None => bail!("Bob's server closed"),
-            }
-        }
-    };
-    let heard = tokio::time::timeout(LIMIT, heard)
-        .await
-        .context("waiting for the message after failover")??;
-    Ok(heard - t0)
-}
-
-async fn wait_line(
-    out: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    want: &str,
-) -> anyhow::Result<()> {
-    let read = async {
-        while let Some(line) = out.next_line().await? {
-            if line == want {
-                return Ok(());
-            }
-        }
-        bail!("output ended before {want:?}")
-    };
-    tokio::time::timeout(LIMIT, read)
-        .await
-        .with_context(|| format!("waiting for {want:?}"))?
+    leo.until_match("a reconnect", |l| l.starts_with("[SERVER] reconnected to "))
+        .await?;
+    leo.write("back\n").await?;
+    wait_for(
+        &mut bob,
+        "the message after failover",
+        LIMIT,
+        |m| matches!(m, ServerMsg::Message { from, text, .. } if from == "Leo" && text == "back"),
+    )
+    .await?;
+    Ok(t0.elapsed())
 }
 
 async fn until_members(lan: &Lan, hosts: &[usize], count: usize) -> anyhow::Result<()> {
@@ -273,7 +247,7 @@ async fn until_members(lan: &Lan, hosts: &[usize], count: usize) -> anyhow::Resu
 /// second carrying their send time. Percentiles of send → receive.
 async fn latency(bin: &Path, hosts: usize, loss: u8, secs: u64) -> anyhow::Result<String> {
     let mut lan = lossy_lan(bin, hosts, loss)?;
-    lan.start_all()?;
+    lan.start_all().await?;
     let all: Vec<usize> = (0..hosts).collect();
     let ids = own_ids(&lan).await?;
     until_lists(&lan, &all, &ids).await?;

@@ -6,7 +6,7 @@
 //! decoded only when needed (`ping`, `error`).
 
 use bytes::{Buf, BytesMut};
-use chatty::protocol::{
+use chatty_bench::api::{
     decode, encode_frame, ClientMsg, ServerMsg, MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
 

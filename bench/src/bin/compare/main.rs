@@ -8,9 +8,6 @@
 //! Systems of one workload run interleaved (all systems at N = 10, then all
 //! at N = 100, …) so that a disturbance on the shared machine hits them alike.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod chatty;
 mod clients;
 mod conn;
@@ -27,8 +24,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 
+use chatty_bench::report::thousands;
 use conn::System;
-use support::thousands;
 use workload::{ChatSpec, FanoutSpec, Outcome, Target};
 
 #[derive(Debug, Parser)]
@@ -156,7 +153,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<bool> {
-    support::base();
+    chatty_bench::stamp::base();
     let parse_all = |specs: &[String]| {
         specs
             .iter()

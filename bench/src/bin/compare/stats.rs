@@ -2,13 +2,14 @@
 //!
 //! A payload is `#B` (or `#P` for a connectivity probe), the publisher id
 //! (6 digits), its sequence number (10 digits) and the send time in ns since
-//! the shared [`support::base`] (16 digits), padded with `x` to the message
+//! the shared [`chatty_bench::stamp::base`] (16 digits), padded with `x` to the message
 //! size. It is plain ASCII, so it is valid in every protocol here (a Chatty
 //! text, a NATS or Redis payload, an IRC trailing parameter).
 
 use hdrhistogram::Histogram;
 
-use crate::support::{now_ns, parse_digits, put_digits};
+use chatty_bench::report::histogram;
+use chatty_bench::stamp::{now_ns, parse_digits, put_digits};
 
 /// Bytes of a payload before the padding.
 pub const HEADER: usize = 34;
@@ -30,11 +31,6 @@ pub fn template(size: usize) -> Vec<u8> {
     let mut out = vec![b'x'; size.max(HEADER)];
     fill(&mut out, false, 0, 0, 0);
     out
-}
-
-/// The latency histogram every workload uses: 1 µs .. 10 min, 2 significant digits.
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds")
 }
 
 /// What one receiving connection saw.
@@ -122,7 +118,7 @@ impl Tally {
     }
 }
 
-/// The shared clock, for callers that do not import `support`.
+/// The shared clock ([`chatty_bench::stamp::now_ns`]).
 pub fn now() -> u64 {
     now_ns()
 }
@@ -143,11 +139,11 @@ pub struct ProcSample {
 pub fn sample(pids: &[u32]) -> ProcSample {
     let mut out = ProcSample::default();
     for &pid in pids {
-        out.ticks += crate::support::cpu_ticks(pid).unwrap_or(0);
+        out.ticks += chatty_bench::procfs::cpu_ticks(pid).unwrap_or(0);
         out.rss_kib += status_kib(pid, "VmRSS:").unwrap_or(0);
         out.peak_kib = out.peak_kib.max(status_kib(pid, "VmHWM:").unwrap_or(0));
     }
-    out.own_ticks = crate::support::cpu_ticks(std::process::id()).unwrap_or(0);
+    out.own_ticks = chatty_bench::procfs::cpu_ticks(std::process::id()).unwrap_or(0);
     out
 }
 

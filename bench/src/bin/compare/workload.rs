@@ -196,7 +196,7 @@ fn outcome(
 ) -> Outcome {
     let ticks = after.ticks.saturating_sub(before.ticks);
     let own_ticks = after.own_ticks.saturating_sub(before.own_ticks);
-    let per_sec = crate::support::clock_ticks_per_sec() as f64;
+    let per_sec = chatty_bench::procfs::clock_ticks_per_sec() as f64;
     Outcome {
         elapsed: Duration::from_nanos(tally.last_ns.saturating_sub(start_ns)),
         tally,

@@ -14,6 +14,7 @@
 //! * [`procfs`]: CPU time, memory and kernel drop counters from `/proc`.
 //! * [`report`]: histograms and number formatting for the tables.
 //! * [`seen`]: telling duplicates and reordering from a sender's counters.
+//! * [`server`]: a server started for the load generator to flood.
 //! * [`run`]: the `main` every program shares (runtime, Ctrl-C, exit code).
 //! * [`api`]: the library items the programs use.
 
@@ -21,6 +22,7 @@ pub mod procfs;
 pub mod report;
 pub mod run;
 pub mod seen;
+pub mod server;
 pub mod stamp;
 
 /// The `chatty` library items the benchmark programs use, imported in one

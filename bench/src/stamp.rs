@@ -119,7 +119,9 @@ mod tests {
         layout.put(&mut frame[at..], 1, 12_345);
         layout.put(&mut frame[at..], 2, 99);
         assert_eq!(layout.parse(&frame[at..]), Some([7, 12_345, 99]));
-        assert!(frame.ends_with(b" xxxxx"));
+        // The last field's space, then padding to the end of the frame.
+        assert_eq!(frame[at + 36], b' ');
+        assert!(frame.ends_with(&[b'x'; 64 - 37]));
         assert_eq!(layout.parse::<3>(b"12 34"), None);
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use chatty_bench::api::status;
-use chatty_bench::report::median_max;
+use chatty_bench::report::runs_summary;
 use chatty_harness::{loopback, Chatty};
 
 /// How long discovery and removal may take before a run fails.
@@ -36,14 +36,7 @@ async fn run() -> anyhow::Result<()> {
         "SIGKILL -> gone from both survivors' status (ms): {:?}",
         times.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
     );
-    if let Some((median, max)) = median_max(&mut times) {
-        println!(
-            "runs {}, median {} ms, max {} ms",
-            times.len(),
-            median.as_millis(),
-            max.as_millis()
-        );
-    }
+    println!("{}", runs_summary(&mut times));
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use chatty_bench::api::{Client, ServerMsg};
-use chatty_bench::report::median_max;
+use chatty_bench::report::runs_summary;
 use chatty_harness::{client::wait_for, loopback, Chatty};
 
 /// How long any one step may take before the run fails.
@@ -33,16 +33,10 @@ async fn run() -> anyhow::Result<()> {
     for run in 0..runs {
         times.push(one_run(&chatty, run).await?);
     }
-    let min = times.iter().min().copied().unwrap_or_default();
-    if let Some((median, max)) = median_max(&mut times) {
-        println!(
-            "SIGKILL -> client chatting again on another server: runs {}, median {} ms, max {} ms, min {} ms",
-            times.len(),
-            median.as_millis(),
-            max.as_millis(),
-            min.as_millis()
-        );
-    }
+    println!(
+        "SIGKILL -> client chatting again on another server: {}",
+        runs_summary(&mut times)
+    );
     Ok(())
 }
 

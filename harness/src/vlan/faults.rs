@@ -41,6 +41,12 @@ impl Faults {
     pub fn script(&self) -> String {
         let mut input = Vec::new();
         let mut output = Vec::new();
+        // One rule on each hook of the LAN interface: `inbound` matches what
+        // comes in, `outbound` what goes out.
+        let mut both = |inbound: &str, outbound: &str| {
+            input.push(format!("iifname \"eth0\" {inbound} counter drop"));
+            output.push(format!("oifname \"eth0\" {outbound} counter drop"));
+        };
         if !self.blocked.is_empty() {
             let set = self
                 .blocked
@@ -48,21 +54,14 @@ impl Faults {
                 .map(Ipv4Addr::to_string)
                 .collect::<Vec<_>>()
                 .join(", ");
-            input.push(format!(
-                "iifname \"eth0\" ip saddr {{ {set} }} counter drop"
-            ));
-            output.push(format!(
-                "oifname \"eth0\" ip daddr {{ {set} }} counter drop"
-            ));
+            both(
+                &format!("ip saddr {{ {set} }}"),
+                &format!("ip daddr {{ {set} }}"),
+            );
         }
         if self.loss > 0 {
-            let n = self.loss.min(100);
-            input.push(format!(
-                "iifname \"eth0\" numgen random mod 100 < {n} counter drop"
-            ));
-            output.push(format!(
-                "oifname \"eth0\" numgen random mod 100 < {n} counter drop"
-            ));
+            let random = format!("numgen random mod 100 < {}", self.loss.min(100));
+            both(&random, &random);
         }
         if self.dup > 0 {
             let n = self.dup.min(100);

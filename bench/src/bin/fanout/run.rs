@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context};
 use chatty_bench::api::{Client, ClientError, ServerMsg};
 use chatty_bench::procfs::{peak_rss_kib, CpuSample};
 use chatty_bench::report::{histogram, print_errors};
+use chatty_bench::server::start_loaded;
 use chatty_harness::{loopback, Chatty, Server, Stderr};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
@@ -90,22 +91,11 @@ pub(crate) async fn run_one(
 }
 
 /// A lone server, but `chatty server` always takes part in discovery: its
-/// multicast stays on loopback in a group of its own.
+/// multicast stays on loopback in a group of its own. Its warnings go to
+/// this program's stderr as they come.
 async fn start_server(chatty: &Chatty, client_queue: usize) -> anyhow::Result<Server> {
-    let queue = client_queue.to_string();
-    // Every simulated client comes from 127.0.0.1: lift the per-address cap.
-    let flags = [
-        "--rate-limit",
-        "0",
-        "--max-per-ip",
-        "0",
-        "--client-queue",
-        &queue,
-    ];
     let chatty = chatty.clone().stderr(Stderr::Inherit);
-    chatty
-        .loopback_server(loopback::private_group()?, &flags)
-        .await
+    start_loaded(&chatty, loopback::private_group()?, client_queue, &[]).await
 }
 
 /// The publisher, joined, past its own `joined` echo (which must not count

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail};
 use chatty_bench::api::{Client, ClientError, ServerId};
+use chatty_bench::server::start_loaded;
 use chatty_harness::{loopback, Chatty, Server};
 use tokio::time::{timeout_at, Instant as Deadline};
 
@@ -29,20 +30,11 @@ pub(crate) async fn start_cluster(
     deadline: Deadline,
 ) -> anyhow::Result<Cluster> {
     let group = loopback::private_group()?;
-    let (queue, loss) = (args.client_queue.to_string(), loss.to_string());
-    // Every simulated client comes from 127.0.0.1: lift the per-address cap.
-    let flags = [
-        "--rate-limit",
-        "0",
-        "--max-per-ip",
-        "0",
-        "--client-queue",
-        &queue,
-    ];
-    let flags = [&flags[..], &["--inject-loss", &loss]].concat();
+    let loss = loss.to_string();
     let mut servers = Vec::with_capacity(SERVERS);
     for _ in 0..SERVERS {
-        servers.push(chatty.loopback_server(group, &flags).await?);
+        let extra = ["--inject-loss", &loss];
+        servers.push(start_loaded(chatty, group, args.client_queue, &extra).await?);
     }
     let addrs: Vec<String> = servers.iter().map(|s| s.addr().to_string()).collect();
     let per_server = args.clients;

@@ -1,50 +1,34 @@
-//! A virtual LAN to try Chatty's failure handling by hand, and the benchmark
-//! that measures it there.
+//! A virtual LAN to try Chatty's failure handling by hand.
 //!
 //! Every host is a Linux network namespace on a private bridge, running a
-//! real `chatty server` (see `tests/support/vlan/`, shared with the tests).
-//! Needs root, iproute2 and nftables.
+//! real `chatty server` (`chatty_harness::vlan`, shared with the tests and
+//! the `vlan` benchmark). Crash, stop and restart servers, add loss and
+//! duplication, split the LAN and heal it, and watch what every server
+//! sees. Needs root, iproute2 and nftables.
 //!
 //! ```text
-//! cargo build --release --examples
-//! sudo target/release/examples/vlan --hosts 5    # interactive: type `help`
-//! sudo target/release/examples/vlan bench        # the BENCHMARKS.md figures
+//! cargo build --release --bin chatty --example vlan
+//! sudo target/release/examples/vlan --hosts 5    # then type `help`
 //! ```
 //!
 //! Everything it created is removed when it exits, also on Ctrl-C.
 
-#[path = "vlan/bench.rs"]
-mod bench;
-#[path = "support/mod.rs"]
-mod support;
-#[path = "../tests/support/vlan/mod.rs"]
-mod vlan;
-
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use chatty_harness::vlan::{self, Lan};
+use clap::Parser;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use vlan::Lan;
 
 /// A virtual LAN of network namespaces running chatty servers.
 #[derive(Debug, Parser)]
 struct Args {
-    /// Hosts on the LAN (interactive mode).
+    /// Hosts on the LAN.
     #[arg(long, default_value_t = 5)]
     hosts: usize,
-    /// Extra flags for every server, e.g. "--dead-ms 2000" (interactive mode).
+    /// Extra flags for every server, e.g. "--dead-ms 2000".
     #[arg(long, allow_hyphen_values = true, default_value = "")]
     server_flags: String,
-    #[command(subcommand)]
-    command: Option<Mode>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Mode {
-    /// Measure detection, convergence, failover and relay latency, with and
-    /// without 10 % loss, and print a Markdown table.
-    Bench(bench::BenchArgs),
 }
 
 const HELP: &str = "\
@@ -66,18 +50,15 @@ fn main() -> anyhow::Result<()> {
     if let Some(reason) = vlan::unavailable() {
         bail!("the virtual LAN cannot run here: {reason}");
     }
-    let bin = support::server_binary()?;
+    let bin = chatty_harness::binary::beside_current_exe()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    match args.command {
-        Some(Mode::Bench(bench_args)) => runtime.block_on(bench::run(&bin, bench_args)),
-        None => runtime.block_on(interactive(&bin, args.hosts, &args.server_flags)),
-    }
+    runtime.block_on(interactive(&bin, args.hosts, &args.server_flags))
 }
 
 async fn interactive(bin: &std::path::Path, hosts: usize, flags: &str) -> anyhow::Result<()> {
     let mut lan = Lan::new(hosts, bin)?;
     lan.set_server_flags(&flags.split_whitespace().collect::<Vec<_>>());
-    lan.start_all()?;
+    lan.start_all().await?;
     println!(
         "{hosts} hosts on 10.77.{}.0/24, group {}, server logs in {}",
         lan.net().subnet,
@@ -140,26 +121,34 @@ async fn command(lan: &mut Lan, words: &[&str]) -> anyhow::Result<()> {
             let report = lan.status(host_number(lan, host)?).await?;
             print!("{}", chatty::client::status::to_table(&report));
         }
-        ["kill", host] => each_host(lan, host, |lan, i| {
-            lan.kill(i);
-            Ok(())
-        })?,
-        ["stop", host] => each_host(lan, host, |lan, i| {
-            let clean = lan.stop(i);
-            println!(
-                "  host {i}: {}",
-                if clean { "exited cleanly" } else { "killed" }
-            );
-            Ok(())
-        })?,
-        ["start" | "restart", host] => each_host(lan, host, |lan, i| lan.start(i))?,
+        ["kill", host] => {
+            for i in hosts(lan, host)? {
+                lan.kill(i);
+            }
+        }
+        ["stop", host] => {
+            for i in hosts(lan, host)? {
+                let clean = lan.stop(i).await;
+                let how = if clean { "exited cleanly" } else { "killed" };
+                println!("  host {i}: {how}");
+            }
+        }
+        ["start" | "restart", host] => {
+            for i in hosts(lan, host)? {
+                lan.start(i).await?;
+            }
+        }
         ["loss", host, _] => {
             let n = number(2)?;
-            each_host(lan, host, |lan, i| lan.set_loss(i, n))?
+            for i in hosts(lan, host)? {
+                lan.set_loss(i, n)?;
+            }
         }
         ["dup", host, _] => {
             let n = number(2)?;
-            each_host(lan, host, |lan, i| lan.set_dup(i, n))?
+            for i in hosts(lan, host)? {
+                lan.set_dup(i, n)?;
+            }
         }
         ["partition", groups @ ..] if groups.len() >= 2 => {
             let groups: Vec<Vec<usize>> = groups
@@ -170,8 +159,11 @@ async fn command(lan: &mut Lan, words: &[&str]) -> anyhow::Result<()> {
             lan.partition(&refs)?;
         }
         ["heal"] => lan.heal()?,
-        ["down", host] => each_host(lan, host, |lan, i| lan.set_link(i, false))?,
-        ["up", host] => each_host(lan, host, |lan, i| lan.set_link(i, true))?,
+        ["down" | "up", host] => {
+            for i in hosts(lan, host)? {
+                lan.set_link(i, words[0] == "up")?;
+            }
+        }
         ["faults"] => {
             for i in 0..lan.hosts() {
                 let c = lan.fault_counters(i).unwrap_or_default();
@@ -218,16 +210,11 @@ fn host_number(lan: &Lan, word: &str) -> anyhow::Result<usize> {
         .with_context(|| format!("no host {word:?} (0 to {})", lan.hosts() - 1))
 }
 
-/// Applies `f` to one host, or to every host for `all`.
-fn each_host(
-    lan: &mut Lan,
-    word: &str,
-    mut f: impl FnMut(&mut Lan, usize) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+/// The host a command names, or every host for `all`.
+fn hosts(lan: &Lan, word: &str) -> anyhow::Result<Vec<usize>> {
     if word == "all" {
-        (0..lan.hosts()).try_for_each(|i| f(lan, i))
+        Ok((0..lan.hosts()).collect())
     } else {
-        let i = host_number(lan, word)?;
-        f(lan, i)
+        Ok(vec![host_number(lan, word)?])
     }
 }

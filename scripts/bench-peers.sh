@@ -5,7 +5,8 @@
 # configurations to a temporary directory, starts every server on 127.0.0.1
 # only (single servers for fan-out and idle scale, three-server set-ups for
 # chat), builds Chatty and the load generator in release mode, runs
-# `examples/compare` once over everything, and kills every server on exit.
+# `compare` (bench/src/bin/compare/) once over everything, and kills every
+# server on exit.
 # The tables go to stdout; progress to stderr. BENCHMARKS.md explains each
 # setting. Bounded: the generator gets at most BENCH_TIMEOUT seconds (600).
 #
@@ -51,10 +52,10 @@ fi
 
 # ---------------------------------------------------------------- build
 echo "building (release)…" >&2
-cargo build --release --quiet --bin chatty --example compare
+cargo build --release --quiet -p chatty -p chatty-bench --bin chatty --bin compare
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 CHATTY="$TARGET_DIR/release/chatty"
-GEN="$TARGET_DIR/release/examples/compare"
+GEN="$TARGET_DIR/release/compare"
 
 # ---------------------------------------------------------------- servers
 TMP=$(mktemp -d /tmp/bench-peers.XXXXXX)

@@ -6,65 +6,47 @@ mod common;
 use std::time::Duration;
 
 use common::free_udp_port;
-use common::proc::{chatty, until_match, Proc, PROC_DEADLINE as DEADLINE};
+use common::proc::{chatty, loopback_server, spawn, Process, Server, Signal, DEADLINE};
 
 /// Starts `chatty server` on a free loopback port, with multicast on the
 /// loopback interface only and a group port of its own; returns it and its
 /// client address.
-async fn server() -> (Proc, String) {
+async fn server() -> (Server, String) {
     server_in_group(free_udp_port()).await
 }
 
-async fn server_in_group(group_port: u16) -> (Proc, String) {
+async fn server_in_group(group_port: u16) -> (Server, String) {
     server_with(group_port, &[]).await
 }
 
-async fn server_with(group_port: u16, extra: &[&str]) -> (Proc, String) {
-    let mut cmd = chatty();
-    let group = format!("239.255.77.77:{group_port}");
-    cmd.args([
-        "server",
-        "--listen",
-        "127.0.0.1:0",
-        "--iface",
-        "127.0.0.1",
-        "--group",
-        &group,
-    ]);
-    cmd.args(extra);
-    let mut proc = Proc::spawn(cmd);
-    let first = proc.line().await.expect("server prints its address");
-    let addr = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line must be 'listening on ADDR', got {first:?}"))
-        .to_string();
-    assert!(
-        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
-        "{addr}"
-    );
-    (proc, addr)
+async fn server_with(group_port: u16, extra: &[&str]) -> (Server, String) {
+    let server = loopback_server(group_port, extra).await;
+    let addr = server.addr().to_string();
+    (server, addr)
 }
 
-fn client(addr: &str, name: &str) -> Proc {
-    let mut cmd = chatty();
-    cmd.args(["client", addr, "--name", name]);
-    Proc::spawn(cmd)
+fn client(addr: &str, name: &str) -> Process {
+    spawn(&["client", addr, "--name", name])
 }
 
 #[tokio::test]
 async fn two_people_chat_through_pipes() {
     let (_server, addr) = server().await;
     let mut ann = client(&addr, "Ann");
-    let greeting = ann.until("[JOIN] Ann joined the chat").await;
+    let greeting = ann.until("[JOIN] Ann joined the chat").await.unwrap();
     assert!(
         greeting[0].starts_with("[SERVER] connected to"),
         "{greeting:?}"
     );
 
     let mut bob = client(&addr, "Bob");
-    bob.write("hello\nexit\n").await;
-    let bob_out = bob.rest().await;
-    assert_eq!(bob.exit_code().await, 0, "clean leave exits 0: {bob_out:?}");
+    bob.write("hello\nexit\n").await.unwrap();
+    let bob_out = bob.rest().await.unwrap();
+    assert_eq!(
+        bob.exit_code().await.unwrap(),
+        0,
+        "clean leave exits 0: {bob_out:?}"
+    );
     let expected_tail = [
         "[JOIN] Bob joined the chat",
         "[Bob] hello",
@@ -76,11 +58,14 @@ async fn two_people_chat_through_pipes() {
         "no prompt when piped"
     );
 
-    assert_eq!(ann.until("[LEAVE] Bob left the chat").await, expected_tail);
+    assert_eq!(
+        ann.until("[LEAVE] Bob left the chat").await.unwrap(),
+        expected_tail
+    );
     ann.close_stdin(); // end of input leaves cleanly
-    let tail = ann.rest().await;
+    let tail = ann.rest().await.unwrap();
     assert_eq!(tail, ["[LEAVE] Ann left the chat"]);
-    assert_eq!(ann.exit_code().await, 0);
+    assert_eq!(ann.exit_code().await.unwrap(), 0);
 }
 
 /// The runtime's worker threads of process `pid` (`chatty-worker`).
@@ -112,29 +97,29 @@ async fn wait_workers(pid: u32, want: usize) {
 #[tokio::test]
 async fn threads_sets_the_worker_count_and_the_server_still_chats() {
     let (one, addr) = server_with(free_udp_port(), &["--threads", "1"]).await;
-    wait_workers(one.child.id().expect("running"), 1).await;
+    wait_workers(one.pid(), 1).await;
     let mut ann = client(&addr, "Ann");
-    ann.until("[JOIN] Ann joined the chat").await;
+    ann.until("[JOIN] Ann joined the chat").await.unwrap();
     let mut bob = client(&addr, "Bob");
-    bob.write("hello from one thread\nexit\n").await;
-    ann.until("[Bob] hello from one thread").await;
-    assert_eq!(bob.exit_code().await, 0);
+    bob.write("hello from one thread\nexit\n").await.unwrap();
+    ann.until("[Bob] hello from one thread").await.unwrap();
+    assert_eq!(bob.exit_code().await.unwrap(), 0);
 
     // The default is one worker per core.
     let (default, _) = server().await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    wait_workers(default.child.id().expect("running"), cores).await;
+    wait_workers(default.pid(), cores).await;
 }
 
 #[tokio::test]
 async fn a_taken_name_exits_non_zero_with_a_message() {
     let (_server, addr) = server().await;
     let mut leo = client(&addr, "Leo");
-    leo.until("[JOIN] Leo joined the chat").await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
     let mut twin = client(&addr, "leo");
     twin.close_stdin();
-    let out = twin.rest().await;
-    assert_eq!(twin.exit_code().await, 3);
+    let out = twin.rest().await.unwrap();
+    assert_eq!(twin.exit_code().await.unwrap(), 3);
     assert!(
         out.iter()
             .any(|l| l.starts_with("[ERROR]") && l.contains("taken")),
@@ -149,8 +134,8 @@ async fn an_unreachable_server_exits_non_zero() {
         listener.local_addr().unwrap().port()
     }; // closed again: nothing listens there now
     let mut proc = client(&format!("127.0.0.1:{port}"), "Leo");
-    let out = proc.rest().await;
-    assert_eq!(proc.exit_code().await, 1);
+    let out = proc.rest().await.unwrap();
+    assert_eq!(proc.exit_code().await.unwrap(), 1);
     assert!(out.iter().any(|l| l.contains("cannot connect")), "{out:?}");
 }
 
@@ -158,9 +143,9 @@ async fn an_unreachable_server_exits_non_zero() {
 async fn status_json_keeps_its_field_names() {
     let (_server, addr) = server().await;
     let mut leo = client(&addr, "Leo");
-    leo.until("[JOIN] Leo joined the chat").await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
     let out = chatty()
-        .args(["status", &addr, "--json"])
+        .command(["status", &addr, "--json"])
         .output()
         .await
         .unwrap();
@@ -173,7 +158,7 @@ async fn status_json_keeps_its_field_names() {
     assert_eq!(v["members"][0]["name"], "Leo");
     assert_eq!(v["members"][0]["server"], id);
 
-    let table = chatty().args(["status", &addr]).output().await.unwrap();
+    let table = chatty().command(["status", &addr]).output().await.unwrap();
     let table = String::from_utf8(table.stdout).unwrap();
     assert!(table.contains(&addr) && table.contains("Leo"), "{table}");
 }
@@ -182,16 +167,16 @@ async fn status_json_keeps_its_field_names() {
 async fn sigterm_notifies_clients_and_exits_zero() {
     let (mut server, addr) = server().await;
     let mut leo = client(&addr, "Leo");
-    leo.until("[JOIN] Leo joined the chat").await;
-    server.signal("TERM").await;
-    assert_eq!(server.exit_code().await, 0, "graceful exit");
-    let out = leo.rest().await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
+    server.signal(Signal::Term).unwrap();
+    assert_eq!(server.exit_code().await.unwrap(), 0, "graceful exit");
+    let out = leo.rest().await.unwrap();
     assert!(
         out.iter()
             .any(|l| l.starts_with("[SERVER]") && l.contains("shutting down")),
         "{out:?}"
     );
-    assert_eq!(leo.exit_code().await, 4);
+    assert_eq!(leo.exit_code().await.unwrap(), 4);
 }
 
 /// Servers of one group find each other; a SIGKILLed one disappears from the
@@ -204,7 +189,7 @@ async fn status_lists_the_cluster_and_forgets_killed_servers() {
     let (mut c, addr_c) = server_in_group(port).await;
     let status = |addr: String| async move {
         let out = chatty()
-            .args(["status", &addr, "--json"])
+            .command(["status", &addr, "--json"])
             .output()
             .await
             .unwrap();
@@ -239,11 +224,10 @@ async fn status_lists_the_cluster_and_forgets_killed_servers() {
         }
     };
     wait_for(vec![&addr_a, &addr_b, &addr_c]).await;
-    b.signal("KILL").await;
-    let _ = b.child.wait().await;
+    b.kill();
     wait_for(vec![&addr_a, &addr_c]).await;
-    c.signal("TERM").await;
-    assert_eq!(c.exit_code().await, 0);
+    c.signal(Signal::Term).unwrap();
+    assert_eq!(c.exit_code().await.unwrap(), 0);
     wait_for(vec![&addr_a]).await;
 }
 
@@ -301,8 +285,8 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
         while let Some(Ok(_)) = frames.next().await {}
     });
     let mut proc = client(&addr, "Leo");
-    let out = proc.rest().await;
-    assert_eq!(proc.exit_code().await, 3, "{out:?}");
+    let out = proc.rest().await.unwrap();
+    assert_eq!(proc.exit_code().await.unwrap(), 3, "{out:?}");
     assert!(
         out.iter()
             .any(|l| l.starts_with("[ERROR]") && l.contains("same moment")),
@@ -321,10 +305,10 @@ async fn a_client_survives_a_sigkilled_server_without_gaps_or_repeats() {
     let (_b, addr_b) = server_in_group(port).await;
     let (_c, addr_c) = server_in_group(port).await;
     let mut leo = client(&addr_a, "Leo");
-    leo.until("[JOIN] Leo joined the chat").await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
     let mut bob = chatty::client::Client::connect(&addr_b).await.unwrap();
     bob.join("Bob").await.unwrap();
-    leo.until("[JOIN] Bob joined the chat").await;
+    leo.until("[JOIN] Bob joined the chat").await.unwrap();
     // Leo knows all three servers once the welcome/updates have arrived.
     let (mut bob_rx, mut bob_tx) = bob.split();
     let bob_reader = tokio::spawn(async move {
@@ -343,15 +327,14 @@ async fn a_client_survives_a_sigkilled_server_without_gaps_or_repeats() {
     for n in 0..10 {
         bob_tx.say(&format!("m{n}")).await.unwrap();
     }
-    leo.until("[Bob] m9").await;
-    a.signal("KILL").await;
-    let _ = a.child.wait().await;
+    leo.until("[Bob] m9").await.unwrap();
+    a.kill();
     for n in 10..30 {
         bob_tx.say(&format!("m{n}")).await.unwrap();
         // A conversation, not a burst: under the default 10 messages/s limit.
         tokio::time::sleep(Duration::from_millis(110)).await;
     }
-    let out = until_match(&mut leo, "[Bob] m29", |l| l == "[Bob] m29").await;
+    let out = leo.until("[Bob] m29").await.unwrap();
     assert!(
         out.iter()
             .any(|l| *l == format!("[SERVER] lost connection to {addr_a}; reconnecting…")),
@@ -370,7 +353,7 @@ async fn a_client_survives_a_sigkilled_server_without_gaps_or_repeats() {
         want.iter().collect::<Vec<_>>(),
         "every message after the crash, once, in order; full output {out:?}"
     );
-    leo.write("back again\n").await;
+    leo.write("back again\n").await.unwrap();
     let heard = tokio::time::timeout(DEADLINE, bob_reader)
         .await
         .unwrap()
@@ -380,8 +363,8 @@ async fn a_client_survives_a_sigkilled_server_without_gaps_or_repeats() {
         "[Leo] back again",
         "the name survived the move"
     );
-    leo.write("exit\n").await;
-    assert_eq!(leo.exit_code().await, 0);
+    leo.write("exit\n").await.unwrap();
+    assert_eq!(leo.exit_code().await.unwrap(), 0);
 }
 
 /// A graceful shutdown names the alternatives and the client moves at once.
@@ -391,15 +374,15 @@ async fn a_client_moves_at_once_when_its_server_shuts_down() {
     let (mut a, addr_a) = server_in_group(port).await;
     let (_b, addr_b) = server_in_group(port).await;
     let mut leo = client(&addr_a, "Leo");
-    leo.until("[JOIN] Leo joined the chat").await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
     let mut bob = chatty::client::Client::connect(&addr_b).await.unwrap();
     bob.join("Bob").await.unwrap();
-    leo.until("[JOIN] Bob joined the chat").await;
-    a.signal("TERM").await;
-    let out = until_match(&mut leo, "reconnected", |l| {
-        l.starts_with("[SERVER] reconnected to ")
-    })
-    .await;
+    leo.until("[JOIN] Bob joined the chat").await.unwrap();
+    a.signal(Signal::Term).unwrap();
+    let out = leo
+        .until_match("reconnected", |l| l.starts_with("[SERVER] reconnected to "))
+        .await
+        .unwrap();
     assert!(
         out.iter().any(|l| l.contains("is shutting down")),
         "{out:?}"
@@ -414,17 +397,16 @@ async fn a_client_moves_at_once_when_its_server_shuts_down() {
         "no loss on a graceful move: {out:?}"
     );
     assert!(out.last().unwrap().contains(&addr_b));
-    assert_eq!(a.exit_code().await, 0);
+    assert_eq!(a.exit_code().await.unwrap(), 0);
     leo.close_stdin();
-    assert_eq!(leo.exit_code().await, 0);
+    assert_eq!(leo.exit_code().await.unwrap(), 0);
 }
 
 /// With every server gone the client says so and exits non-zero.
 #[tokio::test]
 async fn a_client_gives_up_when_no_server_is_left() {
-    let (a, addr_a) = server().await;
-    let mut cmd = chatty();
-    cmd.args([
+    let (mut a, addr_a) = server().await;
+    let mut leo = spawn(&[
         "client",
         &addr_a,
         "--name",
@@ -432,15 +414,14 @@ async fn a_client_gives_up_when_no_server_is_left() {
         "--failover-timeout",
         "1",
     ]);
-    let mut leo = Proc::spawn(cmd);
-    leo.until("[JOIN] Leo joined the chat").await;
-    a.signal("KILL").await;
-    let out = leo.rest().await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
+    a.kill();
+    let out = leo.rest().await.unwrap();
     assert!(
         out.iter()
             .any(|l| l.contains("lost connection") && l.contains("reconnecting")),
         "{out:?}"
     );
     assert!(out.iter().any(|l| l.contains("giving up")), "{out:?}");
-    assert_eq!(leo.exit_code().await, 1);
+    assert_eq!(leo.exit_code().await.unwrap(), 1);
 }

@@ -10,7 +10,6 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use std::time::Duration;
-use tokio::io::AsyncBufReadExt;
 
 use chatty::membership::messages::Heartbeat;
 use chatty::net::{ClusterConfig, Transport, TransportConfig, UdpTransport};
@@ -19,6 +18,8 @@ use chatty::relay::messages::{Data, WireEvent};
 use chatty::seal::{ClusterKey, Keyring, SealConfig, SealStats};
 use chatty::wire::envelope::{self, Kind};
 use chatty::wire::{Destination, Via};
+use chatty_harness::loopback::GROUP_IP;
+use common::proc::{Server, Signal};
 use common::{
     clustered, free_udp_port, joined, loopback_cluster, wait_for, wait_members_named, TestServer,
     DEADLINE,
@@ -435,71 +436,44 @@ fn keygen_makes_a_usable_key_file_and_bad_files_are_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Reads log lines until one contains `want`, and returns it.
-async fn until(
-    log: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
-    want: &str,
-) -> String {
-    let fut = async {
-        while let Some(line) = log.next_line().await.expect("stderr") {
-            if line.contains(want) {
-                return line;
-            }
-        }
-        panic!("server exited before logging {want:?}");
-    };
-    tokio::time::timeout(DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("no {want:?} in the log"))
+/// Waits for the server's next log line that contains `want`.
+async fn logged(server: &mut Server, want: &str) -> String {
+    let found = server.wait_stderr(want, |line| line.contains(want)).await;
+    found.unwrap()
 }
 
 #[tokio::test]
 async fn sighup_reloads_the_key_file_and_keeps_the_keys_if_it_is_bad() {
-    use tokio::io::BufReader;
     let dir = std::env::temp_dir().join(format!("chatty-hup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("cluster.key");
     let (a, b) = (ClusterKey::generate(), ClusterKey::generate());
     std::fs::write(&path, format!("{}\n", a.to_hex())).unwrap();
-    let group = format!("239.255.77.77:{}", free_udp_port());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatty"))
-        .args(["server", "--listen", "127.0.0.1:0", "--iface", "127.0.0.1"])
-        .args(["--group", &group, "--key-file", path.to_str().unwrap()])
+    let mut server = common::proc::chatty()
         .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn chatty");
-    let mut log = BufReader::new(child.stderr.take().unwrap()).lines();
-    let hup = |pid: u32| {
-        let sent = std::process::Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-    };
-    let pid = child.id().expect("running");
-    let started = until(&mut log, "cluster traffic is sealed").await;
+        .loopback_server(
+            SocketAddrV4::new(GROUP_IP, free_udp_port()),
+            &["--key-file", path.to_str().unwrap()],
+        )
+        .await
+        .expect("start chatty server");
+    let started = logged(&mut server, "cluster traffic is sealed").await;
     assert!(started.contains(&a.id().to_string()), "{started}");
 
     std::fs::write(&path, "not a key\n").unwrap();
-    hup(pid);
-    let refused = until(&mut log, "key file not reloaded").await;
+    server.signal(Signal::Hup).unwrap();
+    let refused = logged(&mut server, "key file not reloaded").await;
     assert!(refused.contains("line 1"), "{refused}");
 
     std::fs::write(&path, format!("{}\n{}\n", b.to_hex(), a.to_hex())).unwrap();
-    hup(pid);
-    until(&mut log, "key file reloaded").await;
-    let replaced = until(&mut log, "cluster keyring replaced").await;
+    server.signal(Signal::Hup).unwrap();
+    logged(&mut server, "key file reloaded").await;
+    let replaced = logged(&mut server, "cluster keyring replaced").await;
     assert!(
         replaced.contains(&format!("{},{}", b.id(), a.id())),
         "{replaced}"
     );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "SIGHUP did not stop it"
-    );
-    child.kill().await.unwrap();
+    assert!(server.is_running(), "SIGHUP did not stop it");
+    drop(server); // killed and reaped
     std::fs::remove_dir_all(&dir).unwrap();
 }

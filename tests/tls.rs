@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chatty::client::{Client, ClientError, ClientTls, Connector};
 use chatty::protocol::ErrorCode;
 use chatty::server::{RateLimit, ServerConfig, ServerTls, TlsSetupError};
-use common::proc::{chatty, until_match, Proc};
+use common::proc::{chatty, loopback_server, spawn, Process, Server, Signal};
 use common::{free_udp_port, wait_for_text, TestServer};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -220,15 +220,15 @@ async fn the_binary_chats_and_fails_over_over_tls() {
     let (_b, addr_b) = tls_server_proc(group, &cert, &key).await;
 
     let mut leo = tls_client(&addr_a, "Leo", &ca);
-    leo.until("[JOIN] Leo joined the chat").await;
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
     let mut ann = tls_client(&addr_b, "Ann", &ca);
-    ann.until("[JOIN] Ann joined the chat").await;
-    leo.until("[JOIN] Ann joined the chat").await;
-    ann.write("hi Leo\n").await;
-    leo.until("[Ann] hi Leo").await;
+    ann.until("[JOIN] Ann joined the chat").await.unwrap();
+    leo.until("[JOIN] Ann joined the chat").await.unwrap();
+    ann.write("hi Leo\n").await.unwrap();
+    leo.until("[Ann] hi Leo").await.unwrap();
 
     let status = chatty()
-        .args(["status", "--json", "--tls", "--tls-ca"])
+        .command(["status", "--json", "--tls", "--tls-ca"])
         .arg(&ca)
         .arg(&addr_a)
         .output()
@@ -241,22 +241,26 @@ async fn the_binary_chats_and_fails_over_over_tls() {
         "{json}"
     );
 
-    let plain = chatty().args(["status", &addr_a]).output().await.unwrap();
+    let plain = chatty()
+        .command(["status", &addr_a])
+        .output()
+        .await
+        .unwrap();
     assert_eq!(plain.status.code(), Some(1));
     let err = String::from_utf8_lossy(&plain.stderr);
     assert!(err.contains("tls_required"), "{err}");
 
     // Failover: every candidate is reached over TLS too.
-    a.signal("TERM").await;
-    let out = until_match(&mut leo, "reconnected", |l| {
-        l.starts_with("[SERVER] reconnected to ")
-    })
-    .await;
+    a.signal(Signal::Term).unwrap();
+    let out = leo
+        .until_match("reconnected", |l| l.starts_with("[SERVER] reconnected to "))
+        .await
+        .unwrap();
     assert!(out.last().unwrap().contains(&addr_b), "{out:?}");
-    leo.write("still here\n").await;
-    ann.until("[Leo] still here").await;
+    leo.write("still here\n").await.unwrap();
+    ann.until("[Leo] still here").await.unwrap();
     leo.close_stdin();
-    assert_eq!(leo.exit_code().await, 0);
+    assert_eq!(leo.exit_code().await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -265,7 +269,7 @@ async fn the_binary_refuses_to_start_with_a_bad_key() {
     let pki = Pki::new(&["127.0.0.1"]);
     let cert = dir.write("cert.pem", &pki.cert_pem);
     let out = chatty()
-        .args(["server", "--listen", "127.0.0.1:0", "--iface", "127.0.0.1"])
+        .command(["server", "--listen", "127.0.0.1:0", "--iface", "127.0.0.1"])
         .arg("--tls-cert")
         .arg(&cert)
         .arg("--tls-key")
@@ -311,27 +315,14 @@ impl Drop for TempDir {
     }
 }
 
-async fn tls_server_proc(group_port: u16, cert: &Path, key: &Path) -> (Proc, String) {
-    let mut cmd = chatty();
-    let group = format!("239.255.77.77:{group_port}");
-    cmd.args(["server", "--listen", "127.0.0.1:0", "--iface", "127.0.0.1"])
-        .args(["--group", &group])
-        .arg("--tls-cert")
-        .arg(cert)
-        .arg("--tls-key")
-        .arg(key);
-    let mut proc = Proc::spawn(cmd);
-    let first = proc.line().await.expect("server prints its address");
-    let addr = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_string();
-    (proc, addr)
+async fn tls_server_proc(group_port: u16, cert: &Path, key: &Path) -> (Server, String) {
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = loopback_server(group_port, &["--tls-cert", cert, "--tls-key", key]).await;
+    let addr = server.addr().to_string();
+    (server, addr)
 }
 
-fn tls_client(addr: &str, name: &str, ca: &Path) -> Proc {
-    let mut cmd = chatty();
-    cmd.args(["client", addr, "--name", name, "--tls", "--tls-ca"])
-        .arg(ca);
-    Proc::spawn(cmd)
+fn tls_client(addr: &str, name: &str, ca: &Path) -> Process {
+    let ca = ca.to_str().unwrap();
+    spawn(&["client", addr, "--name", name, "--tls", "--tls-ca", ca])
 }

@@ -169,22 +169,9 @@ pub async fn wait_for(
     what: &str,
     pred: impl Fn(&ServerMsg) -> bool,
 ) -> ServerMsg {
-    let fut = async {
-        loop {
-            match client.recv().await {
-                Ok(Some(ServerMsg::Ping { nonce })) => {
-                    let _ = client.send_msg(&ClientMsg::Pong { nonce }).await;
-                }
-                Ok(Some(msg)) if pred(&msg) => return msg,
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("connection closed while waiting for {what}"),
-                Err(err) => panic!("error while waiting for {what}: {err}"),
-            }
-        }
-    };
-    tokio::time::timeout(DEADLINE, fut)
+    chatty_harness::client::wait_for(client, what, DEADLINE, pred)
         .await
-        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .unwrap_or_else(|err| panic!("{err:#}"))
 }
 
 /// Waits for a chat message with this text and returns its sender.
@@ -301,10 +288,7 @@ impl Raw {
 /// A UDP port nobody on loopback is using right now, for a test's private
 /// multicast group: parallel tests never hear each other.
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("bind a probe socket")
-        .port()
+    chatty_harness::loopback::free_udp_port().expect("bind a probe socket")
 }
 
 /// Cluster settings for tests: always loopback, always the given group port.

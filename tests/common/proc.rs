@@ -1,114 +1,29 @@
-//! The real `chatty` binary as a child process, driven the way a user or a
-//! script drives it: piped stdin, stdout lines, exit codes, signals.
+//! The real `chatty` binary for these tests, through the launcher the tests,
+//! examples and benchmarks share (`chatty-harness`). Only integration tests
+//! are told by Cargo where the binary is, so that part lives here.
 
-use std::process::Stdio;
-use std::time::Duration;
+use std::net::SocketAddrV4;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+// Each test crate uses some of these.
+#[allow(unused_imports)]
+pub use chatty_harness::{Chatty, Process, Server, Signal, DEFAULT_DEADLINE as DEADLINE};
 
-/// How long a child may take to print a line or to exit.
-pub const PROC_DEADLINE: Duration = Duration::from_secs(15);
-
-pub fn chatty() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatty"));
-    cmd.env("RUST_LOG", "warn").kill_on_drop(true);
-    cmd
+/// The `chatty` binary Cargo built for these tests, with `RUST_LOG=warn`.
+pub fn chatty() -> Chatty {
+    Chatty::new(env!("CARGO_BIN_EXE_chatty"))
 }
 
-pub struct Proc {
-    pub child: Child,
-    out: Lines<BufReader<ChildStdout>>,
+/// `chatty server` on a free loopback port, its multicast on loopback in
+/// the group on `group_port`, plus `extra` flags.
+pub async fn loopback_server(group_port: u16, extra: &[&str]) -> Server {
+    let group = SocketAddrV4::new(chatty_harness::loopback::GROUP_IP, group_port);
+    chatty()
+        .loopback_server(group, extra)
+        .await
+        .expect("start chatty server")
 }
 
-impl Proc {
-    pub fn spawn(mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chatty");
-        let out = BufReader::new(child.stdout.take().unwrap()).lines();
-        Proc { child, out }
-    }
-
-    pub async fn line(&mut self) -> Option<String> {
-        tokio::time::timeout(PROC_DEADLINE, self.out.next_line())
-            .await
-            .expect("output in time")
-            .expect("readable stdout")
-    }
-
-    /// Reads lines until one equals `want`; returns everything read.
-    pub async fn until(&mut self, want: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            match self.line().await {
-                Some(line) => {
-                    let done = line == want;
-                    seen.push(line);
-                    if done {
-                        return seen;
-                    }
-                }
-                None => panic!("output ended before {want:?}; got {seen:?}"),
-            }
-        }
-    }
-
-    /// Sends `signal` (`"KILL"`, `"TERM"`) to the process.
-    pub async fn signal(&self, signal: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let sent = Command::new("kill")
-            .args([format!("-{signal}"), pid])
-            .status()
-            .await
-            .unwrap();
-        assert!(sent.success(), "kill -{signal}");
-    }
-
-    pub async fn write(&mut self, text: &str) {
-        let stdin = self.child.stdin.as_mut().expect("stdin open");
-        stdin.write_all(text.as_bytes()).await.unwrap();
-        stdin.flush().await.unwrap();
-    }
-
-    pub fn close_stdin(&mut self) {
-        drop(self.child.stdin.take());
-    }
-
-    pub async fn exit_code(&mut self) -> i32 {
-        tokio::time::timeout(PROC_DEADLINE, self.child.wait())
-            .await
-            .expect("exits in time")
-            .unwrap()
-            .code()
-            .expect("exited normally")
-    }
-
-    pub async fn rest(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        while let Some(line) = self.line().await {
-            lines.push(line);
-        }
-        lines
-    }
-}
-
-/// Reads lines until one satisfies `pred`; returns everything read.
-pub async fn until_match(proc: &mut Proc, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
-    let mut seen = Vec::new();
-    loop {
-        match proc.line().await {
-            Some(line) => {
-                let done = pred(&line);
-                seen.push(line);
-                if done {
-                    return seen;
-                }
-            }
-            None => panic!("output ended before {what}; got {seen:?}"),
-        }
-    }
+/// `chatty ARGS` started with piped stdin and stdout.
+pub fn spawn(args: &[&str]) -> Process {
+    chatty().spawn(args).expect("start chatty")
 }

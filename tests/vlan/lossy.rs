@@ -9,8 +9,8 @@ use std::time::Duration;
 use chatty::client::{Client, ClientWriter};
 use chatty::protocol::{ClientMsg, ServerId, ServerMsg};
 
-use super::vlan::{self, Lan};
-use super::{joined, lan, own_ids, wait_lists, wait_members, DEADLINE};
+use super::{converged, joined, wait_members, DEADLINE};
+use chatty_harness::vlan::Lan;
 
 const HOSTS: usize = 5;
 /// How long the senders chat under loss.
@@ -27,14 +27,11 @@ const DRAIN: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_lan_delivers_everything_once_in_order_and_removes_no_one() {
-    if !vlan::available("a_lossy_lan_delivers_everything_once_in_order_and_removes_no_one") {
+    let test = "a_lossy_lan_delivers_everything_once_in_order_and_removes_no_one";
+    let Some((mut lan, ids)) = converged(test, HOSTS).await else {
         return;
-    }
-    let mut lan = lan(HOSTS);
-    lan.start_all().unwrap();
+    };
     let all: Vec<usize> = (0..HOSTS).collect();
-    let ids = own_ids(&lan, &all).await;
-    wait_lists(&lan, &all, &ids, DEADLINE, "convergence").await;
     for i in 0..HOSTS {
         lan.set_loss(i, 10).unwrap();
         lan.set_dup(i, 1).unwrap();

@@ -1,0 +1,366 @@
+//! Side-by-side load generator: drives Chatty, nats-server, redis-server and
+//! ngircd through their own protocols with the same workloads, and prints
+//! one Markdown table per workload with Chatty's ratio to each peer.
+//!
+//! The servers are started by `scripts/bench-peers.sh`, which passes their
+//! addresses and process ids: `--fanout chatty=127.0.0.1:7000@1234`, and for
+//! multi-server set-ups a comma-separated list (`--chat nats=a@p1,b@p2,c@p3`).
+//! Systems of one workload run interleaved (all systems at N = 10, then all
+//! at N = 100, …) so that a disturbance on the shared machine hits them alike.
+
+mod chatty;
+mod clients;
+mod conn;
+mod idle;
+mod irc;
+mod nats;
+mod redis;
+mod stats;
+mod workload;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+
+use chatty_bench::report::thousands;
+use conn::System;
+use workload::{ChatSpec, FanoutSpec, Outcome, Target};
+
+#[derive(Debug, Parser)]
+#[command(about = "Compare Chatty with NATS, Redis pub/sub and IRC on one workload")]
+struct Args {
+    /// Fan-out target: SYSTEM[:NOTE]=ADDR@PID (system: chatty, nats, redis, irc; the note labels a configuration, e.g. `chatty:1 thread`). Repeatable.
+    #[arg(long)]
+    fanout: Vec<String>,
+    /// Chat target: SYSTEM=ADDR@PID[,ADDR@PID…] (clients spread over the servers). Repeatable.
+    #[arg(long)]
+    chat: Vec<String>,
+    /// Idle-scale target: SYSTEM=ADDR@PID. Repeatable.
+    #[arg(long)]
+    idle: Vec<String>,
+    /// Fan-out subscriber counts.
+    #[arg(long, value_delimiter = ',', default_value = "10,100,1000")]
+    subscribers: Vec<usize>,
+    /// Fan-out message sizes (payload bytes).
+    #[arg(long, value_delimiter = ',', default_value = "64,512")]
+    sizes: Vec<usize>,
+    /// Seconds the fan-out publisher sends.
+    #[arg(long, default_value_t = 3.0)]
+    duration: f64,
+    /// Most messages the publisher may be ahead of the slowest subscriber.
+    #[arg(long, default_value_t = 512)]
+    window: u64,
+    /// Most messages per publisher write.
+    #[arg(long, default_value_t = 64)]
+    batch: u64,
+    /// Chat clients (spread over the chat target's servers).
+    #[arg(long, default_value_t = 1000)]
+    chat_clients: usize,
+    /// Messages per second each chat client sends.
+    #[arg(long, default_value_t = 0.2)]
+    chat_rate: f64,
+    /// Chat message size.
+    #[arg(long, default_value_t = 64)]
+    chat_size: usize,
+    /// Seconds the chat clients send.
+    #[arg(long, default_value_t = 10.0)]
+    chat_duration: f64,
+    /// Idle clients.
+    #[arg(long, default_value_t = 20_000)]
+    idle_clients: usize,
+    /// Seconds to let idle connections settle before measuring (a server
+    /// may return a burst's memory only after it is over).
+    #[arg(long, default_value_t = 5.0)]
+    settle: f64,
+    /// Seconds everything may take to arrive after the last send.
+    #[arg(long, default_value_t = 10.0)]
+    drain: f64,
+}
+
+fn parse_target(spec: &str) -> anyhow::Result<Target> {
+    let (name, servers) = spec
+        .split_once('=')
+        .with_context(|| format!("{spec:?}: expected SYSTEM[:NOTE]=ADDR@PID"))?;
+    // `chatty:1 thread` is Chatty, shown as "chatty (1 thread)": one system
+    // run in two configurations side by side.
+    let (system, note) = match name.split_once(':') {
+        Some((system, note)) => (system, Some(note)),
+        None => (name, None),
+    };
+    let system = System::parse_name(system)?;
+    let label = match note {
+        Some(note) => format!("{} ({note})", system.label()),
+        None => system.label().to_string(),
+    };
+    let mut addrs = Vec::new();
+    let mut pids = Vec::new();
+    for server in servers.split(',') {
+        let (addr, pid) = server
+            .split_once('@')
+            .with_context(|| format!("{server:?}: expected ADDR@PID"))?;
+        if !addr.starts_with("127.") {
+            bail!("{addr}: the benchmark only talks to loopback servers");
+        }
+        addrs.push(addr.to_string());
+        pids.push(
+            pid.parse()
+                .with_context(|| format!("bad pid in {server:?}"))?,
+        );
+    }
+    Ok(Target {
+        system,
+        label,
+        addrs,
+        pids,
+    })
+}
+
+fn us(o: &Outcome, q: f64) -> String {
+    thousands(o.tally.hist.value_at_quantile(q) as f64)
+}
+
+fn status(o: &Outcome) -> String {
+    if o.complete() {
+        return "yes".into();
+    }
+    let mut s = format!(
+        "no: {} of {} delivered, {} gaps, {} out of order",
+        o.tally.delivered, o.expected, o.tally.gaps, o.tally.out_of_order
+    );
+    if let Some(e) = o.errors.first() {
+        s.push_str(&format!("; {}", e.replace('|', "/")));
+    }
+    s
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("compare: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<bool> {
+    chatty_bench::stamp::base();
+    let parse_all = |specs: &[String]| {
+        specs
+            .iter()
+            .map(|s| parse_target(s))
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    let fanout = parse_all(&args.fanout)?;
+    let chat = parse_all(&args.chat)?;
+    let idle = parse_all(&args.idle)?;
+    let drain = Duration::from_secs_f64(args.drain);
+    let mut ok = true;
+
+    if !fanout.is_empty() {
+        println!("### Fan-out: 1 publisher → N subscribers, one server each\n");
+        println!("Publisher at most {} messages ahead of the slowest subscriber, up to {} per write, sending for {} s.\n", args.window, args.batch, args.duration);
+        println!("| subscribers | size | system | msgs/s | deliveries/s | p50 µs | p99 µs | max µs | server CPU s per M deliveries | clients' CPU s per M deliveries | server peak RSS MiB | complete | Chatty deliveries/s ÷ this |");
+        println!("|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
+        for &size in &args.sizes {
+            for &n in &args.subscribers {
+                let mut rows: Vec<(&Target, Result<Outcome, String>)> = Vec::new();
+                for target in &fanout {
+                    if target.system.max_payload().is_some_and(|max| size > max) {
+                        rows.push((
+                            target,
+                            Err(format!(
+                                "n/a: payload > {} B does not fit an IRC line",
+                                target.system.max_payload().unwrap_or(0)
+                            )),
+                        ));
+                        continue;
+                    }
+                    eprintln!("fan-out {} N={n} size={size}…", target.label);
+                    let spec = FanoutSpec {
+                        subscribers: n,
+                        size,
+                        duration: Duration::from_secs_f64(args.duration),
+                        window: args.window,
+                        batch: args.batch,
+                        drain,
+                    };
+                    let result = tokio::time::timeout(
+                        Duration::from_secs(120),
+                        workload::fanout(target, spec),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err("run timed out after 120 s".into()));
+                    if let Err(e) = &result {
+                        eprintln!("  failed: {e}");
+                    }
+                    rows.push((target, result));
+                }
+                // The ratios are to the first Chatty target's figure.
+                let chatty_rate = rows
+                    .iter()
+                    .find(|(t, _)| t.system == System::Chatty)
+                    .and_then(|(_, r)| r.as_ref().ok())
+                    .filter(|o| o.complete())
+                    .map(|o| o.deliveries_per_sec());
+                for (target, result) in &rows {
+                    match result {
+                        Ok(o) => {
+                            ok &= o.complete();
+                            let ratio = chatty_rate.map_or("–".into(), |c| {
+                                format!("{:.2}", c / o.deliveries_per_sec())
+                            });
+                            println!(
+                                "| {n} | {size} B | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |",
+                                target.label,
+                                thousands(o.messages as f64 / o.elapsed.as_secs_f64().max(1e-9)),
+                                thousands(o.deliveries_per_sec()),
+                                us(o, 0.5),
+                                us(o, 0.99),
+                                thousands(o.tally.hist.max() as f64),
+                                o.cpu_per_million(),
+                                o.client_cpu_per_million(),
+                                o.peak_kib as f64 / 1024.0,
+                                status(o),
+                                ratio
+                            );
+                        }
+                        Err(e) => {
+                            if !e.starts_with("n/a") {
+                                ok = false;
+                            }
+                            println!(
+                                "| {n} | {size} B | {} | | | | | | | | | {} | |",
+                                target.label,
+                                e.replace('|', "/")
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        println!();
+    }
+
+    if !chat.is_empty() {
+        println!("### Chat: {} clients, each sending {} msg/s of {} B for {} s, everyone hears everyone\n", args.chat_clients, args.chat_rate, args.chat_size, args.chat_duration);
+        println!("| system | servers | messages | deliveries | deliveries/s | p50 µs | p99 µs | max µs | server CPU s per M deliveries | largest server peak RSS MiB | complete | this p99 ÷ Chatty p99 |");
+        println!("|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
+        let mut rows = Vec::new();
+        for target in &chat {
+            eprintln!("chat {} on {} server(s)…", target.label, target.addrs.len());
+            let spec = ChatSpec {
+                clients: args.chat_clients,
+                rate: args.chat_rate,
+                size: args.chat_size,
+                duration: Duration::from_secs_f64(args.chat_duration),
+                drain,
+            };
+            let limit = Duration::from_secs_f64(args.chat_duration + args.drain + 90.0);
+            let result = tokio::time::timeout(limit, workload::chat(target, spec))
+                .await
+                .unwrap_or_else(|_| Err(format!("run timed out after {limit:?}")));
+            if let Err(e) = &result {
+                eprintln!("  failed: {e}");
+            }
+            rows.push((target, result));
+        }
+        let chatty_p99 = rows
+            .iter()
+            .find(|(t, _)| t.system == System::Chatty)
+            .and_then(|(_, r)| r.as_ref().ok())
+            .map(|o| o.tally.hist.value_at_quantile(0.99) as f64);
+        for (target, result) in &rows {
+            match result {
+                Ok(o) => {
+                    ok &= o.complete();
+                    let ratio = chatty_p99.map_or("–".into(), |c| {
+                        format!(
+                            "{:.2}",
+                            o.tally.hist.value_at_quantile(0.99) as f64 / c.max(1.0)
+                        )
+                    });
+                    println!(
+                        "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
+                        target.label,
+                        target.addrs.len(),
+                        thousands(o.messages as f64),
+                        thousands(o.tally.delivered as f64),
+                        thousands(o.deliveries_per_sec()),
+                        us(o, 0.5),
+                        us(o, 0.99),
+                        thousands(o.tally.hist.max() as f64),
+                        o.cpu_per_million(),
+                        o.peak_kib as f64 / 1024.0,
+                        status(o),
+                        ratio
+                    );
+                }
+                Err(e) => {
+                    ok = false;
+                    println!(
+                        "| {} | {} | | | | | | | | | {} | |",
+                        target.label,
+                        target.addrs.len(),
+                        e.replace('|', "/")
+                    );
+                }
+            }
+        }
+        println!();
+    }
+
+    if !idle.is_empty() {
+        println!(
+            "### Idle scale: {} subscribed, silent clients on one server\n",
+            args.idle_clients
+        );
+        println!("| system | clients | connect + subscribe s | server RSS before MiB | server RSS after MiB | RSS per idle client KiB | this ÷ Chatty | errors |");
+        println!("|:---|---:|---:|---:|---:|---:|---:|:---|");
+        let mut rows = Vec::new();
+        for target in &idle {
+            eprintln!("idle {} × {}…", target.label, args.idle_clients);
+            let o = idle::idle(
+                target,
+                args.idle_clients,
+                Duration::from_secs_f64(args.settle),
+            )
+            .await;
+            rows.push((target, o));
+        }
+        let per = |o: &idle::IdleOutcome| {
+            o.rss_after_kib.saturating_sub(o.rss_before_kib) as f64 / o.clients.max(1) as f64
+        };
+        let chatty = rows
+            .iter()
+            .find(|(t, _)| t.system == System::Chatty)
+            .map(|(_, o)| per(o));
+        for (target, o) in &rows {
+            ok &= o.errors.is_empty();
+            println!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {} |",
+                target.label,
+                thousands(o.clients as f64),
+                o.connect_secs,
+                o.rss_before_kib as f64 / 1024.0,
+                o.rss_after_kib as f64 / 1024.0,
+                per(o),
+                chatty.map_or("–".into(), |c| format!("{:.2}", per(o) / c.max(1e-9))),
+                o.errors
+                    .first()
+                    .map_or("none".into(), |e| e.replace('|', "/"))
+            );
+        }
+        println!();
+    }
+    Ok(ok)
+}

@@ -7,6 +7,7 @@
 //! each on its own LAN.
 
 mod lossy;
+mod restart_join;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,10 +24,17 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// every other, and the servers' own ids by host. `None` where the LAN
 /// cannot run here: the test then says SKIPPED and passes.
 async fn converged(test: &str, hosts: usize) -> Option<(Lan, Vec<ServerId>)> {
+    converged_with(test, hosts, &[]).await
+}
+
+/// Like [`converged`], every server started with `flags` too (and any
+/// restarted later).
+async fn converged_with(test: &str, hosts: usize, flags: &[&str]) -> Option<(Lan, Vec<ServerId>)> {
     if !vlan::available(test) {
         return None;
     }
     let mut lan = Lan::new(hosts, env!("CARGO_BIN_EXE_chatty")).expect("build the virtual LAN");
+    lan.set_server_flags(flags);
     lan.start_all().await.unwrap();
     let all: Vec<usize> = (0..hosts).collect();
     let ids = own_ids(&lan, &all).await;

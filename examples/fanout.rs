@@ -92,7 +92,11 @@ fn template_frame(size: usize) -> anyhow::Result<(Vec<u8>, usize)> {
     put_digits(&mut text[TIME_AT..TIME_AT + TIME_DIGITS], 0);
     text[TIME_AT + TIME_DIGITS] = b' ';
     let text = String::from_utf8(text).expect("ASCII");
-    let frame = encode_frame(&ClientMsg::Send { text: text.clone() }).to_vec();
+    let frame = encode_frame(&ClientMsg::Send {
+        text: text.clone(),
+        cid: None,
+    })
+    .to_vec();
     // The text is the last field of the map, so it ends the frame.
     let at = frame.len() - size;
     if &frame[at..] != text.as_bytes() {
@@ -306,7 +310,9 @@ async fn receiver(
                     break;
                 }
             }
-            ServerMsg::Error { code, text, fatal } => {
+            ServerMsg::Error {
+                code, text, fatal, ..
+            } => {
                 out.error = Some(format!("{name}: server error {code}: {text}"));
                 if fatal {
                     break;

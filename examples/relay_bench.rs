@@ -159,7 +159,11 @@ fn template_frame(size: usize, sender: usize) -> anyhow::Result<(Vec<u8>, usize)
     put_digits(&mut text[TIME_AT..TIME_AT + TIME_DIGITS], 0);
     text[TIME_AT + TIME_DIGITS] = b' ';
     let text = String::from_utf8(text).expect("ASCII");
-    let frame = encode_frame(&ClientMsg::Send { text: text.clone() }).to_vec();
+    let frame = encode_frame(&ClientMsg::Send {
+        text: text.clone(),
+        cid: None,
+    })
+    .to_vec();
     // The text is the last field of the map, so it ends the frame.
     let at = frame.len() - size;
     if &frame[at..] != text.as_bytes() {
@@ -445,7 +449,9 @@ async fn receiver(mut reader: ClientReader, ctx: RecvCtx) -> (Received, ClientRe
             ServerMsg::Notice { text } => {
                 out.anomaly(format!("{}: notice: {text}", ctx.name));
             }
-            ServerMsg::Error { code, text, fatal } => {
+            ServerMsg::Error {
+                code, text, fatal, ..
+            } => {
                 out.anomaly(format!("{}: server error {code}: {text}", ctx.name));
                 if fatal {
                     break;

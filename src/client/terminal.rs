@@ -371,7 +371,7 @@ async fn converse(client: &mut Client, session: &mut Session, console: &mut Cons
                         return Outcome::Moving;
                     }
                     ServerMsg::Servers { servers } => session.servers = servers.clone(),
-                    ServerMsg::Error { code, text, fatal: true } => {
+                    ServerMsg::Error { code, text, fatal: true, .. } => {
                         console.print(&format!("[ERROR] {}", clean(text)));
                         // Only being dropped for slowness or silence is worth
                         // a reconnect; any other fatal error would recur.
@@ -384,7 +384,7 @@ async fn converse(client: &mut Client, session: &mut Session, console: &mut Cons
                         console.print(&render(&msg).unwrap_or_default());
                         return Outcome::Exit(EXIT_OK);
                     }
-                    ServerMsg::Error { code, text, fatal: false }
+                    ServerMsg::Error { code, text, fatal: false, .. }
                         if *code == ErrorCode::NAME_TAKEN || (renaming && *code == ErrorCode::NAME_INVALID) =>
                     {
                         console.print(&format!("[ERROR] {}", clean(text)));

@@ -24,13 +24,13 @@ use tracing::{debug, info, Instrument};
 use super::admission::Permit;
 use super::closing::linger;
 use super::config::ServerConfig;
-use super::rate_limit::TokenBucket;
-use super::room::{ConnId, JoinError, Room, Wakes};
+use super::room::{ClientId, ConnId, JoinError, Room, Wakes};
 use super::writer;
+use crate::protocol::rate::TokenBucket;
 use crate::protocol::validate::{validate_name, validate_text};
 use crate::protocol::{
     decode_client, encode_frame, ClientMsg, ErrorCode, FrameDecoder, FrameError, LeaveReason,
-    ServerMsg, AGENT, MAX_AGENT_BYTES, MAX_CLIENT_FRAME, PROTOCOL_VERSION,
+    ServerMsg, AGENT, FEATURES, FEATURE_ACK, MAX_AGENT_BYTES, MAX_CLIENT_FRAME, PROTOCOL_VERSION,
 };
 
 /// Initial read buffer: small, so idle connections stay cheap; it grows for
@@ -46,6 +46,9 @@ const BURST_FRAMES: usize = 256;
 /// ends: bounds how long one publisher holds its thread when every message
 /// goes to a thousand members (about a millisecond of work).
 const BURST_DELIVERIES: usize = 16 * 1024;
+
+/// How much of a refused line a rate-limit error quotes, in bytes.
+const QUOTE_BYTES: usize = 40;
 
 /// How long to wait for the writer to flush the last frames.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -118,6 +121,7 @@ async fn serve_stream<R, W>(
         bucket: TokenBucket::new(config.rate_limit, now.into_std()),
         config,
         greeted: false,
+        acks: false,
         name: None,
         ever_joined: false,
         last_heard: now,
@@ -182,6 +186,9 @@ struct Session {
     config: Arc<ServerConfig>,
     bucket: TokenBucket,
     greeted: bool,
+    /// Whether the client negotiated `ack`: its sends with a cid are
+    /// answered with `ack` once numbered.
+    acks: bool,
     name: Option<String>,
     /// Whether this connection ever joined: sending before the first join is
     /// a protocol error, sending after losing the name is not.
@@ -338,35 +345,7 @@ impl Session {
                 self.join(name, Some(&last_seen));
                 None
             }
-            ClientMsg::Send { text } => {
-                if self.name.is_none() && !self.ever_joined {
-                    return Some(self.fatal(
-                        ErrorCode::NOT_JOINED,
-                        "join with a name before sending messages".into(),
-                    ));
-                }
-                if self.rate_limited() {
-                    return None;
-                }
-                if let Err(why) = validate_text(&text) {
-                    self.error(ErrorCode::TEXT_INVALID, why);
-                    return None;
-                }
-                if self
-                    .room
-                    .say_then_wake(self.conn, text, &mut self.wakes)
-                    .is_err()
-                {
-                    // The room took the name back: a same-moment claim on
-                    // another server won (the client was told with 211).
-                    self.name = None;
-                    self.error(
-                        ErrorCode::NOT_JOINED,
-                        "you are no longer in the chat; join again with another name".into(),
-                    );
-                }
-                None
-            }
+            ClientMsg::Send { text, cid } => self.send(text, cid),
             ClientMsg::Leave => {
                 if self.name.take().is_some() {
                     let _ = self.room.leave(self.conn, LeaveReason::Leave);
@@ -387,17 +366,82 @@ impl Session {
         }
     }
 
+    /// A chat line. A resend of a line already numbered (same name, same
+    /// cid) costs a token like any send: the session cannot tell it from a
+    /// new one before the room looks, and a client pacing to `rate` counts
+    /// its resends too.
+    fn send(&mut self, text: String, cid: Option<u64>) -> Option<End> {
+        if self.name.is_none() && !self.ever_joined {
+            return Some(self.fatal(
+                ErrorCode::NOT_JOINED,
+                "join with a name before sending messages".into(),
+            ));
+        }
+        if !self.take_token() {
+            let limit = self.config.rate_limit;
+            self.error_about(
+                ErrorCode::RATE_LIMITED,
+                format!(
+                    "slow down: at most {} messages per second (bursts of {}); \
+                     this line was dropped: {}",
+                    limit.per_sec,
+                    limit.burst,
+                    quote(&text)
+                ),
+                cid,
+            );
+            return None;
+        }
+        if let Err(why) = validate_text(&text) {
+            self.error_about(ErrorCode::TEXT_INVALID, why, cid);
+            return None;
+        }
+        let cid = cid.map(|cid| ClientId {
+            cid,
+            ack: self.acks,
+        });
+        if self
+            .room
+            .say_then_wake(self.conn, text, cid, &mut self.wakes)
+            .is_err()
+        {
+            // The room took the name back: a same-moment claim on
+            // another server won (the client was told with 211).
+            self.name = None;
+            self.error_about(
+                ErrorCode::NOT_JOINED,
+                "you are no longer in the chat; join again with another name".into(),
+                cid.map(|c| c.cid),
+            );
+        }
+        None
+    }
+
     fn handshake(&mut self, msg: ClientMsg) -> Option<End> {
         match msg {
-            ClientMsg::Hello { version, agent } if version == PROTOCOL_VERSION => {
+            ClientMsg::Hello {
+                version,
+                agent,
+                features,
+            } if version == PROTOCOL_VERSION => {
                 self.greeted = true;
                 let agent = truncate_bytes(&agent, MAX_AGENT_BYTES);
-                debug!(%agent, "handshake complete");
+                // Only what this build knows, in its own spelling and order.
+                let accepted: Vec<String> = FEATURES
+                    .iter()
+                    .filter(|known| features.iter().any(|asked| asked == *known))
+                    .map(|known| known.to_string())
+                    .collect();
+                self.acks = accepted.iter().any(|f| f == FEATURE_ACK);
+                debug!(%agent, ?accepted, "handshake complete");
+                let limit = self.config.rate_limit;
                 self.reply(&ServerMsg::Hello {
                     version: PROTOCOL_VERSION,
                     server: self.room.id(),
                     agent: AGENT.into(),
                     keepalive_ms: self.config.keepalive.as_millis() as u64,
+                    features: accepted,
+                    rate: limit.is_on().then_some(limit),
                 });
                 None
             }
@@ -441,10 +485,15 @@ impl Session {
         }
     }
 
+    /// Takes a token from the flood limit's bucket.
+    fn take_token(&mut self) -> bool {
+        // The burst's arrival time: frames read together arrived together.
+        self.bucket.try_take(self.last_heard.into_std())
+    }
+
     /// Takes a token; on failure tells the client and returns true.
     fn rate_limited(&mut self) -> bool {
-        // The burst's arrival time: frames read together arrived together.
-        if self.bucket.try_take(self.last_heard.into_std()) {
+        if self.take_token() {
             return false;
         }
         let limit = self.config.rate_limit;
@@ -463,11 +512,17 @@ impl Session {
     }
 
     fn error(&self, code: ErrorCode, text: String) {
-        debug!(%code, %text, "client error");
+        self.error_about(code, text, None);
+    }
+
+    /// A non-fatal error about the `send` with this `cid`, if it had one.
+    fn error_about(&self, code: ErrorCode, text: String, cid: Option<u64>) {
+        debug!(%code, %text, ?cid, "client error");
         self.reply(&ServerMsg::Error {
             code,
             text,
             fatal: false,
+            cid,
         });
     }
 
@@ -489,10 +544,19 @@ impl Session {
             code,
             text,
             fatal: true,
+            cid: None,
         });
         self.room.close_with(self.conn, frame, end.reason());
         end
     }
+}
+
+/// The start of a refused line, quoted for an error text, so the sender
+/// can tell which line it was.
+fn quote(text: &str) -> String {
+    let start = truncate_bytes(text, QUOTE_BYTES);
+    let more = if start.len() < text.len() { "…" } else { "" };
+    format!("\"{start}{more}\"")
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -506,12 +570,19 @@ fn truncate_bytes(s: &str, max: usize) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate_bytes;
+    use super::{quote, truncate_bytes};
 
     #[test]
     fn truncation_respects_char_boundaries() {
         assert_eq!(truncate_bytes("abc", 64), "abc");
         assert_eq!(truncate_bytes("ééé", 3), "é");
         assert_eq!(truncate_bytes(&"x".repeat(100), 64).len(), 64);
+    }
+
+    #[test]
+    fn a_quote_shows_the_start_of_the_line() {
+        assert_eq!(quote("line 7"), "\"line 7\"");
+        let long = format!("{}é tail", "x".repeat(39));
+        assert_eq!(quote(&long), format!("\"{}…\"", "x".repeat(39)));
     }
 }

@@ -215,6 +215,7 @@ impl Raw {
         raw.send(&ClientMsg::Hello {
             version: PROTOCOL_VERSION,
             agent: "test".into(),
+            features: Vec::new(),
         })
         .await;
         assert!(matches!(raw.next().await, Some(ServerMsg::Hello { .. })));
@@ -262,6 +263,7 @@ impl Raw {
                     code: c,
                     text,
                     fatal: f,
+                    ..
                 }) => {
                     assert_eq!((c, f), (code, fatal), "unexpected error frame: {text}");
                     return text;

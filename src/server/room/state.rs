@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use super::dedupe::SentLines;
 use super::queue::{FrameSender, Wakes};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,8 @@ pub(super) struct RoomState {
     pub(super) recent: VecDeque<(MessageId, String, String)>,
     /// How many of them a joining client is shown.
     pub(super) history_on_join: usize,
+    /// Recent lines by (sender, client id), so a resend is shown once.
+    pub(super) sent: SentLines,
     pub(super) closing: bool,
     /// Connections whose queue overflowed during the current operation.
     pub(super) overflowed: Vec<ConnId>,
@@ -74,6 +77,20 @@ pub(super) fn backfill<'a>(
             None => cutoff.is_none_or(|c| *pos > c),
         })
         .map(|(_, entry)| entry)
+}
+
+/// The newest message id per origin among the recent messages: what a
+/// joining client has, in effect, seen (`welcome.seen`).
+pub(super) fn watermark(recent: &VecDeque<(MessageId, String, String)>) -> Vec<MessageId> {
+    let mut newest: BTreeMap<ServerId, u64> = BTreeMap::new();
+    for (id, _, _) in recent {
+        let seq = newest.entry(id.origin).or_default();
+        *seq = (*seq).max(id.seq);
+    }
+    newest
+        .into_iter()
+        .map(|(origin, seq)| MessageId { origin, seq })
+        .collect()
 }
 
 impl RoomState {
@@ -128,7 +145,13 @@ impl RoomState {
     /// `welcome` for `name`, encoded straight from the roster: the same
     /// bytes as `encode_frame(&ServerMsg::Welcome { .. })` without cloning
     /// every member first (a join storm would otherwise copy the roster per join).
-    pub(super) fn welcome_frame(&self, server: ServerId, name: &str, servers: &[String]) -> Bytes {
+    pub(super) fn welcome_frame(
+        &self,
+        server: ServerId,
+        name: &str,
+        servers: &[String],
+        seen: &[MessageId],
+    ) -> Bytes {
         #[derive(Serialize)]
         #[serde(tag = "type", rename = "welcome")]
         struct Welcome<'a> {
@@ -136,6 +159,7 @@ impl RoomState {
             name: &'a str,
             members: Roster<'a>,
             servers: &'a [String],
+            seen: &'a [MessageId],
         }
         struct Roster<'a>(&'a BTreeMap<String, ServerId>);
         #[derive(Serialize)]
@@ -157,6 +181,7 @@ impl RoomState {
             name,
             members: Roster(&self.roster),
             servers,
+            seen,
         })
     }
 

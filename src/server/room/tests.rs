@@ -214,13 +214,21 @@ fn welcome_from_the_roster_encodes_like_the_message_type() {
     }
     let state = room.lock();
     let servers = vec!["127.0.0.1:1".to_string()];
+    let seen = vec![MessageId {
+        origin: room.id(),
+        seq: 3,
+    }];
     let expected = encode_frame(&ServerMsg::Welcome {
         server: room.id(),
         name: "ann".into(),
         members: state.members(),
         servers: servers.clone(),
+        seen: seen.clone(),
     });
-    assert_eq!(state.welcome_frame(room.id(), "ann", &servers), expected);
+    assert_eq!(
+        state.welcome_frame(room.id(), "ann", &servers, &seen),
+        expected
+    );
     let names: Vec<_> = state.members().into_iter().map(|m| m.name).collect();
     assert_eq!(
         names,

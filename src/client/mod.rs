@@ -4,8 +4,23 @@
 //! the terminal client ([`terminal`]), `chatty status` ([`status`]), the
 //! integration tests and the benchmarks use; [`render`] turns server events
 //! into the chat's text lines.
+//!
+//! The terminal client is built from parts with one job each: `console`
+//! (the line editor or plain pipes), `connect` (the first join and the
+//! failover to another server), `outbox` (typed lines until the server
+//! acknowledges them), `seen` (which messages were shown) and `echo` (the
+//! user's own lines, on screen once); `link` is the connection or the
+//! search for one, `chat` the loop that ties them together, and
+//! [`terminal`] the command's entry point.
 
+mod chat;
+mod connect;
+mod console;
+mod echo;
+mod link;
+mod outbox;
 pub mod render;
+mod seen;
 pub mod status;
 pub mod terminal;
 pub mod tls;

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::free_udp_port;
-use common::proc::{chatty, until_match, Proc, PROC_DEADLINE as DEADLINE};
+use common::proc::{chatty, server_proc, until_match, Proc, PROC_DEADLINE as DEADLINE};
 
 /// Starts `chatty server` on a free loopback port, with multicast on the
 /// loopback interface only and a group port of its own; returns it and its
@@ -20,29 +20,7 @@ async fn server_in_group(group_port: u16) -> (Proc, String) {
 }
 
 async fn server_with(group_port: u16, extra: &[&str]) -> (Proc, String) {
-    let mut cmd = chatty();
-    let group = format!("239.255.77.77:{group_port}");
-    cmd.args([
-        "server",
-        "--listen",
-        "127.0.0.1:0",
-        "--iface",
-        "127.0.0.1",
-        "--group",
-        &group,
-    ]);
-    cmd.args(extra);
-    let mut proc = Proc::spawn(cmd);
-    let first = proc.line().await.expect("server prints its address");
-    let addr = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line must be 'listening on ADDR', got {first:?}"))
-        .to_string();
-    assert!(
-        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
-        "{addr}"
-    );
-    (proc, addr)
+    server_proc(group_port, extra).await
 }
 
 fn client(addr: &str, name: &str) -> Proc {

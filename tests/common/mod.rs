@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proc;
+pub mod watcher;
 
 use std::net::SocketAddr;
 use std::time::Duration;

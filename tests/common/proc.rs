@@ -16,6 +16,36 @@ pub fn chatty() -> Command {
     cmd
 }
 
+/// Starts `chatty server` on a free loopback port, with multicast on the
+/// loopback interface only and group port `group_port` (one per test, so
+/// parallel tests never hear each other), plus `extra` flags; returns it
+/// and its client address.
+pub async fn server_proc(group_port: u16, extra: &[&str]) -> (Proc, String) {
+    let mut cmd = chatty();
+    let group = format!("239.255.77.77:{group_port}");
+    cmd.args([
+        "server",
+        "--listen",
+        "127.0.0.1:0",
+        "--iface",
+        "127.0.0.1",
+        "--group",
+        &group,
+    ]);
+    cmd.args(extra);
+    let mut proc = Proc::spawn(cmd);
+    let first = proc.line().await.expect("server prints its address");
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line must be 'listening on ADDR', got {first:?}"))
+        .to_string();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{addr}"
+    );
+    (proc, addr)
+}
+
 pub struct Proc {
     pub child: Child,
     out: Lines<BufReader<ChildStdout>>,
@@ -31,6 +61,11 @@ impl Proc {
             .expect("spawn chatty");
         let out = BufReader::new(child.stdout.take().unwrap()).lines();
         Proc { child, out }
+    }
+
+    /// The next output line, without a deadline (the caller sets one).
+    pub async fn out_line(&mut self) -> std::io::Result<Option<String>> {
+        self.out.next_line().await
     }
 
     pub async fn line(&mut self) -> Option<String> {

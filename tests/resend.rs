@@ -1,6 +1,7 @@
 //! The real `chatty client` with acknowledged sends and pacing: a server
 //! SIGKILLed under a talking client loses none of its lines and shows none
-//! twice, and a pasted burst arrives whole, at the default rate limit.
+//! twice, a pasted burst arrives whole at the default rate limit, and a
+//! client that saw nothing before its server died is not sent the past.
 
 mod common;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use chatty::client::status;
 use common::free_udp_port;
 use common::proc::{chatty, server_proc, Proc};
-use common::watcher::{wait_cluster, Watcher, CONVERSATION};
+use common::watcher::{wait_cluster, wait_member, Watcher, CONVERSATION};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
@@ -45,6 +46,10 @@ async fn every_line_arrives_once_in_order_when_the_senders_server_is_killed() {
     wait_cluster(&[&addr_a, &addr_b, &addr_c]).await;
     let mut bob = Watcher::join(&addr_b, "Bob", "Leo").await;
     let mut cat = Watcher::join(&addr_c, "Cat", "Leo").await;
+    // A settled cluster: B and C follow each other's streams (and, once
+    // Leo's join reaches them, A's) before anything is said.
+    wait_member(&addr_c, "Bob").await;
+    wait_member(&addr_b, "Cat").await;
     let mut leo = client(&addr_a, "Leo");
     leo.until("[JOIN] Leo joined the chat").await;
     for watcher in [&mut bob, &mut cat] {
@@ -155,4 +160,36 @@ async fn a_pasted_burst_arrives_whole_and_in_order() {
         LINES,
         "{out:?}"
     );
+}
+
+/// Leo joins, sees the recent history, and loses his server before anything
+/// new is said: the rejoin asks from his welcome's watermark, so the old
+/// messages do not come again as new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_that_saw_nothing_is_not_sent_the_past() {
+    let port = free_udp_port();
+    let (a, addr_a) = server_proc(port, &[]).await;
+    let (_b, addr_b) = server_proc(port, &[]).await;
+    wait_cluster(&[&addr_a, &addr_b]).await;
+    let mut ann = Watcher::join(&addr_b, "Ann", "Bob").await;
+    // A has synced B's stream: what is said on B from now on reaches A.
+    wait_member(&addr_a, "Ann").await;
+    let mut bob = client(&addr_b, "Bob");
+    bob.write("old 1\nold 2\nold 3\n").await;
+    ann.wait("the old lines", |heard, _| heard.len() == 4).await;
+    let mut leo = client(&addr_a, "Leo");
+    leo.until("[HISTORY] [Bob] old 3").await;
+    leo.until("[JOIN] Leo joined the chat").await;
+    a.signal("KILL").await;
+    leo.until(&format!("[SERVER] reconnected to {addr_b} as Leo"))
+        .await;
+    bob.write("new\n").await;
+    let after = leo.until("[Bob] new").await;
+    assert!(
+        !after.iter().any(|l| l.contains("old")),
+        "the past came again: {after:?}"
+    );
+    leo.close_stdin();
+    bob.close_stdin();
+    assert_eq!(leo.exit_code().await, 0);
 }

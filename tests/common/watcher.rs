@@ -32,6 +32,20 @@ pub async fn wait_cluster(addrs: &[&String]) {
     }
 }
 
+/// Waits until the server at `addr` lists `name` as a member: from then
+/// on it follows the stream of `name`'s server (its first sync is done).
+pub async fn wait_member(addr: &str, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let report = status::fetch(addr).await.expect("status");
+        if report.members.iter().any(|m| m.name == name) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{addr} never listed {name}");
+        tokio::time::sleep(Duration::from_millis(50)).await; // poll, bounded by the deadline
+    }
+}
+
 /// Someone on `addr` who records everything `from` says, and whether
 /// `from` has left the chat (of their own accord).
 pub struct Watcher {

@@ -52,6 +52,45 @@ async fn until(raw: &mut Raw, what: &str, pred: impl Fn(&ServerMsg) -> bool) -> 
     }
 }
 
+/// Sends `text` as line `cid`; returns the id its `ack` names.
+async fn say_acked(raw: &mut Raw, text: &str, cid: u64) -> MessageId {
+    raw.send(&send(text, Some(cid))).await;
+    let got = until(raw, "the ack", |m| matches!(m, ServerMsg::Ack { .. })).await;
+    match got.last() {
+        Some(ServerMsg::Ack { cid: acked, id }) if *acked == cid => *id,
+        other => panic!("ack of {cid}, got {other:?}"),
+    }
+}
+
+/// Rejoins `server` as Leo on a new connection, as a client does after
+/// failing over, and sends `resend` (cid `cid`) again, then `next`
+/// (`cid + 1`). Asserts the resend is acknowledged with `original`;
+/// returns what Leo got up to that ack.
+async fn resend_as_leo(
+    server: &TestServer,
+    last_seen: Vec<MessageId>,
+    (resend, next): (&str, &str),
+    cid: u64,
+    original: MessageId,
+) -> Vec<ServerMsg> {
+    let (mut leo, _) = hello(server, &[FEATURE_ACK]).await;
+    leo.send(&ClientMsg::Rejoin {
+        name: "Leo".into(),
+        last_seen,
+    })
+    .await;
+    leo.send(&send(resend, Some(cid))).await;
+    leo.send(&send(next, Some(cid + 1))).await;
+    let got = until(
+        &mut leo,
+        "the ack of the resend",
+        |m| matches!(m, ServerMsg::Ack { cid: c, .. } if *c == cid),
+    )
+    .await;
+    assert_eq!(got.last(), Some(&ServerMsg::Ack { cid, id: original }));
+    got
+}
+
 fn send(text: &str, cid: Option<u64>) -> ClientMsg {
     ClientMsg::Send {
         text: text.into(),
@@ -122,35 +161,13 @@ async fn a_resend_on_a_new_connection_gets_the_original_id_and_is_not_shown_agai
     let server = TestServer::unlimited().await;
     let mut ann = acking(&server, "Ann").await;
     let mut leo = acking(&server, "Leo").await;
-    leo.send(&send("only once", Some(7))).await;
-    let got = until(&mut leo, "the ack", |m| matches!(m, ServerMsg::Ack { .. })).await;
-    let Some(ServerMsg::Ack { id: original, .. }) = got.last().cloned() else {
-        unreachable!()
-    };
+    let original = say_acked(&mut leo, "only once", 7).await;
     until(&mut ann, "the line", |m| is_text(m, "only once")).await;
     // Leo's connection breaks; he comes back and, not knowing whether the
     // line got through, sends it again.
     drop(leo);
     wait_members_named(&server, &["Ann"]).await;
-    let (mut leo, _) = hello(&server, &[FEATURE_ACK]).await;
-    leo.send(&ClientMsg::Rejoin {
-        name: "Leo".into(),
-        last_seen: vec![],
-    })
-    .await;
-    leo.send(&send("only once", Some(7))).await;
-    leo.send(&send("after", Some(8))).await;
-    let got = until(&mut leo, "the ack of 7", |m| {
-        matches!(m, ServerMsg::Ack { cid: 7, .. })
-    })
-    .await;
-    assert_eq!(
-        got.last().unwrap(),
-        &ServerMsg::Ack {
-            cid: 7,
-            id: original
-        }
-    );
+    let got = resend_as_leo(&server, vec![], ("only once", "after"), 7, original).await;
     // Nothing about it in between but the backfilled original.
     assert_eq!(texts(&got), ["only once"], "{got:?}");
     let seen = until(&mut ann, "the next line", |m| is_text(m, "after")).await;
@@ -181,11 +198,7 @@ async fn a_resend_through_another_server_is_shown_once_cluster_wide() {
         )
         .await;
     }
-    leo.send(&send("through a", Some(41))).await;
-    let got = until(&mut leo, "the ack", |m| matches!(m, ServerMsg::Ack { .. })).await;
-    let Some(ServerMsg::Ack { id: original, .. }) = got.last().cloned() else {
-        unreachable!()
-    };
+    let original = say_acked(&mut leo, "through a", 41).await;
     for watcher in [&mut ann, &mut cat] {
         until(watcher, "the line", |m| is_text(m, "through a")).await;
     }
@@ -193,25 +206,8 @@ async fn a_resend_through_another_server_is_shown_once_cluster_wide() {
     a.crash().await;
     // C frees the name once it declares A dead; Leo rejoins there.
     wait_members_named(&c, &["Ann", "Cat"]).await;
-    let (mut leo, _) = hello(&c, &[FEATURE_ACK]).await;
-    leo.send(&ClientMsg::Rejoin {
-        name: "Leo".into(),
-        last_seen: vec![original],
-    })
-    .await;
-    leo.send(&send("through a", Some(41))).await;
-    leo.send(&send("through c", Some(42))).await;
-    let got = until(&mut leo, "the ack of 41", |m| {
-        matches!(m, ServerMsg::Ack { cid: 41, .. })
-    })
-    .await;
-    assert_eq!(
-        got.last().unwrap(),
-        &ServerMsg::Ack {
-            cid: 41,
-            id: original
-        }
-    );
+    let pair = ("through a", "through c");
+    resend_as_leo(&c, vec![original], pair, 41, original).await;
     for watcher in [&mut ann, &mut cat] {
         let seen = until(watcher, "the next line", |m| is_text(m, "through c")).await;
         assert_eq!(texts(&seen), ["through c"], "shown once: {seen:?}");

@@ -151,22 +151,10 @@ impl RoomState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::decode;
     use crate::relay::Delivery;
+    use crate::server::room::tests::{drain, id};
     use crate::server::room::{Registration, Room, Wakes};
     use tokio::sync::mpsc;
-
-    fn id(n: u8) -> ServerId {
-        ServerId::from_bytes([n; 16])
-    }
-
-    fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
-        let mut out = Vec::new();
-        while let Ok(frame) = reg.outbound.try_recv() {
-            out.push(decode(&frame[4..]).unwrap());
-        }
-        out
-    }
 
     fn acked(cid: u64) -> Option<ClientId> {
         Some(ClientId { cid, ack: true })

@@ -8,7 +8,13 @@ fn room(capacity: usize) -> Room {
     Room::new(ServerId::random(), "127.0.0.1:1".into(), capacity)
 }
 
-fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
+/// Server id `n` repeated: a fixed, readable id for tests.
+pub(super) fn id(n: u8) -> ServerId {
+    ServerId::from_bytes([n; 16])
+}
+
+/// Every frame queued for `reg`, decoded.
+pub(super) fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
     let mut out = Vec::new();
     while let Ok(frame) = reg.outbound.try_recv() {
         out.push(decode(&frame[4..]).unwrap());

@@ -149,7 +149,7 @@ impl<'c> Chat<'c> {
                     Flow::Continue
                 }
                 Step::Input(Input::Interrupt) => self.on_interrupt(&link),
-                Step::Timer => self.on_timer(&link),
+                Step::Timer => self.on_timer(&mut link),
             };
             match flow {
                 Flow::Continue => {}
@@ -206,15 +206,25 @@ impl<'c> Chat<'c> {
                 wake = wake.min(now + pacer.wait(now.into_std()) + PACING_SLACK);
             }
         }
+        if let Some(due) = conn.probe_due(self.outbox.unconfirmed_since()) {
+            wake = wake.min(due);
+        }
         Some(wake)
     }
 
-    fn on_timer(&mut self, link: &Link) -> Flow {
+    fn on_timer(&mut self, link: &mut Link) -> Flow {
         let now = Instant::now();
+        if let Link::Up(conn) = link {
+            if let Some(due) = conn.probe_due(self.outbox.unconfirmed_since()) {
+                if now >= due {
+                    conn.probe(due);
+                }
+            }
+        }
         match (link, self.leaving) {
             (_, Leaving::Sent(deadline)) if now >= deadline => Flow::Exit(EXIT_OK),
             (Link::Up(conn), _) if now >= conn.last_heard + conn.silence_limit => Flow::Lost,
-            _ => Flow::Continue, // a pacing token: the next turn sends
+            _ => Flow::Continue, // a pacing token (the next turn sends) or a probe
         }
     }
 

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::connect::Rejoined;
+use super::outbox::RELAY_GRACE;
 use super::{Client, ClientError, ClientReader};
 use crate::protocol::rate::TokenBucket;
 use crate::protocol::{ClientMsg, ServerMsg};
@@ -53,6 +54,9 @@ pub struct Conn {
     pub silence_limit: Duration,
     /// When the server was last heard from.
     pub last_heard: Instant,
+    /// The instant the last liveness probe was sent for (see [`Conn::probe_due`]).
+    probed: Option<Instant>,
+    pings: u64,
 }
 
 impl Conn {
@@ -86,12 +90,29 @@ impl Conn {
             pacer,
             silence_limit,
             last_heard: now,
+            probed: None,
+            pings: 0,
         }
     }
 
     /// Queues a frame for the writer task.
     pub fn send(&self, msg: ClientMsg) {
         let _ = self.out.send(msg);
+    }
+
+    /// When to ask the server for a sign of life, if at all: a line
+    /// acknowledged at `acked` counts as relayed once the server has been
+    /// heard from [`RELAY_GRACE`] later, and a quiet server may say nothing
+    /// for a whole keepalive interval. One probe per such instant.
+    pub fn probe_due(&self, acked: Option<std::time::Instant>) -> Option<Instant> {
+        probe_due(self.last_heard, self.probed, Instant::from_std(acked?))
+    }
+
+    /// Sends the probe for `due`: a `ping`, whose `pong` is the sign of life.
+    pub fn probe(&mut self, due: Instant) {
+        self.pings += 1;
+        self.send(ClientMsg::Ping { nonce: self.pings });
+        self.probed = Some(due);
     }
 
     /// Whether the pacer has a token for one more send now.
@@ -108,5 +129,34 @@ impl Drop for Conn {
     /// its idle timeout.
     fn drop(&mut self) {
         self.writer.abort();
+    }
+}
+
+/// When to probe for the line acknowledged at `acked`: [`RELAY_GRACE`]
+/// later, unless the server has been heard from since then or the probe
+/// for that instant has been sent.
+fn probe_due(last_heard: Instant, probed: Option<Instant>, acked: Instant) -> Option<Instant> {
+    let due = acked + RELAY_GRACE;
+    (last_heard < due && probed != Some(due)).then_some(due)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_server_is_probed_once_per_grace_end() {
+        let acked = Instant::now();
+        let due = acked + RELAY_GRACE;
+        assert_eq!(probe_due(acked, None, acked), Some(due));
+        assert_eq!(probe_due(acked, Some(due), acked), None, "sent already");
+        // A later line's grace ends later: a new probe.
+        let later = acked + Duration::from_millis(300);
+        assert_eq!(
+            probe_due(acked, Some(due), later),
+            Some(later + RELAY_GRACE)
+        );
+        // Heard from after the grace ended: nothing to ask.
+        assert_eq!(probe_due(due, None, acked), None);
     }
 }

@@ -13,8 +13,9 @@
 //! server acknowledges a line once it is numbered, which can be a moment
 //! before the line has left for the other servers. If the server dies in
 //! that moment, only a resend saves the line; once the server has been
-//! heard from for [`RELAY_GRACE`] after the acknowledgement, its relay has
-//! long sent (and, under loss, repaired) it, and the line is dropped.
+//! heard from [`RELAY_GRACE`] after the acknowledgement (the chat loop
+//! pings a quiet one to find out), its relay has long sent (and, under
+//! loss, repaired) it, and the line is dropped.
 //! Pure: the caller passes the time.
 
 use std::collections::VecDeque;
@@ -152,6 +153,18 @@ impl Outbox {
         }
     }
 
+    /// When the oldest acknowledged line still held was acknowledged: the
+    /// server must be heard from [`RELAY_GRACE`] after that for it to leave.
+    pub fn unconfirmed_since(&self) -> Option<Instant> {
+        self.lines
+            .iter()
+            .filter_map(|l| match l.state {
+                State::Acked(at) => Some(at),
+                _ => None,
+            })
+            .min()
+    }
+
     /// The server was heard from at `heard`: acknowledged lines that old
     /// enough are safe and leave.
     pub fn confirm(&mut self, heard: Instant) {
@@ -211,14 +224,21 @@ mod tests {
         assert_eq!(outbox.send_next(true), Some((11, "b".into())));
         assert!(outbox.has_unsent() && outbox.awaiting_ack());
         assert_eq!(outbox.first_in_flight().unwrap().cid, 10);
+        assert_eq!(outbox.unconfirmed_since(), None);
         outbox.acked(10, t0).unwrap();
-        assert_eq!(outbox.undelivered(), 2);
+        outbox.acked(11, t0 + Duration::from_millis(5)).unwrap();
+        assert_eq!(outbox.unconfirmed_since(), Some(t0));
+        assert_eq!(outbox.undelivered(), 1);
         // Heard from just before the grace ends: "a" stays, in case the
         // server dies before its relay sends it.
         outbox.confirm(t0 + RELAY_GRACE - Duration::from_millis(1));
         assert!(outbox.get_mut(10).is_some());
         outbox.confirm(t0 + RELAY_GRACE);
         assert!(outbox.get_mut(10).is_none());
+        assert_eq!(
+            outbox.unconfirmed_since(),
+            Some(t0 + Duration::from_millis(5))
+        );
         assert_eq!(texts(&mut outbox, true), ["c"]);
     }
 

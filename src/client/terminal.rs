@@ -1,5 +1,5 @@
 //! `chatty client`: the chat as a person (or a script) uses it. This
-//! module connects and joins, then hands over to the [`super::chat`] loop;
+//! module connects and joins, then hands over to the chat loop (`chat.rs`);
 //! the exit statuses are part of the command's interface (README).
 
 use std::io::IsTerminal;

@@ -36,7 +36,10 @@ fn codec(c: &mut Criterion) {
         group.bench_function(format!("encode message {size} B"), |b| {
             b.iter(|| encode_frame(black_box(&msg)))
         });
-        let send = ClientMsg::Send { text: text(size) };
+        let send = ClientMsg::Send {
+            text: text(size),
+            cid: None,
+        };
         group.bench_function(format!("encode send {size} B"), |b| {
             b.iter(|| encode_frame(black_box(&send)))
         });
@@ -56,7 +59,10 @@ fn codec(c: &mut Criterion) {
         });
     }
     // A publisher's batch: 64 `send` frames of 64 B in one read.
-    let frame = encode_frame(&ClientMsg::Send { text: text(64) });
+    let frame = encode_frame(&ClientMsg::Send {
+        text: text(64),
+        cid: None,
+    });
     let batch: Vec<u8> = frame
         .iter()
         .copied()

@@ -23,6 +23,7 @@ fn event() -> ChatEvent {
     ChatEvent::Message {
         from: "alice".into(),
         text: "x".repeat(64),
+        cid: 0,
     }
 }
 

@@ -117,6 +117,7 @@ async fn wrong_version_is_told_the_supported_one() {
     raw.send(&ClientMsg::Hello {
         version: PROTOCOL_VERSION + 1,
         agent: "future".into(),
+        features: Vec::new(),
     })
     .await;
     let text = raw.expect_error(ErrorCode::UNSUPPORTED_VERSION, true).await;
@@ -142,6 +143,7 @@ async fn anything_before_hello_is_refused() {
     raw.send(&ClientMsg::Hello {
         version: PROTOCOL_VERSION,
         agent: String::new(),
+        features: Vec::new(),
     })
     .await;
     raw.expect_error(ErrorCode::HANDSHAKE_REQUIRED, true).await;
@@ -155,6 +157,7 @@ async fn send_before_join_is_refused() {
     let mut raw = Raw::greeted(&server).await;
     raw.send(&ClientMsg::Send {
         text: "sneaky".into(),
+        cid: None,
     })
     .await;
     raw.expect_error(ErrorCode::NOT_JOINED, true).await;
@@ -204,6 +207,7 @@ async fn accepted_messages_survive_a_later_bad_frame() {
     .to_vec();
     bytes.extend_from_slice(&chatty::protocol::encode_frame(&ClientMsg::Send {
         text: "before the junk".into(),
+        cid: None,
     }));
     bytes.extend_from_slice(&[0xff; 8]);
     raw.write(&bytes).await;

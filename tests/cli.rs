@@ -256,6 +256,8 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
             server,
             agent: "fake".into(),
             keepalive_ms: 15_000,
+            features: Vec::new(),
+            rate: None,
         };
         wr.write_all(&encode_frame(&hello)).await.unwrap();
         frames.next().await.unwrap().unwrap(); // join
@@ -267,6 +269,7 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
                 server,
             }],
             servers: vec![],
+            seen: Vec::new(),
         };
         wr.write_all(&encode_frame(&welcome)).await.unwrap();
         // A message type from some future version: a client must skip it.
@@ -279,6 +282,7 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
             code: ErrorCode::NAME_TAKEN,
             text: "someone on another server took this name at the same moment".into(),
             fatal: false,
+            cid: None,
         };
         wr.write_all(&encode_frame(&revoked)).await.unwrap();
         // Hold the connection until the client goes.

@@ -36,6 +36,7 @@ async fn hello(raw: &mut Raw) {
     raw.send(&ClientMsg::Hello {
         version: PROTOCOL_VERSION,
         agent: "hostile-test".into(),
+        features: Vec::new(),
     })
     .await;
     match raw.next().await {
@@ -57,7 +58,11 @@ async fn joined_from(server: &TestServer, local: Ipv4Addr, name: &str) -> Raw {
 
 /// `raw` says `text` and sees it come back from the server.
 async fn chats(raw: &mut Raw, text: &str) {
-    raw.send(&ClientMsg::Send { text: text.into() }).await;
+    raw.send(&ClientMsg::Send {
+        text: text.into(),
+        cid: None,
+    })
+    .await;
     loop {
         match raw.next().await {
             Some(ServerMsg::Message { text: t, .. }) if t == text => return,
@@ -77,6 +82,7 @@ async fn admitted_from(server: &TestServer, local: Ipv4Addr) -> Raw {
         raw.send(&ClientMsg::Hello {
             version: PROTOCOL_VERSION,
             agent: "retry".into(),
+            features: Vec::new(),
         })
         .await;
         match raw.next().await {
@@ -247,6 +253,7 @@ async fn trickling_a_frame_does_not_keep_a_connection_alive() {
     let mut trickler = joined_from(&server, ATTACKER, "Trickler").await;
     let frame = chatty::protocol::encode_frame(&ClientMsg::Send {
         text: "x".repeat(200),
+        cid: None,
     });
     let started = Instant::now();
     // The attacker's pace: one byte every 20 ms, far slower than the timeout
@@ -290,6 +297,7 @@ async fn the_flood_limit_holds_during_a_slowloris_attack() {
         flooder
             .send(&ClientMsg::Send {
                 text: format!("m{n}"),
+                cid: None,
             })
             .await;
     }

@@ -62,6 +62,7 @@ async fn flooding_is_refused_with_an_error_per_excess_message() {
     for n in 0..40 {
         raw.send(&ClientMsg::Send {
             text: format!("m{n}"),
+            cid: None,
         })
         .await;
     }
@@ -73,6 +74,7 @@ async fn flooding_is_refused_with_an_error_per_excess_message() {
                 code,
                 fatal: false,
                 text,
+                ..
             } => {
                 assert_eq!(code, ErrorCode::RATE_LIMITED);
                 assert!(text.contains("per second"), "{text}");

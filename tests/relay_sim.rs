@@ -108,7 +108,7 @@ impl Cluster {
 
     fn say(&mut self, slot: usize, text: String) {
         let from = format!("u{slot}");
-        self.submit(slot, ChatEvent::Message { from, text });
+        self.submit(slot, ChatEvent::Message { from, text, cid: 0 });
     }
 
     fn submit(&mut self, slot: usize, event: ChatEvent) {
@@ -518,6 +518,7 @@ fn a_server_that_dies_with_a_gap_unrepaired_reports_the_loss() {
                 &ChatEvent::Message {
                     from: "a".into(),
                     text: format!("m{seq}"),
+                    cid: 0,
                 },
             )
         })

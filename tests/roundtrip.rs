@@ -14,7 +14,7 @@ use chatty::membership::messages::{Gossip, GossipEntry, Heartbeat, Leave};
 use chatty::protocol::validate::{name_key, validate_name, validate_text};
 use chatty::protocol::{
     decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, Member, MessageId,
-    ServerId, ServerInfo, ServerMsg, StatusReport, MAX_CLIENT_FRAME, MAX_NAME_CHARS,
+    RateLimit, ServerId, ServerInfo, ServerMsg, StatusReport, MAX_CLIENT_FRAME, MAX_NAME_CHARS,
     MAX_TEXT_BYTES,
 };
 use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
@@ -77,11 +77,18 @@ fn leave_reason() -> impl Strategy<Value = LeaveReason> {
 
 fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
-        (any::<u16>(), text(80)).prop_map(|(version, agent)| ClientMsg::Hello { version, agent }),
+        (any::<u16>(), text(80), vec(text(8), 0..3)).prop_map(|(version, agent, features)| {
+            ClientMsg::Hello {
+                version,
+                agent,
+                features,
+            }
+        }),
         text(40).prop_map(|name| ClientMsg::Join { name }),
         (text(40), vec(message_id(), 0..6))
             .prop_map(|(name, last_seen)| ClientMsg::Rejoin { name, last_seen }),
-        text(1100).prop_map(|text| ClientMsg::Send { text }),
+        (text(1100), proptest::option::of(any::<u64>()))
+            .prop_map(|(text, cid)| ClientMsg::Send { text, cid }),
         Just(ClientMsg::Leave),
         Just(ClientMsg::Status),
         any::<u64>().prop_map(|nonce| ClientMsg::Ping { nonce }),
@@ -96,22 +103,37 @@ fn member() -> impl Strategy<Value = Member> {
 fn server_msg() -> impl Strategy<Value = ServerMsg> {
     let addrs = vec(text(24), 0..4);
     prop_oneof![
-        (any::<u16>(), server_id(), text(40), any::<u64>()).prop_map(
-            |(version, server, agent, keepalive_ms)| ServerMsg::Hello {
-                version,
-                server,
-                agent,
-                keepalive_ms
-            }
-        ),
-        (server_id(), text(40), vec(member(), 0..5), addrs.clone()).prop_map(
-            |(server, name, members, servers)| ServerMsg::Welcome {
-                server,
-                name,
-                members,
-                servers
-            }
-        ),
+        (
+            (any::<u16>(), server_id(), text(40), any::<u64>()),
+            vec(text(8), 0..3),
+            proptest::option::of((0.0f64..1e6, any::<u32>()))
+        )
+            .prop_map(|((version, server, agent, keepalive_ms), features, rate)| {
+                ServerMsg::Hello {
+                    version,
+                    server,
+                    agent,
+                    keepalive_ms,
+                    features,
+                    rate: rate.map(|(per_sec, burst)| RateLimit { per_sec, burst }),
+                }
+            }),
+        (
+            server_id(),
+            text(40),
+            vec(member(), 0..5),
+            addrs.clone(),
+            vec(message_id(), 0..4)
+        )
+            .prop_map(
+                |(server, name, members, servers, seen)| ServerMsg::Welcome {
+                    server,
+                    name,
+                    members,
+                    servers,
+                    seen,
+                }
+            ),
         addrs
             .clone()
             .prop_map(|servers| ServerMsg::Servers { servers }),
@@ -138,13 +160,19 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             from,
             text
         }),
-        (any::<u16>(), text(100), any::<bool>()).prop_map(|(code, text, fatal)| {
-            ServerMsg::Error {
+        (
+            any::<u16>(),
+            text(100),
+            any::<bool>(),
+            proptest::option::of(any::<u64>())
+        )
+            .prop_map(|(code, text, fatal, cid)| ServerMsg::Error {
                 code: ErrorCode(code),
                 text,
                 fatal,
-            }
-        }),
+                cid,
+            }),
+        (any::<u64>(), message_id()).prop_map(|(cid, id)| ServerMsg::Ack { cid, id }),
         (
             server_id(),
             vec((server_id(), text(24), text(8), any::<u64>()), 0..4),
@@ -219,7 +247,11 @@ fn chat_event() -> impl Strategy<Value = ChatEvent> {
     prop_oneof![
         text(40).prop_map(|name| ChatEvent::Joined { name }),
         (text(40), leave_reason()).prop_map(|(name, reason)| ChatEvent::Left { name, reason }),
-        (text(40), text(1100)).prop_map(|(from, text)| ChatEvent::Message { from, text }),
+        (text(40), text(1100), any::<u64>()).prop_map(|(from, text, cid)| ChatEvent::Message {
+            from,
+            text,
+            cid
+        }),
         (4u8..=255).prop_map(|kind| ChatEvent::Unknown { kind }),
     ]
 }

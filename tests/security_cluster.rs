@@ -117,7 +117,7 @@ async fn forge_relay(seal: Option<SealConfig>) -> (String, TestServer) {
     // s1's events so far: 1 = ann joined. Forge event 2 from s1.
     let forged = Data {
         origin: s1.id,
-        events: vec![WireEvent(2, 3, "mallory".into(), "forged".into(), 0)],
+        events: vec![WireEvent(2, 3, "mallory".into(), "forged".into(), 0, 0)],
     };
     let bytes = envelope::seal(Kind::RelayData, "sec", &forged).unwrap();
     attacker().send_to(&bytes, s2.udp_addr.unwrap()).unwrap();

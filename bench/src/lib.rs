@@ -29,9 +29,9 @@ pub mod stamp;
 /// place so that a move inside the library is one edit here.
 pub mod api {
     pub use chatty::client::{status, Client, ClientError, ClientReader, ClientWriter};
-    pub use chatty::seal::{unix_ms, ClusterKey, Keyring, SealConfig, Sealer};
-    pub use chatty::wire::envelope::{self, Kind, MAX_ENVELOPE};
     pub use chatty::protocol::{
         decode, encode_frame, ClientMsg, ServerId, ServerMsg, MAX_SERVER_FRAME, PROTOCOL_VERSION,
     };
+    pub use chatty::seal::{unix_ms, ClusterKey, Keyring, SealConfig, Sealer};
+    pub use chatty::wire::envelope::{self, Kind, MAX_ENVELOPE};
 }

@@ -96,7 +96,11 @@ impl Layout {
             text[self.at(i) + self.widths[i]] = b' ';
         }
         let text = String::from_utf8(text).expect("ASCII");
-        let frame = encode_frame(&ClientMsg::Send { text: text.clone() }).to_vec();
+        let frame = encode_frame(&ClientMsg::Send {
+            text: text.clone(),
+            cid: None,
+        })
+        .to_vec();
         let at = frame.len() - size;
         if &frame[at..] != text.as_bytes() {
             bail!("unexpected encoding of a send frame");

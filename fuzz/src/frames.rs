@@ -127,7 +127,7 @@ fn server_handles(body: &[u8]) {
                 {
                     accepted_name(name)
                 }
-                ClientMsg::Send { text } if validate_text(text).is_ok() => accepted_text(text),
+                ClientMsg::Send { text, .. } if validate_text(text).is_ok() => accepted_text(text),
                 _ => {}
             }
         }

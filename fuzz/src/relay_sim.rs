@@ -270,6 +270,7 @@ impl World {
                     Local::Say { name: n, len } => ChatEvent::Message {
                         from: name(n),
                         text: "x".repeat(usize::from(len) % 1001),
+                        cid: u64::from(len),
                     },
                 };
                 let id = self.id(slot);
@@ -625,6 +626,7 @@ impl World {
                             name(n),
                             "t".into(),
                             kind / 5,
+                            u64::from(kind),
                         )
                     })
                     .collect();

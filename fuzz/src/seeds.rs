@@ -24,6 +24,7 @@ pub fn client_messages() -> Vec<ClientMsg> {
         ClientMsg::Hello {
             version: 1,
             agent: "chatty/0.1.0".into(),
+            features: vec!["ack".into()],
         },
         ClientMsg::Join { name: "Leo".into() },
         ClientMsg::Join {
@@ -35,9 +36,11 @@ pub fn client_messages() -> Vec<ClientMsg> {
         },
         ClientMsg::Send {
             text: "hello".into(),
+            cid: None,
         },
         ClientMsg::Send {
             text: "x".repeat(1000),
+            cid: Some(u64::MAX),
         },
         ClientMsg::Leave,
         ClientMsg::Status,
@@ -63,12 +66,15 @@ pub fn server_messages() -> Vec<ServerMsg> {
             server,
             agent: "chatty/0.1.0".into(),
             keepalive_ms: 5000,
+            features: vec!["ack".into()],
+            rate: Some(chatty::protocol::RateLimit::default()),
         },
         ServerMsg::Welcome {
             server,
             name: "Leo".into(),
             members: vec![member.clone()],
             servers: vec!["127.0.0.1:7878".into()],
+            seen: vec![],
         },
         ServerMsg::Servers {
             servers: vec!["127.0.0.1:7878".into(), "127.0.0.1:7879".into()],
@@ -98,7 +104,9 @@ pub fn server_messages() -> Vec<ServerMsg> {
             code: ErrorCode::NAME_TAKEN,
             text: "taken".into(),
             fatal: false,
+            cid: Some(7),
         },
+        ServerMsg::Ack { cid: 7, id },
         ServerMsg::StatusReply(StatusReport {
             id: server,
             servers: vec![ServerInfo {
@@ -171,6 +179,7 @@ pub fn datagrams() -> Vec<Vec<u8>> {
         ChatEvent::Message {
             from: "Leo".into(),
             text: "hi".into(),
+            cid: 9,
         },
         ChatEvent::Left {
             name: "Leo".into(),

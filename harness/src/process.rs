@@ -159,6 +159,11 @@ impl Process {
         Ok(())
     }
 
+    /// Takes stdin, for a task that writes to it on its own schedule.
+    pub fn take_stdin(&mut self) -> Option<tokio::process::ChildStdin> {
+        self.stdin.take()
+    }
+
     /// Closes stdin: the end of input.
     pub fn close_stdin(&mut self) {
         self.stdin = None;

@@ -4,8 +4,24 @@
 //! the terminal client ([`terminal`]), `chatty status` ([`status`]), the
 //! integration tests and the benchmarks use; [`render`] turns server events
 //! into the chat's text lines.
+//!
+//! The terminal client is built from parts with one job each: `console`
+//! (the line editor or plain pipes), `connect` (the first join and the
+//! failover to another server), `outbox` (typed lines until the server
+//! acknowledges them), `seen` (which messages were shown) and `echo` (the
+//! user's own lines, on screen once); `link` is the connection or the
+//! search for one, `chat` the loop that ties them together, and
+//! [`terminal`] the command's entry point.
 
+mod chat;
+mod connect;
+mod console;
+mod echo;
+mod exit;
+mod link;
+mod outbox;
 pub mod render;
+mod seen;
 pub mod status;
 pub mod terminal;
 pub mod tls;
@@ -29,7 +45,8 @@ type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 use crate::protocol::{
     decode, encode_frame, ClientMsg, DecodeError, ErrorCode, FrameDecoder, FrameError, Member,
-    ServerId, ServerMsg, StatusReport, AGENT, MAX_SERVER_FRAME, PROTOCOL_VERSION,
+    MessageId, RateLimit, ServerId, ServerMsg, StatusReport, AGENT, FEATURES, FEATURE_ACK,
+    MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
 
 /// How long connecting and the handshake may take.
@@ -100,6 +117,9 @@ pub struct Welcome {
     pub members: Vec<Member>,
     /// Client addresses of every live server, the joined one first.
     pub servers: Vec<String>,
+    /// The newest message id per origin the server had at the moment of
+    /// joining: the `last_seen` to rejoin with if nothing arrives after.
+    pub seen: Vec<MessageId>,
 }
 
 /// A connection to a chat server that has completed the handshake.
@@ -109,6 +129,10 @@ pub struct Client {
     server: ServerId,
     keepalive: Duration,
     peer: SocketAddr,
+    /// The features the server accepted.
+    features: Vec<String>,
+    /// The server's flood limit, if it has one.
+    rate: Option<RateLimit>,
 }
 
 impl fmt::Debug for Client {
@@ -127,7 +151,8 @@ impl Client {
     }
 
     /// Connects the way `connector` says (plain or TLS) and performs the
-    /// `hello` handshake. Connecting, TLS and `hello` each get
+    /// `hello` handshake, asking for every feature this build knows
+    /// ([`FEATURES`]). Connecting, TLS and `hello` each get
     /// [`CONNECT_TIMEOUT`].
     pub async fn connect_via(addr: &str, connector: &Connector) -> Result<Client, ClientError> {
         let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
@@ -185,11 +210,14 @@ impl Client {
             server: ServerId::from_bytes([0; 16]),
             keepalive: Duration::ZERO,
             peer,
+            features: Vec::new(),
+            rate: None,
         };
         client
             .send_msg(&ClientMsg::Hello {
                 version: PROTOCOL_VERSION,
                 agent: AGENT.into(),
+                features: FEATURES.iter().map(|f| f.to_string()).collect(),
             })
             .await?;
         let reply = tokio::time::timeout(CONNECT_TIMEOUT, client.next_reply())
@@ -199,10 +227,14 @@ impl Client {
             ServerMsg::Hello {
                 server,
                 keepalive_ms,
+                features,
+                rate,
                 ..
             } => {
                 client.server = server;
                 client.keepalive = Duration::from_millis(keepalive_ms);
+                client.features = features;
+                client.rate = rate.filter(RateLimit::is_on);
                 Ok(client)
             }
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
@@ -222,6 +254,18 @@ impl Client {
     /// The server's address.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Whether the server accepted `ack`: it answers every `send` that
+    /// carries a cid with `ack` once the line is numbered.
+    pub fn acks(&self) -> bool {
+        self.features.iter().any(|f| f == FEATURE_ACK)
+    }
+
+    /// The server's flood limit on `join`, `send` and `status`, to pace
+    /// sends by; `None` if it has none (or did not say).
+    pub fn rate(&self) -> Option<RateLimit> {
+        self.rate
     }
 
     /// Takes `name` and enters the chat. A refused name leaves the connection
@@ -259,11 +303,13 @@ impl Client {
                 name,
                 members,
                 servers,
+                seen,
             } => Ok(Welcome {
                 server,
                 name,
                 members,
                 servers,
+                seen,
             }),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
@@ -285,6 +331,7 @@ impl Client {
     pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
         self.send_msg(&ClientMsg::Send {
             text: text.to_string(),
+            cid: None,
         })
         .await
     }
@@ -319,9 +366,9 @@ impl Client {
             match self.recv().await?.ok_or(ClientError::Closed)? {
                 ServerMsg::Ping { nonce } => self.send_msg(&ClientMsg::Pong { nonce }).await?,
                 ServerMsg::Pong { .. } => {}
-                ServerMsg::Error { code, text, fatal } => {
-                    return Err(ClientError::Refused { code, text, fatal })
-                }
+                ServerMsg::Error {
+                    code, text, fatal, ..
+                } => return Err(ClientError::Refused { code, text, fatal }),
                 ServerMsg::Shutdown { reason, .. } => {
                     return Err(ClientError::ShuttingDown(reason))
                 }
@@ -393,6 +440,7 @@ impl ClientWriter {
     pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
         self.send_msg(&ClientMsg::Send {
             text: text.to_string(),
+            cid: None,
         })
         .await
     }

@@ -12,7 +12,7 @@ pub fn render(msg: &ServerMsg) -> Option<String> {
     Some(match msg {
         ServerMsg::Joined { name, .. } => format!("[JOIN] {} joined the chat", clean(name)),
         ServerMsg::Left { name, reason, .. } => left_line(name, *reason),
-        ServerMsg::Message { from, text, .. } => format!("[{}] {}", clean(from), clean(text)),
+        ServerMsg::Message { from, text, .. } => said(from, text),
         ServerMsg::History { from, text, .. } => {
             format!("[HISTORY] [{}] {}", clean(from), clean(text))
         }
@@ -24,8 +24,21 @@ pub fn render(msg: &ServerMsg) -> Option<String> {
         | ServerMsg::Hello { .. }
         | ServerMsg::StatusReply(_)
         | ServerMsg::Ping { .. }
-        | ServerMsg::Pong { .. } => return None,
+        | ServerMsg::Pong { .. }
+        | ServerMsg::Ack { .. } => return None,
     })
+}
+
+/// The line for `from` saying `text`: `[Leo] text`.
+pub fn said(from: &str, text: &str) -> String {
+    format!("[{}] {}", clean(from), clean(text))
+}
+
+/// A line typed but not yet sent (the connection is being re-established,
+/// or the client is pacing itself to the server's rate): `[PENDING] text`.
+/// Shown on a terminal only; the server's echo follows once it is sent.
+pub fn pending(text: &str) -> String {
+    format!("[PENDING] {}", clean(text))
 }
 
 fn left_line(name: &str, reason: LeaveReason) -> String {

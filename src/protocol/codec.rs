@@ -238,9 +238,13 @@ mod tests {
             ClientMsg::Hello {
                 version: 1,
                 agent: "t".into(),
+                features: Vec::new(),
             },
             ClientMsg::Join { name: "Leo".into() },
-            ClientMsg::Send { text: "hi".into() },
+            ClientMsg::Send {
+                text: "hi".into(),
+                cid: None,
+            },
             ClientMsg::Leave,
             ClientMsg::Status,
             ClientMsg::Ping { nonce: 9 },
@@ -280,12 +284,15 @@ mod tests {
                 server,
                 agent: String::new(),
                 keepalive_ms: 1,
+                features: vec!["ack".into()],
+                rate: Some(crate::protocol::RateLimit::default()),
             },
             ServerMsg::Welcome {
                 server,
                 name: "a".into(),
                 members: vec![],
                 servers: vec![],
+                seen: Vec::new(),
             },
             ServerMsg::Joined {
                 id,
@@ -312,7 +319,9 @@ mod tests {
                 code: ErrorCode::BAD_FRAME,
                 text: String::new(),
                 fatal: true,
+                cid: Some(3),
             },
+            ServerMsg::Ack { cid: 3, id },
             ServerMsg::StatusReply(StatusReport {
                 id: server,
                 servers: vec![],
@@ -344,7 +353,7 @@ mod tests {
             .collect();
         assert_eq!(
             unsolicited,
-            ["Joined", "Left", "Message", "History", "Notice", "Servers"],
+            ["Joined", "Left", "Message", "History", "Ack", "Notice", "Servers"],
             "what a client waiting for an answer passes by"
         );
         for msg in all {

@@ -2,48 +2,80 @@
 //!
 //! serde's internally tagged enums buffer a whole map before choosing the
 //! variant, which costs several allocations per message. A `send` body that
-//! is exactly `{type: "send", text: <str>}` is read here straight from the
-//! bytes; anything else goes through [`decode`], so the result never differs.
+//! is exactly `{type: "send", text: <str>}`, optionally with `cid: <uint>`,
+//! is read here straight from the bytes; anything else goes through
+//! [`decode`], so the result never differs.
 
 use super::codec::{decode, DecodeError};
 use super::ClientMsg;
 
 /// Decodes a client message. `send`, nearly all client traffic, is read
-/// straight from the bytes when it has exactly the two keys `type` and
-/// `text` and valid UTF-8; anything else (other keys, other types, errors)
-/// goes through [`decode`], so the result is always the same. serde's
-/// internally tagged enums buffer the whole map first, which costs several
-/// allocations per message.
+/// straight from the bytes when it has exactly the keys `type` and `text`
+/// (and optionally `cid`, as an unsigned integer) and valid UTF-8; anything
+/// else (other keys, other types, errors) goes through [`decode`], so the
+/// result is always the same. serde's internally tagged enums buffer the
+/// whole map first, which costs several allocations per message.
 pub fn decode_client(body: &[u8]) -> Result<ClientMsg, DecodeError> {
-    if let Some(text) = send_text(body) {
+    if let Some((text, cid)) = send_fields(body) {
         return Ok(ClientMsg::Send {
             text: text.to_owned(),
+            cid,
         });
     }
     decode(body)
 }
 
-/// The text of a body that is exactly `{type: "send", text: <str>}`.
-fn send_text(body: &[u8]) -> Option<&str> {
+/// The text and cid of a body that is exactly `{type: "send", text: <str>}`
+/// or `{type: "send", text: <str>, cid: <uint>}`, keys in any order.
+fn send_fields(body: &[u8]) -> Option<(&str, Option<u64>)> {
     let (&marker, mut rest) = body.split_first()?;
-    if marker != 0x82 {
-        return None;
-    }
-    let (mut kind, mut text) = (None, None);
-    for _ in 0..2 {
+    let keys = match marker {
+        0x82 => 2,
+        0x83 => 3,
+        _ => return None,
+    };
+    let (mut kind, mut text, mut cid) = (None, None, None);
+    for _ in 0..keys {
         let (key, after_key) = msgpack_str(rest)?;
-        let (value, after_value) = msgpack_str(after_key)?;
-        rest = after_value;
         match key {
-            b"type" if kind.is_none() => kind = Some(value),
-            b"text" if text.is_none() => text = Some(value),
+            b"type" if kind.is_none() => {
+                let (value, after) = msgpack_str(after_key)?;
+                (kind, rest) = (Some(value), after);
+            }
+            b"text" if text.is_none() => {
+                let (value, after) = msgpack_str(after_key)?;
+                (text, rest) = (Some(value), after);
+            }
+            b"cid" if cid.is_none() => {
+                let (value, after) = msgpack_uint(after_key)?;
+                (cid, rest) = (Some(value), after);
+            }
             _ => return None,
         }
     }
     if !rest.is_empty() || kind? != b"send" {
         return None;
     }
-    std::str::from_utf8(text?).ok()
+    Some((std::str::from_utf8(text?).ok()?, cid))
+}
+
+/// An unsigned MessagePack integer at the front of `bytes`, and what
+/// follows it. Other integer forms take the slow path.
+fn msgpack_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let (&marker, rest) = bytes.split_first()?;
+    let width = match marker {
+        0x00..=0x7f => return Some((u64::from(marker), rest)),
+        0xcc => 1,
+        0xcd => 2,
+        0xce => 4,
+        0xcf => 8,
+        _ => return None,
+    };
+    let (digits, rest) = (rest.get(..width)?, &rest[width..]);
+    let value = digits
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    Some((value, rest))
 }
 
 /// A MessagePack string at the front of `bytes`, and what follows it.
@@ -85,18 +117,40 @@ mod tests {
             &"x".repeat(300),
             &"y".repeat(1000),
         ] {
-            let frame = encode_frame(&ClientMsg::Send { text: text.into() });
-            assert_eq!(
-                decode_client(body(&frame)).unwrap(),
-                ClientMsg::Send { text: text.into() }
-            );
-            assert!(send_text(body(&frame)).is_some(), "fast path taken");
+            for cid in [
+                None,
+                Some(0),
+                Some(127),
+                Some(128),
+                Some(70_000),
+                Some(u64::MAX),
+            ] {
+                let msg = ClientMsg::Send {
+                    text: text.into(),
+                    cid,
+                };
+                let frame = encode_frame(&msg);
+                assert_eq!(decode_client(body(&frame)).unwrap(), msg);
+                assert!(send_fields(body(&frame)).is_some(), "fast path taken");
+            }
         }
+        // The cid first, as another encoder may order the keys.
+        let reordered = rmp_serde::to_vec_named(&serde_json::json!(
+            {"cid": 9, "text": "a", "type": "send"}))
+        .unwrap();
+        assert_eq!(send_fields(&reordered), Some(("a", Some(9))));
+        // A negative or float cid is not an unsigned integer: the slow path
+        // refuses it like any other bad field.
+        let negative = rmp_serde::to_vec_named(&serde_json::json!(
+            {"type": "send", "text": "a", "cid": -1}))
+        .unwrap();
+        assert!(send_fields(&negative).is_none());
+        assert!(decode_client(&negative).is_err());
         // Extra keys, other types, duplicates and bad UTF-8 take the slow path.
         let extra = rmp_serde::to_vec_named(&serde_json::json!(
             {"type": "send", "text": "a", "x": 1}))
         .unwrap();
-        assert!(send_text(&extra).is_none());
+        assert!(send_fields(&extra).is_none());
         assert!(matches!(decode_client(&extra), Ok(ClientMsg::Send { .. })));
         let dup = [
             &[0x82u8, 0xa4][..],
@@ -109,7 +163,7 @@ mod tests {
             b"send",
         ]
         .concat();
-        assert!(send_text(&dup).is_none());
+        assert!(send_fields(&dup).is_none());
         let bad = [
             &[0x82u8, 0xa4][..],
             b"type",
@@ -120,7 +174,7 @@ mod tests {
             &[0xa1, 0xff],
         ]
         .concat();
-        assert!(send_text(&bad).is_none());
+        assert!(send_fields(&bad).is_none());
         assert!(matches!(decode_client(&bad), Err(DecodeError::InvalidUtf8)));
         let leave = encode_frame(&ClientMsg::Leave);
         assert_eq!(decode_client(body(&leave)).unwrap(), ClientMsg::Leave);

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{MessageId, ServerId};
+use super::rate::RateLimit;
 
 /// Messages a client sends to a server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,6 +23,10 @@ pub enum ClientMsg {
         /// Free-form client software name, for logs (at most 64 bytes).
         #[serde(default)]
         agent: String,
+        /// Optional protocol features the client would like (see
+        /// [`super::FEATURES`]); the server's `hello` says which it accepted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     /// Take a name and enter the chat.
     Join {
@@ -42,6 +47,11 @@ pub enum ClientMsg {
     Send {
         /// Non-empty UTF-8, at most [`super::MAX_TEXT_BYTES`] bytes.
         text: String,
+        /// A client-chosen id for this line, unique for the client's whole
+        /// session (across failovers): servers deduplicate on (sender, cid)
+        /// cluster-wide, and with the `ack` feature answer with `ack`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<u64>,
     },
     /// Leave the chat. A member gets `left` about itself as confirmation;
     /// either way the server then closes the connection.
@@ -75,6 +85,14 @@ pub enum ServerMsg {
         /// The server sends a `ping` after this many milliseconds without
         /// traffic; a client may treat 3× this much silence as a dead server.
         keepalive_ms: u64,
+        /// The client's requested features that the server accepted
+        /// (always sent; empty for a client that asked for none).
+        #[serde(default)]
+        features: Vec<String>,
+        /// The flood limit on `join`, `send` and `status`, so a client can
+        /// pace itself instead of being refused; absent when there is none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate: Option<RateLimit>,
     },
     /// Answer to a successful `join`.
     Welcome {
@@ -88,6 +106,12 @@ pub enum ServerMsg {
         /// first: where to go if this server is lost.
         #[serde(default)]
         servers: Vec<String>,
+        /// The watermark: the newest message id per origin in this
+        /// server's history at the moment of joining. A client that fails
+        /// over before hearing anything sends these as `rejoin.last_seen`,
+        /// so it is sent only what came after its own welcome.
+        #[serde(default)]
+        seen: Vec<MessageId>,
     },
     /// The live servers changed; sent to members whenever the list does.
     Servers {
@@ -141,6 +165,19 @@ pub enum ServerMsg {
         text: String,
         /// True if the server closes the connection after this frame.
         fatal: bool,
+        /// The `cid` of the `send` this error refers to, if it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<u64>,
+    },
+    /// A `send` with a `cid` was numbered: sent only to its sender, and only
+    /// with the `ack` feature, right after the sender's own copy of the
+    /// `message` (or at once, with the original id, for a resend of a line
+    /// the cluster already numbered).
+    Ack {
+        /// The `cid` of the acknowledged `send`.
+        cid: u64,
+        /// The message's event id.
+        id: MessageId,
     },
     /// Answer to `status`.
     StatusReply(StatusReport),
@@ -183,6 +220,7 @@ impl ServerMsg {
                 | ServerMsg::History { .. }
                 | ServerMsg::Notice { .. }
                 | ServerMsg::Servers { .. }
+                | ServerMsg::Ack { .. }
         )
     }
 
@@ -195,6 +233,7 @@ impl ServerMsg {
         "message",
         "history",
         "error",
+        "ack",
         "status_reply",
         "notice",
         "servers",

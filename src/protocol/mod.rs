@@ -9,6 +9,7 @@ pub mod codec;
 pub mod fast;
 pub mod ids;
 pub mod messages;
+pub mod rate;
 pub mod skim;
 pub mod validate;
 
@@ -18,6 +19,14 @@ pub use ids::{MessageId, ServerId};
 pub use messages::{
     ClientMsg, ErrorCode, LeaveReason, Member, ServerInfo, ServerMsg, StatusReport,
 };
+pub use rate::RateLimit;
+
+/// The optional feature `ack`: the server answers every `send` that carries
+/// a `cid` with `ack` once it is numbered.
+pub const FEATURE_ACK: &str = "ack";
+
+/// Every optional feature this build knows, as named in `hello.features`.
+pub const FEATURES: &[&str] = &[FEATURE_ACK];
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u16 = 1;

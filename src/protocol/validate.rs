@@ -52,8 +52,22 @@ fn is_invisible(c: char) -> bool {
 pub fn name_key(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     use unicode_security::confusable_detection::skeleton;
-    let folded = name.nfkc().collect::<String>().to_lowercase();
-    skeleton(&folded).collect::<String>().to_lowercase()
+    let fold = |s: &str| {
+        let folded = s.nfkc().collect::<String>().to_lowercase();
+        skeleton(&folded).collect::<String>().to_lowercase()
+    };
+    // A prototype can itself fold further (`%` becomes `°/₀`, whose `₀` is
+    // `0`, whose prototype is `O`): fold to a fixed point, so that a key is
+    // its own key. A few rounds always reach it.
+    let mut key = fold(name);
+    for _ in 0..4 {
+        let again = fold(&key);
+        if again == key {
+            break;
+        }
+        key = again;
+    }
+    key
 }
 
 /// Checks message text: non-empty, at most 1,000 bytes, no control characters

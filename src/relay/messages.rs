@@ -1,6 +1,8 @@
 //! Relay datagram bodies (positional MessagePack arrays, like membership's).
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::protocol::{LeaveReason, ServerId};
 
@@ -25,6 +27,10 @@ pub enum ChatEvent {
         from: String,
         /// The text.
         text: String,
+        /// The sender's client id for the line (0 = none): every server
+        /// deduplicates on (sender, cid), so a line resent after failover
+        /// is shown once even where the lost server had relayed it.
+        cid: u64,
     },
     /// An event kind this build does not know (from a newer server). It
     /// still takes its place in the sequence, so it never leaves a gap.
@@ -34,10 +40,56 @@ pub enum ChatEvent {
     },
 }
 
-/// One event on the wire: `[seq, kind, name, text, reason]`, kind 1 = joined,
-/// 2 = left, 3 = message; unused fields are empty / 0.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WireEvent(pub u64, pub u8, pub String, pub String, pub u8);
+/// One event on the wire: `[seq, kind, name, text, reason, cid]`, kind 1 =
+/// joined, 2 = left, 3 = message; unused fields are empty / 0. The `cid` is
+/// written only when it is not 0, so events without one keep the original
+/// five-element form (and the bytes older servers read); a decoder accepts
+/// five elements or more and ignores any after the sixth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireEvent(pub u64, pub u8, pub String, pub String, pub u8, pub u64);
+
+impl Serialize for WireEvent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let len = if self.5 == 0 { 5 } else { 6 };
+        let mut tuple = serializer.serialize_tuple(len)?;
+        tuple.serialize_element(&self.0)?;
+        tuple.serialize_element(&self.1)?;
+        tuple.serialize_element(&self.2)?;
+        tuple.serialize_element(&self.3)?;
+        tuple.serialize_element(&self.4)?;
+        if self.5 != 0 {
+            tuple.serialize_element(&self.5)?;
+        }
+        tuple.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for WireEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = WireEvent;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a relay event array of five or more elements")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireEvent, A::Error> {
+                let missing = |n| de::Error::invalid_length(n, &self);
+                let event = WireEvent(
+                    seq.next_element()?.ok_or_else(|| missing(0))?,
+                    seq.next_element()?.ok_or_else(|| missing(1))?,
+                    seq.next_element()?.ok_or_else(|| missing(2))?,
+                    seq.next_element()?.ok_or_else(|| missing(3))?,
+                    seq.next_element()?.ok_or_else(|| missing(4))?,
+                    seq.next_element()?.unwrap_or(0),
+                );
+                // Fields a newer server added: not ours to read.
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(event)
+            }
+        }
+        deserializer.deserialize_seq(Fields)
+    }
+}
 
 impl WireEvent {
     /// Encodes `event` with sequence number `seq`.
@@ -48,12 +100,12 @@ impl WireEvent {
     /// Like [`WireEvent::new`], taking the event's strings instead of copying them.
     pub fn from_event(seq: u64, event: ChatEvent) -> WireEvent {
         match event {
-            ChatEvent::Joined { name } => WireEvent(seq, 1, name, String::new(), 0),
+            ChatEvent::Joined { name } => WireEvent(seq, 1, name, String::new(), 0, 0),
             ChatEvent::Left { name, reason } => {
-                WireEvent(seq, 2, name, String::new(), reason_code(reason))
+                WireEvent(seq, 2, name, String::new(), reason_code(reason), 0)
             }
-            ChatEvent::Message { from, text } => WireEvent(seq, 3, from, text, 0),
-            ChatEvent::Unknown { kind } => WireEvent(seq, kind, String::new(), String::new(), 0),
+            ChatEvent::Message { from, text, cid } => WireEvent(seq, 3, from, text, 0, cid),
+            ChatEvent::Unknown { kind } => WireEvent(seq, kind, String::new(), String::new(), 0, 0),
         }
     }
 
@@ -75,6 +127,7 @@ impl WireEvent {
             3 => ChatEvent::Message {
                 from: self.2.clone(),
                 text: self.3.clone(),
+                cid: self.5,
             },
             kind => ChatEvent::Unknown { kind },
         }
@@ -174,4 +227,86 @@ pub struct Snapshot {
     /// receiver are skipped (and reported lost). Absent from older servers.
     #[serde(default)]
     pub from: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(cid: u64) -> WireEvent {
+        WireEvent::new(
+            42,
+            &ChatEvent::Message {
+                from: "Ann".into(),
+                text: "hi".into(),
+                cid,
+            },
+        )
+    }
+
+    /// The form every server before the cid wrote, and still the one
+    /// written for events without a cid.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct FiveElements(u64, u8, String, String, u8);
+
+    #[test]
+    fn the_cid_round_trips_as_a_sixth_element() {
+        let ev = message(0xdead_beef_0000_0001);
+        let bytes = rmp_serde::to_vec(&ev).unwrap();
+        assert_eq!(bytes[0], 0x96, "fixarray of six");
+        let back: WireEvent = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, ev);
+        assert!(matches!(
+            back.event(),
+            ChatEvent::Message {
+                cid: 0xdead_beef_0000_0001,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn events_without_a_cid_keep_the_five_element_bytes() {
+        let ev = message(0);
+        let bytes = rmp_serde::to_vec(&ev).unwrap();
+        let old = FiveElements(42, 3, "Ann".into(), "hi".into(), 0);
+        assert_eq!(bytes, rmp_serde::to_vec(&old).unwrap());
+        // The example in PROTOCOL.md 14.11: [42, 3, "Ann", "hi", 0].
+        assert_eq!(
+            bytes,
+            [0x95, 0x2a, 0x03, 0xa3, b'A', b'n', b'n', 0xa2, b'h', b'i', 0x00]
+        );
+        let back: WireEvent = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn five_element_events_from_older_servers_decode_with_no_cid() {
+        let old = FiveElements(7, 2, "Bob".into(), String::new(), 1);
+        let back: WireEvent = rmp_serde::from_slice(&rmp_serde::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(back, WireEvent(7, 2, "Bob".into(), String::new(), 1, 0));
+        assert_eq!(
+            back.event(),
+            ChatEvent::Left {
+                name: "Bob".into(),
+                reason: LeaveReason::Leave
+            }
+        );
+    }
+
+    #[test]
+    fn later_elements_are_ignored_and_short_arrays_refused() {
+        let seven = (1u64, 3u8, "a", "b", 0u8, 5u64, "from a newer server");
+        let back: WireEvent = rmp_serde::from_slice(&rmp_serde::to_vec(&seven).unwrap()).unwrap();
+        assert_eq!(back, WireEvent(1, 3, "a".into(), "b".into(), 0, 5));
+        let four = (1u64, 3u8, "a", "b");
+        assert!(rmp_serde::from_slice::<WireEvent>(&rmp_serde::to_vec(&four).unwrap()).is_err());
+    }
+
+    /// What an older server makes of a six-element event, for PROTOCOL-ack.md.
+    #[test]
+    fn older_servers_refuse_six_element_events() {
+        let bytes = rmp_serde::to_vec(&message(9)).unwrap();
+        assert!(rmp_serde::from_slice::<FiveElements>(&bytes).is_err());
+    }
 }

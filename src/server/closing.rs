@@ -26,6 +26,7 @@ pub async fn refuse(mut stream: TcpStream, code: ErrorCode, text: String) {
         code,
         text,
         fatal: true,
+        cid: None,
     });
     let sent = tokio::time::timeout(LINGER, async {
         stream.write_all(&frame).await?;

@@ -4,34 +4,8 @@ use std::time::Duration;
 
 use super::tls::ServerTls;
 use crate::net::ClusterConfig;
+pub use crate::protocol::rate::RateLimit;
 use crate::wire::envelope::MAX_CLUSTER_NAME;
-
-/// Per-client flood limit: a token bucket refilled at `per_sec`, holding at
-/// most `burst` tokens. `per_sec == 0` turns the limit off.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimit {
-    /// Sustained messages per second (0 = unlimited).
-    pub per_sec: f64,
-    /// How many messages may arrive at once after a quiet spell.
-    pub burst: u32,
-}
-
-impl RateLimit {
-    /// No flood limit: what `--rate-limit 0` sets.
-    pub const OFF: RateLimit = RateLimit {
-        per_sec: 0.0,
-        burst: 1,
-    };
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        RateLimit {
-            per_sec: 10.0,
-            burst: 20,
-        }
-    }
-}
 
 /// Default cap on open client connections. Comfortably above any LAN chat,
 /// and low enough that the fds fit a raised `ulimit -n` (the server warns

@@ -10,7 +10,6 @@
 pub mod admission;
 pub mod closing;
 pub mod config;
-pub mod rate_limit;
 pub mod room;
 pub mod session;
 pub mod tls;

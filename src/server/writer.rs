@@ -114,6 +114,7 @@ pub async fn run<W: AsyncWrite + Unpin>(
             code: ErrorCode::TOO_SLOW,
             text: "you were not reading fast enough; disconnected".into(),
             fatal: true,
+            cid: None,
         });
         let _ = tokio::time::timeout(EVICTION_NOTICE_TIMEOUT, socket.write_all(&notice)).await;
     }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proc;
+pub mod watcher;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -215,6 +216,7 @@ impl Raw {
         raw.send(&ClientMsg::Hello {
             version: PROTOCOL_VERSION,
             agent: "test".into(),
+            features: Vec::new(),
         })
         .await;
         assert!(matches!(raw.next().await, Some(ServerMsg::Hello { .. })));
@@ -262,6 +264,7 @@ impl Raw {
                     code: c,
                     text,
                     fatal: f,
+                    ..
                 }) => {
                     assert_eq!((c, f), (code, fatal), "unexpected error frame: {text}");
                     return text;

@@ -183,8 +183,9 @@ pub struct Relay {
 
 /// Room left in a datagram for the envelope and the body's fixed fields.
 const DATA_OVERHEAD: usize = 48;
-/// Upper bound of an event's encoding beyond its two strings.
-const EVENT_OVERHEAD: usize = 24;
+/// Upper bound of an event's encoding beyond its two strings (a sixth
+/// element, the sender's cid, adds up to 9 bytes).
+const EVENT_OVERHEAD: usize = 33;
 /// Most NACK ranges in one datagram.
 const MAX_NACK_RANGES: usize = 64;
 /// Most events resent in answer to one NACK.

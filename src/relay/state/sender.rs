@@ -271,6 +271,7 @@ mod tests {
             &ChatEvent::Message {
                 from: "é".repeat(32),
                 text: "x".repeat(1000),
+                cid: u64::MAX,
             },
         );
         let me = ServerId::from_bytes([1; 16]);

@@ -12,13 +12,15 @@
 //! the relay (under the same lock, so the relay's order is the room's order),
 //! and the `remote` module applies what the relay delivers from other servers.
 
+mod dedupe;
 mod queue;
 mod remote;
 mod state;
 
+pub use dedupe::{ClientId, DEDUPE_WINDOW};
 pub use queue::{frame_queue, FrameReceiver, FrameSender, Wakes};
 
-use state::{backfill, Conn, RoomState};
+use state::{backfill, watermark, Conn, RoomState};
 #[cfg(test)]
 mod tests;
 
@@ -204,7 +206,8 @@ impl Room {
             return Err(JoinError::NameTaken(name.to_string()));
         }
         state.claim_local(conn, name, self.id);
-        let welcome = state.welcome_frame(self.id, name, &self.server_addrs());
+        let seen = watermark(&state.recent);
+        let welcome = state.welcome_frame(self.id, name, &self.server_addrs(), &seen);
         state.push(conn, welcome);
         let replay: Vec<Bytes> = match last_seen {
             None => {
@@ -247,16 +250,19 @@ impl Room {
 
     /// Broadcasts a chat message from member `conn` (text already validated).
     pub fn say(&self, conn: ConnId, text: String) -> Result<MessageId, NotJoined> {
-        self.say_then_wake(conn, text, &mut Wakes::default())
+        self.say_then_wake(conn, text, None, &mut Wakes::default())
     }
 
     /// Like [`Room::say`], but leaves the recipients' writers on `wakes`
     /// instead of waking them: a session handling a burst of messages wakes
-    /// each writer once, when the burst is done.
+    /// each writer once, when the burst is done. A line with a client id
+    /// is numbered once cluster-wide (see [`ClientId`]): a resend of one
+    /// already numbered is only acknowledged, with the original id.
     pub fn say_then_wake(
         &self,
         conn: ConnId,
         text: String,
+        cid: Option<ClientId>,
         wakes: &mut Wakes,
     ) -> Result<MessageId, NotJoined> {
         let mut state = self.lock();
@@ -265,7 +271,20 @@ impl Room {
             .get(&conn)
             .and_then(|c| c.name.clone())
             .ok_or(NotJoined)?;
-        let (id, _) = state.emit(self.id, ChatEvent::Message { from, text });
+        if let Some(original) = state.resent(self.id, conn, &from, &text, cid) {
+            self.settle(&mut state);
+            wakes.append(&mut state.wakes);
+            return Ok(original);
+        }
+        let (id, _) = state.emit(
+            self.id,
+            ChatEvent::Message {
+                from,
+                text,
+                cid: cid.map_or(0, |c| c.cid),
+            },
+        );
+        state.ack(conn, cid, id);
         self.settle(&mut state);
         wakes.append(&mut state.wakes);
         Ok(id)
@@ -375,6 +394,8 @@ impl Room {
             }));
         }
         let state = self.lock();
+        counters.insert("duplicate_sends".into(), state.sent.duplicate_sends);
+        counters.insert("duplicate_relayed".into(), state.sent.duplicate_relayed);
         StatusReport {
             id: self.id,
             servers,

@@ -43,11 +43,13 @@ impl Room {
                 ChatEvent::Left { name, reason } => state.remote_leave(origin, seq, &name, reason),
                 // A newer server's event kind: nothing to show, but it kept its place.
                 ChatEvent::Unknown { .. } => {}
-                ChatEvent::Message { from, text } => {
+                ChatEvent::Message { from, text, cid } => {
                     let id = MessageId { origin, seq };
-                    let frame = RoomState::message_frame(id, &from, &text);
-                    state.record(id, from, text);
-                    state.broadcast(frame);
+                    if !state.shown_already(&from, cid, id) {
+                        let frame = RoomState::message_frame(id, &from, &text);
+                        state.record(id, from, text);
+                        state.broadcast(frame);
+                    }
                 }
             },
             Delivery::Lost { origin, count } => {
@@ -177,6 +179,7 @@ impl RoomState {
                    choose another name and join again"
                 .into(),
             fatal: false,
+            cid: None,
         });
         self.push(conn, notice);
         let _ = self.end_membership(conn, LeaveReason::NameConflict, me);

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use super::dedupe::SentLines;
 use super::queue::{FrameSender, Wakes};
 use tokio_util::sync::CancellationToken;
 
@@ -36,6 +37,8 @@ pub(super) struct RoomState {
     pub(super) recent: VecDeque<(MessageId, String, String)>,
     /// How many of them a joining client is shown.
     pub(super) history_on_join: usize,
+    /// Recent lines by (sender, client id), so a resend is shown once.
+    pub(super) sent: SentLines,
     pub(super) closing: bool,
     /// Connections whose queue overflowed during the current operation.
     pub(super) overflowed: Vec<ConnId>,
@@ -76,6 +79,20 @@ pub(super) fn backfill<'a>(
         .map(|(_, entry)| entry)
 }
 
+/// The newest message id per origin among the recent messages: what a
+/// joining client has, in effect, seen (`welcome.seen`).
+pub(super) fn watermark(recent: &VecDeque<(MessageId, String, String)>) -> Vec<MessageId> {
+    let mut newest: BTreeMap<ServerId, u64> = BTreeMap::new();
+    for (id, _, _) in recent {
+        let seq = newest.entry(id.origin).or_default();
+        *seq = (*seq).max(id.seq);
+    }
+    newest
+        .into_iter()
+        .map(|(origin, seq)| MessageId { origin, seq })
+        .collect()
+}
+
 impl RoomState {
     pub(super) fn next_id(&mut self, origin: ServerId) -> MessageId {
         self.last_seq += 1;
@@ -110,25 +127,33 @@ impl RoomState {
                 server: me,
                 reason: *reason,
             }),
-            ChatEvent::Message { from, text } => Self::message_frame(id, from, text),
+            ChatEvent::Message { from, text, cid } => {
+                self.remember_line(from, *cid, id);
+                Self::message_frame(id, from, text)
+            }
             ChatEvent::Unknown { .. } => Bytes::new(),
         };
         // Strings are copied only when both history and the relay need them.
         match (event, self.relay.is_some()) {
-            (ChatEvent::Message { from, text }, false) => self.record(id, from, text),
-            (event, clustered) => {
-                if let ChatEvent::Message { from, text } = &event {
+            (ChatEvent::Message { from, text, .. }, false) => self.record(id, from, text),
+            (event, _) => {
+                if let ChatEvent::Message { from, text, .. } = &event {
                     self.record(id, from.clone(), text.clone());
                 }
-                if let (true, Some(relay)) = (clustered, &self.relay) {
-                    let _ = relay.send((id.seq, event));
-                }
+                self.relay_out(id.seq, event);
             }
         }
         if !frame.is_empty() {
             self.broadcast(frame.clone());
         }
         (id, frame)
+    }
+
+    /// Hands a numbered local event to the relay, if clustered.
+    pub(super) fn relay_out(&self, seq: u64, event: ChatEvent) {
+        if let Some(relay) = &self.relay {
+            let _ = relay.send((seq, event));
+        }
     }
 
     /// A `message` frame, encoded from borrowed strings into a buffer of
@@ -158,7 +183,13 @@ impl RoomState {
     /// `welcome` for `name`, encoded straight from the roster: the same
     /// bytes as `encode_frame(&ServerMsg::Welcome { .. })` without cloning
     /// every member first (a join storm would otherwise copy the roster per join).
-    pub(super) fn welcome_frame(&self, server: ServerId, name: &str, servers: &[String]) -> Bytes {
+    pub(super) fn welcome_frame(
+        &self,
+        server: ServerId,
+        name: &str,
+        servers: &[String],
+        seen: &[MessageId],
+    ) -> Bytes {
         #[derive(Serialize)]
         #[serde(tag = "type", rename = "welcome")]
         struct Welcome<'a> {
@@ -166,6 +197,7 @@ impl RoomState {
             name: &'a str,
             members: Roster<'a>,
             servers: &'a [String],
+            seen: &'a [MessageId],
         }
         struct Roster<'a>(&'a BTreeMap<String, ServerId>);
         #[derive(Serialize)]
@@ -187,6 +219,7 @@ impl RoomState {
             name,
             members: Roster(&self.roster),
             servers,
+            seen,
         })
     }
 

@@ -8,7 +8,13 @@ fn room(capacity: usize) -> Room {
     Room::new(ServerId::random(), "127.0.0.1:1".into(), capacity)
 }
 
-fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
+/// Server id `n` repeated: a fixed, readable id for tests.
+pub(super) fn id(n: u8) -> ServerId {
+    ServerId::from_bytes([n; 16])
+}
+
+/// Every frame queued for `reg`, decoded.
+pub(super) fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
     let mut out = Vec::new();
     while let Ok(frame) = reg.outbound.try_recv() {
         out.push(decode(&frame[4..]).unwrap());
@@ -214,13 +220,21 @@ fn welcome_from_the_roster_encodes_like_the_message_type() {
     }
     let state = room.lock();
     let servers = vec!["127.0.0.1:1".to_string()];
+    let seen = vec![MessageId {
+        origin: room.id(),
+        seq: 3,
+    }];
     let expected = encode_frame(&ServerMsg::Welcome {
         server: room.id(),
         name: "ann".into(),
         members: state.members(),
         servers: servers.clone(),
+        seen: seen.clone(),
     });
-    assert_eq!(state.welcome_frame(room.id(), "ann", &servers), expected);
+    assert_eq!(
+        state.welcome_frame(room.id(), "ann", &servers, &seen),
+        expected
+    );
     let names: Vec<_> = state.members().into_iter().map(|m| m.name).collect();
     assert_eq!(
         names,

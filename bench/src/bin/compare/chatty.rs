@@ -17,6 +17,7 @@ pub fn opening(name: &str) -> Vec<u8> {
     let mut out = encode_frame(&ClientMsg::Hello {
         version: PROTOCOL_VERSION,
         agent: "compare".into(),
+        features: Vec::new(),
     })
     .to_vec();
     out.extend_from_slice(&encode_frame(&ClientMsg::Join { name: name.into() }));
@@ -26,7 +27,7 @@ pub fn opening(name: &str) -> Vec<u8> {
 /// A `send` frame; the text is the frame's last field.
 pub fn publish_template(payload: &[u8]) -> (Vec<u8>, usize) {
     let text = String::from_utf8(payload.to_vec()).expect("payloads are ASCII");
-    let frame = encode_frame(&ClientMsg::Send { text }).to_vec();
+    let frame = encode_frame(&ClientMsg::Send { text, cid: None }).to_vec();
     let at = frame.len() - payload.len();
     (frame, at)
 }

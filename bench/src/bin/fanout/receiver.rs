@@ -142,7 +142,9 @@ impl Received {
                     let pong = client.send_msg(&ClientMsg::Pong { nonce }).await;
                     pong.map_err(|err| err.to_string())?;
                 }
-                ServerMsg::Error { code, text, fatal } => {
+                ServerMsg::Error {
+                    code, text, fatal, ..
+                } => {
                     let why = format!("server error {code}: {text}");
                     if fatal {
                         return Err(why);

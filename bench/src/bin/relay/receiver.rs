@@ -195,7 +195,9 @@ impl Received {
             | ServerMsg::History { .. } => Ok(()),
             ServerMsg::Left { name, reason, .. } => anomaly(format!("{name} left ({reason:?})")),
             ServerMsg::Notice { text } => anomaly(format!("notice: {text}")),
-            ServerMsg::Error { code, text, fatal } => Err(Anomaly {
+            ServerMsg::Error {
+                code, text, fatal, ..
+            } => Err(Anomaly {
                 what: format!("server error {code}: {text}"),
                 fatal,
             }),

@@ -7,6 +7,7 @@
 //!
 //! Bad input affects only this connection: a fatal error frame is queued,
 //! the session ends, and the room tells the others that this member left.
+//! This module runs the connection; `requests` answers each message.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,18 +20,18 @@ use tokio::net::TcpStream;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, Instrument};
+use tracing::{debug, Instrument};
+
+mod requests;
 
 use super::admission::Permit;
 use super::closing::linger;
 use super::config::ServerConfig;
-use super::rate_limit::TokenBucket;
-use super::room::{ConnId, JoinError, Room, Wakes};
+use super::room::{ConnId, Room, Wakes};
 use super::writer;
-use crate::protocol::validate::{validate_name, validate_text};
+use crate::protocol::rate::TokenBucket;
 use crate::protocol::{
-    decode_client, encode_frame, ClientMsg, ErrorCode, FrameDecoder, FrameError, LeaveReason,
-    ServerMsg, AGENT, MAX_AGENT_BYTES, MAX_CLIENT_FRAME, PROTOCOL_VERSION,
+    decode_client, ErrorCode, FrameDecoder, FrameError, LeaveReason, ServerMsg, MAX_CLIENT_FRAME,
 };
 
 /// Initial read buffer: small, so idle connections stay cheap; it grows for
@@ -118,6 +119,7 @@ async fn serve_stream<R, W>(
         bucket: TokenBucket::new(config.rate_limit, now.into_std()),
         config,
         greeted: false,
+        acks: false,
         name: None,
         ever_joined: false,
         last_heard: now,
@@ -182,6 +184,9 @@ struct Session {
     config: Arc<ServerConfig>,
     bucket: TokenBucket,
     greeted: bool,
+    /// Whether the client negotiated `ack`: its sends with a cid are
+    /// answered with `ack` once numbered.
+    acks: bool,
     name: Option<String>,
     /// Whether this connection ever joined: sending before the first join is
     /// a protocol error, sending after losing the name is not.
@@ -313,205 +318,5 @@ impl Session {
             });
         }
         None
-    }
-
-    fn handle(&mut self, msg: ClientMsg) -> Option<End> {
-        if !self.greeted {
-            return self.handshake(msg);
-        }
-        match msg {
-            ClientMsg::Hello { .. } => Some(self.fatal(
-                ErrorCode::HANDSHAKE_REQUIRED,
-                "hello was already received on this connection".into(),
-            )),
-            ClientMsg::Join { name } => {
-                if self.rate_limited() {
-                    return None;
-                }
-                self.join(name, None);
-                None
-            }
-            ClientMsg::Rejoin { name, last_seen } => {
-                if self.rate_limited() {
-                    return None;
-                }
-                self.join(name, Some(&last_seen));
-                None
-            }
-            ClientMsg::Send { text } => {
-                if self.name.is_none() && !self.ever_joined {
-                    return Some(self.fatal(
-                        ErrorCode::NOT_JOINED,
-                        "join with a name before sending messages".into(),
-                    ));
-                }
-                if self.rate_limited() {
-                    return None;
-                }
-                if let Err(why) = validate_text(&text) {
-                    self.error(ErrorCode::TEXT_INVALID, why);
-                    return None;
-                }
-                if self
-                    .room
-                    .say_then_wake(self.conn, text, &mut self.wakes)
-                    .is_err()
-                {
-                    // The room took the name back: a same-moment claim on
-                    // another server won (the client was told with 211).
-                    self.name = None;
-                    self.error(
-                        ErrorCode::NOT_JOINED,
-                        "you are no longer in the chat; join again with another name".into(),
-                    );
-                }
-                None
-            }
-            ClientMsg::Leave => {
-                if self.name.take().is_some() {
-                    let _ = self.room.leave(self.conn, LeaveReason::Leave);
-                }
-                Some(End::Left)
-            }
-            ClientMsg::Status => {
-                if !self.rate_limited() {
-                    self.reply(&ServerMsg::StatusReply(self.room.status()));
-                }
-                None
-            }
-            ClientMsg::Ping { nonce } => {
-                self.reply(&ServerMsg::Pong { nonce });
-                None
-            }
-            ClientMsg::Pong { .. } => None,
-        }
-    }
-
-    fn handshake(&mut self, msg: ClientMsg) -> Option<End> {
-        match msg {
-            ClientMsg::Hello { version, agent } if version == PROTOCOL_VERSION => {
-                self.greeted = true;
-                let agent = truncate_bytes(&agent, MAX_AGENT_BYTES);
-                debug!(%agent, "handshake complete");
-                self.reply(&ServerMsg::Hello {
-                    version: PROTOCOL_VERSION,
-                    server: self.room.id(),
-                    agent: AGENT.into(),
-                    keepalive_ms: self.config.keepalive.as_millis() as u64,
-                });
-                None
-            }
-            ClientMsg::Hello { version, .. } => Some(self.fatal(
-                ErrorCode::UNSUPPORTED_VERSION,
-                format!(
-                    "unsupported protocol version {version}; this server speaks version {PROTOCOL_VERSION}"
-                ),
-            )),
-            _ => Some(self.fatal(
-                ErrorCode::HANDSHAKE_REQUIRED,
-                "the first message must be hello".into(),
-            )),
-        }
-    }
-
-    fn join(&mut self, name: String, last_seen: Option<&[crate::protocol::MessageId]>) {
-        if let Err(why) = validate_name(&name) {
-            self.error(ErrorCode::NAME_INVALID, why);
-            return;
-        }
-        let joined = match last_seen {
-            None => self.room.join(self.conn, &name),
-            Some(seen) => self.room.rejoin(self.conn, &name, seen),
-        };
-        match joined {
-            Ok(()) => {
-                info!(name = %name, "joined");
-                self.name = Some(name);
-                self.ever_joined = true;
-            }
-            Err(err @ JoinError::NameTaken(_)) => {
-                self.error(ErrorCode::NAME_TAKEN, format!("{err}; choose another"))
-            }
-            Err(err @ JoinError::AlreadyJoined(_)) => {
-                self.error(ErrorCode::ALREADY_JOINED, err.to_string())
-            }
-            Err(err @ JoinError::ShuttingDown) => {
-                self.error(ErrorCode::SHUTTING_DOWN, err.to_string())
-            }
-        }
-    }
-
-    /// Takes a token; on failure tells the client and returns true.
-    fn rate_limited(&mut self) -> bool {
-        // The burst's arrival time: frames read together arrived together.
-        if self.bucket.try_take(self.last_heard.into_std()) {
-            return false;
-        }
-        let limit = self.config.rate_limit;
-        self.error(
-            ErrorCode::RATE_LIMITED,
-            format!(
-                "slow down: at most {} messages per second (bursts of {}); this one was dropped",
-                limit.per_sec, limit.burst
-            ),
-        );
-        true
-    }
-
-    fn reply(&self, msg: &ServerMsg) {
-        self.room.send_to(self.conn, encode_frame(msg));
-    }
-
-    fn error(&self, code: ErrorCode, text: String) {
-        debug!(%code, %text, "client error");
-        self.reply(&ServerMsg::Error {
-            code,
-            text,
-            fatal: false,
-        });
-    }
-
-    /// Queues a fatal error as the connection's last frame, removes it from
-    /// the room, and says how the session ends.
-    fn fatal(&self, code: ErrorCode, text: String) -> End {
-        info!(%code, %text, "closing connection");
-        let timed_out = [
-            ErrorCode::KEEPALIVE_TIMEOUT,
-            ErrorCode::HANDSHAKE_TIMEOUT,
-            ErrorCode::JOIN_TIMEOUT,
-        ];
-        let end = if timed_out.contains(&code) {
-            End::TimedOut
-        } else {
-            End::ProtocolError
-        };
-        let frame = encode_frame(&ServerMsg::Error {
-            code,
-            text,
-            fatal: true,
-        });
-        self.room.close_with(self.conn, frame, end.reason());
-        end
-    }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
-fn truncate_bytes(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::truncate_bytes;
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate_bytes("abc", 64), "abc");
-        assert_eq!(truncate_bytes("ééé", 3), "é");
-        assert_eq!(truncate_bytes(&"x".repeat(100), 64).len(), 64);
     }
 }

@@ -1,0 +1,216 @@
+//! Getting into the chat: the first join (asking a person for another name
+//! while one is refused) and, after losing a server, finding another live
+//! one and rejoining there under the same name.
+//!
+//! The failover loop runs as a task of its own, so the terminal stays live
+//! while it retries: keys echo, lines typed meanwhile wait in the outbox.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::console::{Console, Input, PROMPT};
+use super::render::clean;
+use super::{Client, ClientError, Connector, Welcome};
+use crate::protocol::{ErrorCode, MessageId};
+
+/// Why the first join did not happen (the reason has been printed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotJoined {
+    /// The server could not be reached, or the connection broke.
+    Connection,
+    /// The name was refused and no other could be asked for.
+    NameRefused,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// How soon to retry a server that answered but still holds our name.
+const NAME_RETRY: Duration = Duration::from_millis(100);
+
+/// One connection attempt during failover may take this long.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the servers are: what survives a move from one to another.
+#[derive(Debug, Clone)]
+pub struct Servers {
+    /// The server connected to now (or last).
+    pub addr: String,
+    /// Live servers as last announced (that one first).
+    pub announced: Vec<String>,
+    /// The addresses given on the command line.
+    pub given: Vec<String>,
+    /// How servers are reached (plain or TLS), the same for every candidate.
+    pub connector: Connector,
+}
+
+impl Servers {
+    /// Where to try next: announced servers, then the given addresses, and
+    /// the lost server last (it may come back).
+    pub fn candidates(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for addr in self.announced.iter().chain(&self.given) {
+            if *addr != self.addr && !out.contains(addr) {
+                out.push(addr.clone());
+            }
+        }
+        out.push(self.addr.clone());
+        out
+    }
+
+    /// Takes a server's new list of live servers (ignored if empty).
+    pub fn announce(&mut self, servers: &[String]) {
+        if !servers.is_empty() {
+            self.announced = servers.to_vec();
+        }
+    }
+}
+
+/// A successful rejoin: the connection, its welcome, and the server list.
+#[derive(Debug)]
+pub struct Rejoined {
+    /// The new connection, joined.
+    pub client: Client,
+    /// The answer to the rejoin.
+    pub welcome: Welcome,
+    /// The servers, `addr` now the new one.
+    pub servers: Servers,
+}
+
+/// Finds another live server and rejoins there as `me`, asking for what
+/// came after `last_seen`, with exponential backoff and jitter, until
+/// `deadline`. The name is refused until the cluster has declared the lost
+/// server dead (under a second), so `name_taken` is retried soon.
+pub async fn rejoin_somewhere(
+    mut servers: Servers,
+    me: String,
+    last_seen: Vec<MessageId>,
+    deadline: Instant,
+) -> Option<Rejoined> {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let mut name_busy = false;
+        for candidate in servers.candidates() {
+            if Instant::now() >= deadline {
+                return None;
+            }
+            let attempt = async {
+                let mut client = Client::connect_via(&candidate, &servers.connector).await?;
+                let welcome = client.rejoin(&me, last_seen.clone()).await?;
+                Ok::<_, ClientError>((client, welcome))
+            };
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {
+                Ok(Ok((client, welcome))) => {
+                    servers.addr = candidate;
+                    servers.announce(&welcome.servers);
+                    return Some(Rejoined {
+                        client,
+                        welcome,
+                        servers,
+                    });
+                }
+                Ok(Err(ClientError::Refused { code, .. })) if code == ErrorCode::NAME_TAKEN => {
+                    name_busy = true;
+                }
+                _ => {}
+            }
+        }
+        let wait = if name_busy { NAME_RETRY } else { backoff };
+        let nap = wait
+            .mul_f64(0.75 + fastrand::f64() * 0.5)
+            .min(deadline.saturating_duration_since(Instant::now()));
+        if nap.is_zero() {
+            return None;
+        }
+        tokio::time::sleep(nap).await;
+        if !name_busy {
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+/// Connects to the first reachable of `addrs`; prints why if none is.
+pub async fn connect_first(
+    addrs: &[String],
+    connector: &Connector,
+    console: &mut Console,
+) -> Option<(Client, String)> {
+    let mut last_err = None;
+    for addr in addrs {
+        match Client::connect_via(addr, connector).await {
+            Ok(client) => return Some((client, addr.clone())),
+            Err(err) => last_err = Some(err),
+        }
+    }
+    if let Some(err) = last_err {
+        console.print(&format!("[ERROR] {err}"));
+    }
+    None
+}
+
+/// Joins as `name`; on a terminal, asks for another name while it is refused.
+/// A person choosing a name may take longer than the server's join
+/// deadline: then the connection to `addr` is made again.
+pub async fn join(
+    client: &mut Client,
+    name: &str,
+    addr: &str,
+    connector: &Connector,
+    console: &mut Console,
+) -> Result<Welcome, NotJoined> {
+    let mut name = name.trim().to_string();
+    let mut asked = false;
+    loop {
+        match client.join(&name).await {
+            Ok(welcome) => return Ok(welcome),
+            // The deadline passed while the person typed: the server sent
+            // join_timeout and closed (the join may even fail to send).
+            Err(
+                ClientError::Refused {
+                    code: ErrorCode::JOIN_TIMEOUT,
+                    ..
+                }
+                | ClientError::Io(_)
+                | ClientError::Closed,
+            ) if asked => {
+                asked = false; // reconnect once per name typed
+                match Client::connect_via(addr, connector).await {
+                    Ok(fresh) => *client = fresh,
+                    Err(err) => {
+                        console.print(&format!("[ERROR] {err}"));
+                        return Err(NotJoined::Connection);
+                    }
+                }
+            }
+            Err(ClientError::Refused {
+                code, text, fatal, ..
+            }) if !fatal && (code == ErrorCode::NAME_TAKEN || code == ErrorCode::NAME_INVALID) => {
+                console.print(&format!("[ERROR] {}", clean(&text)));
+                if !console.is_interactive() {
+                    return Err(NotJoined::NameRefused);
+                }
+                console.set_prompt("choose another name: ");
+                match console.read_line().await {
+                    Input::Line(line) => name = line.trim().to_string(),
+                    Input::End | Input::Interrupt => return Err(NotJoined::NameRefused),
+                }
+                asked = true;
+                console.set_prompt(PROMPT);
+            }
+            Err(ClientError::ShuttingDown(reason)) => {
+                console.print(&format!("[SERVER] {}", clean(&reason)));
+                return Err(NotJoined::ShuttingDown);
+            }
+            Err(ClientError::Refused {
+                code, fatal: false, ..
+            }) if code == ErrorCode::RATE_LIMITED => {
+                // Only a script retrying very fast gets here; wait and retry.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(err) => {
+                console.print(&format!("[ERROR] {err}"));
+                return Err(NotJoined::Connection);
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! Exactly once from the user's point of view: chat lines deduplicated on
+//! (sender, client id) across the whole cluster.
+//!
+//! A client that negotiated `ack` gives every line a `cid` and sends the
+//! unacknowledged ones again after failing over. The resend may reach a
+//! server that already has the line — because the client's old server
+//! numbered it and relayed it here before dying — or one that does not,
+//! and the dead server may have relayed it to some survivors and not to
+//! others. The `cid` travels with the relayed event, so every server can
+//! tell, and this window is consulted twice:
+//!
+//! * a local member sends a line with a cid the room has seen from that
+//!   name: it is not shown again; the sender gets `ack` with the original
+//!   id. If the original came from another server, the line is relayed
+//!   once more (numbered in this server's stream, not shown here), so a
+//!   survivor the dead server never reached gets it, and one it did reach
+//!   drops it;
+//! * a relayed message carries a cid the room has seen from that name: it
+//!   was shown already, under another id, and is not shown again.
+//!
+//! The window holds the last [`DEDUPE_WINDOW`] lines that carried a cid,
+//! oldest evicted first. A resend that arrives after its line has left the
+//! window is shown a second time: a duplicate, never a loss.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::state::RoomState;
+use super::ConnId;
+use crate::protocol::validate::name_key;
+use crate::protocol::{encode_frame, MessageId, ServerId, ServerMsg};
+use crate::relay::ChatEvent;
+
+/// How many (sender, cid) pairs a room remembers: minutes of a busy LAN
+/// chat, and far more than arrive during one failover (about a second).
+/// Each entry holds a name key (at most 128 bytes) twice, a cid and an id:
+/// well under 2 MB when full.
+pub const DEDUPE_WINDOW: usize = 8192;
+
+/// A line's client-chosen id, as a session hands it to the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientId {
+    /// The `cid` of the `send`.
+    pub cid: u64,
+    /// Whether the sender negotiated `ack` and is to be told the line's id.
+    pub ack: bool,
+}
+
+/// The ids of recent lines that carried a cid, by (sender's name key, cid).
+#[derive(Debug, Default)]
+pub(super) struct SentLines {
+    ids: HashMap<(String, u64), MessageId>,
+    order: VecDeque<(String, u64)>,
+    /// Local sends recognised as already numbered.
+    pub(super) duplicate_sends: u64,
+    /// Relayed messages not shown because they had been shown already.
+    pub(super) duplicate_relayed: u64,
+}
+
+impl SentLines {
+    /// The id the line `(key, cid)` was numbered with, if it is in the window.
+    pub(super) fn original(&self, key: &(String, u64)) -> Option<MessageId> {
+        self.ids.get(key).copied()
+    }
+
+    /// Remembers that `(key, cid)` was numbered `id`, evicting the oldest
+    /// entry when full. A pair already present keeps its first id.
+    pub(super) fn remember(&mut self, key: (String, u64), id: MessageId) {
+        if self.ids.contains_key(&key) {
+            return;
+        }
+        if self.order.len() >= DEDUPE_WINDOW {
+            if let Some(oldest) = self.order.pop_front() {
+                self.ids.remove(&oldest);
+            }
+        }
+        self.order.push_back(key.clone());
+        self.ids.insert(key, id);
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// The window's key for a line from `from`; `None` for lines without a cid
+/// (cid 0 is "none" on the relay).
+fn line_key(from: &str, cid: u64) -> Option<(String, u64)> {
+    (cid != 0).then(|| (name_key(from), cid))
+}
+
+impl RoomState {
+    /// Handles a local send of a line already numbered somewhere in the
+    /// cluster: acknowledges it with the original id (relaying it once more
+    /// if the original came from another server) and returns that id.
+    /// `None` means the line is new: number and show it.
+    pub(super) fn resent(
+        &mut self,
+        me: ServerId,
+        conn: ConnId,
+        from: &str,
+        text: &str,
+        cid: Option<ClientId>,
+    ) -> Option<MessageId> {
+        let cid = cid?;
+        let original = self.sent.original(&line_key(from, cid.cid)?)?;
+        self.sent.duplicate_sends += 1;
+        if original.origin != me {
+            // Relayed once more under our numbering (shown nowhere here):
+            // the dead server may have reached some survivors and not others.
+            let id = self.next_id(me);
+            self.relay_out(
+                id.seq,
+                ChatEvent::Message {
+                    from: from.to_string(),
+                    text: text.to_string(),
+                    cid: cid.cid,
+                },
+            );
+        }
+        self.ack(conn, Some(cid), original);
+        Some(original)
+    }
+
+    /// Remembers a line just numbered `id` here, if it carried a cid.
+    pub(super) fn remember_line(&mut self, from: &str, cid: u64, id: MessageId) {
+        if let Some(key) = line_key(from, cid) {
+            self.sent.remember(key, id);
+        }
+    }
+
+    /// Tells the sender its line was numbered `id`, if it asked to be told.
+    /// Called right after the broadcast, under the same lock, so the
+    /// sender's own copy of the message always comes first.
+    pub(super) fn ack(&mut self, conn: ConnId, cid: Option<ClientId>, id: MessageId) {
+        if let Some(ClientId { cid, ack: true }) = cid {
+            self.push(conn, encode_frame(&ServerMsg::Ack { cid, id }));
+        }
+    }
+
+    /// Whether a message relayed from another server as `id` was shown here
+    /// already under another id; if not, remembers it.
+    pub(super) fn shown_already(&mut self, from: &str, cid: u64, id: MessageId) -> bool {
+        let Some(key) = line_key(from, cid) else {
+            return false;
+        };
+        if self.sent.original(&key).is_some() {
+            self.sent.duplicate_relayed += 1;
+            return true;
+        }
+        self.sent.remember(key, id);
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relay::Delivery;
+    use crate::server::room::tests::{drain, id};
+    use crate::server::room::{Registration, Room, Wakes};
+    use tokio::sync::mpsc;
+
+    fn acked(cid: u64) -> Option<ClientId> {
+        Some(ClientId { cid, ack: true })
+    }
+
+    fn say(room: &Room, reg: &Registration, text: &str, cid: Option<ClientId>) -> MessageId {
+        room.say_then_wake(reg.id, text.into(), cid, &mut Wakes::default())
+            .unwrap()
+    }
+
+    fn relayed(origin: ServerId, seq: u64, from: &str, text: &str, cid: u64) -> Delivery {
+        Delivery::Event {
+            origin,
+            seq,
+            event: ChatEvent::Message {
+                from: from.into(),
+                text: text.into(),
+                cid,
+            },
+        }
+    }
+
+    fn texts(msgs: &[ServerMsg]) -> Vec<&str> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                ServerMsg::Message { text, .. } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_window_is_bounded_and_evicts_the_oldest_first() {
+        let mut window = SentLines::default();
+        let msg = |seq| MessageId { origin: id(1), seq };
+        for n in 1..=DEDUPE_WINDOW as u64 + 10 {
+            window.remember(("leo".into(), n), msg(n));
+        }
+        assert_eq!(window.len(), DEDUPE_WINDOW);
+        assert_eq!(window.original(&("leo".into(), 10)), None, "evicted");
+        assert_eq!(window.original(&("leo".into(), 11)), Some(msg(11)));
+        // The same pair again keeps its first id and takes no second slot.
+        window.remember(("leo".into(), 11), msg(999));
+        assert_eq!(window.original(&("leo".into(), 11)), Some(msg(11)));
+        assert_eq!(window.len(), DEDUPE_WINDOW);
+    }
+
+    #[test]
+    fn the_ack_follows_the_senders_own_copy() {
+        let room = Room::new(id(5), "a:1".into(), 64);
+        let mut leo = room.register();
+        room.join(leo.id, "Leo").unwrap();
+        drain(&mut leo);
+        let mid = say(&room, &leo, "hi", acked(77));
+        let got = drain(&mut leo);
+        assert!(matches!(&got[0], ServerMsg::Message { id, .. } if *id == mid));
+        assert_eq!(got[1], ServerMsg::Ack { cid: 77, id: mid });
+        assert_eq!(got.len(), 2);
+        // Without `ack` negotiated the cid still dedupes but nobody is told.
+        say(
+            &room,
+            &leo,
+            "quiet",
+            Some(ClientId {
+                cid: 78,
+                ack: false,
+            }),
+        );
+        assert_eq!(texts(&drain(&mut leo)), ["quiet"]);
+    }
+
+    #[test]
+    fn a_resend_is_acknowledged_with_the_original_id_and_not_shown_again() {
+        let room = Room::new(id(5), "a:1".into(), 64);
+        let mut leo = room.register();
+        let mut ann = room.register();
+        room.join(leo.id, "Leo").unwrap();
+        room.join(ann.id, "Ann").unwrap();
+        let first = say(&room, &leo, "once", acked(1));
+        drain(&mut leo);
+        drain(&mut ann);
+        // Leo's connection broke; on a new one the same name sends it again.
+        room.unregister(leo.id, crate::protocol::LeaveReason::Disconnected);
+        let mut leo2 = room.register();
+        room.rejoin(leo2.id, "LEO", &[first]).unwrap();
+        drain(&mut leo2);
+        drain(&mut ann);
+        assert_eq!(say(&room, &leo2, "once", acked(1)), first);
+        assert_eq!(drain(&mut leo2), [ServerMsg::Ack { cid: 1, id: first }]);
+        assert!(texts(&drain(&mut ann)).is_empty(), "not shown twice");
+    }
+
+    #[test]
+    fn a_relayed_duplicate_is_hidden() {
+        // Leo's server 9 relayed "a" here, died, and Leo resent "a" through
+        // server 7, which had not heard it: 7 numbered it again.
+        let room = Room::new(id(5), "a:1".into(), 64);
+        let mut ann = room.register();
+        room.join(ann.id, "Ann").unwrap();
+        drain(&mut ann);
+        room.apply(relayed(id(9), 4, "Leo", "a", 1));
+        room.apply(relayed(id(7), 12, "Leo", "a", 1));
+        room.apply(relayed(id(7), 13, "Leo", "b", 2));
+        // Lines without a cid are never taken for duplicates.
+        room.apply(relayed(id(7), 14, "Leo", "b", 0));
+        room.apply(relayed(id(7), 15, "Leo", "b", 0));
+        assert_eq!(texts(&drain(&mut ann)), ["a", "b", "b", "b"]);
+        // Another sender may use the same cid.
+        room.apply(relayed(id(7), 16, "Bob", "a", 1));
+        assert_eq!(texts(&drain(&mut ann)), ["a"]);
+        assert_eq!(room.status().counters["duplicate_relayed"], 1);
+    }
+
+    #[test]
+    fn a_resend_of_a_line_from_a_lost_server_is_relayed_once_more() {
+        // Server 9 numbered Leo's line and relayed it here, but maybe not to
+        // every survivor: the resend goes out in our stream, not to our
+        // clients. Another survivor shows it or drops it as a duplicate.
+        let (tx, mut relayed_out) = mpsc::unbounded_channel();
+        let room = Room::new(id(5), "a:1".into(), 64).with_relay(tx);
+        let mut ann = room.register();
+        room.join(ann.id, "Ann").unwrap();
+        room.apply(relayed(id(9), 4, "Leo", "a", 1));
+        let mut leo = room.register();
+        room.rejoin(leo.id, "Leo", &[]).unwrap();
+        drain(&mut ann);
+        drain(&mut leo);
+        while relayed_out.try_recv().is_ok() {}
+        let original = MessageId {
+            origin: id(9),
+            seq: 4,
+        };
+        assert_eq!(say(&room, &leo, "a", acked(1)), original);
+        assert_eq!(
+            drain(&mut leo),
+            [ServerMsg::Ack {
+                cid: 1,
+                id: original
+            }]
+        );
+        assert!(drain(&mut ann).is_empty());
+        let (_, event) = relayed_out.try_recv().expect("relayed again");
+        assert_eq!(
+            event,
+            ChatEvent::Message {
+                from: "Leo".into(),
+                text: "a".into(),
+                cid: 1
+            }
+        );
+        // A resend of a line numbered here is in our stream already.
+        let mine = say(&room, &leo, "b", acked(2));
+        while relayed_out.try_recv().is_ok() {}
+        assert_eq!(say(&room, &leo, "b", acked(2)), mine);
+        assert!(relayed_out.try_recv().is_err(), "not relayed twice");
+        assert_eq!(room.status().counters["duplicate_sends"], 2);
+    }
+}

@@ -1,0 +1,200 @@
+//! The real `chatty client` with acknowledged sends and pacing: a server
+//! SIGKILLed under a talking client loses none of its lines and shows none
+//! twice, a pasted burst arrives whole at the default rate limit, and a
+//! client that saw nothing before its server died is not sent the past.
+
+mod common;
+
+use std::time::Duration;
+
+use chatty::client::status;
+use common::free_udp_port;
+use common::proc::{loopback_server, spawn, Process, Server};
+use common::watcher::{wait_cluster, wait_member, Watcher, CONVERSATION};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+
+/// `chatty client ADDR --name NAME` with piped stdin and stdout.
+fn client(addr: &str, name: &str) -> Process {
+    spawn(&["client", addr, "--name", name])
+}
+
+/// A server of the test's group, and its client address.
+async fn server(group_port: u16) -> (Server, String) {
+    let server = loopback_server(group_port, &[]).await;
+    let addr = server.addr().to_string();
+    (server, addr)
+}
+
+/// Reads the rest of `proc`'s output in the background.
+fn drain(mut proc: Process) -> tokio::task::JoinHandle<(Vec<String>, i32)> {
+    tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = proc.next_line().await {
+            lines.push(line);
+        }
+        (lines, proc.exit_code().await.expect("the client exits"))
+    })
+}
+
+/// SIGKILL the server of a client that sends a line every 50 ms (twice
+/// the default rate limit, so it also paces): every line reaches a client
+/// on each other server exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_arrives_once_in_order_when_the_senders_server_is_killed() {
+    const LINES: usize = 60;
+    const KILL_AFTER: usize = 20;
+    let port = free_udp_port();
+    let (mut a, addr_a) = server(port).await;
+    let (_b, addr_b) = server(port).await;
+    let (_c, addr_c) = server(port).await;
+    wait_cluster(&[&addr_a, &addr_b, &addr_c]).await;
+    let mut bob = Watcher::join(&addr_b, "Bob", "Leo").await;
+    let mut cat = Watcher::join(&addr_c, "Cat", "Leo").await;
+    // A settled cluster: B and C follow each other's streams (and, once
+    // Leo's join reaches them, A's) before anything is said.
+    wait_member(&addr_c, "Bob").await;
+    wait_member(&addr_b, "Cat").await;
+    let mut leo = client(&addr_a, "Leo");
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
+    for watcher in [&mut bob, &mut cat] {
+        watcher
+            .wait("Leo to join", |l, _| {
+                l.first().is_some_and(|j| j == "<joined>")
+            })
+            .await;
+    }
+    let mut stdin = leo.take_stdin().expect("piped stdin");
+    let (written_tx, mut written) = watch::channel(0usize);
+    let typist = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        for n in 1..=LINES {
+            tick.tick().await;
+            stdin
+                .write_all(format!("line {n}\n").as_bytes())
+                .await
+                .unwrap();
+            stdin.flush().await.unwrap();
+            let _ = written_tx.send(n);
+        }
+        stdin.write_all(b"exit\n").await.unwrap();
+        stdin.flush().await.unwrap();
+        stdin // closed when dropped by the test
+    });
+    tokio::time::timeout(CONVERSATION, written.wait_for(|n| *n >= KILL_AFTER))
+        .await
+        .expect("typing")
+        .unwrap();
+    a.kill();
+    let out = drain(leo);
+    let want: Vec<String> = std::iter::once("<joined>".to_string())
+        .chain((1..=LINES).map(|n| format!("line {n}")))
+        .collect();
+    for (who, watcher) in [("Bob", &mut bob), ("Cat", &mut cat)] {
+        // Leo's leave comes after his last line in his server's stream.
+        let heard = watcher.wait("Leo to leave", |_, left| left).await;
+        let heard: Vec<&String> = heard.iter().filter(|l| *l != "<joined>").collect();
+        assert_eq!(
+            heard,
+            want[1..].iter().collect::<Vec<_>>(),
+            "{who} hears every line once, in order"
+        );
+    }
+    let _stdin = typist.await.unwrap();
+    let (lines, code) = out.await.unwrap();
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| *l == format!("[SERVER] lost connection to {addr_a}; reconnecting…")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[SERVER] reconnected to ")),
+        "{lines:?}"
+    );
+    let echoed: Vec<&String> = lines.iter().filter(|l| l.starts_with("[Leo] ")).collect();
+    let want_echo: Vec<String> = (1..=LINES).map(|n| format!("[Leo] line {n}")).collect();
+    assert_eq!(
+        echoed,
+        want_echo.iter().collect::<Vec<_>>(),
+        "Leo sees each of his lines once"
+    );
+    assert!(!lines.iter().any(|l| l.starts_with("[ERROR]")), "{lines:?}");
+    // Leo sent again what A had acknowledged in its last second: the
+    // survivor he moved to recognised those lines and relayed them once
+    // more, and the other survivor, which had them from A, hid them.
+    let mut counters = Vec::new();
+    for addr in [&addr_b, &addr_c] {
+        let report = status::fetch(addr).await.expect("status");
+        counters.push((
+            report.counters["duplicate_sends"],
+            report.counters["duplicate_relayed"],
+        ));
+    }
+    eprintln!("(duplicate_sends, duplicate_relayed) on B and C: {counters:?}");
+    assert!(counters.iter().any(|c| c.0 > 0), "{counters:?}");
+    assert!(counters.iter().any(|c| c.1 > 0), "{counters:?}");
+}
+
+/// 30 lines pasted at once, at the default limit of 10 per second in
+/// bursts of 20: the client paces itself and none is refused.
+#[tokio::test]
+async fn a_pasted_burst_arrives_whole_and_in_order() {
+    const LINES: usize = 30;
+    let (_server, addr) = server(free_udp_port()).await;
+    let mut ann = Watcher::join(&addr, "Ann", "Leo").await;
+    let mut leo = client(&addr, "Leo");
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
+    let paste: String = (1..=LINES).map(|n| format!("pasted {n}\n")).collect();
+    leo.write(&paste).await.unwrap();
+    leo.close_stdin(); // end of input: leave once every line is acknowledged
+    let heard = ann.wait("Leo to leave", |_, left| left).await;
+    let want: Vec<String> = std::iter::once("<joined>".to_string())
+        .chain((1..=LINES).map(|n| format!("pasted {n}")))
+        .collect();
+    assert_eq!(heard, want);
+    let out = leo.rest().await.unwrap();
+    assert_eq!(leo.exit_code().await.unwrap(), 0, "{out:?}");
+    assert!(!out.iter().any(|l| l.starts_with("[ERROR]")), "{out:?}");
+    assert_eq!(
+        out.iter().filter(|l| l.starts_with("[Leo] ")).count(),
+        LINES,
+        "{out:?}"
+    );
+}
+
+/// Leo joins, sees the recent history, and loses his server before anything
+/// new is said: the rejoin asks from his welcome's watermark, so the old
+/// messages do not come again as new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_that_saw_nothing_is_not_sent_the_past() {
+    let port = free_udp_port();
+    let (mut a, addr_a) = server(port).await;
+    let (_b, addr_b) = server(port).await;
+    wait_cluster(&[&addr_a, &addr_b]).await;
+    let mut ann = Watcher::join(&addr_b, "Ann", "Bob").await;
+    // A has synced B's stream: what is said on B from now on reaches A.
+    wait_member(&addr_a, "Ann").await;
+    let mut bob = client(&addr_b, "Bob");
+    bob.write("old 1\nold 2\nold 3\n").await.unwrap();
+    ann.wait("the old lines", |heard, _| heard.len() == 4).await;
+    let mut leo = client(&addr_a, "Leo");
+    leo.until("[HISTORY] [Bob] old 3").await.unwrap();
+    leo.until("[JOIN] Leo joined the chat").await.unwrap();
+    a.kill();
+    leo.until(&format!("[SERVER] reconnected to {addr_b} as Leo"))
+        .await
+        .unwrap();
+    bob.write("new\n").await.unwrap();
+    let after = leo.until("[Bob] new").await.unwrap();
+    assert!(
+        !after.iter().any(|l| l.contains("old")),
+        "the past came again: {after:?}"
+    );
+    leo.close_stdin();
+    bob.close_stdin();
+    assert_eq!(leo.exit_code().await.unwrap(), 0);
+}

@@ -14,6 +14,9 @@
 #   BENCH_SYSTEMS="chatty nats redis irc"  which systems to run
 #   BENCH_WORKLOADS="fanout chat idle"     which workloads to run
 #   BENCH_PORT_BASE=24000                  first of ~40 consecutive TCP/UDP ports used
+#   BENCH_BASELINE=/path/to/old/chatty     also run this Chatty binary, labelled
+#                                          "chatty (baseline)", beside the one built
+#                                          here: an A/B of two builds in one run
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -109,9 +112,12 @@ FANOUT=() CHAT=() IDLE=()
 # shared with the load generator, one thread avoids cross-thread wake-ups.
 # The ratio columns are to the default configuration.
 chatty_server() { # name listen-port group-port [extra flags…]
-    local name=$1 listen=$2 group=$3
-    shift 3
-    RUST_LOG=warn start "$name" "$CHATTY" server --listen "127.0.0.1:$listen" --rate-limit 0 --history 0 \
+    chatty_binary "$CHATTY" "$@"
+}
+chatty_binary() { # binary name listen-port group-port [extra flags…]
+    local bin=$1 name=$2 listen=$3 group=$4
+    shift 4
+    RUST_LOG=warn start "$name" "$bin" server --listen "127.0.0.1:$listen" --rate-limit 0 --history 0 \
         --max-per-ip 0 --max-connections $((IDLE_CLIENTS + 1000)) \
         --iface 127.0.0.1 --group "239.255.77.77:$group" "$@"
     wait_port "$listen" "$LAST_PID" "$name"
@@ -132,6 +138,20 @@ if has chatty; then
     CHAT+=("--chat" "chatty=$spec" "--chat" "chatty:1 thread=$spec1")
     chatty_server chatty-idle "$(port 6)" "$(port 7)"
     IDLE+=("--idle" "chatty=127.0.0.1:$(port 6)@$LAST_PID")
+fi
+# The baseline build, for an A/B: fan-out and chat beside the default
+# configuration above, on ports 30-39.
+if has chatty && [[ -n ${BENCH_BASELINE:-} ]]; then
+    chatty_binary "$BENCH_BASELINE" base-fanout "$(port 30)" "$(port 31)"
+    FANOUT+=("--fanout" "chatty:baseline=127.0.0.1:$(port 30)@$LAST_PID")
+    spec=""
+    for i in 0 1 2; do
+        chatty_binary "$BENCH_BASELINE" "base-chat$i" "$(port $((32 + i)))" "$(port 35)"
+        spec+="${spec:+,}127.0.0.1:$(port $((32 + i)))@$LAST_PID"
+    done
+    CHAT+=("--chat" "chatty:baseline=$spec")
+    chatty_binary "$BENCH_BASELINE" base-idle "$(port 36)" "$(port 37)"
+    IDLE+=("--idle" "chatty:baseline=127.0.0.1:$(port 36)@$LAST_PID")
 fi
 
 # nats-server: 1 MiB payloads, 1 GiB pending per connection before a slow

@@ -77,6 +77,7 @@ async fn resend_as_leo(
     leo.send(&ClientMsg::Rejoin {
         name: "Leo".into(),
         last_seen,
+        rooms: Vec::new(),
     })
     .await;
     leo.send(&send(resend, Some(cid))).await;
@@ -95,6 +96,8 @@ fn send(text: &str, cid: Option<u64>) -> ClientMsg {
     ClientMsg::Send {
         text: text.into(),
         cid,
+        action: false,
+        room: None,
     }
 }
 
@@ -276,6 +279,7 @@ async fn the_welcome_watermark_spares_a_rejoin_the_old_messages() {
     leo.send(&ClientMsg::Rejoin {
         name: "Leo".into(),
         last_seen: seen,
+        rooms: Vec::new(),
     })
     .await;
     ann.send(&send("new", None)).await;

@@ -111,18 +111,18 @@ async fn invalid_utf8_gets_its_own_error() {
 }
 
 #[tokio::test]
-async fn wrong_version_is_told_the_supported_one() {
+async fn wrong_version_is_told_the_supported_ones() {
     let (server, mut bystander) = setup().await;
     let mut raw = Raw::connect(&server).await;
     raw.send(&ClientMsg::Hello {
-        version: PROTOCOL_VERSION + 1,
-        agent: "future".into(),
+        version: 0,
+        agent: "ancient".into(),
         features: Vec::new(),
     })
     .await;
     let text = raw.expect_error(ErrorCode::UNSUPPORTED_VERSION, true).await;
     assert!(
-        text.contains(&format!("version {PROTOCOL_VERSION}")),
+        text.contains(&format!("versions 1 to {PROTOCOL_VERSION}")),
         "{text}"
     );
     raw.expect_closed().await;
@@ -158,6 +158,8 @@ async fn send_before_join_is_refused() {
     raw.send(&ClientMsg::Send {
         text: "sneaky".into(),
         cid: None,
+        action: false,
+        room: None,
     })
     .await;
     raw.expect_error(ErrorCode::NOT_JOINED, true).await;
@@ -208,6 +210,8 @@ async fn accepted_messages_survive_a_later_bad_frame() {
     bytes.extend_from_slice(&chatty::protocol::encode_frame(&ClientMsg::Send {
         text: "before the junk".into(),
         cid: None,
+        action: false,
+        room: None,
     }));
     bytes.extend_from_slice(&[0xff; 8]);
     raw.write(&bytes).await;
@@ -228,4 +232,21 @@ impl ShutdownWrite for tokio::net::TcpStream {
         use tokio::io::AsyncWriteExt;
         self.shutdown().await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn a_newer_client_is_answered_with_the_version_both_speak() {
+    let (server, mut bystander) = setup().await;
+    let mut raw = Raw::connect(&server).await;
+    raw.send(&ClientMsg::Hello {
+        version: PROTOCOL_VERSION + 1,
+        agent: "future".into(),
+        features: Vec::new(),
+    })
+    .await;
+    match raw.next().await.expect("an answer") {
+        ServerMsg::Hello { version, .. } => assert_eq!(version, PROTOCOL_VERSION),
+        other => panic!("expected hello, got {other:?}"),
+    }
+    bystander_still_chats(&mut bystander, "newer client").await;
 }

@@ -230,7 +230,7 @@ async fn two_hundred_clients_see_every_message_once_in_one_order() {
                 let mut seen = Vec::with_capacity(TOTAL);
                 while seen.len() < TOTAL {
                     match reader.recv().await {
-                        Ok(Some(ServerMsg::Message { id, from, text })) => {
+                        Ok(Some(ServerMsg::Message { id, from, text, .. })) => {
                             seen.push((id, from, text))
                         }
                         Ok(Some(_)) => {}

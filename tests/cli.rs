@@ -270,6 +270,8 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
             }],
             servers: vec![],
             seen: Vec::new(),
+            room: "#lobby".into(),
+            rooms: Vec::new(),
         };
         wr.write_all(&encode_frame(&welcome)).await.unwrap();
         // A message type from some future version: a client must skip it.

@@ -61,6 +61,8 @@ async fn chats(raw: &mut Raw, text: &str) {
     raw.send(&ClientMsg::Send {
         text: text.into(),
         cid: None,
+        action: false,
+        room: None,
     })
     .await;
     loop {
@@ -254,6 +256,8 @@ async fn trickling_a_frame_does_not_keep_a_connection_alive() {
     let frame = chatty::protocol::encode_frame(&ClientMsg::Send {
         text: "x".repeat(200),
         cid: None,
+        action: false,
+        room: None,
     });
     let started = Instant::now();
     // The attacker's pace: one byte every 20 ms, far slower than the timeout
@@ -298,6 +302,8 @@ async fn the_flood_limit_holds_during_a_slowloris_attack() {
             .send(&ClientMsg::Send {
                 text: format!("m{n}"),
                 cid: None,
+                action: false,
+                room: None,
             })
             .await;
     }
@@ -386,6 +392,7 @@ async fn nobody_can_send_as_someone_else() {
         eve.send(&ClientMsg::Rejoin {
             name: name.into(),
             last_seen: Vec::new(),
+            rooms: Vec::new(),
         })
         .await;
         eve.expect_error(ErrorCode::NAME_TAKEN, false).await;

@@ -63,6 +63,8 @@ async fn flooding_is_refused_with_an_error_per_excess_message() {
         raw.send(&ClientMsg::Send {
             text: format!("m{n}"),
             cid: None,
+            action: false,
+            room: None,
         })
         .await;
     }

@@ -168,6 +168,7 @@ impl Cluster {
                         lost,
                         joined,
                         left,
+                        ..
                     } => {
                         let s = streams.entry(origin).or_default();
                         for name in &joined {

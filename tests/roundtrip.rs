@@ -85,10 +85,17 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             }
         }),
         text(40).prop_map(|name| ClientMsg::Join { name }),
-        (text(40), vec(message_id(), 0..6))
-            .prop_map(|(name, last_seen)| ClientMsg::Rejoin { name, last_seen }),
-        (text(1100), proptest::option::of(any::<u64>()))
-            .prop_map(|(text, cid)| ClientMsg::Send { text, cid }),
+        (text(40), vec(message_id(), 0..6)).prop_map(|(name, last_seen)| ClientMsg::Rejoin {
+            name,
+            last_seen,
+            rooms: Vec::new(),
+        }),
+        (text(1100), proptest::option::of(any::<u64>())).prop_map(|(text, cid)| ClientMsg::Send {
+            text,
+            cid,
+            action: false,
+            room: None,
+        }),
         Just(ClientMsg::Leave),
         Just(ClientMsg::Status),
         any::<u64>().prop_map(|nonce| ClientMsg::Ping { nonce }),
@@ -132,6 +139,8 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                     members,
                     servers,
                     seen,
+                    room: "#lobby".into(),
+                    rooms: Vec::new(),
                 }
             ),
         addrs
@@ -140,25 +149,31 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         (message_id(), text(40), server_id()).prop_map(|(id, name, server)| ServerMsg::Joined {
             id,
             name,
-            server
+            server,
+            room: "#lobby".into(),
         }),
         (message_id(), text(40), server_id(), leave_reason()).prop_map(
             |(id, name, server, reason)| ServerMsg::Left {
                 id,
                 name,
                 server,
-                reason
+                reason,
+                room: "#lobby".into(),
             }
         ),
         (message_id(), text(40), text(1100)).prop_map(|(id, from, text)| ServerMsg::Message {
             id,
             from,
-            text
+            text,
+            action: false,
+            room: "#lobby".into(),
         }),
         (message_id(), text(40), text(200)).prop_map(|(id, from, text)| ServerMsg::History {
             id,
             from,
-            text
+            text,
+            action: false,
+            room: "#lobby".into(),
         }),
         (
             any::<u16>(),
@@ -194,6 +209,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                     servers,
                     members,
                     counters,
+                    rooms: Vec::new(),
                 })
             }),
         text(100).prop_map(|text| ServerMsg::Notice { text }),

@@ -126,7 +126,7 @@ async fn chat_exactly_once_in_order(net: Net) {
         let mut ids = HashSet::new();
         let collect = async {
             while got.values().map(Vec::len).sum::<usize>() < 3 * PER {
-                if let ServerMsg::Message { id, from, text } =
+                if let ServerMsg::Message { id, from, text, .. } =
                     r.recv().await.unwrap().expect("open")
                 {
                     assert!(ids.insert(id), "duplicate {id:?}");

@@ -99,6 +99,8 @@ impl Layout {
         let frame = encode_frame(&ClientMsg::Send {
             text: text.clone(),
             cid: None,
+            action: false,
+            room: None,
         })
         .to_vec();
         let at = frame.len() - size;

@@ -173,6 +173,8 @@ impl<'c> Chat<'c> {
                     conn.send(ClientMsg::Send {
                         text,
                         cid: Some(cid),
+                        room: None,
+                        action: false,
                     });
                 }
                 if self.leaving == Leaving::Wanted && self.outbox.undelivered() == 0 {
@@ -408,7 +410,7 @@ impl<'c> Chat<'c> {
                     self.console.print(&said(&self.me, &text));
                 }
             }
-            ServerMsg::Message { id, from, text } => {
+            ServerMsg::Message { id, from, text, .. } => {
                 if !self.seen.fresh(id) {
                 } else if from == self.me {
                     if let Some(text) = self.echo.message(id, text, &self.outbox) {

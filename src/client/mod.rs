@@ -291,6 +291,7 @@ impl Client {
         self.send_msg(&ClientMsg::Rejoin {
             name: name.to_string(),
             last_seen,
+            rooms: Vec::new(),
         })
         .await?;
         self.await_welcome().await
@@ -304,6 +305,7 @@ impl Client {
                 members,
                 servers,
                 seen,
+                ..
             } => Ok(Welcome {
                 server,
                 name,
@@ -332,6 +334,8 @@ impl Client {
         self.send_msg(&ClientMsg::Send {
             text: text.to_string(),
             cid: None,
+            room: None,
+            action: false,
         })
         .await
     }
@@ -441,6 +445,8 @@ impl ClientWriter {
         self.send_msg(&ClientMsg::Send {
             text: text.to_string(),
             cid: None,
+            room: None,
+            action: false,
         })
         .await
     }

@@ -26,6 +26,14 @@ pub fn render(msg: &ServerMsg) -> Option<String> {
         | ServerMsg::Ping { .. }
         | ServerMsg::Pong { .. }
         | ServerMsg::Ack { .. } => return None,
+        // Version 2 frames: rendered once the terminal speaks version 2.
+        ServerMsg::Private { .. }
+        | ServerMsg::Nick { .. }
+        | ServerMsg::Topic { .. }
+        | ServerMsg::RoomState(_)
+        | ServerMsg::WhoReply { .. }
+        | ServerMsg::RoomsReply { .. }
+        | ServerMsg::WhoisReply { .. } => return None,
     })
 }
 
@@ -81,6 +89,7 @@ mod tests {
             id: id(),
             name: "Leo".into(),
             server,
+            room: "#lobby".into(),
         };
         assert_eq!(render(&join).unwrap(), "[JOIN] Leo joined the chat");
         let left = ServerMsg::Left {
@@ -88,6 +97,7 @@ mod tests {
             name: "Leo".into(),
             server,
             reason: LeaveReason::Leave,
+            room: "#lobby".into(),
         };
         assert_eq!(render(&left).unwrap(), "[LEAVE] Leo left the chat");
         let lost = ServerMsg::Left {
@@ -95,6 +105,7 @@ mod tests {
             name: "Leo".into(),
             server,
             reason: LeaveReason::ServerLost,
+            room: "#lobby".into(),
         };
         assert_eq!(
             render(&lost).unwrap(),
@@ -104,6 +115,8 @@ mod tests {
             id: id(),
             from: "Leo".into(),
             text: "hello".into(),
+            action: false,
+            room: "#lobby".into(),
         };
         assert_eq!(render(&msg).unwrap(), "[Leo] hello");
         assert!(render(&ServerMsg::Ping { nonce: 1 }).is_none());
@@ -115,6 +128,8 @@ mod tests {
             id: id(),
             from: "x\u{1b}".into(),
             text: "a\u{1b}[2Jb\nc".into(),
+            action: false,
+            room: "#lobby".into(),
         };
         assert_eq!(render(&msg).unwrap(), "[x\u{fffd}] a\u{fffd}[2Jb\u{fffd}c");
     }

@@ -126,6 +126,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            rooms: Vec::new(),
         }
     }
 

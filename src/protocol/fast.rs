@@ -20,6 +20,8 @@ pub fn decode_client(body: &[u8]) -> Result<ClientMsg, DecodeError> {
         return Ok(ClientMsg::Send {
             text: text.to_owned(),
             cid,
+            room: None,
+            action: false,
         });
     }
     decode(body)
@@ -128,6 +130,8 @@ mod tests {
                 let msg = ClientMsg::Send {
                     text: text.into(),
                     cid,
+                    action: false,
+                    room: None,
                 };
                 let frame = encode_frame(&msg);
                 assert_eq!(decode_client(body(&frame)).unwrap(), msg);

@@ -5,11 +5,12 @@
 //! keys they do not know, so fields can be added without a version bump.
 //! PROTOCOL.md is the normative description; this file must agree with it.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+pub use super::errors::ErrorCode;
 use super::ids::{MessageId, ServerId};
+use super::parts::{is_false, lobby};
+pub use super::parts::{Member, RoomInfo, RoomState, ServerInfo, StatusReport, TopicInfo, LOBBY};
 use super::rate::RateLimit;
 
 /// Messages a client sends to a server.
@@ -18,7 +19,8 @@ use super::rate::RateLimit;
 pub enum ClientMsg {
     /// First message on every connection: the protocol version the client speaks.
     Hello {
-        /// Protocol version; the server refuses anything but [`super::PROTOCOL_VERSION`].
+        /// The highest protocol version the client speaks; the server
+        /// answers with the version both speak ([`super::negotiate`]).
         version: u16,
         /// Free-form client software name, for logs (at most 64 bytes).
         #[serde(default)]
@@ -42,16 +44,78 @@ pub enum ClientMsg {
         /// Newest id seen per origin.
         #[serde(default)]
         last_seen: Vec<MessageId>,
+        /// Version 2: the rooms to enter again besides `#lobby` (each gets
+        /// its backfill newer than `last_seen`). Invalid names are skipped.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rooms: Vec<String>,
     },
-    /// Say something to everyone.
+    /// Say something to a room (version 1: to everyone, in `#lobby`).
     Send {
         /// Non-empty UTF-8, at most [`super::MAX_TEXT_BYTES`] bytes.
         text: String,
+        /// Version 2: the room; `#lobby` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Version 2: an action (`/me waves`), shown as `* Leo waves`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        action: bool,
         /// A client-chosen id for this line, unique for the client's whole
         /// session (across failovers): servers deduplicate on (sender, cid)
         /// cluster-wide, and with the `ack` feature answer with `ack`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cid: Option<u64>,
+    },
+    /// Version 2: enter a room (created on first entry). Answered with
+    /// `room_state` and the room's history; then everyone in it, the
+    /// enterer included, gets `joined`.
+    Enter {
+        /// The room, `#name`.
+        room: String,
+    },
+    /// Version 2: leave a room; everyone in it, the parter included, gets
+    /// `left` with reason `leave`.
+    Part {
+        /// The room.
+        room: String,
+    },
+    /// Version 2: a private message to one member anywhere in the cluster.
+    Private {
+        /// The addressee's name.
+        to: String,
+        /// As for `send`.
+        text: String,
+        /// As for `send`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<u64>,
+        /// As for `send`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        action: bool,
+    },
+    /// Version 2: change one's name; everyone who shares a room with the
+    /// member, and the member, gets `nick`.
+    Nick {
+        /// The new name.
+        name: String,
+    },
+    /// Version 2: set a room's topic (`text`), or ask for it (no `text`).
+    Topic {
+        /// The room.
+        room: String,
+        /// The new topic; empty clears it; absent asks.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
+    /// Version 2: who is in a room; answered by `who_reply`.
+    Who {
+        /// The room.
+        room: String,
+    },
+    /// Version 2: every room in the cluster; answered by `rooms_reply`.
+    Rooms,
+    /// Version 2: where a member is; answered by `whois_reply`.
+    Whois {
+        /// The member's name.
+        name: String,
     },
     /// Leave the chat. A member gets `left` about itself as confirmation;
     /// either way the server then closes the connection.
@@ -112,13 +176,20 @@ pub enum ServerMsg {
         /// so it is sent only what came after its own welcome.
         #[serde(default)]
         seen: Vec<MessageId>,
+        /// Version 2: the room the member starts in (`#lobby`); `members`
+        /// are that room's.
+        #[serde(default = "lobby")]
+        room: String,
+        /// Version 2: the rooms the member is in now, with topic and members.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        rooms: Vec<RoomState>,
     },
     /// The live servers changed; sent to members whenever the list does.
     Servers {
         /// Client addresses of every live server, this one first.
         servers: Vec<String>,
     },
-    /// Someone entered the chat.
+    /// Someone entered a room (version 1: the chat, `#lobby`).
     Joined {
         /// Event id.
         id: MessageId,
@@ -126,8 +197,11 @@ pub enum ServerMsg {
         name: String,
         /// The server the member is connected to.
         server: ServerId,
+        /// The room (`#lobby` from servers that predate rooms).
+        #[serde(default = "lobby")]
+        room: String,
     },
-    /// Someone left the chat.
+    /// Someone left a room (version 1: the chat, `#lobby`).
     Left {
         /// Event id.
         id: MessageId,
@@ -137,8 +211,11 @@ pub enum ServerMsg {
         server: ServerId,
         /// Why they left.
         reason: LeaveReason,
+        /// The room.
+        #[serde(default = "lobby")]
+        room: String,
     },
-    /// A chat message.
+    /// A chat message in a room.
     Message {
         /// Event id; unique cluster-wide.
         id: MessageId,
@@ -146,9 +223,15 @@ pub enum ServerMsg {
         from: String,
         /// The text.
         text: String,
+        /// The room.
+        #[serde(default = "lobby")]
+        room: String,
+        /// An action (`/me`); absent when false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        action: bool,
     },
-    /// A chat message from before the client joined, replayed right after
-    /// `welcome` (oldest first) so a newcomer sees the recent conversation.
+    /// A chat message from before the client entered the room, replayed
+    /// right after `welcome` or `room_state` (oldest first).
     History {
         /// Event id of the original message.
         id: MessageId,
@@ -156,6 +239,74 @@ pub enum ServerMsg {
         from: String,
         /// The text.
         text: String,
+        /// The room.
+        #[serde(default = "lobby")]
+        room: String,
+        /// An action (`/me`); absent when false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        action: bool,
+    },
+    /// Version 2: a private message, to its addressee and (as the echo)
+    /// to its sender; no one else ever gets it.
+    Private {
+        /// Event id.
+        id: MessageId,
+        /// The sender.
+        from: String,
+        /// The addressee.
+        to: String,
+        /// The text.
+        text: String,
+        /// An action (`/me`); absent when false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        action: bool,
+    },
+    /// Version 2: a member changed name; to everyone who shares a room with
+    /// it, and to the member.
+    Nick {
+        /// Event id.
+        id: MessageId,
+        /// The name held before.
+        old: String,
+        /// The name held now.
+        new: String,
+        /// The member's server.
+        server: ServerId,
+    },
+    /// Version 2: a room's topic (set, changed or asked for).
+    Topic {
+        /// The room.
+        room: String,
+        /// The topic; empty when there is none.
+        text: String,
+        /// Who set it (empty when there is none).
+        by: String,
+        /// When, in Unix milliseconds (0 when there is none).
+        at: u64,
+    },
+    /// Version 2: answer to `enter`: the room as the member finds it. Its
+    /// history follows as `history` frames, then everyone gets `joined`.
+    RoomState(RoomState),
+    /// Version 2: answer to `who`.
+    WhoReply {
+        /// The room.
+        room: String,
+        /// Its members, by name.
+        members: Vec<Member>,
+    },
+    /// Version 2: answer to `rooms`.
+    RoomsReply {
+        /// Every room with a member, by name.
+        rooms: Vec<RoomInfo>,
+    },
+    /// Version 2: answer to `whois`.
+    WhoisReply {
+        /// The member's name.
+        name: String,
+        /// Its server.
+        server: ServerId,
+        /// The rooms it is in.
+        rooms: Vec<String>,
     },
     /// Something went wrong; if `fatal`, the server closes the connection next.
     Error {
@@ -221,6 +372,9 @@ impl ServerMsg {
                 | ServerMsg::Notice { .. }
                 | ServerMsg::Servers { .. }
                 | ServerMsg::Ack { .. }
+                | ServerMsg::Private { .. }
+                | ServerMsg::Nick { .. }
+                | ServerMsg::Topic { .. }
         )
     }
 
@@ -234,6 +388,13 @@ impl ServerMsg {
         "history",
         "error",
         "ack",
+        "private",
+        "nick",
+        "topic",
+        "room_state",
+        "who_reply",
+        "rooms_reply",
+        "whois_reply",
         "status_reply",
         "notice",
         "servers",
@@ -241,45 +402,6 @@ impl ServerMsg {
         "ping",
         "pong",
     ];
-}
-
-/// One person in the chat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Member {
-    /// Their name.
-    pub name: String,
-    /// The server they are connected to.
-    pub server: ServerId,
-}
-
-/// What a server knows, as returned by `status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusReport {
-    /// The answering server.
-    pub id: ServerId,
-    /// Every server it knows, itself included.
-    pub servers: Vec<ServerInfo>,
-    /// Everyone in the chat, sorted by name.
-    pub members: Vec<Member>,
-    /// Named counters since the server started (connections refused by the
-    /// caps, datagrams dropped or refused by cause), for operators. Names are
-    /// listed in PROTOCOL.md; clients must accept names they do not know.
-    #[serde(default)]
-    pub counters: BTreeMap<String, u64>,
-}
-
-/// One server as seen by the answering server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerInfo {
-    /// The server's incarnation id.
-    pub id: ServerId,
-    /// Where clients connect to it (`ip:port`).
-    pub addr: String,
-    /// `alive`, `suspect` or `dead`.
-    pub state: String,
-    /// Milliseconds since the answering server last heard from it (0 for itself).
-    #[serde(default)]
-    pub last_heard_ms: u64,
 }
 
 /// Why a member left. Unknown reasons from newer servers decode as `Other`.
@@ -325,84 +447,5 @@ impl LeaveReason {
             LeaveReason::Unknown => Some("reason unknown"),
             LeaveReason::Other => Some("unknown reason"),
         }
-    }
-}
-
-/// Error codes carried by `error` frames. Numbers are stable; see PROTOCOL.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ErrorCode(pub u16);
-
-impl ErrorCode {
-    /// The frame was not a valid message (not MessagePack, not a map, unknown type, bad fields).
-    pub const BAD_FRAME: ErrorCode = ErrorCode(100);
-    /// The length prefix exceeded the frame limit.
-    pub const FRAME_TOO_LARGE: ErrorCode = ErrorCode(101);
-    /// The client's protocol version is not supported.
-    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(102);
-    /// The first message was not `hello`, or `hello` came twice.
-    pub const HANDSHAKE_REQUIRED: ErrorCode = ErrorCode(103);
-    /// A string was not valid UTF-8.
-    pub const INVALID_UTF8: ErrorCode = ErrorCode(104);
-    /// The handshake did not complete in time.
-    pub const HANDSHAKE_TIMEOUT: ErrorCode = ErrorCode(105);
-    /// A plain-TCP client connected to a server that requires TLS. Sent in
-    /// the clear, since the client speaks no TLS.
-    pub const TLS_REQUIRED: ErrorCode = ErrorCode(106);
-    /// `send` before a successful `join`.
-    pub const NOT_JOINED: ErrorCode = ErrorCode(200);
-    /// `join` while already joined.
-    pub const ALREADY_JOINED: ErrorCode = ErrorCode(201);
-    /// The name breaks the naming rules.
-    pub const NAME_INVALID: ErrorCode = ErrorCode(210);
-    /// Someone already holds that name.
-    pub const NAME_TAKEN: ErrorCode = ErrorCode(211);
-    /// The text is empty, too long or contains control characters.
-    pub const TEXT_INVALID: ErrorCode = ErrorCode(220);
-    /// The client is sending faster than its rate limit; the message was dropped.
-    pub const RATE_LIMITED: ErrorCode = ErrorCode(230);
-    /// The client did not read fast enough; its outbound queue overflowed.
-    pub const TOO_SLOW: ErrorCode = ErrorCode(240);
-    /// The client stopped answering keepalives.
-    pub const KEEPALIVE_TIMEOUT: ErrorCode = ErrorCode(241);
-    /// The connection did not complete `hello` and `join` in time.
-    pub const JOIN_TIMEOUT: ErrorCode = ErrorCode(242);
-    /// The server is shutting down and accepts no new joins.
-    pub const SHUTTING_DOWN: ErrorCode = ErrorCode(250);
-    /// The server has as many connections as it accepts; try another server.
-    pub const TOO_MANY_CONNECTIONS: ErrorCode = ErrorCode(260);
-    /// The client's address has as many connections as one address may have.
-    pub const TOO_MANY_FROM_ADDRESS: ErrorCode = ErrorCode(261);
-
-    /// A short stable name for logs and client output.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::BAD_FRAME => "bad_frame",
-            Self::FRAME_TOO_LARGE => "frame_too_large",
-            Self::UNSUPPORTED_VERSION => "unsupported_version",
-            Self::HANDSHAKE_REQUIRED => "handshake_required",
-            Self::INVALID_UTF8 => "invalid_utf8",
-            Self::HANDSHAKE_TIMEOUT => "handshake_timeout",
-            Self::TLS_REQUIRED => "tls_required",
-            Self::NOT_JOINED => "not_joined",
-            Self::ALREADY_JOINED => "already_joined",
-            Self::NAME_INVALID => "name_invalid",
-            Self::NAME_TAKEN => "name_taken",
-            Self::TEXT_INVALID => "text_invalid",
-            Self::RATE_LIMITED => "rate_limited",
-            Self::TOO_SLOW => "too_slow",
-            Self::KEEPALIVE_TIMEOUT => "keepalive_timeout",
-            Self::JOIN_TIMEOUT => "join_timeout",
-            Self::SHUTTING_DOWN => "shutting_down",
-            Self::TOO_MANY_CONNECTIONS => "too_many_connections",
-            Self::TOO_MANY_FROM_ADDRESS => "too_many_from_address",
-            _ => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.0, self.name())
     }
 }

@@ -6,9 +6,11 @@
 //! modules drive it.
 
 pub mod codec;
+pub mod errors;
 pub mod fast;
 pub mod ids;
 pub mod messages;
+pub mod parts;
 pub mod rate;
 pub mod skim;
 pub mod validate;
@@ -17,7 +19,8 @@ pub use codec::{decode, encode_frame, encode_frame_sized, DecodeError, FrameDeco
 pub use fast::decode_client;
 pub use ids::{MessageId, ServerId};
 pub use messages::{
-    ClientMsg, ErrorCode, LeaveReason, Member, ServerInfo, ServerMsg, StatusReport,
+    ClientMsg, ErrorCode, LeaveReason, Member, RoomInfo, RoomState, ServerInfo, ServerMsg,
+    StatusReport, TopicInfo, LOBBY,
 };
 pub use rate::RateLimit;
 
@@ -28,8 +31,28 @@ pub const FEATURE_ACK: &str = "ack";
 /// Every optional feature this build knows, as named in `hello.features`.
 pub const FEATURES: &[&str] = &[FEATURE_ACK];
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The highest protocol version this build speaks: 2 adds rooms, private
+/// messages, nick changes and topics.
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The oldest protocol version this build still speaks: a version-1
+/// client is in `#lobby` only and sees exactly the frames it always did.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+
+/// The version a server speaks with a client that asked for `client`
+/// (the highest it speaks): the highest both speak, or `None` if none.
+pub fn negotiate(client: u16) -> Option<u16> {
+    (client >= MIN_PROTOCOL_VERSION).then(|| client.min(PROTOCOL_VERSION))
+}
+
+/// Most rooms one member may be in at once.
+pub const MAX_ROOMS_PER_MEMBER: usize = 32;
+
+/// Longest room name, `#` included, in Unicode scalar values.
+pub const MAX_ROOM_CHARS: usize = 50;
+
+/// Longest topic, in UTF-8 bytes.
+pub const MAX_TOPIC_BYTES: usize = 300;
 
 /// Largest frame body a server accepts from a client (64 KiB).
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;

@@ -20,6 +20,7 @@ mod state;
 pub use dedupe::{ClientId, DEDUPE_WINDOW};
 pub use queue::{frame_queue, FrameReceiver, FrameSender, Wakes};
 
+use crate::protocol::LOBBY;
 use state::{backfill, watermark, Conn, RoomState};
 #[cfg(test)]
 mod tests;
@@ -221,6 +222,8 @@ impl Room {
                             id: *id,
                             from: from.clone(),
                             text: text.clone(),
+                            room: LOBBY.into(),
+                            action: false,
                         })
                     })
                     .collect()
@@ -231,6 +234,8 @@ impl Room {
                         id: *id,
                         from: from.clone(),
                         text: text.clone(),
+                        room: LOBBY.into(),
+                        action: false,
                     })
                 })
                 .collect(),
@@ -401,6 +406,7 @@ impl Room {
             servers,
             members: state.members(),
             counters,
+            rooms: Vec::new(),
         }
     }
 

@@ -19,6 +19,7 @@
 
 use super::{state::RoomState, Room};
 use crate::protocol::validate::name_key;
+use crate::protocol::LOBBY;
 use crate::protocol::{
     encode_frame, ErrorCode, LeaveReason, Member, MessageId, ServerId, ServerMsg,
 };
@@ -151,6 +152,7 @@ impl RoomState {
             id: MessageId { origin, seq },
             name,
             server: origin,
+            room: LOBBY.into(),
         }));
     }
 
@@ -168,6 +170,7 @@ impl RoomState {
             name: member.name,
             server: origin,
             reason,
+            room: LOBBY.into(),
         }));
     }
 

@@ -2,6 +2,7 @@
 //! name order, recent messages, and the fan-out of encoded frames into the
 //! members' queues. Everything here runs with the room lock held.
 
+use crate::protocol::LOBBY;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use bytes::Bytes;
@@ -120,12 +121,14 @@ impl RoomState {
                 id,
                 name: name.clone(),
                 server: me,
+                room: LOBBY.into(),
             }),
             ChatEvent::Left { name, reason } => encode_frame(&ServerMsg::Left {
                 id,
                 name: name.clone(),
                 server: me,
                 reason: *reason,
+                room: LOBBY.into(),
             }),
             ChatEvent::Message { from, text, cid } => {
                 self.remember_line(from, *cid, id);
@@ -165,8 +168,18 @@ impl RoomState {
             id: MessageId,
             from: &'a str,
             text: &'a str,
+            room: &'a str,
         }
-        encode_frame_sized(&Message { id, from, text }, 64 + from.len() + text.len())
+        let room = LOBBY;
+        encode_frame_sized(
+            &Message {
+                id,
+                from,
+                text,
+                room,
+            },
+            64 + from.len() + text.len() + room.len(),
+        )
     }
 
     /// Everyone in the chat, on this server and the others, by name.
@@ -198,6 +211,7 @@ impl RoomState {
             members: Roster<'a>,
             servers: &'a [String],
             seen: &'a [MessageId],
+            room: &'a str,
         }
         struct Roster<'a>(&'a BTreeMap<String, ServerId>);
         #[derive(Serialize)]
@@ -220,6 +234,7 @@ impl RoomState {
             members: Roster(&self.roster),
             servers,
             seen,
+            room: LOBBY,
         })
     }
 

@@ -230,6 +230,8 @@ fn welcome_from_the_roster_encodes_like_the_message_type() {
         members: state.members(),
         servers: servers.clone(),
         seen: seen.clone(),
+        room: "#lobby".into(),
+        rooms: Vec::new(),
     });
     assert_eq!(
         state.welcome_frame(room.id(), "ann", &servers, &seen),
@@ -255,6 +257,8 @@ fn message_frames_encode_like_the_message_type() {
         id,
         from: "Ann".into(),
         text: "héllo".into(),
+        action: false,
+        room: "#lobby".into(),
     });
     assert_eq!(RoomState::message_frame(id, "Ann", "héllo"), expected);
 }

@@ -119,6 +119,7 @@ async fn serve_stream<R, W>(
         bucket: TokenBucket::new(config.rate_limit, now.into_std()),
         config,
         greeted: false,
+        version: 0,
         acks: false,
         name: None,
         ever_joined: false,
@@ -184,6 +185,8 @@ struct Session {
     config: Arc<ServerConfig>,
     bucket: TokenBucket,
     greeted: bool,
+    /// The protocol version agreed in the handshake (1 or 2).
+    version: u16,
     /// Whether the client negotiated `ack`: its sends with a cid are
     /// answered with `ack` once numbered.
     acks: bool,

@@ -8,8 +8,8 @@ use tracing::{debug, info};
 use super::{End, Session};
 use crate::protocol::validate::{validate_name, validate_text};
 use crate::protocol::{
-    encode_frame, ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg, AGENT, FEATURES,
-    FEATURE_ACK, MAX_AGENT_BYTES, PROTOCOL_VERSION,
+    encode_frame, negotiate, ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg, AGENT,
+    FEATURES, FEATURE_ACK, MAX_AGENT_BYTES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use crate::server::room::{ClientId, JoinError};
 
@@ -23,6 +23,18 @@ impl Session {
             return self.handshake(msg);
         }
         match msg {
+            // Version 2 requests: not served by this build yet.
+            ClientMsg::Enter { .. }
+            | ClientMsg::Part { .. }
+            | ClientMsg::Private { .. }
+            | ClientMsg::Nick { .. }
+            | ClientMsg::Topic { .. }
+            | ClientMsg::Who { .. }
+            | ClientMsg::Rooms
+            | ClientMsg::Whois { .. } => {
+                self.error(ErrorCode::BAD_FRAME, "rooms are not served yet".into());
+                None
+            }
             ClientMsg::Hello { .. } => Some(self.fatal(
                 ErrorCode::HANDSHAKE_REQUIRED,
                 "hello was already received on this connection".into(),
@@ -34,14 +46,16 @@ impl Session {
                 self.join(name, None);
                 None
             }
-            ClientMsg::Rejoin { name, last_seen } => {
+            ClientMsg::Rejoin {
+                name, last_seen, ..
+            } => {
                 if self.rate_limited() {
                     return None;
                 }
                 self.join(name, Some(&last_seen));
                 None
             }
-            ClientMsg::Send { text, cid } => self.send(text, cid),
+            ClientMsg::Send { text, cid, .. } => self.send(text, cid),
             ClientMsg::Leave => {
                 if self.name.take().is_some() {
                     let _ = self.room.leave(self.conn, LeaveReason::Leave);
@@ -119,8 +133,9 @@ impl Session {
                 version,
                 agent,
                 features,
-            } if version == PROTOCOL_VERSION => {
+            } if negotiate(version).is_some() => {
                 self.greeted = true;
+                self.version = negotiate(version).unwrap_or(MIN_PROTOCOL_VERSION);
                 let agent = truncate_bytes(&agent, MAX_AGENT_BYTES);
                 // Only what this build knows, in its own spelling and order.
                 let accepted: Vec<String> = FEATURES
@@ -132,7 +147,7 @@ impl Session {
                 debug!(%agent, ?accepted, "handshake complete");
                 let limit = self.config.rate_limit;
                 self.reply(&ServerMsg::Hello {
-                    version: PROTOCOL_VERSION,
+                    version: self.version,
                     server: self.room.id(),
                     agent: AGENT.into(),
                     keepalive_ms: self.config.keepalive.as_millis() as u64,
@@ -144,7 +159,8 @@ impl Session {
             ClientMsg::Hello { version, .. } => Some(self.fatal(
                 ErrorCode::UNSUPPORTED_VERSION,
                 format!(
-                    "unsupported protocol version {version}; this server speaks version {PROTOCOL_VERSION}"
+                    "unsupported protocol version {version}; this server speaks versions \
+                     {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
                 ),
             )),
             _ => Some(self.fatal(

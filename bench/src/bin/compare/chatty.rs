@@ -27,7 +27,13 @@ pub fn opening(name: &str) -> Vec<u8> {
 /// A `send` frame; the text is the frame's last field.
 pub fn publish_template(payload: &[u8]) -> (Vec<u8>, usize) {
     let text = String::from_utf8(payload.to_vec()).expect("payloads are ASCII");
-    let frame = encode_frame(&ClientMsg::Send { text, cid: None }).to_vec();
+    let frame = encode_frame(&ClientMsg::Send {
+        text,
+        cid: None,
+        action: false,
+        room: None,
+    })
+    .to_vec();
     let at = frame.len() - payload.len();
     (frame, at)
 }

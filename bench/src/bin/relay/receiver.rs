@@ -141,7 +141,7 @@ impl Received {
     /// Takes in one message from the server.
     fn take(&mut self, msg: ServerMsg, ctx: &RecvCtx, seen: &mut [Seen]) -> Result<(), Anomaly> {
         match msg {
-            ServerMsg::Message { id, from, text } => {
+            ServerMsg::Message { id, from, text, .. } => {
                 let now = now_ns();
                 let shared = &*ctx.shared;
                 let parsed = LAYOUT.parse(text.as_bytes());

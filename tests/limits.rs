@@ -170,6 +170,25 @@ async fn a_connection_that_never_says_hello_is_closed() {
     raw.expect_closed().await;
 }
 
+/// With the handshake and join deadlines equal (as by default, 10 s each),
+/// a silent connection is always told 105, never 242 by chance.
+#[tokio::test]
+async fn a_silent_connection_gets_105_when_both_deadlines_fall_together() {
+    let server = TestServer::start(ServerConfig {
+        handshake_timeout: Duration::from_millis(150),
+        join_timeout: Duration::from_millis(150),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..24 {
+        silent.push(Raw::connect(&server).await);
+    }
+    for raw in &mut silent {
+        raw.expect_error(ErrorCode::HANDSHAKE_TIMEOUT, true).await;
+    }
+}
+
 /// Graceful shutdown: every connection, joined or not, receives the notice
 /// before the server closes it, and the server stops.
 #[tokio::test]

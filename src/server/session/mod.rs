@@ -224,6 +224,10 @@ impl Session {
         tokio::pin!(evicted_now, shutting_down, handshake_over, join_over);
         loop {
             tokio::select! {
+                // In this order when several are ready: a silent connection
+                // whose handshake and join deadlines fall together (both
+                // 10 s by default) always gets 105, never 242 at random.
+                biased;
                 _ = &mut evicted_now => return End::Evicted,
                 _ = &mut shutting_down => return End::Shutdown,
                 _ = &mut handshake_over, if !self.greeted => {

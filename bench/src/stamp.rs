@@ -109,11 +109,59 @@ impl Layout {
         }
         Ok((frame, at))
     }
+
+    /// Like [`Layout::send_frame`], the `send` also carrying a `cid` (so
+    /// that a server with the `ack` feature answers it with `ack`): the
+    /// frame, where the text starts, and where the cid's 8 big-endian bytes
+    /// are. The cid is always at least [`CID_BASE`], so its encoding keeps
+    /// one width (`0xcf` and 8 bytes) and can be overwritten in place.
+    pub fn send_frame_with_cid(
+        &self,
+        size: usize,
+        values: &[u64],
+    ) -> anyhow::Result<(Vec<u8>, usize, usize)> {
+        let (plain, _) = self.send_frame(size, values)?;
+        let text = plain[plain.len() - size..].to_vec();
+        let frame = encode_frame(&ClientMsg::Send {
+            text: String::from_utf8(text.clone()).expect("ASCII"),
+            cid: Some(CID_BASE),
+            action: false,
+            room: None,
+        })
+        .to_vec();
+        // `{type, text, cid}`: the cid's value ends the frame.
+        let cid_at = frame.len() - 8;
+        let text_at = cid_at - 1 - 4 - size;
+        if frame[cid_at - 1] != 0xcf || frame[text_at..text_at + size] != text[..] {
+            bail!("unexpected encoding of a send frame with a cid");
+        }
+        Ok((frame, text_at, cid_at))
+    }
 }
+
+/// The lowest cid a benchmark sends: above 2^32, so every cid encodes in
+/// the same 9 bytes.
+pub const CID_BASE: u64 = 1 << 62;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cid_can_be_written_into_the_frame_in_place() {
+        let layout = Layout { widths: &[10, 20] };
+        let (mut frame, text_at, cid_at) = layout.send_frame_with_cid(64, &[0, 0]).unwrap();
+        layout.put(&mut frame[text_at..], 0, 42);
+        frame[cid_at..cid_at + 8].copy_from_slice(&(CID_BASE + 7).to_be_bytes());
+        match chatty::protocol::decode::<ClientMsg>(&frame[4..]).unwrap() {
+            ClientMsg::Send { text, cid, .. } => {
+                assert_eq!(cid, Some(CID_BASE + 7));
+                assert_eq!(text.len(), 64);
+                assert!(text.starts_with("0000000042 "), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn fields_round_trip_through_a_send_frame() {

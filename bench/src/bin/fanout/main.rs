@@ -61,6 +61,11 @@ struct Args {
     /// that a receiver that falls behind by the whole run is not evicted.
     #[arg(long)]
     client_queue: Option<usize>,
+    /// Publisher modes to run, comma separated: `false` sends plain
+    /// lines, `true` sends each with a cid, which the server acknowledges
+    /// (`ack`), so both can be compared in one run.
+    #[arg(long, value_delimiter = ',', default_value = "false")]
+    acked: Vec<bool>,
     /// Connections opened concurrently during setup.
     #[arg(long, default_value_t = 64)]
     connect_parallel: usize,
@@ -101,17 +106,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut failed = false;
     for &size in &args.size {
         for &clients in &args.clients {
-            let messages = default_messages(&args, clients);
-            eprintln!("run: {clients} receivers, {size} B, {messages} messages");
-            let row = match run::run_one(&chatty, &args, clients, size, messages).await {
-                Ok(row) => row,
-                Err(err) => {
-                    eprintln!("  failed: {err:#}");
-                    Row::failed(clients, size, messages, err.to_string())
-                }
-            };
-            failed |= row.complete != "yes";
-            println!("{}", row.markdown());
+            for &acked in &args.acked {
+                let messages = default_messages(&args, clients);
+                eprintln!("run: {clients} receivers, {size} B, acked {acked}, {messages} messages");
+                let row = match run::run_one(&chatty, &args, clients, size, acked, messages).await {
+                    Ok(row) => row,
+                    Err(err) => {
+                        eprintln!("  failed: {err:#}");
+                        Row::failed(clients, size, acked, messages, err.to_string())
+                    }
+                };
+                failed |= row.complete != "yes";
+                println!("{}", row.markdown());
+            }
         }
     }
     if failed {

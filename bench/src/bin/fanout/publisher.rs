@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chatty_bench::api::{Client, ClientReader, ClientWriter, ServerMsg};
-use chatty_bench::stamp::now_ns;
+use chatty_bench::stamp::{now_ns, CID_BASE};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout_at, Instant as Deadline};
@@ -23,6 +23,8 @@ pub(crate) struct Plan {
     pub(crate) window: usize,
     /// Most frames per write.
     pub(crate) batch: usize,
+    /// Send every line with a cid, so the server acknowledges each one.
+    pub(crate) acked: bool,
     pub(crate) deadline: Deadline,
 }
 
@@ -66,9 +68,15 @@ impl Publisher {
             plan.messages as u64,
             plan.deadline,
         ));
-        let (template, text_at) = LAYOUT.send_frame(plan.size, &[0, 0])?;
+        let (template, text_at, cid_at) = if plan.acked {
+            let (frame, text, cid) = LAYOUT.send_frame_with_cid(plan.size, &[0, 0])?;
+            (frame, text, Some(cid))
+        } else {
+            let (frame, text) = LAYOUT.send_frame(plan.size, &[0, 0])?;
+            (frame, text, None)
+        };
         let first_send = Instant::now();
-        let send_task = tokio::spawn(send(writer, window, template, text_at, plan));
+        let send_task = tokio::spawn(send(writer, window, (template, text_at, cid_at), plan));
         Ok(Publisher {
             echoes,
             echo_task,
@@ -131,8 +139,7 @@ async fn count_echoes(
 async fn send(
     mut writer: ClientWriter,
     window: Arc<Semaphore>,
-    template: Vec<u8>,
-    text_at: usize,
+    (template, text_at, cid_at): (Vec<u8>, usize, Option<usize>),
     plan: Plan,
 ) -> (ClientWriter, Sent) {
     let batch_max = plan.batch.max(1);
@@ -161,6 +168,10 @@ async fn send(
         for counter in sent..sent + n {
             let start = buf.len();
             buf.extend_from_slice(&template);
+            if let Some(at) = cid_at {
+                let cid = CID_BASE + counter as u64;
+                buf[start + at..start + at + 8].copy_from_slice(&cid.to_be_bytes());
+            }
             let text = &mut buf[start + text_at..];
             LAYOUT.put(text, 0, counter as u64);
             LAYOUT.put(text, 1, now);

@@ -6,14 +6,17 @@ use chatty_bench::report::{dash, thousands};
 use hdrhistogram::Histogram;
 
 /// The table's header.
-pub(crate) const HEADER: &str = "| clients | msg size | messages | deliveries/s | msgs/s \
-    | p50 µs | p99 µs | max µs | server CPU µs/delivery | server peak RSS MiB | complete |\n\
-    |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|";
+pub(crate) const HEADER: &str = "| clients | msg size | acked | messages | deliveries/s \
+    | msgs/s | p50 µs | p99 µs | max µs | server CPU µs/delivery | server peak RSS MiB \
+    | complete |\n\
+    |---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|";
 
 /// Result of one (N, size) run.
 pub(crate) struct Row {
     pub(crate) clients: usize,
     pub(crate) size: usize,
+    /// Whether the publisher's lines were acknowledged.
+    pub(crate) acked: bool,
     pub(crate) messages: usize,
     /// First send → the last receiver has the last message.
     pub(crate) elapsed: Option<Duration>,
@@ -27,10 +30,11 @@ pub(crate) struct Row {
 
 impl Row {
     /// A run that has measured nothing yet.
-    pub(crate) fn empty(clients: usize, size: usize, messages: usize) -> Row {
+    pub(crate) fn empty(clients: usize, size: usize, acked: bool, messages: usize) -> Row {
         Row {
             clients,
             size,
+            acked,
             messages,
             elapsed: None,
             latency: None,
@@ -41,11 +45,17 @@ impl Row {
     }
 
     /// A run that measured nothing, for `why`.
-    pub(crate) fn failed(clients: usize, size: usize, messages: usize, why: String) -> Row {
+    pub(crate) fn failed(
+        clients: usize,
+        size: usize,
+        acked: bool,
+        messages: usize,
+        why: String,
+    ) -> Row {
         let complete = format!("no ({why})");
         Row {
             complete,
-            ..Row::empty(clients, size, messages)
+            ..Row::empty(clients, size, acked, messages)
         }
     }
 
@@ -75,9 +85,10 @@ impl Row {
             .peak_rss_kib
             .map_or_else(dash, |k| format!("{:.1}", k as f64 / 1024.0));
         format!(
-            "| {} | {} B | {} | {dps} | {mps} | {p50} | {p99} | {max} | {cpu} | {rss} | {} |",
+            "| {} | {} B | {} | {} | {dps} | {mps} | {p50} | {p99} | {max} | {cpu} | {rss} | {} |",
             self.clients,
             self.size,
+            if self.acked { "yes" } else { "no" },
             thousands(self.messages as f64),
             self.complete
         )

@@ -24,6 +24,7 @@ pub(crate) async fn run_one(
     args: &Args,
     clients: usize,
     size: usize,
+    acked: bool,
     messages: usize,
 ) -> anyhow::Result<Row> {
     let started = Deadline::now();
@@ -38,6 +39,7 @@ pub(crate) async fn run_one(
         return Ok(Row::failed(
             clients,
             size,
+            acked,
             messages,
             format!("setup failed: {why}"),
         ));
@@ -48,7 +50,7 @@ pub(crate) async fn run_one(
     );
     let publisher = join_publisher(&addr, deadline).await?;
     if let Err(why) = receivers.ready(deadline).await {
-        return Ok(Row::failed(clients, size, messages, why));
+        return Ok(Row::failed(clients, size, acked, messages, why));
     }
 
     let before = CpuSample::take(&[server.pid()]);
@@ -57,6 +59,7 @@ pub(crate) async fn run_one(
         size,
         window: args.window,
         batch: args.batch,
+        acked,
         deadline,
     };
     let publisher = Publisher::start(publisher, plan)?;
@@ -64,7 +67,7 @@ pub(crate) async fn run_one(
     let results = receivers.finish().await?;
     let published = publisher.finish().await?;
     let cpu = CpuSample::take(&[server.pid()]).since(&before);
-    let mut row = Row::empty(clients, size, messages);
+    let mut row = Row::empty(clients, size, acked, messages);
     row.peak_rss_kib = peak_rss_kib(server.pid());
     row.cpu_secs = cpu.servers;
     // Kill the server before the clients hang up, so their departures are not measured.

@@ -11,9 +11,8 @@
 
 use std::time::{Instant, SystemTime};
 
-use chatty::cluster::envelope::{self, Kind, MAX_ENVELOPE};
-use chatty::cluster::seal::{unix_ms, SealConfig, Sealer};
-use chatty::cluster::{ClusterKey, Keyring};
+use chatty::seal::{unix_ms, ClusterKey, Keyring, SealConfig, Sealer};
+use chatty::wire::envelope::{self, Kind, MAX_ENVELOPE};
 
 fn main() {
     let n: u64 = std::env::args()

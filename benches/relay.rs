@@ -16,7 +16,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 /// it to the relay.
 fn feed(relay: &mut Relay, from: SocketAddr, datagram: &[u8], now: Instant) {
     let env = envelope::open(datagram).expect("the relay sends envelopes that open");
-    relay.handle(from, &env, now).expect("a well-formed relay body");
+    relay
+        .handle(from, &env, now)
+        .expect("a well-formed relay body");
 }
 
 /// Events per iteration.

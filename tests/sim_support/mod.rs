@@ -12,7 +12,7 @@ pub mod seeds;
 pub mod streams;
 pub mod views;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub struct Cluster {
     /// `promises[(origin, receiver)]`: the events the origin submitted
     /// while it listed the receiver's members (had synced with it).
     promises: BTreeMap<(ServerId, ServerId), Vec<u64>>,
+    /// Incarnations that replaced an earlier one in their slot.
+    restarted: BTreeSet<ServerId>,
 }
 
 /// A loopback label for slot `slot`, port `base + slot`.
@@ -104,6 +106,7 @@ impl Cluster {
             events: BTreeMap::new(),
             ups: BTreeMap::new(),
             promises: BTreeMap::new(),
+            restarted: BTreeSet::new(),
         }
     }
 
@@ -151,6 +154,7 @@ impl Cluster {
         let node = self.make(slot);
         let info = node.me();
         self.sim.replace(slot, node);
+        self.restarted.insert(info.id);
         info
     }
 

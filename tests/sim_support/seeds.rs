@@ -9,7 +9,10 @@ pub const SEED_VAR: &str = "CHATTY_SIM_SEED";
 
 fn overridden() -> Option<u64> {
     let seed = std::env::var(SEED_VAR).ok()?;
-    Some(seed.parse().unwrap_or_else(|_| panic!("{SEED_VAR} is a number")))
+    Some(
+        seed.parse()
+            .unwrap_or_else(|_| panic!("{SEED_VAR} is a number")),
+    )
 }
 
 /// Runs `scenario` with `seed`, or with the seed in [`SEED_VAR`] if set.

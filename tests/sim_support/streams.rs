@@ -61,7 +61,10 @@ impl Stream {
 
     /// Sequence numbers delivered in any epoch.
     pub fn delivered(&self) -> BTreeSet<u64> {
-        self.epochs.iter().flat_map(|e| e.seqs.iter().copied()).collect()
+        self.epochs
+            .iter()
+            .flat_map(|e| e.seqs.iter().copied())
+            .collect()
     }
 
     /// Losses reported in any epoch.

@@ -11,7 +11,11 @@ use super::{Cluster, MS};
 impl Cluster {
     /// The ids the node in `slot` lists as members.
     pub fn listed_by(&self, slot: usize) -> BTreeSet<ServerId> {
-        self.node(slot).members().iter().map(|m| m.info.id).collect()
+        self.node(slot)
+            .members()
+            .iter()
+            .map(|m| m.info.id)
+            .collect()
     }
 
     /// Every running node lists exactly the other running nodes.

@@ -193,6 +193,21 @@ impl Cluster {
         }
     }
 
+    /// No receiver was delivered one event twice, even across epochs (an
+    /// origin lost and found again): exactly once, as users see it.
+    pub fn assert_exactly_once(&self) {
+        for ((receiver, origin), stream) in &self.streams {
+            let all: Vec<u64> = stream.epochs.iter().flat_map(|e| e.seqs.clone()).collect();
+            let distinct = stream.delivered();
+            assert_eq!(
+                all.len(),
+                distinct.len(),
+                "seed {}: {receiver} was delivered events of {origin} twice: {stream:?}",
+                self.seed
+            );
+        }
+    }
+
     /// Losses reported between running servers, over all streams.
     pub fn lost_between_running(&self) -> u64 {
         self.pairs()

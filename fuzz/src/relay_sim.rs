@@ -1,43 +1,57 @@
-//! Two or three sans-IO relays on a network the fuzzer drives: it decides
-//! which datagram arrives next, which is dropped or duplicated, when time
-//! passes, when membership says a peer came or went, when a server restarts,
-//! and it injects forged, corrupted and raw datagrams.
+//! Two or three real nodes ([`Node`]) on a network the fuzzer drives: it
+//! decides which datagram arrives next, which is dropped or duplicated,
+//! when time passes, when a server restarts or leaves, and it injects
+//! forged, corrupted and raw datagrams. Membership is the nodes' own: peers
+//! come up when heartbeats get through and go when they stop, so the relay
+//! sees exactly the Up/Down a server would.
 //!
 //! Invariants checked after every step, per receiver and origin:
-//! * no event before the first snapshot, and one first snapshot per stream;
-//! * event sequence numbers strictly increase (in order, exactly once), and
-//!   every skipped number is covered by a reported loss (`Resynced.lost`);
-//! * buffers stay within their bounds ([`Relay::footprint`]); every datagram
+//! * one relay origin per member (the relay follows membership);
+//! * an origin's stream at a receiver runs from a `Synced` to an
+//!   `OriginGone`: no event before the first snapshot, one first snapshot
+//!   per stream, sequence numbers strictly increasing (in order, exactly
+//!   once), and every number skipped covered by a reported loss;
+//! * buffers stay within their bounds ([`Footprint`]); every datagram
 //!   sent fits [`MAX_DATAGRAM`] and opens.
 //!
 //! For receivers that only ever saw honest traffic, also: every event equals
-//! what its origin submitted, and after [`Op::Settle`] (membership converged,
-//! network healthy) every stream is complete: each event since the snapshot
-//! was delivered or reported lost, and the receiver's view of the origin's
-//! members equals the origin's own.
+//! what its origin submitted, and after [`Op::Settle`] (everyone running,
+//! network healthy, time to converge) every server lists every other, each
+//! stream is complete from its snapshot on (each later event delivered or
+//! reported lost), and the receiver's view of the origin's members equals
+//! the origin's own.
+//!
+//! [`Footprint`]: chatty::relay::Footprint
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
-use chatty::cluster::envelope::{self, Kind, MAX_DATAGRAM};
-use chatty::cluster::Destination;
+use chatty::membership::messages::MemberInfo;
+use chatty::membership::{Event, MembershipConfig};
+use chatty::node::{Node, NodeConfig, Now};
 use chatty::protocol::{LeaveReason, ServerId};
 use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
-use chatty::relay::{ChatEvent, Delivery, Relay, RelayConfig};
+use chatty::relay::{ChatEvent, Delivery, RelayConfig};
+use chatty::wire::envelope::{self, Kind};
+use chatty::wire::{Destination, Via, MAX_DATAGRAM};
 
-use crate::datagrams::CLUSTER;
+use crate::datagrams::{CLUSTER, NOW_MS};
 
 /// Most datagrams in flight; the oldest are lost beyond this.
 const MAX_IN_FLIGHT: usize = 512;
-/// Simulated time [`Op::Settle`] gives the relays to converge.
-const SETTLE: Duration = Duration::from_millis(1500);
+/// Simulated time [`Op::Settle`] gives the nodes to converge: past the
+/// failure detector's `dead_after`, with room for the syncs after it.
+const SETTLE: Duration = Duration::from_millis(2500);
 const STEP: Duration = Duration::from_millis(10);
 /// Snapshot parts a receiver may hold. The relay itself has no such cap
 /// (parts come from the network); a scenario cannot reach it, so this only
 /// catches parts piling up across snapshots.
 const MAX_HELD_PARTS: usize = 4096;
+/// Events a relay may stash for origins not yet up (its own bound is 16
+/// origins of 256 events).
+const MAX_STASHED: usize = 16 * 256;
 
 /// A whole fuzz input.
 #[derive(Debug, Arbitrary)]
@@ -52,7 +66,7 @@ pub struct Scenario {
 pub enum Op {
     /// A local event on `node`.
     Submit { node: u8, event: Local },
-    /// Time passes; every relay whose deadline came is ticked.
+    /// Time passes; every node whose deadline came is ticked.
     Advance { ms: u8 },
     /// Deliver one datagram in flight (any of them: reordering).
     Deliver { pick: u16 },
@@ -64,17 +78,18 @@ pub enum Op {
     DeliverAll,
     /// Corrupt one byte of a datagram in flight.
     Corrupt { pick: u16, at: u16, xor: u8 },
-    /// Membership at `at` declares `of` gone.
-    PeerDown { at: u8, of: u8, graceful: bool },
-    /// Membership at `at` declares `of` up.
-    PeerUp { at: u8, of: u8 },
     /// `node` crashes and restarts as a new incarnation at the same address.
     Restart { node: u8 },
-    /// A well-formed datagram with forged contents, from a spoofed address.
+    /// `node` leaves gracefully; it restarts at the next `Restart` of it
+    /// or at `Settle`.
+    Leave { node: u8 },
+    /// A well-formed relay datagram with forged contents, from a spoofed
+    /// address.
     Forge { to: u8, from: u8, body: Forged },
     /// Raw bytes from a spoofed address.
     Raw { to: u8, from: u8, bytes: Vec<u8> },
-    /// Everyone up, network healthy, time to converge; then completeness.
+    /// Everyone running, network healthy, time to converge; then
+    /// completeness.
     Settle,
 }
 
@@ -139,10 +154,11 @@ pub enum Forged {
         part: u32,
         parts: u32,
         names: Vec<u8>,
+        from: Option<Seq>,
     },
 }
 
-/// What one receiver has seen of one origin's stream.
+/// One run of an origin's stream at a receiver, `Synced` to `OriginGone`.
 #[derive(Debug, Default, Clone)]
 struct Stream {
     synced: bool,
@@ -151,31 +167,34 @@ struct Stream {
     bound: u64,
     last: Option<u64>,
     delivered: u64,
+    /// Reported lost after the snapshot (gaps must fit in this).
     lost: u64,
     gaps: u64,
     members: BTreeSet<String>,
 }
 
-struct Node {
-    relay: Relay,
-    /// Origins membership has declared up here (current ids).
+struct Slot {
+    node: Node,
+    /// Members as membership's events tell them.
     up: BTreeSet<ServerId>,
+    /// Streams in progress, by origin.
     streams: BTreeMap<ServerId, Stream>,
-    /// Received something not sent by an honest relay.
+    /// Received something not sent by an honest node.
     tainted: bool,
+    left: bool,
 }
 
 struct Packet {
     from: SocketAddr,
-    to: SocketAddr,
+    to: Destination,
     bytes: Vec<u8>,
 }
 
 /// The simulated cluster and the truth to check it against.
 pub struct World {
-    nodes: Vec<Node>,
-    config: RelayConfig,
-    now: Instant,
+    nodes: Vec<Slot>,
+    config: NodeConfig,
+    now: Now,
     in_flight: Vec<Packet>,
     next_incarnation: u64,
     /// Everything each incarnation submitted, by sequence number - 1.
@@ -203,7 +222,7 @@ pub fn run(scenario: Scenario) {
 
 impl World {
     fn new(count: usize, small: bool) -> World {
-        let config = if small {
+        let relay = if small {
             RelayConfig {
                 retransmit_capacity: 8,
                 max_buffered: 8,
@@ -214,39 +233,49 @@ impl World {
         };
         let mut world = World {
             nodes: Vec::new(),
-            config,
-            now: Instant::now(),
+            config: NodeConfig {
+                cluster: CLUSTER.into(),
+                multicast: true,
+                peers: Vec::new(),
+                membership: MembershipConfig::default(),
+                relay,
+                seal: None,
+            },
+            now: Now {
+                mono: Instant::now(),
+                unix_ms: NOW_MS,
+            },
             in_flight: Vec::new(),
             next_incarnation: 0,
             history: BTreeMap::new(),
             local_members: BTreeMap::new(),
         };
         for slot in 0..count {
-            let relay = world.incarnation(slot);
-            world.nodes.push(Node {
-                relay,
-                up: BTreeSet::new(),
-                streams: BTreeMap::new(),
-                tainted: false,
-            });
-        }
-        for a in 0..count {
-            for b in 0..count {
-                world.peer_up(a, b);
-            }
+            let slot = world.incarnation(slot);
+            world.nodes.push(slot);
         }
         world
     }
 
-    fn incarnation(&mut self, slot: usize) -> Relay {
+    fn incarnation(&mut self, slot: usize) -> Slot {
         self.next_incarnation += 1;
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&self.next_incarnation.to_be_bytes());
         id[15] = slot as u8;
-        let id = ServerId::from_bytes(id);
-        self.history.insert(id, Vec::new());
-        self.local_members.insert(id, BTreeSet::new());
-        Relay::new(id, addr(slot), CLUSTER, self.config.clone(), self.now)
+        let me = MemberInfo {
+            id: ServerId::from_bytes(id),
+            client_addr: SocketAddr::from(([127, 0, 0, 1], 9000 + slot as u16)),
+            udp_addr: addr(slot),
+        };
+        self.history.insert(me.id, Vec::new());
+        self.local_members.insert(me.id, BTreeSet::new());
+        Slot {
+            node: Node::new(&self.config, me, self.next_incarnation, self.now),
+            up: BTreeSet::new(),
+            streams: BTreeMap::new(),
+            tainted: false,
+            left: false,
+        }
     }
 
     fn slot(&self, n: u8) -> usize {
@@ -254,41 +283,12 @@ impl World {
     }
 
     fn id(&self, slot: usize) -> ServerId {
-        self.nodes[slot].relay.id()
+        self.nodes[slot].node.me().id
     }
 
     fn step(&mut self, op: Op) {
         match op {
-            Op::Submit { node, event } => {
-                let slot = self.slot(node);
-                let event = match event {
-                    Local::Join { name: n } => ChatEvent::Joined { name: name(n) },
-                    Local::Leave { name: n } => ChatEvent::Left {
-                        name: name(n),
-                        reason: LeaveReason::Leave,
-                    },
-                    Local::Say { name: n, len } => ChatEvent::Message {
-                        from: name(n),
-                        text: "x".repeat(usize::from(len) % 1001),
-                    },
-                };
-                let id = self.id(slot);
-                let members = self.local_members.get_mut(&id).expect("known incarnation");
-                match &event {
-                    ChatEvent::Joined { name } => {
-                        members.insert(name.clone());
-                    }
-                    ChatEvent::Left { name, .. } => {
-                        members.remove(name);
-                    }
-                    _ => {}
-                }
-                let history = self.history.get_mut(&id).expect("known incarnation");
-                history.push(event.clone());
-                let seq = history.len() as u64;
-                self.nodes[slot].relay.submit(seq, event);
-                self.after_input(slot);
-            }
+            Op::Submit { node, event } => self.submit(self.slot(node), event),
             Op::Advance { ms } => self.advance(Duration::from_millis(u64::from(ms))),
             Op::Deliver { pick } => {
                 if let Some(i) = self.pick(pick) {
@@ -303,10 +303,11 @@ impl World {
             }
             Op::Duplicate { pick } => {
                 if let Some(i) = self.pick(pick) {
+                    let p = &self.in_flight[i];
                     let copy = Packet {
-                        from: self.in_flight[i].from,
-                        to: self.in_flight[i].to,
-                        bytes: self.in_flight[i].bytes.clone(),
+                        from: p.from,
+                        to: p.to,
+                        bytes: p.bytes.clone(),
                     };
                     self.deliver(&copy, false);
                 }
@@ -314,48 +315,28 @@ impl World {
             Op::DeliverAll => self.deliver_all(),
             Op::Corrupt { pick, at, xor } => {
                 if let Some(i) = self.pick(pick) {
-                    let packet = self.in_flight.remove(i);
-                    let mut bytes = packet.bytes;
-                    let at = usize::from(at) % bytes.len().max(1);
-                    if let Some(b) = bytes.get_mut(at) {
+                    let mut packet = self.in_flight.remove(i);
+                    let at = usize::from(at) % packet.bytes.len().max(1);
+                    if let Some(b) = packet.bytes.get_mut(at) {
                         *b ^= xor;
                     }
-                    let corrupt = Packet {
-                        from: packet.from,
-                        to: packet.to,
-                        bytes,
-                    };
-                    self.deliver(&corrupt, xor != 0);
+                    self.deliver(&packet, xor != 0);
                 }
-            }
-            Op::PeerDown { at, of, graceful } => {
-                let (at, of) = (self.slot(at), self.slot(of));
-                self.peer_down(at, self.id(of), graceful);
-            }
-            Op::PeerUp { at, of } => {
-                let (at, of) = (self.slot(at), self.slot(of));
-                self.peer_up(at, of);
             }
             Op::Restart { node } => self.restart(self.slot(node)),
+            Op::Leave { node } => {
+                let slot = self.slot(node);
+                let now = self.now;
+                self.nodes[slot].node.leave(now);
+                self.nodes[slot].left = true;
+                self.after_input(slot);
+            }
             Op::Forge { to, from, body } => {
-                let to = self.slot(to);
                 if let Some(bytes) = self.forge(body) {
-                    let packet = Packet {
-                        from: addr(self.slot(from)),
-                        to: addr(to),
-                        bytes,
-                    };
-                    self.deliver(&packet, true);
+                    self.inject(to, from, bytes);
                 }
             }
-            Op::Raw { to, from, bytes } => {
-                let packet = Packet {
-                    from: addr(self.slot(from)),
-                    to: addr(self.slot(to)),
-                    bytes,
-                };
-                self.deliver(&packet, true);
-            }
+            Op::Raw { to, from, bytes } => self.inject(to, from, bytes),
             Op::Settle => self.settle(),
         }
     }
@@ -364,49 +345,48 @@ impl World {
         (!self.in_flight.is_empty()).then(|| usize::from(pick) % self.in_flight.len())
     }
 
-    fn peer_up(&mut self, at: usize, of: usize) {
-        if at == of {
-            return;
-        }
-        let id = self.id(of);
-        let node = &mut self.nodes[at];
-        node.relay.peer_up(id, addr(of));
-        node.up.insert(id);
-        self.after_input(at);
+    fn submit(&mut self, slot: usize, event: Local) {
+        let event = match event {
+            Local::Join { name: n } => ChatEvent::Joined { name: name(n) },
+            Local::Leave { name: n } => ChatEvent::Left {
+                name: name(n),
+                reason: LeaveReason::Leave,
+            },
+            Local::Say { name: n, len } => ChatEvent::Message {
+                from: name(n),
+                text: "x".repeat(usize::from(len) % 1001),
+            },
+        };
+        let id = self.id(slot);
+        let members = self.local_members.get_mut(&id).expect("known incarnation");
+        project(members, &event);
+        let history = self.history.get_mut(&id).expect("known incarnation");
+        history.push(event.clone());
+        let seq = history.len() as u64;
+        let now = self.now;
+        self.nodes[slot].node.submit(seq, event, now);
+        self.after_input(slot);
     }
 
-    fn peer_down(&mut self, at: usize, id: ServerId, graceful: bool) {
-        self.nodes[at].relay.peer_down(id, graceful);
-        // The stream's last deliveries are checked while it is still up.
-        while let Some(delivery) = self.nodes[at].relay.poll_delivery() {
-            self.check_delivery(at, delivery);
-        }
-        self.check_losses(at);
-        self.nodes[at].up.remove(&id);
-        self.nodes[at].streams.remove(&id);
-        self.after_input(at);
+    fn inject(&mut self, to: u8, from: u8, bytes: Vec<u8>) {
+        let packet = Packet {
+            from: addr(self.slot(from)),
+            to: Destination::Unicast(addr(self.slot(to))),
+            bytes,
+        };
+        self.deliver(&packet, true);
     }
 
     fn restart(&mut self, slot: usize) {
-        let old = self.id(slot);
-        let relay = self.incarnation(slot);
-        self.nodes[slot] = Node {
-            relay,
-            up: BTreeSet::new(),
-            streams: BTreeMap::new(),
-            tainted: false,
-        };
-        for other in 0..self.nodes.len() {
-            if other != slot {
-                self.peer_down(other, old, false);
-                self.peer_up(other, slot);
-                self.peer_up(slot, other);
-            }
-        }
+        self.nodes[slot] = self.incarnation(slot);
+        self.after_input(slot);
     }
 
     fn advance(&mut self, by: Duration) {
-        self.now += by;
+        self.now = Now {
+            mono: self.now.mono + by,
+            unix_ms: self.now.unix_ms + by.as_millis() as u64,
+        };
         for slot in 0..self.nodes.len() {
             self.after_input(slot);
         }
@@ -421,49 +401,52 @@ impl World {
     }
 
     fn deliver(&mut self, packet: &Packet, forged: bool) {
-        let Some(slot) = (0..self.nodes.len()).find(|s| addr(*s) == packet.to) else {
-            return;
-        };
-        if forged {
-            self.nodes[slot].tainted = true;
-        }
         let now = self.now;
-        self.nodes[slot]
-            .relay
-            .handle_datagram(packet.from, &packet.bytes, now);
-        self.after_input(slot);
+        for slot in 0..self.nodes.len() {
+            let via = match packet.to {
+                Destination::Group if addr(slot) != packet.from => Via::Multicast,
+                Destination::Unicast(to) if to == addr(slot) => Via::Unicast,
+                _ => continue,
+            };
+            self.nodes[slot].tainted |= forged;
+            self.nodes[slot]
+                .node
+                .handle_datagram(packet.from, via, &packet.bytes, now);
+            self.after_input(slot);
+        }
     }
 
-    /// What the driver does after every input: tick if due, send, deliver.
+    /// What the driver does after every input: tick if due, send, read
+    /// membership events and deliveries, check.
     fn after_input(&mut self, slot: usize) {
         let now = self.now;
-        let node = &mut self.nodes[slot];
-        if node.relay.next_deadline() <= now {
-            node.relay.handle_tick(now);
-            assert_eq!(
-                node.relay.footprint().unsent,
-                0,
-                "a tick sends every new event"
-            );
+        let relay = &self.config.relay;
+        let node = &mut self.nodes[slot].node;
+        if node.next_deadline() <= now.mono {
+            node.handle_tick(now);
+            assert_eq!(node.footprint().unsent, 0, "a tick sends every new event");
         }
-        let footprint = node.relay.footprint();
-        assert!(footprint.retained <= self.config.retransmit_capacity.max(1));
-        assert!(footprint.max_buffered <= self.config.max_buffered);
-        assert_eq!(footprint.origins, node.up.len(), "one origin per peer up");
+        let footprint = node.footprint();
+        assert!(footprint.retained <= relay.retransmit_capacity.max(1));
+        assert!(footprint.max_buffered <= relay.max_buffered);
+        assert!(footprint.stashed <= MAX_STASHED);
+        assert!(footprint.start_snapshots <= footprint.origins);
+        assert_eq!(
+            footprint.origins,
+            node.members().len(),
+            "one relay origin per member"
+        );
         assert!(
             footprint.snapshot_parts <= MAX_HELD_PARTS,
             "snapshot parts held without bound: {}",
             footprint.snapshot_parts
         );
-        while let Some(tx) = node.relay.poll_transmit() {
+        while let Some(tx) = node.poll_transmit() {
             assert!(tx.bytes.len() <= MAX_DATAGRAM, "oversized datagram");
-            envelope::open(&tx.bytes).expect("a relay sent a datagram that does not open");
-            let Destination::Unicast(to) = tx.to else {
-                panic!("the relay only sends unicast");
-            };
+            envelope::open(&tx.bytes).expect("a node sent a datagram that does not open");
             self.in_flight.push(Packet {
                 from: addr(slot),
-                to,
+                to: tx.to,
                 bytes: tx.bytes,
             });
         }
@@ -471,10 +454,28 @@ impl World {
             let excess = self.in_flight.len() - MAX_IN_FLIGHT;
             self.in_flight.drain(..excess);
         }
-        while let Some(delivery) = self.nodes[slot].relay.poll_delivery() {
+        while let Some(event) = self.nodes[slot].node.poll_event() {
+            match event {
+                Event::Up(info) => {
+                    self.nodes[slot].up.insert(info.id);
+                }
+                Event::Down(info, _) => {
+                    self.nodes[slot].up.remove(&info.id);
+                }
+                Event::Suspect(_) | Event::Recovered(_) => {}
+            }
+        }
+        while let Some(delivery) = self.nodes[slot].node.poll_delivery() {
             self.check_delivery(slot, delivery);
         }
-        self.check_losses(slot);
+        for stream in self.nodes[slot].streams.values() {
+            assert!(
+                stream.gaps <= stream.lost,
+                "{} events skipped but {} reported lost",
+                stream.gaps,
+                stream.lost
+            );
+        }
     }
 
     fn check_delivery(&mut self, slot: usize, delivery: Delivery) {
@@ -484,13 +485,12 @@ impl World {
             Delivery::Synced { origin, members } => {
                 assert!(node.up.contains(&origin), "sync from an origin not up");
                 let stream = node.streams.entry(origin).or_default();
-                assert!(!stream.synced, "a second first-sync for one stream");
+                assert!(!stream.synced, "a second first sync for one stream");
                 stream.synced = true;
                 stream.bound = self.history.get(&origin).map_or(0, |h| h.len() as u64);
                 stream.members = members.into_iter().collect();
             }
             Delivery::Event { origin, seq, event } => {
-                assert!(node.up.contains(&origin), "event from an origin not up");
                 let stream = node.streams.entry(origin).or_default();
                 assert!(stream.synced, "event before the first snapshot");
                 if let Some(last) = stream.last {
@@ -502,15 +502,7 @@ impl World {
                 }
                 stream.last = Some(seq);
                 stream.delivered += 1;
-                match &event {
-                    ChatEvent::Joined { name } => {
-                        stream.members.insert(name.clone());
-                    }
-                    ChatEvent::Left { name, .. } => {
-                        stream.members.remove(name);
-                    }
-                    _ => {}
-                }
+                project(&mut stream.members, &event);
                 if honest {
                     let truth = self.history.get(&origin).and_then(|h| {
                         let index = usize::try_from(seq.checked_sub(1)?).ok()?;
@@ -519,47 +511,32 @@ impl World {
                     assert_eq!(truth, Some(&event), "event {seq} is not what was sent");
                 }
             }
-            Delivery::Resynced {
-                origin,
-                lost,
-                joined,
-                left,
-            } => {
-                assert!(node.up.contains(&origin), "resync of an origin not up");
+            Delivery::Lost { origin, count } => {
+                // Before the snapshot it counts what a late sync skipped;
+                // after it, gaps.
                 let stream = node.streams.entry(origin).or_default();
-                assert!(stream.synced, "resync before the first snapshot");
-                stream.lost = stream.lost.saturating_add(lost);
-                stream.members.extend(joined);
-                for name in left {
-                    stream.members.remove(&name);
+                if stream.synced {
+                    stream.lost = stream.lost.saturating_add(count);
                 }
             }
-            Delivery::OriginGone { origin, .. } => {
-                assert!(node.up.contains(&origin), "gone twice, or never up");
+            Delivery::Resynced { origin, members } => {
+                let stream = node.streams.entry(origin).or_default();
+                assert!(stream.synced, "resync before the first snapshot");
+                stream.members = members.into_iter().collect();
             }
-        }
-    }
-
-    /// Every number skipped is reported lost, by the end of the batch of
-    /// deliveries that skipped it (a loss report follows the events).
-    fn check_losses(&self, slot: usize) {
-        for stream in self.nodes[slot].streams.values() {
-            assert!(
-                stream.gaps <= stream.lost,
-                "{} events skipped but {} reported lost",
-                stream.gaps,
-                stream.lost
-            );
+            Delivery::OriginGone { origin, .. } => {
+                assert!(!node.up.contains(&origin), "gone while still a member");
+                // The stream ends; a later Up starts a new one.
+                node.streams.remove(&origin);
+            }
         }
     }
 
     fn settle(&mut self) {
         let count = self.nodes.len();
-        for a in 0..count {
-            for b in 0..count {
-                if a != b && !self.nodes[a].up.contains(&self.id(b)) {
-                    self.peer_up(a, b);
-                }
+        for slot in 0..count {
+            if self.nodes[slot].left {
+                self.restart(slot);
             }
         }
         let rounds = SETTLE.as_millis() / STEP.as_millis();
@@ -573,11 +550,12 @@ impl World {
             if self.nodes[r].tainted {
                 continue;
             }
-            for o in 0..count {
-                if r == o {
+            for o in (0..count).filter(|o| *o != r) {
+                let id = self.id(o);
+                if self.nodes[o].tainted {
+                    // Forged membership news may keep it out of r's list.
                     continue;
                 }
-                let id = self.id(o);
                 let sent = self.history[&id].len() as u64;
                 let stream = self.nodes[r].streams.get(&id).cloned().unwrap_or_default();
                 assert!(stream.synced, "node {r} never synced with node {o}");
@@ -612,7 +590,7 @@ impl World {
     }
 
     fn forge(&self, body: Forged) -> Option<Vec<u8>> {
-        match body {
+        let sealed = match body {
             Forged::Data { origin, events } => {
                 let origin = self.who(&origin);
                 let events = events
@@ -628,7 +606,7 @@ impl World {
                         )
                     })
                     .collect();
-                envelope::seal(Kind::RelayData, CLUSTER, &Data { origin, events }).ok()
+                envelope::seal(Kind::RelayData, CLUSTER, &Data { origin, events })
             }
             Forged::Status {
                 origin,
@@ -641,7 +619,7 @@ impl World {
                     highest: self.seq(origin, highest),
                     oldest: self.seq(origin, oldest),
                 };
-                envelope::seal(Kind::RelayStatus, CLUSTER, &status).ok()
+                envelope::seal(Kind::RelayStatus, CLUSTER, &status)
             }
             Forged::Nack { origin, ranges } => {
                 let origin = self.who(&origin);
@@ -650,7 +628,7 @@ impl World {
                     .take(80)
                     .map(|(a, b)| (self.seq(origin, a), self.seq(origin, b)))
                     .collect();
-                envelope::seal(Kind::RelayNack, CLUSTER, &Nack { origin, ranges }).ok()
+                envelope::seal(Kind::RelayNack, CLUSTER, &Nack { origin, ranges })
             }
             Forged::SyncRequest { origin, seq, parts } => {
                 let origin = self.who(&origin);
@@ -659,7 +637,7 @@ impl World {
                     seq: self.seq(origin, seq),
                     parts: parts.into_iter().take(200).collect(),
                 };
-                envelope::seal(Kind::RelaySyncRequest, CLUSTER, &request).ok()
+                envelope::seal(Kind::RelaySyncRequest, CLUSTER, &request)
             }
             Forged::Snapshot {
                 origin,
@@ -667,6 +645,7 @@ impl World {
                 part,
                 parts,
                 names,
+                from,
             } => {
                 let origin = self.who(&origin);
                 let snapshot = Snapshot {
@@ -675,9 +654,23 @@ impl World {
                     part,
                     parts,
                     names: names.into_iter().take(40).map(name).collect(),
+                    from: from.map(|f| self.seq(origin, f)),
                 };
-                envelope::seal(Kind::RelaySnapshot, CLUSTER, &snapshot).ok()
+                envelope::seal(Kind::RelaySnapshot, CLUSTER, &snapshot)
             }
+        };
+        sealed.ok()
+    }
+}
+
+fn project(members: &mut BTreeSet<String>, event: &ChatEvent) {
+    match event {
+        ChatEvent::Joined { name } => {
+            members.insert(name.clone());
         }
+        ChatEvent::Left { name, .. } => {
+            members.remove(name);
+        }
+        ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
     }
 }

@@ -2,14 +2,14 @@
 //! real frames and datagrams instead of having to discover the formats.
 //! The state-machine targets take `arbitrary` operation lists and need none.
 
-use chatty::cluster::envelope::{seal, Kind};
-use chatty::cluster::messages::{Gossip, GossipEntry, Heartbeat, Leave};
+use chatty::membership::messages::{Gossip, GossipEntry, Heartbeat, Leave};
 use chatty::protocol::{
     encode_frame, ClientMsg, ErrorCode, LeaveReason, Member, MessageId, ServerInfo, ServerMsg,
     StatusReport,
 };
 use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
 use chatty::relay::ChatEvent;
+use chatty::wire::envelope::{seal, Kind};
 
 use crate::datagrams::{me, peer, peer_addr, CLUSTER};
 use crate::frames::{input, Reader};
@@ -233,6 +233,7 @@ pub fn datagrams() -> Vec<Vec<u8>> {
                 part: 0,
                 parts: 1,
                 names: vec!["Leo".into(), "Léa".into()],
+                from: Some(1),
             },
         ),
     ];
@@ -249,7 +250,7 @@ pub fn sealed_datagrams() -> Vec<Vec<u8>> {
     let mut sender = crate::sealed::sender();
     let mut out = Vec::new();
     for plain in datagrams() {
-        if let Some(sealed) = sender.seal(&plain, crate::sealed::NOW_MS) {
+        if let Some(sealed) = sender.seal(&plain, crate::datagrams::NOW_MS) {
             out.push([&[0u8][..], &sealed].concat());
         }
         out.push([&[1u8][..], &plain].concat());

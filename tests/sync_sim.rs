@@ -34,6 +34,12 @@ const TALK_AT_START: Duration = Duration::from_millis(1500);
 /// A healthy network afterwards, for repair to finish.
 const QUIET: Duration = Duration::from_secs(2);
 
+/// A world at 30 % loss for `seed`, and the scenario's own RNG.
+fn world(seed: u64) -> (Cluster, fastrand::Rng) {
+    let c = Cluster::new(seed, lossy(LOSS, 0.02, 5));
+    (c, fastrand::Rng::with_seed(seed))
+}
+
 /// A server's room, roughly: its users join, leave and talk.
 fn chatter(c: &mut Cluster, rng: &mut fastrand::Rng, slot: usize) {
     let name = format!("u{slot}-{}", rng.u8(..4));
@@ -87,8 +93,7 @@ fn settle_and_check(c: &mut Cluster) {
 /// Three to five servers start together at 30 % loss and talk from the
 /// first instant: events are submitted while every sync is in flight.
 fn started_together(seed: u64) {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut c = Cluster::new(seed, lossy(LOSS, 0.02, 5));
+    let (mut c, mut rng) = world(seed);
     let slots = c.spawn(rng.usize(3..=5));
     while c.sim.elapsed() < TALK_AT_START {
         step(&mut c, &mut rng, &slots);
@@ -110,8 +115,7 @@ fn servers_that_start_together_under_loss_keep_every_promise() {
 /// Two servers talk; one to three more start at random moments, and talk
 /// as soon as they run.
 fn late_joiners(seed: u64) {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut c = Cluster::new(seed, lossy(LOSS, 0.02, 5));
+    let (mut c, mut rng) = world(seed);
     let mut slots = c.spawn(2);
     let mut joins: Vec<Duration> = (0..rng.usize(1..=3))
         .map(|_| Duration::from_millis(rng.u64(100..2500)))
@@ -134,10 +138,9 @@ fn servers_that_join_mid_conversation_keep_every_promise() {
 
 /// One server talks to three or four others; one to three times a
 /// receiver restarts (a new incarnation at the same address), at once or
-/// after it has been declared dead.
+/// after a pause.
 fn receiver_restarts(seed: u64) {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut c = Cluster::new(seed, lossy(LOSS, 0.02, 5));
+    let (mut c, mut rng) = world(seed);
     let slots = c.spawn(rng.usize(4..=5));
     restarts(&mut c, &mut rng, &[0], &slots[1..]);
     settle_and_check(&mut c);
@@ -151,8 +154,7 @@ fn a_receiver_that_restarts_mid_stream_gets_every_promise() {
 /// The talking server itself restarts, one to three times; each new
 /// incarnation talks from its first instant.
 fn origin_restarts(seed: u64) {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let mut c = Cluster::new(seed, lossy(LOSS, 0.02, 5));
+    let (mut c, mut rng) = world(seed);
     let slots = c.spawn(rng.usize(3..=4));
     let olds = restarts(&mut c, &mut rng, &[0], &[0]);
     settle_and_check(&mut c);

@@ -45,6 +45,14 @@ pub fn peer_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9002))
 }
 
+/// `now`, `by` later on both clocks.
+pub fn later(now: Now, by: Duration) -> Now {
+    Now {
+        mono: now.mono + by,
+        unix_ms: now.unix_ms + by.as_millis() as u64,
+    }
+}
+
 /// The unkeyed target: the datagram's bodies are decoded, and it goes to
 /// an unkeyed node.
 pub fn run(datagram: &[u8]) {
@@ -183,11 +191,7 @@ pub fn dispatch(datagram: &[u8], key: Option<&SealConfig>) {
     while node.poll_transmit().is_some() {}
 
     node.handle_datagram(peer_addr(), Via::Unicast, datagram, now);
-    let later = Now {
-        mono: now.mono + Duration::from_millis(30),
-        unix_ms: now.unix_ms + 30,
-    };
-    node.handle_tick(later);
+    node.handle_tick(later(now, Duration::from_millis(30)));
     while let Some(tx) = node.poll_transmit() {
         assert!(tx.bytes.len() <= MAX_DATAGRAM, "sent an oversized datagram");
         if key.is_some() {

@@ -29,7 +29,7 @@ use chatty::relay::RelayConfig;
 use chatty::wire::envelope::{self, Kind};
 use chatty::wire::{Destination, Via, MAX_DATAGRAM};
 
-use crate::datagrams::{CLUSTER, NOW_MS};
+use crate::datagrams::{later, CLUSTER, NOW_MS};
 
 const MAX_IN_FLIGHT: usize = 512;
 const SETTLE: Duration = Duration::from_millis(1500);
@@ -276,10 +276,7 @@ impl World {
     }
 
     fn advance(&mut self, by: Duration) {
-        self.now = Now {
-            mono: self.now.mono + by,
-            unix_ms: self.now.unix_ms + by.as_millis() as u64,
-        };
+        self.now = later(self.now, by);
         for slot in 0..self.nodes.len() {
             self.after_input(slot);
         }

@@ -37,7 +37,7 @@ use chatty::relay::{ChatEvent, Delivery, RelayConfig};
 use chatty::wire::envelope::{self, Kind};
 use chatty::wire::{Destination, Via, MAX_DATAGRAM};
 
-use crate::datagrams::{CLUSTER, NOW_MS};
+use crate::datagrams::{later, CLUSTER, NOW_MS};
 
 /// Most datagrams in flight; the oldest are lost beyond this.
 const MAX_IN_FLIGHT: usize = 512;
@@ -383,10 +383,7 @@ impl World {
     }
 
     fn advance(&mut self, by: Duration) {
-        self.now = Now {
-            mono: self.now.mono + by,
-            unix_ms: self.now.unix_ms + by.as_millis() as u64,
-        };
+        self.now = later(self.now, by);
         for slot in 0..self.nodes.len() {
             self.after_input(slot);
         }

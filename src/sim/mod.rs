@@ -29,7 +29,9 @@ pub trait SimNode {
     fn on_datagram(&mut self, from: SocketAddr, via: Via, bytes: &[u8], now: Now);
     /// Time passes.
     fn on_tick(&mut self, now: Now);
-    /// When the node next wants `on_tick`.
+    /// When the node next wants `on_tick`. It may change only with an
+    /// input (`on_datagram`, `on_tick`, or whatever a caller does through
+    /// [`Simulator::node_mut`]): the simulator asks again only then.
     fn deadline(&self) -> Instant;
     /// The next datagram the node wants to send.
     fn transmit(&mut self) -> Option<Transmit>;

@@ -32,12 +32,17 @@ use chatty::membership::messages::MemberInfo;
 use chatty::membership::{Event, MembershipConfig};
 use chatty::node::{Node, NodeConfig, Now};
 use chatty::protocol::{LeaveReason, ServerId};
-use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
-use chatty::relay::{ChatEvent, Delivery, RelayConfig};
-use chatty::wire::envelope::{self, Kind};
+use chatty::relay::{ChatEvent, RelayConfig};
+use chatty::wire::envelope;
 use chatty::wire::{Destination, Via, MAX_DATAGRAM};
 
 use crate::datagrams::{later, CLUSTER, NOW_MS};
+
+mod forged;
+mod streams;
+
+pub use forged::{Forged, Seq, Who};
+use streams::{project, Stream};
 
 /// Most datagrams in flight; the oldest are lost beyond this.
 const MAX_IN_FLIGHT: usize = 512;
@@ -102,75 +107,6 @@ pub enum Local {
     Leave { name: u8 },
     /// Someone says something of `len` bytes.
     Say { name: u8, len: u16 },
-}
-
-/// Who a forged datagram claims to be about.
-#[derive(Debug, Arbitrary)]
-pub enum Who {
-    /// A running node's current incarnation.
-    Node(u8),
-    /// Some other id.
-    Other([u8; 16]),
-}
-
-/// A sequence number, near the claimed origin's real one or anywhere.
-#[derive(Debug, Clone, Copy, Arbitrary)]
-pub enum Seq {
-    /// The origin's last sequence number plus an offset.
-    Near(i8),
-    /// Any number.
-    Abs(u64),
-}
-
-/// A forged relay body.
-#[derive(Debug, Arbitrary)]
-pub enum Forged {
-    /// Events.
-    Data {
-        origin: Who,
-        events: Vec<(Seq, u8, u8)>,
-    },
-    /// A range announcement.
-    Status {
-        origin: Who,
-        highest: Seq,
-        oldest: Seq,
-    },
-    /// A repair request.
-    Nack {
-        origin: Who,
-        ranges: Vec<(Seq, Seq)>,
-    },
-    /// A snapshot request.
-    SyncRequest {
-        origin: Who,
-        seq: Seq,
-        parts: Vec<u32>,
-    },
-    /// A snapshot part.
-    Snapshot {
-        origin: Who,
-        seq: Seq,
-        part: u32,
-        parts: u32,
-        names: Vec<u8>,
-        from: Option<Seq>,
-    },
-}
-
-/// One run of an origin's stream at a receiver, `Synced` to `OriginGone`.
-#[derive(Debug, Default, Clone)]
-struct Stream {
-    synced: bool,
-    /// The origin's last sequence number when the snapshot arrived: the
-    /// snapshot is at most this new.
-    bound: u64,
-    last: Option<u64>,
-    delivered: u64,
-    /// Reported lost after the snapshot (gaps must fit in this).
-    lost: u64,
-    gaps: u64,
-    members: BTreeSet<String>,
 }
 
 struct Slot {
@@ -475,60 +411,6 @@ impl World {
         }
     }
 
-    fn check_delivery(&mut self, slot: usize, delivery: Delivery) {
-        let node = &mut self.nodes[slot];
-        let honest = !node.tainted;
-        match delivery {
-            Delivery::Synced { origin, members } => {
-                assert!(node.up.contains(&origin), "sync from an origin not up");
-                let stream = node.streams.entry(origin).or_default();
-                assert!(!stream.synced, "a second first sync for one stream");
-                stream.synced = true;
-                stream.bound = self.history.get(&origin).map_or(0, |h| h.len() as u64);
-                stream.members = members.into_iter().collect();
-            }
-            Delivery::Event { origin, seq, event } => {
-                let stream = node.streams.entry(origin).or_default();
-                assert!(stream.synced, "event before the first snapshot");
-                if let Some(last) = stream.last {
-                    assert!(
-                        seq > last,
-                        "event {seq} after {last}: out of order or twice"
-                    );
-                    stream.gaps += seq - last - 1;
-                }
-                stream.last = Some(seq);
-                stream.delivered += 1;
-                project(&mut stream.members, &event);
-                if honest {
-                    let truth = self.history.get(&origin).and_then(|h| {
-                        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
-                        h.get(index)
-                    });
-                    assert_eq!(truth, Some(&event), "event {seq} is not what was sent");
-                }
-            }
-            Delivery::Lost { origin, count } => {
-                // Before the snapshot it counts what a late sync skipped;
-                // after it, gaps.
-                let stream = node.streams.entry(origin).or_default();
-                if stream.synced {
-                    stream.lost = stream.lost.saturating_add(count);
-                }
-            }
-            Delivery::Resynced { origin, members } => {
-                let stream = node.streams.entry(origin).or_default();
-                assert!(stream.synced, "resync before the first snapshot");
-                stream.members = members.into_iter().collect();
-            }
-            Delivery::OriginGone { origin, .. } => {
-                assert!(!node.up.contains(&origin), "gone while still a member");
-                // The stream ends; a later Up starts a new one.
-                node.streams.remove(&origin);
-            }
-        }
-    }
-
     fn settle(&mut self) {
         let count = self.nodes.len();
         for slot in 0..count {
@@ -567,107 +449,5 @@ impl World {
                 );
             }
         }
-    }
-
-    fn who(&self, who: &Who) -> ServerId {
-        match who {
-            Who::Node(n) => self.id(self.slot(*n)),
-            Who::Other(bytes) => ServerId::from_bytes(*bytes),
-        }
-    }
-
-    fn seq(&self, origin: ServerId, seq: Seq) -> u64 {
-        match seq {
-            Seq::Abs(n) => n,
-            Seq::Near(offset) => {
-                let last = self.history.get(&origin).map_or(0, |h| h.len() as u64);
-                last.saturating_add_signed(i64::from(offset))
-            }
-        }
-    }
-
-    fn forge(&self, body: Forged) -> Option<Vec<u8>> {
-        let sealed = match body {
-            Forged::Data { origin, events } => {
-                let origin = self.who(&origin);
-                let events = events
-                    .into_iter()
-                    .take(40)
-                    .map(|(seq, kind, n)| {
-                        WireEvent(
-                            self.seq(origin, seq),
-                            kind % 5,
-                            name(n),
-                            "t".into(),
-                            kind / 5,
-                        )
-                    })
-                    .collect();
-                envelope::seal(Kind::RelayData, CLUSTER, &Data { origin, events })
-            }
-            Forged::Status {
-                origin,
-                highest,
-                oldest,
-            } => {
-                let origin = self.who(&origin);
-                let status = Status {
-                    origin,
-                    highest: self.seq(origin, highest),
-                    oldest: self.seq(origin, oldest),
-                };
-                envelope::seal(Kind::RelayStatus, CLUSTER, &status)
-            }
-            Forged::Nack { origin, ranges } => {
-                let origin = self.who(&origin);
-                let ranges = ranges
-                    .into_iter()
-                    .take(80)
-                    .map(|(a, b)| (self.seq(origin, a), self.seq(origin, b)))
-                    .collect();
-                envelope::seal(Kind::RelayNack, CLUSTER, &Nack { origin, ranges })
-            }
-            Forged::SyncRequest { origin, seq, parts } => {
-                let origin = self.who(&origin);
-                let request = SyncRequest {
-                    origin,
-                    seq: self.seq(origin, seq),
-                    parts: parts.into_iter().take(200).collect(),
-                };
-                envelope::seal(Kind::RelaySyncRequest, CLUSTER, &request)
-            }
-            Forged::Snapshot {
-                origin,
-                seq,
-                part,
-                parts,
-                names,
-                from,
-            } => {
-                let origin = self.who(&origin);
-                let snapshot = Snapshot {
-                    origin,
-                    seq: self.seq(origin, seq),
-                    part,
-                    parts,
-                    names: names.into_iter().take(40).map(name).collect(),
-                    from: from.map(|f| self.seq(origin, f)),
-                };
-                envelope::seal(Kind::RelaySnapshot, CLUSTER, &snapshot)
-            }
-        };
-        sealed.ok()
-    }
-}
-
-fn project(members: &mut BTreeSet<String>, event: &ChatEvent) {
-    match event {
-        ChatEvent::Joined { name } => {
-            members.insert(name.clone());
-        }
-        ChatEvent::Left { name, .. } => {
-            members.remove(name);
-        }
-        ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
     }
 }

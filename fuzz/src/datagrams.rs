@@ -1,28 +1,30 @@
-//! The server-to-server receive path, as the cluster driver runs it: one
-//! datagram → [`envelope::open`] → by kind, the membership or relay body →
-//! the state machine that owns that kind.
+//! The server-to-server receive path as a server runs it: one datagram into
+//! a real [`Node`] (the seal's gate, the envelope and its cluster name, the
+//! state machine its kind belongs to), then a tick; and separately every
+//! body decoder, which must re-encode what it accepted to the same value.
 //!
-//! [`run_with`] takes an `unwrap` step that runs before anything is parsed.
-//! Today (no cluster key) it is the identity ([`run`]). A keyed target is a
-//! second `fuzz_targets/` file that passes a closure verifying and decrypting
-//! with a fixed test keyring, e.g.
-//! `run_with(data, |d| keyring.open(d).ok().map(Cow::Owned))`, so the same
-//! decoders and machines are fuzzed behind the AEAD check; its seeds are
-//! [`crate::seeds::datagrams`] sealed with that keyring.
+//! [`run`] is the unkeyed target. The keyed one ([`crate::sealed`]) checks
+//! the plaintext it opened with [`check_plain`] and hands the sealed bytes
+//! to a keyed node with [`dispatch`].
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chatty::cluster::envelope::{self, Envelope, Kind, MAX_DATAGRAM};
-use chatty::cluster::messages::{Gossip, Heartbeat, Leave, MemberInfo};
-use chatty::cluster::{Membership, MembershipConfig, Via};
+use chatty::membership::messages::{Gossip, Heartbeat, Leave, MemberInfo};
+use chatty::membership::MembershipConfig;
+use chatty::node::{Node, NodeConfig, Now};
 use chatty::protocol::ServerId;
-use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest};
-use chatty::relay::{Relay, RelayConfig};
+use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
+use chatty::relay::{ChatEvent, RelayConfig};
+use chatty::seal::{looks_sealed, SealConfig, Sealer};
+use chatty::wire::envelope::{self, Envelope, Kind, MAX_CLUSTER_NAME};
+use chatty::wire::{Via, MAX_DATAGRAM};
 
 /// Cluster name every harness and seed uses.
 pub const CLUSTER: &str = "fuzz";
+/// The wall clock every harness runs at (and sealed seeds carry).
+pub const NOW_MS: u64 = 1_700_000_000_000;
+
 /// The receiving server.
 pub fn me() -> ServerId {
     ServerId::from_bytes([0x01; 16])
@@ -43,28 +45,31 @@ pub fn peer_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9002))
 }
 
-/// The unkeyed target: the datagram is parsed as it arrived.
-pub fn run(datagram: &[u8]) {
-    run_with(datagram, |d| Some(Cow::Borrowed(d)));
+/// `now`, `by` later on both clocks.
+pub fn later(now: Now, by: Duration) -> Now {
+    Now {
+        mono: now.mono + by,
+        unix_ms: now.unix_ms + by.as_millis() as u64,
+    }
 }
 
-/// Unwraps (decrypts/verifies, in a keyed variant), then decodes and
-/// dispatches the plaintext exactly as the driver does.
-pub fn run_with<'a>(datagram: &'a [u8], unwrap: impl FnOnce(&'a [u8]) -> Option<Cow<'a, [u8]>>) {
-    let Some(plain) = unwrap(datagram) else {
-        return;
-    };
-    let plain: &[u8] = &plain;
+/// The unkeyed target: the datagram's bodies are decoded, and it goes to
+/// an unkeyed node.
+pub fn run(datagram: &[u8]) {
+    check_plain(datagram);
+    dispatch(datagram, None);
+}
+
+/// Decodes a plain envelope's body by its kind, if the envelope opens, and
+/// checks that what was accepted re-encodes to the same value.
+pub fn check_plain(plain: &[u8]) {
     if let Ok(env) = envelope::open(plain) {
         assert!(plain.len() <= MAX_DATAGRAM);
-        assert!(env.cluster.len() <= envelope::MAX_CLUSTER_NAME);
+        assert!(env.cluster.len() <= MAX_CLUSTER_NAME);
         decode_body(&env);
     }
-    dispatch(plain);
 }
 
-/// Decodes the body its kind names, and checks that what was accepted
-/// re-encodes to a datagram that decodes to the same value.
 fn decode_body(env: &Envelope<'_>) {
     match env.kind {
         Kind::Heartbeat => {
@@ -94,10 +99,7 @@ fn decode_body(env: &Envelope<'_>) {
                     let event = wire.event();
                     // Known kinds survive a trip through ChatEvent.
                     if (1..=3).contains(&wire.1) {
-                        assert_eq!(
-                            chatty::relay::messages::WireEvent::new(wire.seq(), &event).event(),
-                            event
-                        );
+                        assert_eq!(WireEvent::new(wire.seq(), &event).event(), event);
                     }
                 }
                 round_trips(env, &data);
@@ -141,43 +143,68 @@ where
     }
 }
 
-/// The driver's `dispatch`, on a fresh receiver that knows [`peer`], followed
-/// by one tick; everything the machines send must be a valid datagram.
-fn dispatch(datagram: &[u8]) {
-    let now = Instant::now();
+/// The peer's heartbeat, sealed with its own session if the cluster has
+/// a key: it makes the receiver's membership, and so its relay, know the
+/// peer before the fuzzed datagram arrives.
+fn peer_heartbeat(key: Option<&SealConfig>) -> Vec<u8> {
+    let hb = Heartbeat {
+        id: peer(),
+        client_addr: peer_addr().to_string(),
+        udp_addr: peer_addr().to_string(),
+        heartbeat: 5,
+    };
+    let plain = envelope::seal(Kind::Heartbeat, CLUSTER, &hb).expect("fits");
+    match key {
+        Some(key) => Sealer::with_session(key, CLUSTER, [0x77; 16])
+            .seal(&plain, NOW_MS)
+            .expect("fits"),
+        None => plain,
+    }
+}
+
+/// A fresh node (keyed if `key`) that has heard [`peer`] and relayed one
+/// event to it receives `datagram` from the peer, then ticks; everything
+/// it sends must fit a datagram and be well formed.
+pub fn dispatch(datagram: &[u8], key: Option<&SealConfig>) {
+    let config = NodeConfig {
+        cluster: CLUSTER.into(),
+        multicast: true,
+        peers: vec![peer_addr()],
+        membership: MembershipConfig::default(),
+        relay: RelayConfig::default(),
+        seal: key.cloned(),
+    };
     let info = MemberInfo {
         id: me(),
         client_addr: me_addr(),
         udp_addr: me_addr(),
     };
-    let mut membership = Membership::new(
-        MembershipConfig::default(),
-        CLUSTER,
-        info,
-        true,
-        vec![peer_addr()],
-        7,
-        now,
-    );
-    let mut relay = Relay::new(me(), me_addr(), CLUSTER, RelayConfig::default(), now);
-    relay.peer_up(peer(), peer_addr());
-    relay.submit(1, chatty::relay::ChatEvent::Joined { name: "me".into() });
-    relay.handle_tick(now);
-    while relay.poll_transmit().is_some() {}
+    let now = Now {
+        mono: Instant::now(),
+        unix_ms: NOW_MS,
+    };
+    let mut node = Node::new(&config, info, 7, now);
+    node.handle_datagram(peer_addr(), Via::Unicast, &peer_heartbeat(key), now);
+    assert_eq!(node.members().len(), 1, "the peer's heartbeat is taken");
+    node.submit(1, ChatEvent::Joined { name: "me".into() }, now);
+    node.handle_tick(now);
+    while node.poll_transmit().is_some() {}
 
-    let relay_kind = envelope::open(datagram).is_ok_and(|e| e.kind.is_relay());
-    if relay_kind {
-        relay.handle_datagram(peer_addr(), datagram, now);
-    } else {
-        membership.handle_datagram(peer_addr(), Via::Unicast, datagram, now);
-    }
-    let later = now + Duration::from_millis(30);
-    membership.handle_tick(later);
-    relay.handle_tick(later);
-    while let Some(tx) = membership.poll_transmit().or_else(|| relay.poll_transmit()) {
+    node.handle_datagram(peer_addr(), Via::Unicast, datagram, now);
+    node.handle_tick(later(now, Duration::from_millis(30)));
+    while let Some(tx) = node.poll_transmit() {
         assert!(tx.bytes.len() <= MAX_DATAGRAM, "sent an oversized datagram");
-        envelope::open(&tx.bytes).expect("sent a datagram that does not open");
+        if key.is_some() {
+            assert!(looks_sealed(&tx.bytes), "a keyed node sent in clear");
+        } else {
+            envelope::open(&tx.bytes).expect("sent a datagram that does not open");
+        }
     }
-    while membership.poll_event().is_some() {}
-    while relay.poll_delivery().is_some() {}
+    assert_eq!(
+        node.footprint().origins,
+        node.members().len(),
+        "one relay origin per member"
+    );
+    while node.poll_event().is_some() {}
+    while node.poll_delivery().is_some() {}
 }

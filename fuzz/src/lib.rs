@@ -3,11 +3,12 @@
 //! input layouts.
 //!
 //! * [`frames`] — TCP byte stream → frames → `ClientMsg` / `ServerMsg`.
-//! * [`datagrams`] — UDP datagram → envelope → membership / relay bodies,
-//!   with an "unwrap" hook where a keyed variant decrypts first.
+//! * [`datagrams`] — UDP datagram → a real node (gate, envelope, the state
+//!   machine of its kind), and every body decoder.
 //! * [`sealed`] — the same behind the cluster key's seal layer (`--key-file`).
-//! * [`relay_sim`] — two or three sans-IO relays on a fuzzer-driven network.
-//! * [`membership_sim`] — the same for the membership state machine.
+//! * [`relay_sim`] — two or three real nodes on a fuzzer-driven network,
+//!   chat events relayed while membership comes and goes.
+//! * [`membership_sim`] — the same, forging membership traffic.
 //! * [`seeds`] — valid inputs from the real encoders, for the corpora.
 //!
 //! Every harness checks invariants with `assert!`: a failed invariant is a

@@ -1,11 +1,13 @@
-//! Two or three sans-IO membership machines on a fuzzer-driven network
-//! (multicast group plus unicast), with forged heartbeats, gossip and
-//! leaves, raw datagrams, restarts and graceful leaves.
+//! Two or three real nodes ([`Node`]: membership, relay and the seal gate,
+//! as a server runs them) on a fuzzer-driven network (multicast group plus
+//! unicast), with forged heartbeats, gossip and leaves, raw datagrams,
+//! restarts and graceful leaves.
 //!
 //! Invariants after every step, per node:
 //! * events tell a consistent story (`Up` only for a newcomer, `Suspect`
 //!   only for an alive member, `Recovered` only for a suspect one, `Down`
-//!   only for a member), and [`Membership::members`] is exactly that story;
+//!   only for a member), and [`Node::members`] is exactly that story;
+//! * the relay follows it: one relay origin per member;
 //! * never itself as a member; no two members share an address, nor one
 //!   with this server;
 //! * tombstones stay within `max_tombstones`; every datagram sent fits
@@ -19,12 +21,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
-use chatty::cluster::envelope::{self, Kind, MAX_DATAGRAM};
-use chatty::cluster::messages::{Gossip, GossipEntry, Heartbeat, Leave, MemberInfo};
-use chatty::cluster::{Destination, Event, Health, Membership, MembershipConfig, Via};
+use chatty::membership::messages::{Gossip, GossipEntry, Heartbeat, Leave, MemberInfo};
+use chatty::membership::{Event, Health, MembershipConfig};
+use chatty::node::{Node, NodeConfig, Now};
 use chatty::protocol::ServerId;
+use chatty::relay::RelayConfig;
+use chatty::wire::envelope::{self, Kind};
+use chatty::wire::{Destination, Via, MAX_DATAGRAM};
 
-use crate::datagrams::CLUSTER;
+use crate::datagrams::{later, CLUSTER, NOW_MS};
 
 const MAX_IN_FLIGHT: usize = 512;
 const SETTLE: Duration = Duration::from_millis(1500);
@@ -99,8 +104,8 @@ pub enum Forged {
     Leave { id: Who, heartbeat: u64 },
 }
 
-struct Node {
-    membership: Membership,
+struct Slot {
+    node: Node,
     /// The members as told by events.
     view: BTreeMap<ServerId, Health>,
     left: bool,
@@ -114,9 +119,9 @@ struct Packet {
 
 /// The simulated cluster.
 pub struct World {
-    nodes: Vec<Node>,
-    config: MembershipConfig,
-    now: Instant,
+    nodes: Vec<Slot>,
+    config: NodeConfig,
+    now: Now,
     in_flight: Vec<Packet>,
     next_incarnation: u64,
     forged: bool,
@@ -143,11 +148,21 @@ impl World {
     fn new(count: usize) -> World {
         let mut world = World {
             nodes: Vec::new(),
-            config: MembershipConfig {
-                max_tombstones: 4,
-                ..MembershipConfig::default()
+            config: NodeConfig {
+                cluster: CLUSTER.into(),
+                multicast: true,
+                peers: Vec::new(),
+                membership: MembershipConfig {
+                    max_tombstones: 4,
+                    ..MembershipConfig::default()
+                },
+                relay: RelayConfig::default(),
+                seal: None,
             },
-            now: Instant::now(),
+            now: Now {
+                mono: Instant::now(),
+                unix_ms: NOW_MS,
+            },
             in_flight: Vec::new(),
             next_incarnation: 0,
             forged: false,
@@ -160,7 +175,7 @@ impl World {
     }
 
     /// A fresh incarnation; ids grow, as v7 ids do across restarts.
-    fn incarnation(&mut self, slot: usize) -> Node {
+    fn incarnation(&mut self, slot: usize) -> Slot {
         self.next_incarnation += 1;
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&self.next_incarnation.to_be_bytes());
@@ -170,16 +185,8 @@ impl World {
             client_addr: client_addr(slot),
             udp_addr: udp_addr(slot),
         };
-        Node {
-            membership: Membership::new(
-                self.config.clone(),
-                CLUSTER,
-                me,
-                true,
-                Vec::new(),
-                self.next_incarnation,
-                self.now,
-            ),
+        Slot {
+            node: Node::new(&self.config, me, self.next_incarnation, self.now),
             view: BTreeMap::new(),
             left: false,
         }
@@ -228,7 +235,7 @@ impl World {
             Op::Leave { node } => {
                 let slot = self.slot(node);
                 let now = self.now;
-                self.nodes[slot].membership.leave(now);
+                self.nodes[slot].node.leave(now);
                 self.nodes[slot].left = true;
                 self.after_input(slot);
             }
@@ -269,7 +276,7 @@ impl World {
     }
 
     fn advance(&mut self, by: Duration) {
-        self.now += by;
+        self.now = later(self.now, by);
         for slot in 0..self.nodes.len() {
             self.after_input(slot);
         }
@@ -284,7 +291,7 @@ impl World {
                 _ => continue,
             };
             self.nodes[slot]
-                .membership
+                .node
                 .handle_datagram(packet.from, via, &packet.bytes, now);
             self.after_input(slot);
         }
@@ -293,12 +300,13 @@ impl World {
     /// What the driver does after every input: tick if due, send, read events.
     fn after_input(&mut self, slot: usize) {
         let now = self.now;
-        let max_tombstones = self.config.max_tombstones;
-        let node = &mut self.nodes[slot];
-        if node.membership.next_deadline() <= now {
-            node.membership.handle_tick(now);
+        let max_tombstones = self.config.membership.max_tombstones;
+        let slot_state = &mut self.nodes[slot];
+        let (node, view) = (&mut slot_state.node, &mut slot_state.view);
+        if node.next_deadline() <= now.mono {
+            node.handle_tick(now);
         }
-        while let Some(tx) = node.membership.poll_transmit() {
+        while let Some(tx) = node.poll_transmit() {
             assert!(tx.bytes.len() <= MAX_DATAGRAM, "oversized datagram");
             envelope::open(&tx.bytes).expect("sent a datagram that does not open");
             self.in_flight.push(Packet {
@@ -311,33 +319,36 @@ impl World {
             let excess = self.in_flight.len() - MAX_IN_FLIGHT;
             self.in_flight.drain(..excess);
         }
-        while let Some(event) = node.membership.poll_event() {
+        while let Some(event) = node.poll_event() {
             match event {
                 Event::Up(info) => {
-                    let old = node.view.insert(info.id, Health::Alive);
+                    let old = view.insert(info.id, Health::Alive);
                     assert!(old.is_none(), "up twice without a down");
                 }
                 Event::Suspect(id) => {
-                    let old = node.view.insert(id, Health::Suspect);
+                    let old = view.insert(id, Health::Suspect);
                     assert_eq!(old, Some(Health::Alive), "suspect but not alive");
                 }
                 Event::Recovered(id) => {
-                    let old = node.view.insert(id, Health::Alive);
+                    let old = view.insert(id, Health::Alive);
                     assert_eq!(old, Some(Health::Suspect), "recovered but not suspect");
                 }
                 Event::Down(info, _) => {
-                    assert!(
-                        node.view.remove(&info.id).is_some(),
-                        "down but not a member"
-                    );
+                    assert!(view.remove(&info.id).is_some(), "down but not a member");
                 }
             }
         }
-        let me = node.membership.me();
-        let members = node.membership.members();
+        while node.poll_delivery().is_some() {}
+        let me = node.me();
+        let members = node.members();
         let listed: BTreeMap<ServerId, Health> =
             members.iter().map(|m| (m.info.id, m.health)).collect();
-        assert_eq!(listed, node.view, "members() disagrees with the events");
+        assert_eq!(&listed, view, "members() disagrees with the events");
+        assert_eq!(
+            node.footprint().origins,
+            members.len(),
+            "one relay origin per member"
+        );
         assert!(!listed.contains_key(&me.id), "lists itself");
         let mut clients = vec![me.client_addr];
         let mut udps = vec![me.udp_addr];
@@ -353,7 +364,7 @@ impl World {
             clients.push(m.info.client_addr);
             udps.push(m.info.udp_addr);
         }
-        assert!(node.membership.tombstone_count() <= max_tombstones);
+        assert!(node.membership().tombstone_count() <= max_tombstones);
     }
 
     fn settle(&mut self) {
@@ -374,10 +385,10 @@ impl World {
             .nodes
             .iter()
             .filter(|n| !n.left)
-            .map(|n| n.membership.me().id)
+            .map(|n| n.node.me().id)
             .collect();
         for node in self.nodes.iter().filter(|n| !n.left) {
-            let me = node.membership.me().id;
+            let me = node.node.me().id;
             let expected: BTreeMap<ServerId, Health> = live
                 .iter()
                 .filter(|id| **id != me)
@@ -389,7 +400,7 @@ impl World {
 
     fn who(&self, who: &Who) -> ServerId {
         match who {
-            Who::Node(n) => self.nodes[self.slot(*n)].membership.me().id,
+            Who::Node(n) => self.nodes[self.slot(*n)].node.me().id,
             Who::Other(bytes) => ServerId::from_bytes(*bytes),
         }
     }

@@ -1,7 +1,8 @@
 //! The keyed receive path: a datagram goes through the cluster key's seal
 //! layer ([`Sealer::open`]: header, key id, tag, freshness, replay window,
 //! cluster name) before the envelope and body decoders of [`datagrams`] see
-//! it, exactly as the driver's gate does when `--key-file` is set.
+//! it, and then to a keyed [`chatty::node::Node`], whose gate does the same
+//! as a server with `--key-file` does.
 //!
 //! The first input byte picks what is fuzzed:
 //! * even: the rest is a datagram as it arrived from the network. Random
@@ -15,15 +16,10 @@
 //!
 //! [`datagrams`]: crate::datagrams
 
-use std::borrow::Cow;
+use chatty::seal::{ClusterKey, Keyring, SealConfig, Sealer, OVERHEAD};
+use chatty::wire::MAX_DATAGRAM;
 
-use chatty::cluster::seal::{Sealer, OVERHEAD};
-use chatty::cluster::{ClusterKey, Keyring, SealConfig};
-
-use crate::datagrams::{run_with, CLUSTER};
-
-/// The send time every sealed input carries, and the receiver's clock.
-pub const NOW_MS: u64 = 1_700_000_000_000;
+use crate::datagrams::{check_plain, dispatch, CLUSTER, NOW_MS};
 
 /// The sending server's session (fixed, so seeds stay valid).
 const SESSION: [u8; 16] = [0x5e; 16];
@@ -44,46 +40,42 @@ pub fn run(input: &[u8]) {
     let Some((&mode, rest)) = input.split_first() else {
         return;
     };
-    let mut receiver = Sealer::with_session(&config(), CLUSTER, [0x01; 16]);
+    let key = config();
+    let mut receiver = Sealer::with_session(&key, CLUSTER, [0x01; 16]);
     if mode % 2 == 0 {
-        run_with(rest, |d| {
-            let plain = receiver.open(d, NOW_MS).ok()?;
+        if let Ok(plain) = receiver.open(rest, NOW_MS) {
             // Only the test key's sender can have produced what opened.
             assert_eq!(
-                &d[10..26],
+                &rest[10..26],
                 &SESSION,
                 "opened a datagram from an unknown session"
             );
-            assert_eq!(plain.len() + OVERHEAD, d.len());
-            Some(Cow::Owned(plain))
-        });
+            assert_eq!(plain.len() + OVERHEAD, rest.len());
+            check_plain(&plain);
+        }
         let stats = receiver.stats();
         assert_eq!(
             stats.opened + stats.rejected(),
             1,
             "every datagram is counted once"
         );
+        dispatch(rest, Some(&key));
     } else {
         let Some(sealed) = sender().seal(rest, NOW_MS) else {
-            assert!(rest.len() + OVERHEAD > chatty::cluster::envelope::MAX_DATAGRAM);
+            assert!(rest.len() + OVERHEAD > MAX_DATAGRAM);
             return;
         };
-        run_with(&sealed, |d| {
-            let plain = receiver.open(d, NOW_MS);
-            // A plaintext that does not name our cluster is refused as
-            // foreign after the tag; everything else opens unchanged.
-            match plain {
-                Ok(plain) => {
-                    assert_eq!(plain, rest, "open(seal(x)) != x");
-                    Some(Cow::Owned(plain))
-                }
-                Err(_) => None,
-            }
-        });
+        // A plaintext that does not name our cluster is refused as foreign
+        // after the tag; everything else opens unchanged.
+        if let Ok(plain) = receiver.open(&sealed, NOW_MS) {
+            assert_eq!(plain, rest, "open(seal(x)) != x");
+            check_plain(&plain);
+        }
         // A second delivery of the same datagram is a replay.
         assert!(
             receiver.open(&sealed, NOW_MS).is_err(),
             "a replay was accepted"
         );
+        dispatch(&sealed, Some(&key));
     }
 }

@@ -2,14 +2,14 @@
 //! real frames and datagrams instead of having to discover the formats.
 //! The state-machine targets take `arbitrary` operation lists and need none.
 
-use chatty::cluster::envelope::{seal, Kind};
-use chatty::cluster::messages::{Gossip, GossipEntry, Heartbeat, Leave};
+use chatty::membership::messages::{Gossip, GossipEntry, Heartbeat, Leave};
 use chatty::protocol::{
     encode_frame, ClientMsg, ErrorCode, LeaveReason, Member, MessageId, ServerInfo, ServerMsg,
     StatusReport,
 };
 use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
 use chatty::relay::ChatEvent;
+use chatty::wire::envelope::{seal, Kind};
 
 use crate::datagrams::{me, peer, peer_addr, CLUSTER};
 use crate::frames::{input, Reader};
@@ -33,14 +33,19 @@ pub fn client_messages() -> Vec<ClientMsg> {
         ClientMsg::Rejoin {
             name: "Léa".into(),
             last_seen: vec![id, id],
+            rooms: vec!["#dev".into()],
         },
         ClientMsg::Send {
             text: "hello".into(),
             cid: None,
+            room: None,
+            action: false,
         },
         ClientMsg::Send {
             text: "x".repeat(1000),
             cid: Some(u64::MAX),
+            action: false,
+            room: None,
         },
         ClientMsg::Leave,
         ClientMsg::Status,
@@ -75,6 +80,8 @@ pub fn server_messages() -> Vec<ServerMsg> {
             members: vec![member.clone()],
             servers: vec!["127.0.0.1:7878".into()],
             seen: vec![],
+            room: "#lobby".into(),
+            rooms: Vec::new(),
         },
         ServerMsg::Servers {
             servers: vec!["127.0.0.1:7878".into(), "127.0.0.1:7879".into()],
@@ -83,22 +90,28 @@ pub fn server_messages() -> Vec<ServerMsg> {
             id,
             name: "Leo".into(),
             server,
+            room: "#lobby".into(),
         },
         ServerMsg::Left {
             id,
             name: "Leo".into(),
             server,
             reason: LeaveReason::ServerLost,
+            room: "#lobby".into(),
         },
         ServerMsg::Message {
             id,
             from: "Leo".into(),
             text: "hi \u{1b}[2J".into(),
+            action: false,
+            room: "#lobby".into(),
         },
         ServerMsg::History {
             id,
             from: "Leo".into(),
             text: "earlier".into(),
+            action: false,
+            room: "#lobby".into(),
         },
         ServerMsg::Error {
             code: ErrorCode::NAME_TAKEN,
@@ -117,6 +130,7 @@ pub fn server_messages() -> Vec<ServerMsg> {
             }],
             members: vec![member],
             counters: [("seal_replayed".to_string(), 2)].into_iter().collect(),
+            rooms: Vec::new(),
         }),
         ServerMsg::Notice {
             text: "3 messages lost".into(),
@@ -242,6 +256,7 @@ pub fn datagrams() -> Vec<Vec<u8>> {
                 part: 0,
                 parts: 1,
                 names: vec!["Leo".into(), "Léa".into()],
+                from: Some(1),
             },
         ),
     ];
@@ -258,7 +273,7 @@ pub fn sealed_datagrams() -> Vec<Vec<u8>> {
     let mut sender = crate::sealed::sender();
     let mut out = Vec::new();
     for plain in datagrams() {
-        if let Some(sealed) = sender.seal(&plain, crate::sealed::NOW_MS) {
+        if let Some(sealed) = sender.seal(&plain, crate::datagrams::NOW_MS) {
             out.push([&[0u8][..], &sealed].concat());
         }
         out.push([&[1u8][..], &plain].concat());

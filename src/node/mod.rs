@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
 mod report;
+#[cfg(test)]
+mod tests;
 
 use crate::membership::{DownReason, Event, MemberInfo, MemberView, Membership, MembershipConfig};
 use crate::relay::{ChatEvent, Delivery, Footprint, Relay, RelayConfig, RelayStats};

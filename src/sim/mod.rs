@@ -29,7 +29,9 @@ pub trait SimNode {
     fn on_datagram(&mut self, from: SocketAddr, via: Via, bytes: &[u8], now: Now);
     /// Time passes.
     fn on_tick(&mut self, now: Now);
-    /// When the node next wants `on_tick`.
+    /// When the node next wants `on_tick`. It may change only with an
+    /// input (`on_datagram`, `on_tick`, or whatever a caller does through
+    /// [`Simulator::node_mut`]): the simulator asks again only then.
     fn deadline(&self) -> Instant;
     /// The next datagram the node wants to send.
     fn transmit(&mut self) -> Option<Transmit>;
@@ -123,6 +125,11 @@ pub struct Simulator<N: SimNode> {
     rng: fastrand::Rng,
     net: NetConfig,
     nodes: Vec<Option<N>>,
+    /// Each slot's `deadline()` as of its last input, so a step does not
+    /// ask every node (each asks every member it tracks): with fifty nodes
+    /// that was most of a simulation's time. `None`: crashed, or to be
+    /// asked again (after outside access through `node_mut`).
+    deadlines: Vec<Option<Instant>>,
     on_group: Vec<bool>,
     cut: HashSet<(usize, usize)>,
     in_flight: BinaryHeap<Reverse<InFlight>>,
@@ -139,6 +146,7 @@ impl<N: SimNode> Simulator<N> {
             rng: fastrand::Rng::with_seed(seed),
             net,
             nodes: Vec::new(),
+            deadlines: Vec::new(),
             on_group: Vec::new(),
             cut: HashSet::new(),
             in_flight: BinaryHeap::new(),
@@ -184,6 +192,7 @@ impl<N: SimNode> Simulator<N> {
     /// Returns its slot.
     pub fn add(&mut self, node: N, on_group: bool) -> usize {
         self.nodes.push(Some(node));
+        self.deadlines.push(None);
         self.on_group.push(on_group);
         self.nodes.len() - 1
     }
@@ -191,6 +200,7 @@ impl<N: SimNode> Simulator<N> {
     /// Puts a new node in an existing slot (a restart: same address, new state).
     pub fn replace(&mut self, slot: usize, node: N) {
         self.nodes[slot] = Some(node);
+        self.deadlines[slot] = None;
     }
 
     /// Kills a node on the spot (SIGKILL): it sends and receives nothing more.
@@ -205,7 +215,16 @@ impl<N: SimNode> Simulator<N> {
 
     /// The node in `slot`, mutably, if running.
     pub fn node_mut(&mut self, slot: usize) -> Option<&mut N> {
+        if let Some(deadline) = self.deadlines.get_mut(slot) {
+            *deadline = None; // the caller may give it input
+        }
         self.nodes.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    /// The deadline of the node in `slot`, asking it only after an input.
+    fn deadline(&mut self, slot: usize) -> Option<Instant> {
+        let node = self.nodes[slot].as_ref()?;
+        Some(*self.deadlines[slot].get_or_insert_with(|| node.deadline()))
     }
 
     /// Slots of running nodes.
@@ -238,11 +257,10 @@ impl<N: SimNode> Simulator<N> {
         let mut same_instant = 0u32;
         let mut last_instant = self.elapsed;
         loop {
-            let next_node = self
-                .nodes
-                .iter()
-                .flatten()
-                .map(|n| n.deadline().saturating_duration_since(self.base))
+            let base = self.base;
+            let next_node = (0..self.nodes.len())
+                .filter_map(|slot| self.deadline(slot))
+                .map(|d| d.saturating_duration_since(base))
                 .min();
             let next_packet = self.in_flight.peek().map(|Reverse(p)| p.at);
             let next = match (next_node, next_packet) {
@@ -276,12 +294,14 @@ impl<N: SimNode> Simulator<N> {
                 if let Some(node) = self.nodes[p.to].as_mut() {
                     self.stats.delivered += 1;
                     node.on_datagram(p.from, p.via, &p.bytes, now);
+                    self.deadlines[p.to] = None;
                 }
             }
             for slot in 0..self.nodes.len() {
-                if let Some(node) = self.nodes[slot].as_mut() {
-                    if node.deadline() <= now.mono {
+                if self.deadline(slot).is_some_and(|d| d <= now.mono) {
+                    if let Some(node) = self.nodes[slot].as_mut() {
                         node.on_tick(now);
+                        self.deadlines[slot] = None;
                     }
                 }
             }

@@ -50,6 +50,8 @@ use tracing::warn;
 mod footprint;
 mod receiver;
 mod sender;
+#[cfg(test)]
+mod tests;
 
 pub use footprint::Footprint;
 

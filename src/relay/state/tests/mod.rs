@@ -75,6 +75,7 @@ fn message(n: u64) -> ChatEvent {
     ChatEvent::Message {
         from: "ann".into(),
         text: format!("m{n}"),
+        cid: Default::default(),
     }
 }
 

@@ -368,7 +368,7 @@ proptest! {
         datagram_round_trip(Kind::RelayData, &cluster, &Data { origin, events })?;
         datagram_round_trip(Kind::RelayStatus, &cluster, &Status { origin, highest, oldest })?;
         datagram_round_trip(Kind::RelayNack, &cluster, &Nack { origin, ranges })?;
-        datagram_round_trip(Kind::RelaySyncRequest, &cluster, &SyncRequest { origin, seq, parts })?;
+        datagram_round_trip(Kind::RelaySyncRequest, &cluster, &SyncRequest { origin, seq, parts, requester: Default::default(), resume: Default::default(), })?;
         let snapshot = Snapshot { origin, seq, part, parts: total, names, from };
         datagram_round_trip(Kind::RelaySnapshot, &cluster, &snapshot)?;
     }

@@ -244,8 +244,7 @@ pub fn datagrams() -> Vec<Vec<u8>> {
             &SyncRequest {
                 origin: me(),
                 seq: 0,
-                parts: vec![],
-            },
+                parts: vec![], requester: Default::default(), resume: Default::default(), },
         ),
         seal(
             Kind::RelaySnapshot,

@@ -82,6 +82,8 @@ fn an_up_makes_the_relay_sync_with_the_new_member() {
         origin: info(1).id,
         seq: 0,
         parts: vec![],
+        requester: Default::default(),
+        resume: Default::default(),
     };
     let bytes = envelope::seal(Kind::RelaySyncRequest, CLUSTER, &request).unwrap();
     node.handle_datagram(info(2).udp_addr, Via::Unicast, &bytes, now);

@@ -205,6 +205,18 @@ pub struct SyncRequest {
     pub seq: u64,
     /// Missing part numbers, or empty for all.
     pub parts: Vec<u32>,
+    /// Who asks. The origin answers only a peer it knows under this id at
+    /// the request's source address: a restarted server at its
+    /// predecessor's address is not served its predecessor's stream.
+    /// Absent from older servers (then the address alone decides).
+    #[serde(default)]
+    pub requester: Option<ServerId>,
+    /// 0 for a first sync: serve the snapshot as of where you began
+    /// relaying to me. Otherwise the next event the requester needs (it
+    /// lost events to an overrun, or it followed this origin before and
+    /// removed it): serve a current snapshot, never an older one.
+    #[serde(default)]
+    pub resume: u64,
 }
 
 /// `RelaySnapshot`: part `part` of `parts` of the names of the members on

@@ -249,7 +249,7 @@ impl Cluster {
 
     /// What the node in `slot` was delivered of `origin`.
     pub fn stream(&self, slot: usize, origin: ServerId) -> &Stream {
-        const NOTHING: &Stream = &Stream { epochs: Vec::new() };
+        const NOTHING: &Stream = &Stream::EMPTY;
         self.streams
             .get(&(self.id(slot), origin))
             .unwrap_or(NOTHING)

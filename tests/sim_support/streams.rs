@@ -8,7 +8,10 @@ use chatty::relay::{ChatEvent, Delivery};
 
 /// One run of an origin's stream at one receiver: from its first delivery
 /// (a `Synced`, or a `Lost` just before it) to its `OriginGone`. A receiver
-/// that loses an origin and finds it again starts a new epoch.
+/// that loses an origin and finds a new incarnation, or finds the same one
+/// after it forgot it, starts a new epoch; one that finds the same
+/// incarnation again soon resumes the epoch where it stopped (events,
+/// losses and a `Resynced`, no `Synced`), and must deliver nothing twice.
 #[derive(Debug, Default, Clone)]
 pub struct Epoch {
     /// A `Synced` arrived.
@@ -25,6 +28,8 @@ pub struct Epoch {
     pub resyncs: Vec<Vec<String>>,
     /// `Some(graceful)` once the origin is gone.
     pub gone: Option<bool>,
+    /// How many times the stream resumed after the origin was gone.
+    pub resumed: u32,
     /// Numbers skipped between two delivered events.
     gaps: u64,
 }
@@ -46,9 +51,18 @@ impl Epoch {
 pub struct Stream {
     /// Oldest first; never empty once anything arrived.
     pub epochs: Vec<Epoch>,
+    /// Losses reported after an `OriginGone` and before the stream went on
+    /// (a `Synced`: a new epoch, or an event or `Resynced`: resumed).
+    pending_lost: u64,
 }
 
 impl Stream {
+    /// Nothing arrived yet.
+    pub const EMPTY: Stream = Stream {
+        epochs: Vec::new(),
+        pending_lost: 0,
+    };
+
     /// The latest epoch, if anything arrived.
     pub fn current(&self) -> Option<&Epoch> {
         self.epochs.last()
@@ -126,8 +140,26 @@ impl Stream {
     /// sync, strictly increasing numbers (in order, exactly once), each
     /// event what its origin submitted, and no gap left unreported.
     pub fn record(&mut self, origin: ServerId, delivery: Delivery, truth: &Truth) {
-        if self.epochs.last().is_none_or(|e| e.gone.is_some()) {
-            self.epochs.push(Epoch::default());
+        let ended = self.epochs.last().is_none_or(|e| e.gone.is_some());
+        if ended {
+            match &delivery {
+                Delivery::Lost { count, .. } => {
+                    self.pending_lost += count;
+                    return;
+                }
+                Delivery::Event { .. } | Delivery::Resynced { .. } if !self.epochs.is_empty() => {
+                    let epoch = self.epochs.last_mut().expect("not empty");
+                    epoch.gone = None;
+                    epoch.resumed += 1;
+                    epoch.lost.push(std::mem::take(&mut self.pending_lost));
+                }
+                _ => {
+                    self.epochs.push(Epoch {
+                        lost_at_sync: std::mem::take(&mut self.pending_lost),
+                        ..Epoch::default()
+                    });
+                }
+            }
         }
         let epoch = self.epochs.last_mut().expect("just ensured");
         match delivery {

@@ -129,8 +129,7 @@ impl World {
                 let request = SyncRequest {
                     origin,
                     seq: self.seq(origin, seq),
-                    parts: parts.into_iter().take(200).collect(),
-                };
+                    parts: parts.into_iter().take(200).collect(), requester: Default::default(), resume: Default::default(), };
                 envelope::seal(Kind::RelaySyncRequest, CLUSTER, &request)
             }
             Forged::Snapshot {

@@ -18,6 +18,8 @@ pub struct Footprint {
     pub snapshot_parts: usize,
     /// Early events kept from origins not yet up (bounded; see `Stash`).
     pub stashed: usize,
+    /// Ended streams remembered for resuming (at most `MAX_ENDED`).
+    pub ended: usize,
     /// Start snapshots held for peers (at most one per peer).
     pub start_snapshots: usize,
     /// Datagrams waiting for [`Relay::poll_transmit`].
@@ -40,6 +42,7 @@ impl Relay {
                 .map(|s| s.got.len())
                 .sum(),
             stashed: self.stash.len(),
+            ended: self.ended.len(),
             start_snapshots: self.peers.values().filter(|p| p.start.is_some()).count(),
             transmits: self.transmits.len(),
             deliveries: self.deliveries.len(),

@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use tracing::warn;
 
+mod ended;
 mod footprint;
 mod receiver;
 mod sender;
@@ -60,6 +61,7 @@ use std::sync::Arc;
 use super::messages::{ChatEvent, Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
 use crate::protocol::ServerId;
 use crate::wire::{envelope, Destination, Envelope, EnvelopeError, Kind, Transmit, MAX_DATAGRAM};
+use ended::Ended;
 use receiver::{Origin, Stash};
 use sender::{Peer, StartSnapshot};
 
@@ -173,6 +175,8 @@ pub struct Relay {
     origins: BTreeMap<ServerId, Origin>,
     /// Data from origins not (yet) up, kept briefly: see [`Stash`].
     stash: Stash,
+    /// Where recently ended streams would resume: see `ended.rs`.
+    ended: Ended,
     /// The snapshot as of `last_seq`, once built; shared by every peer
     /// that comes up before the next event.
     snapshot_cache: Option<Arc<StartSnapshot>>,
@@ -231,6 +235,7 @@ impl Relay {
             peers: BTreeMap::new(),
             origins: BTreeMap::new(),
             stash: Stash::default(),
+            ended: Ended::default(),
             snapshot_cache: None,
             next_status: now,
             last_now: now,
@@ -316,7 +321,14 @@ impl Relay {
                 up_at: now,
             },
         );
-        let origin = self.origins.entry(id).or_insert_with(|| Origin::new(addr));
+        let ended = &mut self.ended;
+        let origin = self
+            .origins
+            .entry(id)
+            .or_insert_with(|| match ended.resume(id) {
+                Some(next) => Origin::resuming(addr, next),
+                None => Origin::new(addr),
+            });
         origin.addr = addr;
         let early = self.stash.take(id);
         for wire in early {
@@ -363,6 +375,11 @@ impl Relay {
                 warn!(origin = %id, lost, "relay: server gone with events unrepaired");
                 self.report_lost(id, lost);
             }
+        }
+        if streaming && origin.next > 0 {
+            // Everything up to `highest` is delivered or reported now.
+            let resume = origin.next.max(origin.highest.saturating_add(1));
+            self.ended.end(id, resume, self.last_now);
         }
         self.deliveries.push_back(Delivery::OriginGone {
             origin: id,
@@ -415,6 +432,7 @@ impl Relay {
             self.chase(id, now);
         }
         self.stash.expire(now);
+        self.ended.expire(now);
         for peer in self.peers.values_mut() {
             if now.saturating_duration_since(peer.up_at) >= START_SNAPSHOT_TTL {
                 peer.start = None;
@@ -452,10 +470,12 @@ impl Relay {
             }
             Kind::RelaySyncRequest => {
                 let request: SyncRequest = env.body()?;
-                if request.origin == self.me {
-                    if let Some(peer) = self.peer_at(from) {
-                        self.on_sync_request(peer, from, request.seq, &request.parts, now);
-                    }
+                let peer = match request.requester {
+                    Some(id) => self.peers.get(&id).filter(|p| p.addr == from).map(|_| id),
+                    None => self.peer_at(from),
+                };
+                if let (true, Some(peer)) = (request.origin == self.me, peer) {
+                    self.on_sync_request(peer, from, &request, now);
                 }
             }
             Kind::RelaySnapshot => {

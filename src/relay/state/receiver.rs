@@ -42,6 +42,20 @@ impl Origin {
             last_nack: None,
         }
     }
+
+    /// An origin at `addr` whose stream this server followed before, up
+    /// to `next`: it resumes there, as a resync (see `ended.rs`).
+    pub(super) fn resuming(addr: SocketAddr, next: u64) -> Origin {
+        Origin {
+            sync: Some(SyncState {
+                resync: true,
+                ..SyncState::default()
+            }),
+            next,
+            highest: next.saturating_sub(1),
+            ..Origin::new(addr)
+        }
+    }
 }
 
 /// Origins not (yet) up whose data is kept for when they are.
@@ -163,9 +177,10 @@ impl Relay {
         {
             return;
         }
-        // A resync must move forward: a delayed snapshot older than what was
-        // already delivered is ignored.
-        if sync.resync && snap.seq < o.next {
+        // A resync must not go back: a delayed snapshot older than what was
+        // already delivered is ignored. (`seq = next - 1` is exact: the
+        // origin said nothing since.)
+        if sync.resync && snap.seq.saturating_add(1) < o.next {
             return;
         }
         match sync.seq {
@@ -268,7 +283,7 @@ impl Relay {
         let Some(o) = self.origins.get_mut(&id) else {
             return;
         };
-        let addr = o.addr;
+        let (addr, next) = (o.addr, o.next);
         let request = if let Some(sync) = o.sync.as_mut() {
             if sync.last_request.is_some_and(|t| now < t + sync_retry) {
                 return;
@@ -292,6 +307,8 @@ impl Relay {
                     origin: id,
                     seq,
                     parts,
+                    requester: Some(self.me),
+                    resume: if sync.resync { next.max(1) } else { 0 },
                 },
             )
         } else {

@@ -97,10 +97,10 @@ impl Relay {
         &mut self,
         peer: ServerId,
         from: SocketAddr,
-        seq: u64,
-        parts: &[u32],
+        request: &SyncRequest,
         now: Instant,
     ) {
+        let (seq, parts) = (request.seq, &request.parts[..]);
         let oldest = self.oldest_retained();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -113,7 +113,9 @@ impl Relay {
             p.start = None;
         }
         let since = p.since;
-        let start = p.start.clone();
+        // A requester that resumes (after an overrun, or after it removed
+        // us and found us again) is past the start: a current snapshot.
+        let start = p.start.clone().filter(|_| request.resume == 0);
         let continuing = !parts.is_empty();
         let snapshot = match start {
             Some(start) if !continuing || start.seq == seq => start,

@@ -36,6 +36,8 @@ fn request(a: &mut Relay, at: Instant) -> Vec<Snapshot> {
         origin: id(1),
         seq: 0,
         parts: vec![],
+        requester: Default::default(),
+        resume: Default::default(),
     };
     send(a, 2, Kind::RelaySyncRequest, &fresh, at);
     let served = sent::<Snapshot>(a, Kind::RelaySnapshot);
@@ -202,6 +204,8 @@ fn missing_parts_are_served_from_the_start_snapshot_they_belong_to() {
         origin: id(1),
         seq: 300,
         parts: vec![1],
+        requester: Default::default(),
+        resume: Default::default(),
     };
     send(&mut a, 2, Kind::RelaySyncRequest, &again, now);
     let served: Vec<Snapshot> = sent(&mut a, Kind::RelaySnapshot)
@@ -209,4 +213,51 @@ fn missing_parts_are_served_from_the_start_snapshot_they_belong_to() {
         .map(|(_, s)| s)
         .collect();
     assert_eq!(served, vec![start[1].clone()]);
+}
+
+/// A request naming its requester is served only if that requester is the
+/// peer at the request's address: a restarted server (a new id) at its
+/// predecessor's address waits until membership knows it.
+#[test]
+fn a_request_from_an_unknown_requester_is_not_served() {
+    let now = Instant::now();
+    let mut a = origin_past_since(RelayConfig::default(), now);
+    for requester in [id(9), id(2)] {
+        let ask = SyncRequest {
+            origin: id(1),
+            seq: 0,
+            parts: vec![],
+            requester: Some(requester),
+            resume: 0,
+        };
+        send(&mut a, 2, Kind::RelaySyncRequest, &ask, now);
+        let served = sent::<Snapshot>(&mut a, Kind::RelaySnapshot);
+        assert_eq!(
+            served.is_empty(),
+            requester == id(9),
+            "requester {requester}"
+        );
+    }
+}
+
+/// A requester that resumes (after an overrun, or after it removed this
+/// origin and found it again) is served a current snapshot even while the
+/// start snapshot could still be followed: never an older one.
+#[test]
+fn a_resuming_requester_gets_a_current_snapshot() {
+    let now = Instant::now();
+    let mut a = origin_past_since(RelayConfig::default(), now);
+    let resume = SyncRequest {
+        origin: id(1),
+        seq: 0,
+        parts: vec![],
+        requester: Some(id(2)),
+        resume: 7,
+    };
+    send(&mut a, 2, Kind::RelaySyncRequest, &resume, now);
+    let served: Vec<Snapshot> = sent::<Snapshot>(&mut a, Kind::RelaySnapshot)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(served, vec![snapshot(LAST, &["bob", "cat"])]);
 }

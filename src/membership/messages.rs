@@ -1,5 +1,5 @@
 //! Bodies of the membership datagrams. Encoded as positional MessagePack
-//! arrays (field order is the wire order; see PROTOCOL.md) to keep
+//! arrays (field order is the wire order; see CLUSTER.md) to keep
 //! datagrams small; addresses travel as `"ip:port"` strings.
 
 use std::net::SocketAddr;

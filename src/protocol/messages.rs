@@ -140,7 +140,7 @@ pub enum ClientMsg {
 pub enum ServerMsg {
     /// Answer to the client's `hello`: the handshake succeeded.
     Hello {
-        /// The protocol version the server speaks (equal to the client's).
+        /// The version agreed: the highest both the client and the server speak.
         version: u16,
         /// The server's incarnation id.
         server: ServerId,

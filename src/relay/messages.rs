@@ -283,7 +283,7 @@ mod tests {
         let bytes = rmp_serde::to_vec(&ev).unwrap();
         let old = FiveElements(42, 3, "Ann".into(), "hi".into(), 0);
         assert_eq!(bytes, rmp_serde::to_vec(&old).unwrap());
-        // The example in PROTOCOL.md 14.11: [42, 3, "Ann", "hi", 0].
+        // The RelayData example in CLUSTER.md 8: [42, 3, "Ann", "hi", 0].
         assert_eq!(
             bytes,
             [0x95, 0x2a, 0x03, 0xa3, b'A', b'n', b'n', 0xa2, b'h', b'i', 0x00]
@@ -315,7 +315,7 @@ mod tests {
         assert!(rmp_serde::from_slice::<WireEvent>(&rmp_serde::to_vec(&four).unwrap()).is_err());
     }
 
-    /// What an older server makes of a six-element event, for PROTOCOL-ack.md.
+    /// What an older server makes of a six-element event, as CLUSTER.md 5.2 describes.
     #[test]
     fn older_servers_refuse_six_element_events() {
         let bytes = rmp_serde::to_vec(&message(9)).unwrap();

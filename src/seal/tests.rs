@@ -202,7 +202,7 @@ fn never_panics_on_random_or_truncated_input() {
 /// A fixed vector, so another implementation can check its sealing. The
 /// bytes were reproduced independently with libsodium's
 /// `crypto_aead_xchacha20poly1305_ietf_encrypt` (via PyNaCl) and Python's
-/// `hashlib.blake2s` for the key id; PROTOCOL.md lists the inputs.
+/// `hashlib.blake2s` for the key id; CLUSTER.md lists the inputs.
 #[test]
 fn known_answer() {
     let k = ClusterKey::from_bytes(std::array::from_fn(|i| i as u8));

@@ -155,7 +155,9 @@ pub struct RelayStats {
     pub resyncs: u64,
     /// Events reported lost (overruns, late syncs, origins gone).
     pub lost: u64,
-    /// Datagrams dropped as malformed, foreign or from unknown origins.
+    /// Relay datagrams dropped here: events numbered 0 or past the last
+    /// number, and data of origins neither up nor stashable. (Malformed and
+    /// foreign datagrams are counted by the node.)
     pub dropped: u64,
 }
 

@@ -221,11 +221,13 @@ pub enum ServerMsg {
         id: MessageId,
         /// The sender's name.
         from: String,
-        /// The text.
-        text: String,
-        /// The room.
+        /// The room. (Before `text`, so that in a frame without `action`
+        /// the text is the last field: a receiver can take it from the
+        /// frame's end without decoding, as the benchmarks do.)
         #[serde(default = "lobby")]
         room: String,
+        /// The text.
+        text: String,
         /// An action (`/me`); absent when false.
         #[serde(default, skip_serializing_if = "is_false")]
         action: bool,
@@ -237,11 +239,11 @@ pub enum ServerMsg {
         id: MessageId,
         /// The sender's name.
         from: String,
-        /// The text.
-        text: String,
-        /// The room.
+        /// The room (before `text`, as in `message`).
         #[serde(default = "lobby")]
         room: String,
+        /// The text.
+        text: String,
         /// An action (`/me`); absent when false.
         #[serde(default, skip_serializing_if = "is_false")]
         action: bool,

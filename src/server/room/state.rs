@@ -167,16 +167,16 @@ impl RoomState {
         struct Message<'a> {
             id: MessageId,
             from: &'a str,
-            text: &'a str,
             room: &'a str,
+            text: &'a str,
         }
         let room = LOBBY;
         encode_frame_sized(
             &Message {
                 id,
                 from,
-                text,
                 room,
+                text,
             },
             64 + from.len() + text.len() + room.len(),
         )

@@ -30,7 +30,8 @@ pub mod stamp;
 pub mod api {
     pub use chatty::client::{status, Client, ClientError, ClientReader, ClientWriter};
     pub use chatty::protocol::{
-        decode, encode_frame, ClientMsg, ServerId, ServerMsg, MAX_SERVER_FRAME, PROTOCOL_VERSION,
+        decode, encode_frame, ClientMsg, ServerId, ServerMsg, MAX_SERVER_FRAME,
+        MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
     };
     pub use chatty::seal::{unix_ms, ClusterKey, Keyring, SealConfig, Sealer};
     pub use chatty::wire::envelope::{self, Kind, MAX_ENVELOPE};

@@ -7,15 +7,17 @@
 
 use bytes::{Buf, BytesMut};
 use chatty_bench::api::{
-    decode, encode_frame, ClientMsg, ServerMsg, MAX_SERVER_FRAME, PROTOCOL_VERSION,
+    decode, encode_frame, ClientMsg, ServerMsg, MAX_SERVER_FRAME, MIN_PROTOCOL_VERSION,
 };
 
 use crate::conn::Event;
 
-/// `hello` then `join`.
+/// `hello` then `join`. The generator is a version-1 client (it needs
+/// nothing of rooms), so it can also measure a server from before version 2
+/// beside this one (`BENCH_BASELINE`).
 pub fn opening(name: &str) -> Vec<u8> {
     let mut out = encode_frame(&ClientMsg::Hello {
-        version: PROTOCOL_VERSION,
+        version: MIN_PROTOCOL_VERSION,
         agent: "compare".into(),
         features: Vec::new(),
     })

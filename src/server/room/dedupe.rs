@@ -54,9 +54,33 @@ pub(super) struct SentLines {
     pub(super) duplicate_sends: u64,
     /// Relayed messages not shown because they had been shown already.
     pub(super) duplicate_relayed: u64,
+    /// Name keys of recent senders: a key costs NFKC, case folding and the
+    /// confusables map, too much to redo for every line of a fast talker.
+    keys: HashMap<String, String>,
 }
 
+/// Most senders whose name keys are remembered; the cache starts over when
+/// full (it only saves work).
+const KEY_CACHE: usize = 4096;
+
 impl SentLines {
+    /// The window's key for a line from `from`; `None` for lines without a
+    /// cid (cid 0 is "none" on the relay).
+    fn line_key(&mut self, from: &str, cid: u64) -> Option<(String, u64)> {
+        if cid == 0 {
+            return None;
+        }
+        if let Some(key) = self.keys.get(from) {
+            return Some((key.clone(), cid));
+        }
+        if self.keys.len() >= KEY_CACHE {
+            self.keys.clear();
+        }
+        let key = name_key(from);
+        self.keys.insert(from.to_string(), key.clone());
+        Some((key, cid))
+    }
+
     /// The id the line `(key, cid)` was numbered with, if it is in the window.
     pub(super) fn original(&self, key: &(String, u64)) -> Option<MessageId> {
         self.ids.get(key).copied()
@@ -83,12 +107,6 @@ impl SentLines {
     }
 }
 
-/// The window's key for a line from `from`; `None` for lines without a cid
-/// (cid 0 is "none" on the relay).
-fn line_key(from: &str, cid: u64) -> Option<(String, u64)> {
-    (cid != 0).then(|| (name_key(from), cid))
-}
-
 impl RoomState {
     /// Handles a local send of a line already numbered somewhere in the
     /// cluster: acknowledges it with the original id (relaying it once more
@@ -103,7 +121,8 @@ impl RoomState {
         cid: Option<ClientId>,
     ) -> Option<MessageId> {
         let cid = cid?;
-        let original = self.sent.original(&line_key(from, cid.cid)?)?;
+        let key = self.sent.line_key(from, cid.cid)?;
+        let original = self.sent.original(&key)?;
         self.sent.duplicate_sends += 1;
         if original.origin != me {
             // Relayed once more under our numbering (shown nowhere here):
@@ -124,7 +143,7 @@ impl RoomState {
 
     /// Remembers a line just numbered `id` here, if it carried a cid.
     pub(super) fn remember_line(&mut self, from: &str, cid: u64, id: MessageId) {
-        if let Some(key) = line_key(from, cid) {
+        if let Some(key) = self.sent.line_key(from, cid) {
             self.sent.remember(key, id);
         }
     }
@@ -141,7 +160,7 @@ impl RoomState {
     /// Whether a message relayed from another server as `id` was shown here
     /// already under another id; if not, remembers it.
     pub(super) fn shown_already(&mut self, from: &str, cid: u64, id: MessageId) -> bool {
-        let Some(key) = line_key(from, cid) else {
+        let Some(key) = self.sent.line_key(from, cid) else {
             return false;
         };
         if self.sent.original(&key).is_some() {

@@ -1,5 +1,5 @@
-//! The two halves of a [`Client::split`] connection, and the frame
-//! reading and writing they share with [`Client`].
+//! The two halves of a [`Client::split`](super::Client::split) connection, and the frame
+//! reading and writing they share with [`Client`](super::Client).
 
 use std::fmt;
 
@@ -10,7 +10,7 @@ use tokio_util::codec::FramedRead;
 use super::{ClientError, ReadHalf, WriteHalf};
 use crate::protocol::{decode, encode_frame, ClientMsg, DecodeError, FrameDecoder, ServerMsg};
 
-/// The receiving half of a [`Client::split`] connection.
+/// The receiving half of a [`Client::split`](super::Client::split) connection.
 pub struct ClientReader {
     pub(super) frames: FramedRead<ReadHalf, FrameDecoder>,
 }
@@ -28,7 +28,7 @@ impl ClientReader {
     }
 }
 
-/// The sending half of a [`Client::split`] connection.
+/// The sending half of a [`Client::split`](super::Client::split) connection.
 pub struct ClientWriter {
     pub(super) writer: WriteHalf,
 }
@@ -45,20 +45,25 @@ impl ClientWriter {
         write_frame(&mut self.writer, &encode_frame(msg)).await
     }
 
-    /// Sends a chat message.
+    /// Sends a chat message to `#lobby`.
     pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
-        self.send_msg(&ClientMsg::Send {
-            text: text.to_string(),
-            cid: None,
-            room: None,
-            action: false,
-        })
-        .await
+        self.send_msg(&lobby_line(text)).await
     }
 
     /// Sends pre-encoded bytes as they are (benchmarks, tests).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         write_frame(&mut self.writer, bytes).await
+    }
+}
+
+/// A chat line for `#lobby`, as every protocol version knows it: no room
+/// named, no cid.
+pub(super) fn lobby_line(text: &str) -> ClientMsg {
+    ClientMsg::Send {
+        text: text.to_string(),
+        cid: None,
+        room: None,
+        action: false,
     }
 }
 

@@ -18,7 +18,8 @@
 //! `seen` (which messages were shown) and `echo` (the user's own lines, on
 //! screen once); `link` is the connection or the search for one, `chat`
 //! the loop that ties them together, [`render`] and `replies` the line
-//! formats, and [`terminal`] the command's entry point.
+//! formats (through `sanitize`, so no stranger's text can drive the
+//! terminal), and [`terminal`] the command's entry point.
 
 mod chat;
 mod clock;
@@ -35,6 +36,7 @@ pub mod render;
 mod replies;
 mod requests;
 mod rooms;
+mod sanitize;
 mod seen;
 pub mod status;
 pub mod terminal;
@@ -62,7 +64,7 @@ use crate::protocol::{
     MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
 
-use halves::{read_msg, write_frame};
+use halves::{lobby_line, read_msg, write_frame};
 pub use halves::{ClientReader, ClientWriter};
 pub use requests::Whois;
 
@@ -416,15 +418,10 @@ impl Client {
         }
     }
 
-    /// Sends a chat message. The server echoes it back to the sender too.
+    /// Sends a chat message to `#lobby`. The server echoes it back to the
+    /// sender too.
     pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
-        self.send_msg(&ClientMsg::Send {
-            text: text.to_string(),
-            cid: None,
-            room: None,
-            action: false,
-        })
-        .await
+        self.send_msg(&lobby_line(text)).await
     }
 
     /// Asks for the server's status report. Chat traffic arriving before

@@ -11,8 +11,9 @@
 //! `who`, `rooms` and `whois` are in `replies`. Everything from the network
 //! goes through [`clean`].
 
-use super::replies;
+use super::replies::{self, topic_line};
 use super::rooms::{is_lobby, same_room};
+pub use super::sanitize::clean;
 use crate::protocol::{LeaveReason, ServerMsg};
 
 /// Where a chat line was said.
@@ -155,31 +156,6 @@ fn left_line(room: &str, name: &str, reason: LeaveReason) -> String {
     } else {
         format!("{}[LEAVE] {} left{why}", prefix(room), clean(name))
     }
-}
-
-/// `[TOPIC] #dev: text (set by Leo)`; an empty topic is none, or cleared.
-pub fn topic_line(room: &str, text: &str, by: &str) -> String {
-    let room = clean(room);
-    match (text.is_empty(), by.is_empty()) {
-        (false, false) => format!("[TOPIC] {room}: {} (set by {})", clean(text), clean(by)),
-        (false, true) => format!("[TOPIC] {room}: {}", clean(text)),
-        (true, false) => format!("[TOPIC] {room}: cleared by {}", clean(by)),
-        (true, true) => format!("[TOPIC] {room} has no topic"),
-    }
-}
-
-/// Replaces control characters so that nothing a server or another user
-/// sends can move the cursor, clear the screen or forge extra lines.
-pub fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! - `/help`: `[HELP] …`, one line per command.
 
 use super::command::HELP;
-use super::render::{clean, topic_line};
+use super::sanitize::clean;
 use crate::protocol::{Member, RoomInfo, RoomState, ServerId};
 
 /// "1 member", "3 members".
@@ -84,6 +84,17 @@ pub fn whois(name: &str, server: ServerId, rooms: &[String]) -> String {
             .join(", ")
     };
     format!("[WHOIS] {} on {}, in {rooms}", clean(name), server.short())
+}
+
+/// `[TOPIC] #dev: text (set by Leo)`; an empty topic is none, or cleared.
+pub fn topic_line(room: &str, text: &str, by: &str) -> String {
+    let room = clean(room);
+    match (text.is_empty(), by.is_empty()) {
+        (false, false) => format!("[TOPIC] {room}: {} (set by {})", clean(text), clean(by)),
+        (false, true) => format!("[TOPIC] {room}: {}", clean(text)),
+        (true, false) => format!("[TOPIC] {room}: cleared by {}", clean(by)),
+        (true, true) => format!("[TOPIC] {room} has no topic"),
+    }
 }
 
 /// What `/help` prints.

@@ -93,13 +93,13 @@ impl Client {
     }
 
     async fn say_as(&mut self, room: &str, text: &str, action: bool) -> Result<(), ClientError> {
-        let lobby = same(room, LOBBY);
-        if action || !lobby {
-            self.require_rooms()?;
+        if same(room, LOBBY) && !action {
+            return self.say(text).await;
         }
+        self.require_rooms()?;
         self.send_msg(&ClientMsg::Send {
             text: text.into(),
-            room: (!lobby).then(|| room.into()),
+            room: Some(room.into()),
             action,
             cid: None,
         })

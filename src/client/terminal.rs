@@ -9,7 +9,8 @@ use super::chat::Chat;
 use super::connect::{connect_first, join, NotJoined, Servers};
 use super::console::Console;
 use super::link::{Conn, Link};
-use super::render::{clean, topic_line};
+use super::render::clean;
+use super::replies::topic_line;
 use super::Connector;
 
 pub use super::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};

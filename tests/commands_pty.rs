@@ -221,3 +221,37 @@ fn nick_topic_queries_and_commands_that_stay_local() {
     assert_eq!(fake.next(), ClientMsg::Leave);
     assert_eq!(term.exit_code(), 0, "{}", term.screen);
 }
+
+#[test]
+fn a_name_taken_back_asks_for_another_and_commands_wait() {
+    use chatty::protocol::ErrorCode;
+    let fake = FakeServer::start(2);
+    let mut term = leo_on(&fake);
+    // Not the answer to a /nick: the name itself was taken back.
+    fake.push(ServerMsg::Error {
+        code: ErrorCode::NAME_TAKEN,
+        text: "someone on another server took this name at the same moment".into(),
+        fatal: false,
+        cid: None,
+    });
+    term.wait_for("choose another name: ");
+    enter(&mut term, "/join #dev");
+    term.wait_for("[ERROR] you are not in the chat now: type a name to join with");
+    enter(&mut term, "/nick Leo2");
+    assert_eq!(
+        fake.next(),
+        ClientMsg::Join {
+            name: "Leo2".into()
+        }
+    );
+    term.wait_for("[SERVER] you are back in the chat as Leo2");
+    term.wait_for("#lobby> ");
+    enter(&mut term, "hello again");
+    assert!(
+        matches!(fake.next(), ClientMsg::Send { text, room: None, .. } if text == "hello again")
+    );
+    term.wait_for("[Leo2] hello again");
+    term.type_keys("exit\r");
+    assert_eq!(fake.next(), ClientMsg::Leave);
+    assert_eq!(term.exit_code(), 0, "{}", term.screen);
+}

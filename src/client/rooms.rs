@@ -9,6 +9,7 @@
 //! Rooms are compared as the server compares them ([`name_key`]) and shown
 //! as the server spells them.
 
+use super::sanitize::clean;
 use crate::protocol::validate::name_key;
 use crate::protocol::{RoomState, LOBBY};
 
@@ -194,10 +195,11 @@ impl Rooms {
         *self = fresh;
     }
 
-    /// The terminal prompt: the active room (`#dev> `).
+    /// The terminal prompt: the active room (`#dev> `), as the server
+    /// spells it, so cleaned.
     pub fn prompt(&self) -> String {
         match self.active() {
-            Some(room) => format!("{room}> "),
+            Some(room) => format!("{}> ", clean(room)),
             None => "(no room)> ".into(),
         }
     }
@@ -295,6 +297,8 @@ mod tests {
         assert_eq!(rooms.prompt(), "(no room)> ");
         assert!(rooms.target(None).unwrap_err().contains("/join"));
         assert_eq!(rooms.target(Some("#x")).unwrap(), "#x");
+        rooms.entered("#a\u{1b}[2J");
+        assert_eq!(rooms.prompt(), "#a\u{fffd}[2J> ", "no escape from a server");
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl Chat<'_> {
                 return Ok(());
             }
             Command::Nick(name) => name,
-            _ => typed.trim().to_string(),
+            Command::Say(_) => typed.trim().to_string(),
+            _ => return Err("you are not in the chat now: type a name to join with".into()),
         };
         let Link::Up(conn) = link else {
             return Err("not connected; try again soon".into());

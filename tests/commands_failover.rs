@@ -57,6 +57,12 @@ async fn a_failover_keeps_the_rooms_the_nick_and_the_unsent_lines() {
     });
     shown.extend(leo.until("[#dev] [Ann] before the crash").await.unwrap());
     let newest = last.seq;
+    assert!(
+        !shown
+            .iter()
+            .any(|l| l.contains("hello dev") || l.contains("psst")),
+        "A never numbered the two lines: {shown:?}"
+    );
 
     a.close();
     let rejoin = b.until("the rejoin", |m| matches!(m, ClientMsg::Rejoin { .. }));
@@ -70,7 +76,7 @@ async fn a_failover_keeps_the_rooms_the_nick_and_the_unsent_lines() {
     };
     assert_eq!(name, "Leonardo", "the nick held, not the name started with");
     assert_eq!(rooms, &["#dev"], "every room besides the lobby");
-    assert_eq!(last_seen, &[a.id(newest)]);
+    assert_eq!(last_seen, &[a.id(newest)], "shown {shown:?}");
 
     // The two lines A never answered go again, each where it went before,
     // under the same cid.

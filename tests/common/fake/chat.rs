@@ -81,6 +81,9 @@ impl Chat {
                 None,
             )];
         }
+        if self.swallow && matches!(msg, ClientMsg::Send { .. } | ClientMsg::Private { .. }) {
+            return Vec::new();
+        }
         match msg {
             ClientMsg::Hello { features, .. } => {
                 self.acks = features.iter().any(|f| f == FEATURE_ACK);

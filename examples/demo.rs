@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
     let (mut ann_rx, mut ann_tx) = ann.split();
     let printer = tokio::spawn(async move {
         while let Ok(Some(msg)) = ann_rx.recv().await {
-            if let Some(line) = render(&msg) {
+            for line in render(&msg, "Ann") {
                 println!("{line}");
             }
             if matches!(msg, ServerMsg::Shutdown { .. }) {

@@ -7,205 +7,12 @@
 
 mod common;
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::free_udp_port;
 use common::proc::loopback_server;
+use common::pty::Terminal;
 use common::watcher::{wait_cluster, Watcher};
-
-/// How long any one thing on the screen may take to appear.
-const SCREEN_DEADLINE: Duration = Duration::from_secs(15);
-
-/// A `chatty client` on its own pseudo-terminal.
-struct Terminal {
-    child: Child,
-    keys: File,
-    /// The terminal's other end, kept open to look at what is left in its
-    /// input queue after the client exits.
-    slave: OwnedFd,
-    output: mpsc::Receiver<Vec<u8>>,
-    /// Everything shown so far, escape sequences and carriage returns removed.
-    screen: String,
-}
-
-impl Terminal {
-    /// Runs `chatty client` with `args` on a fresh 100×30 terminal that is
-    /// its controlling terminal, like a shell would.
-    fn spawn(args: &[&str]) -> Terminal {
-        let (mut master, mut slave) = (-1, -1);
-        let size = libc::winsize {
-            ws_row: 30,
-            ws_col: 100,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: openpty writes two descriptors into the given ints; the
-        // name and termios pointers may be null.
-        let opened = unsafe {
-            libc::openpty(
-                &mut master,
-                &mut slave,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                &size,
-            )
-        };
-        assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
-        // SAFETY: both descriptors were just opened and are owned here alone.
-        let (master, slave) =
-            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-        let tty = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatty"));
-        cmd.arg("client")
-            .args(args)
-            .env("RUST_LOG", "error")
-            .stdin(tty(&slave))
-            .stdout(tty(&slave))
-            .stderr(tty(&slave));
-        // SAFETY: setsid and ioctl are async-signal-safe; nothing else runs
-        // between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn chatty client");
-        let mut reader = File::from(master.try_clone().expect("dup"));
-        let (tx, output) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // Ends with EIO once the child is gone and the test drops the slave.
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        Terminal {
-            child,
-            keys: File::from(master),
-            slave,
-            output,
-            screen: String::new(),
-        }
-    }
-
-    /// Presses these keys.
-    fn type_keys(&mut self, keys: &str) {
-        self.keys.write_all(keys.as_bytes()).expect("type");
-    }
-
-    /// Reads the screen until it shows `text`; returns how long that took.
-    fn wait_for(&mut self, text: &str) -> Duration {
-        let start = Instant::now();
-        let deadline = start + SCREEN_DEADLINE;
-        while !self.screen.contains(text) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.output.recv_timeout(left) {
-                Ok(bytes) => self.screen.push_str(&visible(&bytes)),
-                Err(_) => panic!("{text:?} not on screen; it shows:\n{}", self.screen),
-            }
-        }
-        start.elapsed()
-    }
-
-    /// Whether the screen shows `text` (after reading what has arrived).
-    fn shows(&mut self, text: &str) -> bool {
-        while let Ok(bytes) = self.output.try_recv() {
-            self.screen.push_str(&visible(&bytes));
-        }
-        self.screen.contains(text)
-    }
-
-    /// Waits for the client to exit; returns its status.
-    fn exit_code(&mut self) -> i32 {
-        let deadline = Instant::now() + SCREEN_DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().expect("exited normally");
-            }
-            assert!(Instant::now() < deadline, "client did not exit");
-            std::thread::sleep(Duration::from_millis(20)); // poll, bounded by the deadline
-        }
-    }
-
-    /// The terminal's settings, as the client left them.
-    fn termios(&self) -> libc::termios {
-        // SAFETY: termios is plain data; tcgetattr fills it in.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        assert_eq!(
-            unsafe { libc::tcgetattr(self.slave.as_raw_fd(), &mut t) },
-            0
-        );
-        t
-    }
-
-    /// Bytes typed but never read, which a shell would read next.
-    fn typeahead(&self) -> Vec<u8> {
-        let fd = self.slave.as_raw_fd();
-        let mut t = self.termios();
-        // SAFETY: plain calls on our own descriptor; raw mode and
-        // O_NONBLOCK make a partial line readable and an empty queue EAGAIN.
-        unsafe {
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(fd, libc::TCSANOW, &t);
-            libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
-        }
-        let mut left = Vec::new();
-        let mut buf = [0u8; 256];
-        loop {
-            // SAFETY: reads into a buffer of the given length.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                return left;
-            }
-            left.extend_from_slice(&buf[..n as usize]);
-        }
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a person would read: text without escape sequences or carriage returns.
-fn visible(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut out = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => match chars.next() {
-                // CSI: parameters, then one final byte in @..~
-                Some('[') => {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
-                    }
-                }
-                // OSC: up to BEL
-                Some(']') => for _ in chars.by_ref().take_while(|c| *c != '\u{7}') {},
-                _ => {}
-            },
-            '\r' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typing_stays_live_through_failover() {
@@ -233,7 +40,7 @@ async fn typing_stays_live_through_failover() {
     );
     // Keys echo while the client reconnects…
     term.type_keys("typed while away");
-    term.wait_for("-> typed while away");
+    term.wait_for("#lobby> typed while away");
     // …and Enter queues the line, shown as pending.
     term.type_keys("\r");
     term.wait_for("[PENDING] typed while away");
@@ -273,7 +80,7 @@ async fn with_no_server_left_it_gives_up_and_gives_the_terminal_back() {
     term.wait_for("[PENDING] never sent");
     // Keys typed without Enter echo too, and go nowhere after the exit.
     term.type_keys("half a line");
-    term.wait_for("-> half a line");
+    term.wait_for("#lobby> half a line");
     term.wait_for("giving up; 1 typed line was not sent");
     assert_eq!(term.exit_code(), 1, "{}", term.screen);
     let restored = term.termios();

@@ -142,7 +142,7 @@ fn client_handles(body: &[u8]) {
         Ok(msg) => {
             round_trips(&msg);
             let _ = msg.is_unsolicited();
-            if let Some(line) = render(&msg) {
+            for line in render(&msg, "Leo") {
                 assert!(
                     !line.chars().any(|c| c.is_control() && c != '\t'),
                     "a server made the terminal print a control character: {line:?}"

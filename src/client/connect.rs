@@ -77,14 +77,26 @@ pub struct Rejoined {
     pub servers: Servers,
 }
 
-/// Finds another live server and rejoins there as `me`, asking for what
-/// came after `last_seen`, with exponential backoff and jitter, until
-/// `deadline`. The name is refused until the cluster has declared the lost
-/// server dead (under a second), so `name_taken` is retried soon.
+/// What a rejoin asks for: the name, the rooms besides `#lobby`, and
+/// what came after `last_seen` in them.
+#[derive(Debug, Clone)]
+pub struct Comeback {
+    /// The name held (after any `/nick`).
+    pub me: String,
+    /// Every room the member was in, `#lobby` aside.
+    pub rooms: Vec<String>,
+    /// The newest id shown per origin.
+    pub last_seen: Vec<MessageId>,
+}
+
+/// Finds another live server and rejoins there as `back` says, asking for
+/// what came after its `last_seen` in each of its rooms, with exponential
+/// backoff and jitter, until `deadline`. The name is refused until the
+/// cluster has declared the lost server dead (under a second), so
+/// `name_taken` is retried soon.
 pub async fn rejoin_somewhere(
     mut servers: Servers,
-    me: String,
-    last_seen: Vec<MessageId>,
+    back: Comeback,
     deadline: Instant,
 ) -> Option<Rejoined> {
     let mut backoff = Duration::from_millis(100);
@@ -96,7 +108,9 @@ pub async fn rejoin_somewhere(
             }
             let attempt = async {
                 let mut client = Client::connect_via(&candidate, &servers.connector).await?;
-                let welcome = client.rejoin(&me, last_seen.clone()).await?;
+                let welcome = client
+                    .rejoin_in(&back.me, back.last_seen.clone(), back.rooms.clone())
+                    .await?;
                 Ok::<_, ClientError>((client, welcome))
             };
             match tokio::time::timeout(ATTEMPT_TIMEOUT, attempt).await {

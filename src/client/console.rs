@@ -1,19 +1,23 @@
 //! Where the terminal client reads lines from and prints lines to.
 //!
-//! On a terminal: a line editor with a prompt, and incoming lines printed
-//! above the line being typed so they never garble it. The editor only
+//! On a terminal: a line editor with a prompt (the active room), and
+//! incoming lines printed above the line being typed so they never garble
+//! it, each with the local time in front (`14:05 [Leo] hi`). The editor only
 //! draws (typed keys and printed lines alike) while [`Console::read_line`]
 //! is being polled, so the chat loop polls it all the time, whatever else
 //! is going on. When stdin or stdout is not a terminal: plain lines, no
-//! prompt, so `printf 'hi\nexit\n' | chatty client …` works.
+//! prompt and no time, so `printf 'hi\nexit\n' | chatty client …` works
+//! and its output is exactly the documented lines.
 
 use std::io::Write;
 
 use rustyline_async::{Readline, ReadlineEvent, SharedWriter};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 
-/// The prompt shown while chatting.
-pub const PROMPT: &str = "-> ";
+use super::clock::stamped;
+
+/// The prompt shown at the start: the active room is the default one.
+pub const PROMPT: &str = "#lobby> ";
 
 /// What the console read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,11 +80,11 @@ impl Console {
         }
     }
 
-    /// Prints one line.
+    /// Prints one line (on a terminal, after the time).
     pub fn print(&mut self, line: &str) {
         match self {
             Console::Editor { out, .. } => {
-                let _ = writeln!(out, "{line}");
+                let _ = writeln!(out, "{}", stamped(line));
             }
             Console::Plain { .. } => {
                 let mut stdout = std::io::stdout().lock();

@@ -48,6 +48,8 @@ pub struct Conn {
     writer: JoinHandle<()>,
     /// Whether the server acknowledges sends (`ack` negotiated).
     pub acks: bool,
+    /// The protocol version agreed: 1 has no rooms.
+    pub version: u16,
     /// The server's flood limit, mirrored: a send goes only with a token.
     pub pacer: Option<TokenBucket>,
     /// Three missed keepalives: the server is gone even if TCP has not noticed.
@@ -64,6 +66,7 @@ impl Conn {
     pub fn open(client: Client) -> Conn {
         let now = Instant::now();
         let acks = client.acks();
+        let version = client.version();
         let pacer = client.rate().map(|rate| {
             let mut bucket = TokenBucket::new(rate, now.into_std());
             bucket.try_take(now.into_std());
@@ -87,6 +90,7 @@ impl Conn {
             out,
             writer,
             acks,
+            version,
             pacer,
             silence_limit,
             last_heard: now,

@@ -5,22 +5,38 @@
 //! integration tests and the benchmarks use; [`render`] turns server events
 //! into the chat's text lines.
 //!
+//! The requests of protocol version 2 (rooms, private messages, nick
+//! changes, topics, `who`/`rooms`/`whois`) are `Client` methods too, in
+//! `requests`.
+//!
 //! The terminal client is built from parts with one job each: `console`
-//! (the line editor or plain pipes), `connect` (the first join and the
-//! failover to another server), `outbox` (typed lines until the server
-//! acknowledges them), `seen` (which messages were shown) and `echo` (the
-//! user's own lines, on screen once); `link` is the connection or the
-//! search for one, `chat` the loop that ties them together, and
-//! [`terminal`] the command's entry point.
+//! (the line editor or plain pipes, with the time on a terminal),
+//! `command` (what a typed line asks for), `rooms` (the rooms the user is
+//! in and the active one), `names` (the name held while nick changes are
+//! on their way), `connect` (the first join and the failover to another
+//! server), `outbox` (typed lines and commands until the server has them),
+//! `seen` (which messages were shown) and `echo` (the user's own lines, on
+//! screen once); `link` is the connection or the search for one, `chat`
+//! the loop that ties them together, [`render`] and `replies` the line
+//! formats (through `sanitize`, so no stranger's text can drive the
+//! terminal), and [`terminal`] the command's entry point.
 
 mod chat;
+mod clock;
+mod command;
 mod connect;
 mod console;
 mod echo;
 mod exit;
+mod halves;
 mod link;
+mod names;
 mod outbox;
 pub mod render;
+mod replies;
+mod requests;
+mod rooms;
+mod sanitize;
 mod seen;
 pub mod status;
 pub mod terminal;
@@ -31,7 +47,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::FramedRead;
@@ -44,10 +59,14 @@ type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 
 use crate::protocol::{
-    decode, encode_frame, ClientMsg, DecodeError, ErrorCode, FrameDecoder, FrameError, Member,
-    MessageId, RateLimit, ServerId, ServerMsg, StatusReport, AGENT, FEATURES, FEATURE_ACK,
+    encode_frame, ClientMsg, DecodeError, ErrorCode, FrameDecoder, FrameError, Member, MessageId,
+    RateLimit, RoomState, ServerId, ServerMsg, StatusReport, AGENT, FEATURES, FEATURE_ACK,
     MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
+
+use halves::{lobby_line, read_msg, write_frame};
+pub use halves::{ClientReader, ClientWriter};
+pub use requests::Whois;
 
 /// How long connecting and the handshake may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,6 +120,14 @@ pub enum ClientError {
     /// The server did not answer in time.
     #[error("the server did not answer within {0:?}")]
     Timeout(Duration),
+    /// A version-2 request (rooms, private messages, nick changes,
+    /// topics) to a server that agreed on an older protocol version. Nothing
+    /// was sent.
+    #[error(
+        "the server does not support rooms, private messages or nick changes \
+         (it speaks protocol version {0})"
+    )]
+    NoRooms(u16),
     /// The socket failed.
     #[error("connection error: {0}")]
     Io(#[from] io::Error),
@@ -120,6 +147,10 @@ pub struct Welcome {
     /// The newest message id per origin the server had at the moment of
     /// joining: the `last_seen` to rejoin with if nothing arrives after.
     pub seen: Vec<MessageId>,
+    /// Version 2: the rooms the member is in now (`#lobby`, and after a
+    /// rejoin every listed room it could enter again), with topic and
+    /// members; empty from a version-1 server.
+    pub rooms: Vec<RoomState>,
 }
 
 /// A connection to a chat server that has completed the handshake.
@@ -127,8 +158,13 @@ pub struct Client {
     frames: FramedRead<ReadHalf, FrameDecoder>,
     writer: WriteHalf,
     server: ServerId,
+    /// The protocol version the server agreed on.
+    version: u16,
     keepalive: Duration,
     peer: SocketAddr,
+    /// The name held, once joined: the requests that are answered by a
+    /// frame about oneself (`part`, `private`, `nick`) look for it.
+    name: Option<String>,
     /// The features the server accepted.
     features: Vec<String>,
     /// The server's flood limit, if it has one.
@@ -208,8 +244,10 @@ impl Client {
             frames,
             writer,
             server: ServerId::from_bytes([0; 16]),
+            version: PROTOCOL_VERSION,
             keepalive: Duration::ZERO,
             peer,
+            name: None,
             features: Vec::new(),
             rate: None,
         };
@@ -225,12 +263,15 @@ impl Client {
             .map_err(|_| ClientError::Timeout(CONNECT_TIMEOUT))??;
         match reply {
             ServerMsg::Hello {
+                version,
                 server,
                 keepalive_ms,
                 features,
                 rate,
                 ..
             } => {
+                // A server never agrees on more than was asked for.
+                client.version = version.min(PROTOCOL_VERSION);
                 client.server = server;
                 client.keepalive = Duration::from_millis(keepalive_ms);
                 client.features = features;
@@ -244,6 +285,24 @@ impl Client {
     /// The server's incarnation id, from the handshake.
     pub fn server_id(&self) -> ServerId {
         self.server
+    }
+
+    /// The protocol version the server agreed on: 1 from a server that
+    /// predates rooms, whose version-2 requests return
+    /// [`ClientError::NoRooms`].
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// Whether the server speaks version 2: rooms, private messages, nick
+    /// changes and topics.
+    pub fn has_rooms(&self) -> bool {
+        self.version >= 2
+    }
+
+    /// The name held, once joined (it follows [`Client::nick`]).
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// The server's keepalive interval: it pings after this much silence.
@@ -286,12 +345,26 @@ impl Client {
     pub async fn rejoin(
         &mut self,
         name: &str,
-        last_seen: Vec<crate::protocol::MessageId>,
+        last_seen: Vec<MessageId>,
     ) -> Result<Welcome, ClientError> {
+        self.rejoin_in(name, last_seen, Vec::new()).await
+    }
+
+    /// Like [`Client::rejoin`], and enters `rooms` again besides `#lobby`
+    /// (version 2; a version-1 server is not sent them), each with its
+    /// messages newer than `last_seen`. Rooms that cannot be entered are
+    /// skipped: [`Welcome::rooms`] says which the member is in.
+    pub async fn rejoin_in(
+        &mut self,
+        name: &str,
+        last_seen: Vec<MessageId>,
+        rooms: Vec<String>,
+    ) -> Result<Welcome, ClientError> {
+        let rooms = if self.has_rooms() { rooms } else { Vec::new() };
         self.send_msg(&ClientMsg::Rejoin {
             name: name.to_string(),
             last_seen,
-            rooms: Vec::new(),
+            rooms,
         })
         .await?;
         self.await_welcome().await
@@ -305,14 +378,19 @@ impl Client {
                 members,
                 servers,
                 seen,
+                rooms,
                 ..
-            } => Ok(Welcome {
-                server,
-                name,
-                members,
-                servers,
-                seen,
-            }),
+            } => {
+                self.name = Some(name.clone());
+                Ok(Welcome {
+                    server,
+                    name,
+                    members,
+                    servers,
+                    seen,
+                    rooms,
+                })
+            }
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
@@ -321,23 +399,29 @@ impl Client {
     /// passing by what the server sends on its own initiative
     /// ([`ServerMsg::is_unsolicited`]), which can arrive first when already joined.
     async fn next_answer(&mut self) -> Result<ServerMsg, ClientError> {
+        self.answer_where(|_| false).await
+    }
+
+    /// The next frame that is the answer to a request: the first for which
+    /// `answers` holds (some answers are frames others get unasked too,
+    /// such as one's own `left` after `part`), or the first that is not
+    /// unsolicited. Other unsolicited traffic is passed by.
+    async fn answer_where(
+        &mut self,
+        answers: impl Fn(&ServerMsg) -> bool,
+    ) -> Result<ServerMsg, ClientError> {
         loop {
             let msg = self.next_reply().await?;
-            if !msg.is_unsolicited() {
+            if answers(&msg) || !msg.is_unsolicited() {
                 return Ok(msg);
             }
         }
     }
 
-    /// Sends a chat message. The server echoes it back to the sender too.
+    /// Sends a chat message to `#lobby`. The server echoes it back to the
+    /// sender too.
     pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
-        self.send_msg(&ClientMsg::Send {
-            text: text.to_string(),
-            cid: None,
-            room: None,
-            action: false,
-        })
-        .await
+        self.send_msg(&lobby_line(text)).await
     }
 
     /// Asks for the server's status report. Chat traffic arriving before
@@ -402,88 +486,5 @@ impl Client {
         let wait = async { while let Ok(Some(_)) = self.recv().await {} };
         let _ = tokio::time::timeout(CONNECT_TIMEOUT, wait).await;
         Ok(())
-    }
-}
-
-/// The receiving half of a [`Client::split`] connection.
-pub struct ClientReader {
-    frames: FramedRead<ReadHalf, FrameDecoder>,
-}
-
-impl fmt::Debug for ClientReader {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientReader")
-    }
-}
-
-impl ClientReader {
-    /// The next message, or `None` once the server closed cleanly. Cancel-safe.
-    pub async fn recv(&mut self) -> Result<Option<ServerMsg>, ClientError> {
-        read_msg(&mut self.frames).await
-    }
-}
-
-/// The sending half of a [`Client::split`] connection.
-pub struct ClientWriter {
-    writer: WriteHalf,
-}
-
-impl fmt::Debug for ClientWriter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientWriter")
-    }
-}
-
-impl ClientWriter {
-    /// Sends one protocol message.
-    pub async fn send_msg(&mut self, msg: &ClientMsg) -> Result<(), ClientError> {
-        write_frame(&mut self.writer, &encode_frame(msg)).await
-    }
-
-    /// Sends a chat message.
-    pub async fn say(&mut self, text: &str) -> Result<(), ClientError> {
-        self.send_msg(&ClientMsg::Send {
-            text: text.to_string(),
-            cid: None,
-            room: None,
-            action: false,
-        })
-        .await
-    }
-
-    /// Sends pre-encoded bytes as they are (benchmarks, tests).
-    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        write_frame(&mut self.writer, bytes).await
-    }
-}
-
-/// Writes and flushes: TLS holds written bytes until flushed (on plain TCP
-/// the flush is a no-op).
-async fn write_frame(writer: &mut WriteHalf, bytes: &[u8]) -> Result<(), ClientError> {
-    writer.write_all(bytes).await?;
-    writer.flush().await?;
-    Ok(())
-}
-
-/// Reads and decodes the next frame; `None` at a clean end of stream.
-/// Messages of types this build does not know (from a newer server) are
-/// skipped, as PROTOCOL.md asks of every client.
-async fn read_msg(
-    frames: &mut FramedRead<ReadHalf, FrameDecoder>,
-) -> Result<Option<ServerMsg>, ClientError> {
-    loop {
-        match frames.next().await {
-            None => return Ok(None),
-            Some(Err(err)) => return Err(err.into()),
-            Some(Ok(body)) => match decode(&body) {
-                Ok(msg) => return Ok(Some(msg)),
-                Err(DecodeError::BadMessage { kind, .. })
-                    if !ServerMsg::TYPES.contains(&kind.as_str()) =>
-                {
-                    tracing::debug!(%kind, "skipping a message type this client does not know");
-                }
-                Err(err) => return Err(err.into()),
-            },
-        }
     }
 }

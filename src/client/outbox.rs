@@ -1,13 +1,19 @@
-//! Typed lines until they are safe: the client half of acknowledged sends.
+//! Typed lines and commands until they are safe: the client half of
+//! acknowledged sends.
 //!
-//! Every line gets a client id (`cid`) when it is typed: a random 64-bit
-//! start, then +1 per line, so ids are unique for the whole session across
-//! failovers and no two clients are likely to share one. A line is
-//! *unsent* (waiting for a connection or for the pacer), *in flight* (sent,
-//! not yet acknowledged) or *acknowledged*. After a failover everything the
-//! outbox still holds is sent again, in the order it was typed and before
-//! anything typed later; the servers' deduplication on (name, cid) makes
-//! that safe.
+//! Every chat line (to a room or, privately, to a member) gets a client id
+//! (`cid`) when it is typed: a random 64-bit start, then +1 per line, so
+//! ids are unique for the whole session across failovers and no two
+//! clients are likely to share one. A line is *unsent* (waiting for a
+//! connection or for the pacer), *in flight* (sent, not yet acknowledged)
+//! or *acknowledged*. After a failover everything the outbox still holds is
+//! sent again, in the order it was typed and before anything typed later;
+//! the servers' deduplication on (name, cid) makes that safe.
+//!
+//! Commands that are requests (`/join`, `/nick`, `/who` …) wait in the same
+//! queue, so they keep their place among the lines (`/join #dev` then
+//! `hello` says hello in `#dev`) and are paced like them; they have no cid
+//! and leave the outbox once sent.
 //!
 //! An acknowledged line is kept a little longer ([`RELAY_GRACE`]): the
 //! server acknowledges a line once it is numbered, which can be a moment
@@ -20,6 +26,11 @@
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use super::render::{pending, said, Place};
+use super::rooms::is_lobby;
+use super::seen::Scope;
+use crate::protocol::ClientMsg;
 
 /// How long after acknowledging a line a server must still be heard from
 /// before the line counts as relayed: ten of the relay's 100 ms status
@@ -38,11 +49,24 @@ enum State {
     Acked(Instant),
 }
 
-/// One typed line.
+/// Where a typed line goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// To a room.
+    Room(String),
+    /// Privately, to the member of this name.
+    Member(String),
+}
+
+/// One typed chat line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
     /// Its client id.
     pub cid: u64,
+    /// Where it goes.
+    pub to: Target,
+    /// Whether it is an action (`/me`).
+    pub action: bool,
     /// What was typed.
     pub text: String,
     state: State,
@@ -52,11 +76,66 @@ pub struct Line {
     pub pending_shown: bool,
 }
 
-/// The lines not yet known to be safe, in the order they were typed.
+impl Line {
+    fn place(&self) -> Place<'_> {
+        match &self.to {
+            Target::Room(room) => Place::Room(room),
+            Target::Member(name) => Place::To(name),
+        }
+    }
+
+    /// Which messages its echo is among, for deduplication.
+    pub fn scope(&self) -> Scope {
+        match &self.to {
+            Target::Room(room) => Scope::room(room),
+            Target::Member(_) => Scope::private(),
+        }
+    }
+
+    /// The line as its echo shows it, said by `me`.
+    pub fn echo(&self, me: &str) -> String {
+        said(self.place(), me, &self.text, self.action)
+    }
+
+    /// The line as a terminal shows it while it waits: `[PENDING] …`.
+    pub fn pending(&self, me: &str) -> String {
+        pending(self.place(), me, &self.text, self.action)
+    }
+
+    /// The frame that sends it. Lines to `#lobby` name no room, so that a
+    /// version-1 server gets exactly the `send` it knows.
+    fn frame(&self) -> ClientMsg {
+        match &self.to {
+            Target::Room(room) => ClientMsg::Send {
+                text: self.text.clone(),
+                room: (!is_lobby(room)).then(|| room.clone()),
+                action: self.action,
+                cid: Some(self.cid),
+            },
+            Target::Member(name) => ClientMsg::Private {
+                to: name.clone(),
+                text: self.text.clone(),
+                cid: Some(self.cid),
+                action: self.action,
+            },
+        }
+    }
+}
+
+/// What waits in the outbox: a chat line, or a request.
+#[derive(Debug, Clone, PartialEq)]
+enum Item {
+    Line(Line),
+    /// A request that has not been sent yet (sent ones leave).
+    Request(ClientMsg),
+}
+
+/// The lines not yet known to be safe, and the requests not yet sent, in
+/// the order they were typed.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     next_cid: u64,
-    lines: VecDeque<Line>,
+    items: VecDeque<Item>,
 }
 
 impl Outbox {
@@ -65,7 +144,7 @@ impl Outbox {
     pub fn starting_at(first_cid: u64) -> Outbox {
         Outbox {
             next_cid: first_cid.max(1),
-            lines: VecDeque::new(),
+            items: VecDeque::new(),
         }
     }
 
@@ -75,58 +154,94 @@ impl Outbox {
         Outbox::starting_at(fastrand::u64(1..1 << 63))
     }
 
-    /// Adds a typed line; returns its cid.
-    pub fn push(&mut self, text: String) -> u64 {
+    fn lines(&self) -> impl Iterator<Item = &Line> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Line(line) => Some(line),
+            Item::Request(_) => None,
+        })
+    }
+
+    fn lines_mut(&mut self) -> impl Iterator<Item = &mut Line> {
+        self.items.iter_mut().filter_map(|item| match item {
+            Item::Line(line) => Some(line),
+            Item::Request(_) => None,
+        })
+    }
+
+    /// Adds a typed line going `to` a room or a member; returns its cid.
+    pub fn push(&mut self, to: Target, action: bool, text: String) -> u64 {
         let cid = self.next_cid;
         self.next_cid += 1;
-        self.lines.push_back(Line {
+        self.items.push_back(Item::Line(Line {
             cid,
+            to,
+            action,
             text,
             state: State::Unsent,
             shown: false,
             pending_shown: false,
-        });
+        }));
         cid
     }
 
-    /// The first unsent line, marked sent. With `ack` it is kept until
-    /// acknowledged; without, there is nothing to wait for and it is dropped.
-    pub fn send_next(&mut self, acks: bool) -> Option<(u64, String)> {
-        let at = self.lines.iter().position(|l| l.state == State::Unsent)?;
-        if !acks {
-            return self.lines.remove(at).map(|l| (l.cid, l.text));
-        }
-        let line = &mut self.lines[at];
-        line.state = State::InFlight;
-        Some((line.cid, line.text.clone()))
+    /// Adds a request, to be sent in its turn.
+    pub fn request(&mut self, msg: ClientMsg) {
+        self.items.push_back(Item::Request(msg));
     }
 
-    /// Whether a line waits to be sent.
+    /// The frame for the first unsent line or request, which is marked
+    /// sent. A request leaves the outbox. A line, with `ack`, is kept until
+    /// acknowledged; without, there is nothing to wait for and it leaves.
+    pub fn send_next(&mut self, acks: bool) -> Option<ClientMsg> {
+        let at = self.items.iter().position(|item| match item {
+            Item::Line(line) => line.state == State::Unsent,
+            Item::Request(_) => true,
+        })?;
+        if let Item::Line(line) = &mut self.items[at] {
+            if acks {
+                line.state = State::InFlight;
+                return Some(line.frame());
+            }
+        }
+        match self.items.remove(at)? {
+            Item::Line(line) => Some(line.frame()),
+            Item::Request(msg) => Some(msg),
+        }
+    }
+
+    /// Whether a line or request waits to be sent.
     pub fn has_unsent(&self) -> bool {
-        self.lines.iter().any(|l| l.state == State::Unsent)
+        self.items.iter().any(|item| match item {
+            Item::Line(line) => line.state == State::Unsent,
+            Item::Request(_) => true,
+        })
     }
 
     /// Whether a sent line waits for its `ack`.
     pub fn awaiting_ack(&self) -> bool {
-        self.lines.iter().any(|l| l.state == State::InFlight)
+        self.lines().any(|l| l.state == State::InFlight)
     }
 
-    /// How many lines have not been acknowledged (unsent or in flight).
+    /// How many lines have not been acknowledged (unsent or in flight),
+    /// and requests not sent.
     pub fn undelivered(&self) -> usize {
-        self.lines
+        self.items
             .iter()
-            .filter(|l| !matches!(l.state, State::Acked(_)))
+            .filter(|item| match item {
+                Item::Line(line) => !matches!(line.state, State::Acked(_)),
+                Item::Request(_) => true,
+            })
             .count()
     }
 
     /// The line with this cid, if the outbox still holds it.
     pub fn get_mut(&mut self, cid: u64) -> Option<&mut Line> {
-        self.lines.iter_mut().find(|l| l.cid == cid)
+        self.lines_mut().find(|l| l.cid == cid)
     }
 
     /// The oldest line in flight: the one the server answers next.
     pub fn first_in_flight(&mut self) -> Option<&mut Line> {
-        self.lines.iter_mut().find(|l| l.state == State::InFlight)
+        self.lines_mut().find(|l| l.state == State::InFlight)
     }
 
     /// The server numbered line `cid` at `now`. Returns the line, which
@@ -142,8 +257,14 @@ impl Outbox {
     /// The server refused line `cid` for good (invalid, or the name is
     /// gone): it leaves the outbox.
     pub fn refused(&mut self, cid: u64) -> Option<Line> {
-        let at = self.lines.iter().position(|l| l.cid == cid)?;
-        self.lines.remove(at)
+        let at = self
+            .items
+            .iter()
+            .position(|item| matches!(item, Item::Line(l) if l.cid == cid))?;
+        match self.items.remove(at)? {
+            Item::Line(line) => Some(line),
+            Item::Request(_) => None,
+        }
     }
 
     /// The server dropped line `cid` for now (rate limit): send it again.
@@ -156,8 +277,7 @@ impl Outbox {
     /// When the oldest acknowledged line still held was acknowledged: the
     /// server must be heard from [`RELAY_GRACE`] after that for it to leave.
     pub fn unconfirmed_since(&self) -> Option<Instant> {
-        self.lines
-            .iter()
+        self.lines()
             .filter_map(|l| match l.state {
                 State::Acked(at) => Some(at),
                 _ => None,
@@ -168,117 +288,35 @@ impl Outbox {
     /// The server was heard from at `heard`: acknowledged lines that old
     /// enough are safe and leave.
     pub fn confirm(&mut self, heard: Instant) {
-        self.lines.retain(|l| match l.state {
-            State::Acked(at) => heard < at + RELAY_GRACE,
+        self.items.retain(|item| match item {
+            Item::Line(Line {
+                state: State::Acked(at),
+                ..
+            }) => heard < *at + RELAY_GRACE,
             _ => true,
         });
     }
 
-    /// The connection is gone: everything held is to be sent again on the
+    /// The connection is gone: every line held is to be sent again on the
     /// next one, in the order it was typed.
     pub fn resend_all(&mut self) {
-        for line in &mut self.lines {
+        for line in self.lines_mut() {
             line.state = State::Unsent;
         }
     }
 
     /// Unsent lines not on screen in any form yet, marked as shown pending:
     /// what a terminal prints as `[PENDING] text`.
-    pub fn newly_pending(&mut self) -> Vec<String> {
-        self.lines
-            .iter_mut()
+    pub fn newly_pending(&mut self) -> Vec<Line> {
+        self.lines_mut()
             .filter(|l| l.state == State::Unsent && !l.shown && !l.pending_shown)
             .map(|l| {
                 l.pending_shown = true;
-                l.text.clone()
+                l.clone()
             })
             .collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn texts(outbox: &mut Outbox, acks: bool) -> Vec<String> {
-        std::iter::from_fn(|| outbox.send_next(acks).map(|(_, t)| t)).collect()
-    }
-
-    #[test]
-    fn cids_count_up_from_the_start_and_skip_zero() {
-        let mut outbox = Outbox::starting_at(0);
-        assert_eq!(outbox.push("a".into()), 1);
-        assert_eq!(outbox.push("b".into()), 2);
-        let random = Outbox::random();
-        assert!(random.next_cid >= 1 && random.next_cid < 1 << 63);
-    }
-
-    #[test]
-    fn lines_go_out_in_order_and_leave_once_safe() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::starting_at(10);
-        for text in ["a", "b", "c"] {
-            outbox.push(text.into());
-        }
-        assert_eq!(outbox.send_next(true), Some((10, "a".into())));
-        assert_eq!(outbox.send_next(true), Some((11, "b".into())));
-        assert!(outbox.has_unsent() && outbox.awaiting_ack());
-        assert_eq!(outbox.first_in_flight().unwrap().cid, 10);
-        assert_eq!(outbox.unconfirmed_since(), None);
-        outbox.acked(10, t0).unwrap();
-        outbox.acked(11, t0 + Duration::from_millis(5)).unwrap();
-        assert_eq!(outbox.unconfirmed_since(), Some(t0));
-        assert_eq!(outbox.undelivered(), 1);
-        // Heard from just before the grace ends: "a" stays, in case the
-        // server dies before its relay sends it.
-        outbox.confirm(t0 + RELAY_GRACE - Duration::from_millis(1));
-        assert!(outbox.get_mut(10).is_some());
-        outbox.confirm(t0 + RELAY_GRACE);
-        assert!(outbox.get_mut(10).is_none());
-        assert_eq!(
-            outbox.unconfirmed_since(),
-            Some(t0 + Duration::from_millis(5))
-        );
-        assert_eq!(texts(&mut outbox, true), ["c"]);
-    }
-
-    #[test]
-    fn after_failover_everything_held_goes_again_before_new_lines() {
-        let t0 = Instant::now();
-        let mut outbox = Outbox::starting_at(1);
-        for text in ["a", "b", "c"] {
-            outbox.push(text.into());
-        }
-        texts(&mut outbox, true);
-        outbox.acked(1, t0).unwrap().shown = true;
-        // The server is lost; "d" is typed while reconnecting.
-        outbox.resend_all();
-        outbox.push("d".into());
-        // "a" is on screen already; "b", "c" (never echoed) and "d" are pending.
-        assert_eq!(outbox.newly_pending(), ["b", "c", "d"]);
-        assert!(outbox.newly_pending().is_empty(), "shown as pending once");
-        assert_eq!(texts(&mut outbox, true), ["a", "b", "c", "d"]);
-    }
-
-    #[test]
-    fn refused_lines_leave_and_rate_limited_ones_go_again() {
-        let mut outbox = Outbox::starting_at(1);
-        outbox.push("bad".into());
-        outbox.push("later".into());
-        texts(&mut outbox, true);
-        assert_eq!(outbox.refused(1).unwrap().text, "bad");
-        outbox.retry(2);
-        assert_eq!(texts(&mut outbox, true), ["later"]);
-        assert!(outbox.refused(99).is_none() && outbox.acked(99, Instant::now()).is_none());
-    }
-
-    #[test]
-    fn without_acks_a_sent_line_is_gone() {
-        let mut outbox = Outbox::starting_at(1);
-        outbox.push("a".into());
-        assert_eq!(texts(&mut outbox, false), ["a"]);
-        assert_eq!(outbox.undelivered(), 0);
-        outbox.resend_all();
-        assert!(!outbox.has_unsent());
-    }
-}
+mod tests;

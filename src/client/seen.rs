@@ -1,39 +1,63 @@
-//! Which chat messages the client has shown: the newest seq per origin.
+//! Which chat messages the client has shown: the newest seq per origin,
+//! in each room.
 //!
-//! Each origin's messages reach a client in that origin's order, so one
-//! watermark per origin is exact. It decides what a replay after failover
-//! may show (nothing twice) and is what `rejoin.last_seen` sends.
+//! Each origin numbers all its events in one sequence, and a connected
+//! client gets them in that order, so one watermark per origin is exact
+//! for the whole session: that is what `rejoin.last_seen` sends. A replay
+//! after failover, though, comes room by room (each room's backfill in
+//! order, the rooms one after another), so what may be shown — nothing
+//! twice — is decided per room: a watermark per (room, origin). Private
+//! messages are a scope of their own.
 
 use std::collections::HashMap;
 
-use crate::protocol::{MessageId, ServerId};
+use crate::protocol::validate::name_key;
+use crate::protocol::{MessageId, ServerId, LOBBY};
 
-/// The newest message seq shown per origin.
+/// Where a message was said, for deduplication: a room, or private.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope(String);
+
+impl Scope {
+    /// A room's messages (compared as the server compares room names).
+    pub fn room(room: &str) -> Scope {
+        Scope(name_key(room))
+    }
+
+    /// Private messages, to us and from us. (No room's key is empty.)
+    pub fn private() -> Scope {
+        Scope(String::new())
+    }
+}
+
+/// The newest message seq shown per scope and origin.
 #[derive(Debug, Clone, Default)]
 pub struct SeenIds {
-    newest: HashMap<ServerId, u64>,
+    newest: HashMap<(Scope, ServerId), u64>,
 }
 
 impl SeenIds {
     /// Starts from a server's `welcome.seen`: what it had at the moment of
-    /// joining counts as seen (the history shown after `welcome` is older
-    /// still). A client lost before anything arrived then asks a new server
-    /// only for what came after its own welcome, not for the whole store.
+    /// joining counts as seen in `#lobby`, where the member starts (the
+    /// history shown after `welcome` is older still). A client lost before
+    /// anything arrived then asks a new server only for what came after
+    /// its own welcome, not for the whole store.
     pub fn from_watermark(watermark: &[MessageId]) -> SeenIds {
         let mut seen = SeenIds::default();
+        let lobby = Scope::room(LOBBY);
         for id in watermark {
-            seen.fresh(*id);
+            seen.fresh(&lobby, *id);
         }
         seen
     }
 
-    /// Whether a message with this id is new; records it if so. Ids with
-    /// seq 0 are notifications outside any stream: always new.
-    pub fn fresh(&mut self, id: MessageId) -> bool {
+    /// Whether a message with this id is new in `scope`; records it if so.
+    /// Ids with seq 0 are notifications outside any stream: always new.
+    pub fn fresh(&mut self, scope: &Scope, id: MessageId) -> bool {
         if id.seq == 0 {
             return true;
         }
-        let newest = self.newest.entry(id.origin).or_insert(0);
+        let newest = self.newest.entry((scope.clone(), id.origin)).or_insert(0);
         if id.seq <= *newest {
             return false;
         }
@@ -41,19 +65,25 @@ impl SeenIds {
         true
     }
 
-    /// Whether a message with this id was shown (or is older than one that was).
-    pub fn has_seen(&self, id: MessageId) -> bool {
-        self.newest.get(&id.origin).is_some_and(|n| id.seq <= *n)
+    /// Whether a message with this id was shown in `scope` (or is older
+    /// than one that was).
+    pub fn has_seen(&self, scope: &Scope, id: MessageId) -> bool {
+        self.newest
+            .get(&(scope.clone(), id.origin))
+            .is_some_and(|n| id.seq <= *n)
     }
 
-    /// The newest id per origin, as `rejoin.last_seen` wants it.
+    /// The newest id per origin over every scope, as `rejoin.last_seen`
+    /// wants it.
     pub fn last_seen(&self) -> Vec<MessageId> {
-        self.newest
-            .iter()
-            .map(|(origin, seq)| MessageId {
-                origin: *origin,
-                seq: *seq,
-            })
+        let mut newest: HashMap<ServerId, u64> = HashMap::new();
+        for ((_, origin), seq) in &self.newest {
+            let at = newest.entry(*origin).or_insert(0);
+            *at = (*at).max(*seq);
+        }
+        newest
+            .into_iter()
+            .map(|(origin, seq)| MessageId { origin, seq })
             .collect()
     }
 }
@@ -69,31 +99,57 @@ mod tests {
         }
     }
 
-    #[test]
-    fn each_message_is_fresh_once() {
-        let mut seen = SeenIds::default();
-        assert!(seen.fresh(id(1, 1)));
-        assert!(!seen.fresh(id(1, 1)));
-        assert!(seen.fresh(id(1, 3)));
-        assert!(!seen.fresh(id(1, 2)), "older than one shown");
-        assert!(seen.fresh(id(2, 1)), "origins count separately");
-        assert!(
-            seen.fresh(id(1, 0)) && seen.fresh(id(1, 0)),
-            "seq 0 is no event"
-        );
-        assert!(seen.has_seen(id(1, 2)) && !seen.has_seen(id(1, 4)));
-        let mut last = seen.last_seen();
-        last.sort();
-        assert_eq!(last, [id(1, 3), id(2, 1)]);
+    fn sorted(mut ids: Vec<MessageId>) -> Vec<MessageId> {
+        ids.sort();
+        ids
     }
 
     #[test]
-    fn the_welcome_watermark_counts_as_seen() {
+    fn each_message_is_fresh_once() {
+        let lobby = Scope::room("#lobby");
+        let mut seen = SeenIds::default();
+        assert!(seen.fresh(&lobby, id(1, 1)));
+        assert!(!seen.fresh(&lobby, id(1, 1)));
+        assert!(seen.fresh(&lobby, id(1, 3)));
+        assert!(!seen.fresh(&lobby, id(1, 2)), "older than one shown");
+        assert!(seen.fresh(&lobby, id(2, 1)), "origins count separately");
+        assert!(
+            seen.fresh(&lobby, id(1, 0)) && seen.fresh(&lobby, id(1, 0)),
+            "seq 0 is no event"
+        );
+        assert!(seen.has_seen(&lobby, id(1, 2)) && !seen.has_seen(&lobby, id(1, 4)));
+        assert_eq!(sorted(seen.last_seen()), [id(1, 3), id(2, 1)]);
+    }
+
+    #[test]
+    fn the_welcome_watermark_counts_as_seen_in_the_lobby() {
+        let lobby = Scope::room("#Lobby");
         let mut seen = SeenIds::from_watermark(&[id(1, 67), id(2, 4)]);
-        assert!(!seen.fresh(id(1, 67)));
-        assert!(seen.fresh(id(1, 68)));
-        let mut last = seen.last_seen();
-        last.sort();
-        assert_eq!(last, [id(1, 68), id(2, 4)]);
+        assert!(!seen.fresh(&lobby, id(1, 67)));
+        assert!(seen.fresh(&lobby, id(1, 68)));
+        assert_eq!(sorted(seen.last_seen()), [id(1, 68), id(2, 4)]);
+    }
+
+    #[test]
+    fn a_backfill_room_by_room_shows_each_message_once() {
+        // Live: lobby 5, dev 6, lobby 7, a private 8, all from origin 1.
+        let (lobby, dev, private) = (Scope::room("#lobby"), Scope::room("#dev"), Scope::private());
+        let mut seen = SeenIds::default();
+        assert!(seen.fresh(&lobby, id(1, 5)));
+        assert!(seen.fresh(&dev, id(1, 6)));
+        assert!(seen.fresh(&lobby, id(1, 7)));
+        assert!(seen.fresh(&private, id(1, 8)));
+        assert_eq!(seen.last_seen(), [id(1, 8)], "the newest over every room");
+        // A new server backfills the lobby, then #dev: 9 and 11, then 10.
+        assert!(!seen.fresh(&lobby, id(1, 7)));
+        assert!(seen.fresh(&lobby, id(1, 9)));
+        assert!(seen.fresh(&lobby, id(1, 11)));
+        assert!(!seen.fresh(&dev, id(1, 6)));
+        assert!(
+            seen.fresh(&Scope::room("#DEV"), id(1, 10)),
+            "older than the lobby's newest"
+        );
+        assert!(!seen.has_seen(&private, id(1, 9)));
+        assert_eq!(seen.last_seen(), [id(1, 11)]);
     }
 }

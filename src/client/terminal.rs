@@ -10,6 +10,7 @@ use super::connect::{connect_first, join, NotJoined, Servers};
 use super::console::Console;
 use super::link::{Conn, Link};
 use super::render::clean;
+use super::replies::topic_line;
 use super::Connector;
 
 pub use super::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};
@@ -76,6 +77,11 @@ async fn start(
         given: addrs.to_vec(),
         connector,
     };
-    let mut chat = Chat::new(console, servers, welcome.name, &welcome.seen, timeout);
+    for room in &welcome.rooms {
+        if let Some(topic) = &room.topic {
+            console.print(&topic_line(&room.room, &topic.text, &topic.by));
+        }
+    }
+    let mut chat = Chat::new(console, servers, welcome, timeout);
     chat.run(Link::Up(Conn::open(client))).await
 }

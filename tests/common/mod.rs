@@ -3,7 +3,10 @@
 //! Every wait has a deadline; nothing sleeps and hopes.
 #![allow(dead_code)]
 
+pub mod fake;
 pub mod proc;
+#[cfg(target_os = "linux")]
+pub mod pty;
 pub mod watcher;
 
 use std::net::SocketAddr;

@@ -1,4 +1,5 @@
-//! The chat loop: one loop for the whole session.
+//! The chat loop: one loop for the whole session. What it does with each
+//! server frame is in `frames`, with each typed line in `typed`.
 //!
 //! It always polls the console, so the terminal stays live whatever the
 //! connection is doing: typed keys echo and printed lines appear while
@@ -8,22 +9,28 @@
 //! acknowledges them; after a failover it sends again, in order, whatever
 //! it still holds. A line that cannot go at once is shown as
 //! `[PENDING] text` on a terminal (piped output keeps to the documented
-//! line formats); the server's echo follows once it is sent.
+//! line formats); the server's echo follows once it is sent. Commands that
+//! are requests wait in the outbox too, in their place among the lines.
 
 use std::time::Duration;
 
 use tokio::time::{sleep_until, Instant};
 
-use super::connect::{rejoin_somewhere, Rejoined, Servers};
-use super::console::{Console, Input, PROMPT};
+mod frames;
+mod typed;
+
+use super::connect::{rejoin_somewhere, Comeback, Rejoined, Servers};
+use super::console::{Console, Input};
 use super::echo::OwnEcho;
-use super::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};
+use super::exit::{EXIT_CONNECTION, EXIT_OK};
 use super::link::{Conn, Link, LinkEvent};
+use super::names::Names;
 use super::outbox::Outbox;
-use super::render::{clean, pending, render, said};
+use super::render::clean;
+use super::rooms::Rooms;
 use super::seen::SeenIds;
-use crate::protocol::validate::validate_text;
-use crate::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg};
+use super::Welcome;
+use crate::protocol::{ClientMsg, LOBBY};
 
 /// How long to wait for the server to confirm a leave.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -49,13 +56,19 @@ enum Leaving {
 pub struct Chat<'c> {
     console: &'c mut Console,
     servers: Servers,
-    /// The name held.
-    me: String,
+    /// The name held, and the nick changes on their way.
+    names: Names,
+    /// The rooms the user is in, and the active one.
+    rooms: Rooms,
     seen: SeenIds,
-    /// True until the first frame after the first `welcome` that is not
-    /// `history`: those replays are older than the welcome's watermark,
+    /// True from the first `welcome`, and from each `room_state`, until
+    /// the next frame that is not `history`: those replays are older than
+    /// what was seen (the welcome's watermark, another room's messages),
     /// and shown anyway.
-    first_history: bool,
+    replaying: bool,
+    /// Set when the server was lost while the user was not in `#lobby`: a
+    /// rejoin puts the member there, so it parts it again.
+    part_lobby: bool,
     outbox: Outbox,
     echo: OwnEcho,
     /// True after our name was taken back (a same-moment claim on another
@@ -86,21 +99,22 @@ enum Step {
 }
 
 impl<'c> Chat<'c> {
-    /// The chat after the first join as `me`, on `servers.addr`, whose
-    /// welcome carried the `watermark`.
+    /// The chat after the first join on `servers.addr`, answered by
+    /// `welcome`.
     pub fn new(
         console: &'c mut Console,
         servers: Servers,
-        me: String,
-        watermark: &[crate::protocol::MessageId],
+        welcome: Welcome,
         timeout: Duration,
     ) -> Chat<'c> {
         Chat {
             console,
             servers,
-            me,
-            seen: SeenIds::from_watermark(watermark),
-            first_history: true,
+            names: Names::new(welcome.name),
+            rooms: Rooms::from_welcome(&welcome.rooms),
+            seen: SeenIds::from_watermark(&welcome.seen),
+            replaying: true,
+            part_lobby: false,
             outbox: Outbox::random(),
             echo: OwnEcho::default(),
             renaming: false,
@@ -167,15 +181,10 @@ impl<'c> Chat<'c> {
             Link::Up(conn) => {
                 let now = Instant::now();
                 while !self.renaming && self.outbox.has_unsent() && conn.may_send(now) {
-                    let Some((cid, text)) = self.outbox.send_next(conn.acks) else {
+                    let Some(msg) = self.outbox.send_next(conn.acks) else {
                         break;
                     };
-                    conn.send(ClientMsg::Send {
-                        text,
-                        cid: Some(cid),
-                        room: None,
-                        action: false,
-                    });
+                    self.send(conn, msg);
                 }
                 if self.leaving == Leaving::Wanted && self.outbox.undelivered() == 0 {
                     conn.send(ClientMsg::Leave);
@@ -187,8 +196,8 @@ impl<'c> Chat<'c> {
             }
             Link::Down(_) => {}
         }
-        for text in self.outbox.newly_pending() {
-            self.console.note(&pending(&text));
+        for line in self.outbox.newly_pending() {
+            self.console.note(&line.pending(self.names.me()));
         }
         None
     }
@@ -233,8 +242,8 @@ impl<'c> Chat<'c> {
     /// The connection is gone: says so at once, then looks for another
     /// server in a task of its own while the console stays live.
     fn lose(&mut self, moving: bool) -> Link {
-        if let Some(text) = self.echo.release(&mut self.outbox) {
-            self.console.print(&said(&self.me, &text));
+        if let Some(line) = self.echo.release(&mut self.outbox) {
+            self.console.print(&line);
         }
         if moving {
             self.console.print("[SERVER] moving to another server…");
@@ -245,24 +254,42 @@ impl<'c> Chat<'c> {
             ));
         }
         self.outbox.resend_all();
+        self.part_lobby = !self.rooms.has(LOBBY);
+        let back = Comeback {
+            me: self.names.me().to_string(),
+            rooms: self.rooms.to_rejoin(),
+            last_seen: self.seen.last_seen(),
+        };
         let deadline = Instant::now() + self.timeout;
         Link::Down(tokio::spawn(rejoin_somewhere(
             self.servers.clone(),
-            self.me.clone(),
-            self.seen.last_seen(),
+            back,
             deadline,
         )))
     }
 
+    /// In again after a failover, under the name held, in the rooms the
+    /// new server could enter again.
     fn rejoined(&mut self, rejoined: Box<Rejoined>) -> Conn {
-        self.servers = rejoined.servers;
-        self.me = rejoined.welcome.name;
+        let Rejoined {
+            client,
+            welcome,
+            servers,
+        } = *rejoined;
+        self.servers = servers;
+        self.names.hold(welcome.name);
+        self.rooms.rejoined(&welcome.rooms);
+        if self.part_lobby && client.has_rooms() {
+            self.rooms.parted(LOBBY);
+            self.outbox.request(ClientMsg::Part { room: LOBBY.into() });
+        }
+        self.console.set_prompt(&self.rooms.prompt());
         self.console.print(&format!(
             "[SERVER] reconnected to {} as {}",
             self.servers.addr,
-            clean(&self.me)
+            clean(self.names.me())
         ));
-        Conn::open(rejoined.client)
+        Conn::open(client)
     }
 
     fn give_up(&mut self) {
@@ -274,32 +301,6 @@ impl<'c> Chat<'c> {
             "[SERVER] no server could be reached for {} s; giving up{unsent}",
             self.timeout.as_secs()
         ));
-    }
-
-    fn on_line(&mut self, link: &mut Link, line: &str) -> Flow {
-        if self.leaving != Leaving::No {
-            return Flow::Continue;
-        }
-        let text = line.trim_end_matches(['\r', '\n']);
-        if text.trim() == "exit" {
-            self.leaving = Leaving::Wanted;
-        } else if self.renaming {
-            match link {
-                Link::Up(conn) => {
-                    conn.may_send(Instant::now());
-                    conn.send(ClientMsg::Join {
-                        name: text.trim().to_string(),
-                    });
-                }
-                Link::Down(_) => self.console.print("[ERROR] not connected; try again soon"),
-            }
-        } else if text.trim().is_empty() {
-        } else if let Err(why) = validate_text(text) {
-            self.console.print(&format!("[ERROR] {why}"));
-        } else {
-            self.outbox.push(text.to_string());
-        }
-        Flow::Continue
     }
 
     /// Ctrl-C or Ctrl-D: leave once the typed lines are safe; pressed
@@ -323,132 +324,6 @@ impl<'c> Chat<'c> {
             }
             Leaving::Sent(_) => Flow::Exit(EXIT_OK),
         }
-    }
-
-    fn on_frame(&mut self, conn: &mut Conn, msg: ServerMsg) -> Flow {
-        let now = Instant::now();
-        conn.last_heard = now;
-        self.outbox.confirm(now.into_std());
-        if !matches!(&msg, ServerMsg::History { .. }) {
-            self.first_history = false;
-        }
-        let acks_held = matches!(&msg, ServerMsg::Ack { id, .. } if self.echo.holds(*id));
-        if !acks_held {
-            if let Some(text) = self.echo.release(&mut self.outbox) {
-                self.console.print(&said(&self.me, &text));
-            }
-        }
-        match msg {
-            ServerMsg::Ping { nonce } => conn.send(ClientMsg::Pong { nonce }),
-            ServerMsg::Shutdown { reason, servers } => {
-                self.console.print(&format!(
-                    "[SERVER] {} is shutting down: {}",
-                    self.servers.addr,
-                    clean(&reason)
-                ));
-                if servers.is_empty() {
-                    return Flow::Exit(EXIT_SERVER_SHUTDOWN);
-                }
-                self.servers.announce(&servers);
-                return Flow::Moving;
-            }
-            ServerMsg::Servers { servers } => self.servers.announce(&servers),
-            ServerMsg::Error {
-                code,
-                text,
-                fatal: true,
-                ..
-            } => {
-                self.console.print(&format!("[ERROR] {}", clean(&text)));
-                // Only being dropped for slowness or silence is worth a
-                // reconnect; any other fatal error would recur.
-                if code == ErrorCode::TOO_SLOW || code == ErrorCode::KEEPALIVE_TIMEOUT {
-                    return Flow::Lost;
-                }
-                return Flow::Exit(EXIT_CONNECTION);
-            }
-            ServerMsg::Left {
-                ref name,
-                reason: LeaveReason::Leave,
-                ..
-            } if matches!(self.leaving, Leaving::Sent(_)) && *name == self.me => {
-                self.console.print(&render(&msg).unwrap_or_default());
-                return Flow::Exit(EXIT_OK);
-            }
-            ServerMsg::Error {
-                code,
-                text,
-                cid: Some(cid),
-                ..
-            } => self.refused(conn, code, &text, cid),
-            ServerMsg::Error { code, text, .. }
-                if code == ErrorCode::NAME_TAKEN
-                    || (self.renaming && code == ErrorCode::NAME_INVALID) =>
-            {
-                self.console.print(&format!("[ERROR] {}", clean(&text)));
-                if !self.console.is_interactive() {
-                    return Flow::Exit(EXIT_NAME_REFUSED);
-                }
-                self.renaming = true;
-                self.console.set_prompt("choose another name: ");
-            }
-            ServerMsg::Welcome { name, servers, .. } => {
-                self.me = name;
-                self.servers.announce(&servers);
-                self.renaming = false;
-                self.console.set_prompt(PROMPT);
-                self.console.print(&format!(
-                    "[SERVER] you are back in the chat as {}",
-                    clean(&self.me)
-                ));
-            }
-            ServerMsg::Ack { cid, id } => {
-                let ack = self
-                    .echo
-                    .ack(cid, id, now.into_std(), &mut self.outbox, &self.seen);
-                if let Some(text) = ack {
-                    self.console.print(&said(&self.me, &text));
-                }
-            }
-            ServerMsg::Message { id, from, text, .. } => {
-                if !self.seen.fresh(id) {
-                } else if from == self.me {
-                    if let Some(text) = self.echo.message(id, text, &self.outbox) {
-                        self.console.print(&said(&from, &text));
-                    }
-                } else {
-                    self.console.print(&said(&from, &text));
-                }
-            }
-            ServerMsg::History { id, .. } => {
-                // `|` so the replay is recorded even when shown regardless.
-                if self.seen.fresh(id) | self.first_history {
-                    self.console.print(&render(&msg).unwrap_or_default());
-                }
-            }
-            other => {
-                if let Some(line) = render(&other) {
-                    self.console.print(&line);
-                }
-            }
-        }
-        Flow::Continue
-    }
-
-    /// The server refused the line `cid`. A rate-limited one is sent again
-    /// (our pacing drifted from the server's count); any other refusal is
-    /// final and shown.
-    fn refused(&mut self, conn: &mut Conn, code: ErrorCode, text: &str, cid: u64) {
-        if code == ErrorCode::RATE_LIMITED {
-            tracing::debug!(cid, "line refused by the rate limit; sending it again");
-            self.outbox.retry(cid);
-            if let Some(pacer) = conn.pacer.as_mut() {
-                pacer.drain(Instant::now().into_std());
-            }
-            return;
-        }
-        self.outbox.refused(cid);
-        self.console.print(&format!("[ERROR] {}", clean(text)));
     }
 }
 

@@ -1,0 +1,214 @@
+//! What the chat loop does with each frame from the server: prints it in
+//! the line formats, keeps the rooms, the name and the seen ids current,
+//! and tells the loop when the connection ends.
+
+use tokio::time::Instant;
+
+use super::{Chat, Flow, Leaving};
+use crate::client::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};
+use crate::client::link::Conn;
+use crate::client::names::NameError;
+use crate::client::render::{clean, render, said, Place};
+use crate::client::rooms::Rooms;
+use crate::client::seen::Scope;
+use crate::protocol::{ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg};
+
+impl Chat<'_> {
+    pub(super) fn on_frame(&mut self, conn: &mut Conn, msg: ServerMsg) -> Flow {
+        let now = Instant::now();
+        conn.last_heard = now;
+        self.outbox.confirm(now.into_std());
+        if !matches!(&msg, ServerMsg::History { .. }) {
+            self.replaying = false;
+        }
+        let acks_held = matches!(&msg, ServerMsg::Ack { id, .. } if self.echo.holds(*id));
+        if !acks_held {
+            if let Some(line) = self.echo.release(&mut self.outbox) {
+                self.console.print(&line);
+            }
+        }
+        match msg {
+            ServerMsg::Ping { nonce } => conn.send(ClientMsg::Pong { nonce }),
+            ServerMsg::Shutdown { reason, servers } => {
+                self.console.print(&format!(
+                    "[SERVER] {} is shutting down: {}",
+                    self.servers.addr,
+                    clean(&reason)
+                ));
+                if servers.is_empty() {
+                    return Flow::Exit(EXIT_SERVER_SHUTDOWN);
+                }
+                self.servers.announce(&servers);
+                return Flow::Moving;
+            }
+            ServerMsg::Servers { servers } => self.servers.announce(&servers),
+            ServerMsg::Error {
+                code,
+                text,
+                fatal: true,
+                ..
+            } => {
+                self.console.print(&format!("[ERROR] {}", clean(&text)));
+                // Only being dropped for slowness or silence is worth a
+                // reconnect; any other fatal error would recur.
+                if code == ErrorCode::TOO_SLOW || code == ErrorCode::KEEPALIVE_TIMEOUT {
+                    return Flow::Lost;
+                }
+                return Flow::Exit(EXIT_CONNECTION);
+            }
+            ServerMsg::Left {
+                ref name,
+                reason: LeaveReason::Leave,
+                ..
+            } if matches!(self.leaving, Leaving::Sent(_)) && self.names.is_me(name) => {
+                self.print_all(&msg);
+                return Flow::Exit(EXIT_OK);
+            }
+            ServerMsg::Error {
+                code,
+                text,
+                cid: Some(cid),
+                ..
+            } => self.refused(conn, code, &text, cid),
+            ServerMsg::Error { code, text, .. } => return self.on_error(code, &text),
+            ServerMsg::Welcome {
+                name,
+                servers,
+                rooms,
+                ..
+            } => {
+                // The answer to a join after our name was taken back.
+                self.names.hold(name);
+                self.rooms = Rooms::from_welcome(&rooms);
+                self.servers.announce(&servers);
+                self.renaming = false;
+                self.console.set_prompt(&self.rooms.prompt());
+                self.console.print(&format!(
+                    "[SERVER] you are back in the chat as {}",
+                    clean(self.names.me())
+                ));
+            }
+            ServerMsg::Ack { cid, id } => {
+                let me = self.names.me();
+                let ack = self
+                    .echo
+                    .ack(cid, id, now.into_std(), &mut self.outbox, &self.seen, me);
+                if let Some(line) = ack {
+                    self.console.print(&line);
+                }
+            }
+            ServerMsg::Message {
+                id,
+                from,
+                text,
+                room,
+                action,
+            } => {
+                let line = said(Place::Room(&room), &from, &text, action);
+                self.chat_line(Scope::room(&room), id, &from, text, line);
+            }
+            ServerMsg::Private {
+                id,
+                from,
+                to,
+                text,
+                action,
+            } => {
+                let place = if self.names.is_me(&from) {
+                    Place::To(&to)
+                } else {
+                    Place::From(&from)
+                };
+                let line = said(place, &from, &text, action);
+                self.chat_line(Scope::private(), id, &from, text, line);
+            }
+            ServerMsg::History { id, ref room, .. } => {
+                // `|` so the replay is recorded even when shown regardless.
+                if self.seen.fresh(&Scope::room(room), id) | self.replaying {
+                    self.print_all(&msg);
+                }
+            }
+            ServerMsg::Nick {
+                ref old, ref new, ..
+            } => {
+                self.names.nick(old, new);
+                self.print_all(&msg);
+            }
+            ServerMsg::RoomState(ref state) => {
+                self.rooms.entered(&state.room);
+                self.console.set_prompt(&self.rooms.prompt());
+                self.replaying = true; // the room's history follows
+                self.print_all(&msg);
+            }
+            ServerMsg::Left {
+                ref name, ref room, ..
+            } if self.names.is_me(name) => {
+                self.rooms.parted(room);
+                self.console.set_prompt(&self.rooms.prompt());
+                self.print_all(&msg);
+            }
+            other => self.print_all(&other),
+        }
+        Flow::Continue
+    }
+
+    /// Prints every line `msg` renders to.
+    fn print_all(&mut self, msg: &ServerMsg) {
+        for line in render(msg, self.names.me()) {
+            self.console.print(&line);
+        }
+    }
+
+    /// A chat message (`line` once printed) in `scope`: shown once, and if
+    /// it is our own, once with its echo.
+    fn chat_line(&mut self, scope: Scope, id: MessageId, from: &str, text: String, line: String) {
+        if !self.seen.fresh(&scope, id) {
+            return;
+        }
+        if self.names.is_me(from) {
+            if let Some(line) = self.echo.message(id, text, line, &self.outbox) {
+                self.console.print(&line);
+            }
+        } else {
+            self.console.print(&line);
+        }
+    }
+
+    /// A non-fatal error about no line of ours: a refused request, or our
+    /// name taken back.
+    fn on_error(&mut self, code: ErrorCode, text: &str) -> Flow {
+        self.console.print(&format!("[ERROR] {}", clean(text)));
+        if !self.renaming && self.names.error(code) == NameError::Nick {
+            return Flow::Continue; // a /nick refused or turned back: the name stays
+        }
+        if code == ErrorCode::ROOM_INVALID || code == ErrorCode::TOO_MANY_ROOMS {
+            self.rooms.refused_entry();
+            self.console.set_prompt(&self.rooms.prompt());
+        } else if code == ErrorCode::NAME_TAKEN
+            || (self.renaming && code == ErrorCode::NAME_INVALID)
+        {
+            if !self.console.is_interactive() {
+                return Flow::Exit(EXIT_NAME_REFUSED);
+            }
+            self.renaming = true;
+            self.console.set_prompt("choose another name: ");
+        }
+        Flow::Continue
+    }
+
+    /// The server refused the line `cid`. A rate-limited one is sent again
+    /// (our pacing drifted from the server's count); any other refusal is
+    /// final and shown.
+    fn refused(&mut self, conn: &mut Conn, code: ErrorCode, text: &str, cid: u64) {
+        if code == ErrorCode::RATE_LIMITED {
+            tracing::debug!(cid, "line refused by the rate limit; sending it again");
+            self.outbox.retry(cid);
+            if let Some(pacer) = conn.pacer.as_mut() {
+                pacer.drain(Instant::now().into_std());
+            }
+            return;
+        }
+        self.outbox.refused(cid);
+        self.console.print(&format!("[ERROR] {}", clean(text)));
+    }
+}

@@ -109,3 +109,63 @@ async fn the_library_says_the_server_has_no_rooms_and_sends_nothing() {
     );
     leo.leave().await.unwrap();
 }
+
+/// A server from before protocol version 2, as it really answers: a
+/// version-2 `hello` gets 102 and the connection closes; version 1 is
+/// served. The library connects again and speaks version 1.
+#[tokio::test]
+async fn the_library_falls_back_to_version_1_when_an_old_server_refuses_2() {
+    use chatty::protocol::{encode_frame, ErrorCode, FrameDecoder, ServerId, ServerMsg};
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    use tokio_util::codec::FramedRead;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let mut asked = Vec::new();
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (rd, mut wr) = stream.into_split();
+            let mut frames = FramedRead::new(rd, FrameDecoder::new(1 << 16));
+            let body = frames.next().await.unwrap().unwrap();
+            let Ok(ClientMsg::Hello { version, .. }) = chatty::protocol::decode(&body) else {
+                panic!("the first frame must be hello");
+            };
+            asked.push(version);
+            let answer = if version == 1 {
+                ServerMsg::Hello {
+                    version: 1,
+                    server: ServerId::from_bytes([7; 16]),
+                    agent: "chatty/0.1.0".into(),
+                    keepalive_ms: 15_000,
+                    features: Vec::new(),
+                    rate: None,
+                }
+            } else {
+                ServerMsg::Error {
+                    code: ErrorCode::UNSUPPORTED_VERSION,
+                    text: format!(
+                        "unsupported protocol version {version}; this server speaks version 1"
+                    ),
+                    fatal: true,
+                    cid: None,
+                }
+            };
+            wr.write_all(&encode_frame(&answer)).await.unwrap();
+            if version == 1 {
+                return asked;
+            }
+        }
+        asked
+    });
+    let client = Client::connect(&addr)
+        .await
+        .expect("connects, speaking version 1");
+    assert_eq!(client.version(), 1);
+    assert!(!client.has_rooms());
+    assert_eq!(
+        server.await.unwrap(),
+        [chatty::protocol::PROTOCOL_VERSION, 1]
+    );
+}

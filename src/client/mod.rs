@@ -61,7 +61,7 @@ type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 use crate::protocol::{
     encode_frame, ClientMsg, DecodeError, ErrorCode, FrameDecoder, FrameError, Member, MessageId,
     RateLimit, RoomState, ServerId, ServerMsg, StatusReport, AGENT, FEATURES, FEATURE_ACK,
-    MAX_SERVER_FRAME, PROTOCOL_VERSION,
+    MAX_SERVER_FRAME, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 
 use halves::{lobby_line, read_msg, write_frame};
@@ -190,18 +190,19 @@ impl Client {
     /// `hello` handshake, asking for every feature this build knows
     /// ([`FEATURES`]). Connecting, TLS and `hello` each get
     /// [`CONNECT_TIMEOUT`].
+    ///
+    /// A server from before protocol version 2 refuses the version-2
+    /// `hello` (102) and closes; the client then connects again and speaks
+    /// version 1 with it (the lobby only; see [`Client::has_rooms`]).
     pub async fn connect_via(addr: &str, connector: &Connector) -> Result<Client, ClientError> {
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| ClientError::Connect {
-                addr: addr.to_string(),
-                source: io::ErrorKind::TimedOut.into(),
-            })?
-            .map_err(|source| ClientError::Connect {
-                addr: addr.to_string(),
-                source,
-            })?;
-        Client::handshake_via(stream, addr, connector).await
+        let first = Client::handshake_via(dial(addr).await?, addr, connector, PROTOCOL_VERSION);
+        match first.await {
+            Err(ClientError::Refused { code, .. }) if code == ErrorCode::UNSUPPORTED_VERSION => {
+                let stream = dial(addr).await?;
+                Client::handshake_via(stream, addr, connector, MIN_PROTOCOL_VERSION).await
+            }
+            other => other,
+        }
     }
 
     /// Performs the plain-TCP `hello` handshake on a connection opened
@@ -209,7 +210,7 @@ impl Client {
     /// namespace test harness opens it inside another network namespace).
     pub async fn handshake(stream: TcpStream) -> Result<Client, ClientError> {
         let addr = stream.peer_addr()?.to_string();
-        Client::handshake_via(stream, &addr, &Connector::Plain).await
+        Client::handshake_via(stream, &addr, &Connector::Plain, PROTOCOL_VERSION).await
     }
 
     /// Sets up TLS if `connector` asks for it (`addr` names the server for
@@ -218,6 +219,7 @@ impl Client {
         stream: TcpStream,
         addr: &str,
         connector: &Connector,
+        version: u16,
     ) -> Result<Client, ClientError> {
         let _ = stream.set_nodelay(true);
         let peer = stream.peer_addr()?;
@@ -244,7 +246,7 @@ impl Client {
             frames,
             writer,
             server: ServerId::from_bytes([0; 16]),
-            version: PROTOCOL_VERSION,
+            version,
             keepalive: Duration::ZERO,
             peer,
             name: None,
@@ -253,7 +255,7 @@ impl Client {
         };
         client
             .send_msg(&ClientMsg::Hello {
-                version: PROTOCOL_VERSION,
+                version,
                 agent: AGENT.into(),
                 features: FEATURES.iter().map(|f| f.to_string()).collect(),
             })
@@ -271,7 +273,7 @@ impl Client {
                 ..
             } => {
                 // A server never agrees on more than was asked for.
-                client.version = version.min(PROTOCOL_VERSION);
+                client.version = version.min(client.version);
                 client.server = server;
                 client.keepalive = Duration::from_millis(keepalive_ms);
                 client.features = features;
@@ -487,4 +489,18 @@ impl Client {
         let _ = tokio::time::timeout(CONNECT_TIMEOUT, wait).await;
         Ok(())
     }
+}
+
+/// Opens a TCP connection to `addr`, within [`CONNECT_TIMEOUT`].
+async fn dial(addr: &str) -> Result<TcpStream, ClientError> {
+    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| ClientError::Connect {
+            addr: addr.to_string(),
+            source: io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| ClientError::Connect {
+            addr: addr.to_string(),
+            source,
+        })
 }

@@ -9,9 +9,16 @@ use super::{End, Session};
 use crate::protocol::validate::{validate_name, validate_text};
 use crate::protocol::{
     encode_frame, negotiate, ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg, AGENT,
-    FEATURES, FEATURE_ACK, MAX_AGENT_BYTES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+    FEATURES, FEATURE_ACK, MAX_AGENT_BYTES, MIN_PROTOCOL_VERSION,
 };
 use crate::server::room::{ClientId, JoinError};
+
+/// The highest protocol version this server agrees on. The library and the
+/// terminal client speak version 2 (rooms, private messages, nick changes,
+/// topics), but its server side is not in this build yet (issue 15): until
+/// it is, the server agrees on version 1, so a version-2 client knows at
+/// the handshake that rooms are not available, and says so locally.
+const SERVED_VERSION: u16 = 1;
 
 /// How much of a refused line a rate-limit error quotes, in bytes.
 const QUOTE_BYTES: usize = 40;
@@ -23,7 +30,7 @@ impl Session {
             return self.handshake(msg);
         }
         match msg {
-            // Version 2 requests: not served by this build yet.
+            // Version 2 requests: a version-1 connection never sends them.
             ClientMsg::Enter { .. }
             | ClientMsg::Part { .. }
             | ClientMsg::Private { .. }
@@ -32,7 +39,11 @@ impl Session {
             | ClientMsg::Who { .. }
             | ClientMsg::Rooms
             | ClientMsg::Whois { .. } => {
-                self.error(ErrorCode::BAD_FRAME, "rooms are not served yet".into());
+                self.error(
+                    ErrorCode::BAD_FRAME,
+                    "this request needs protocol version 2, which this server does not serve yet"
+                        .into(),
+                );
                 None
             }
             ClientMsg::Hello { .. } => Some(self.fatal(
@@ -135,7 +146,9 @@ impl Session {
                 features,
             } if negotiate(version).is_some() => {
                 self.greeted = true;
-                self.version = negotiate(version).unwrap_or(MIN_PROTOCOL_VERSION);
+                self.version = negotiate(version)
+                    .unwrap_or(MIN_PROTOCOL_VERSION)
+                    .min(SERVED_VERSION);
                 let agent = truncate_bytes(&agent, MAX_AGENT_BYTES);
                 // Only what this build knows, in its own spelling and order.
                 let accepted: Vec<String> = FEATURES
@@ -159,8 +172,8 @@ impl Session {
             ClientMsg::Hello { version, .. } => Some(self.fatal(
                 ErrorCode::UNSUPPORTED_VERSION,
                 format!(
-                    "unsupported protocol version {version}; this server speaks versions \
-                     {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
+                    "unsupported protocol version {version}; this server speaks version \
+                     {SERVED_VERSION}"
                 ),
             )),
             _ => Some(self.fatal(

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chatty::protocol::ServerId;
 use chatty::relay::Delivery;
 
+use super::streams::Epoch;
 use super::{Cluster, MS};
 
 /// The origin a delivery is about.
@@ -60,17 +61,22 @@ impl Cluster {
         }
     }
 
+    /// The epoch in which the receiver in slot `r` lists the origin in slot
+    /// `o` now; panics (with the seed) if it does not list it.
+    fn listing_epoch(&self, r: usize, o: usize) -> &Epoch {
+        self.stream(r, self.id(o))
+            .current()
+            .filter(|e| e.listing())
+            .unwrap_or_else(|| panic!("seed {}: {r} does not list {o}", self.seed))
+    }
+
     /// Every running receiver got every running origin's events after its
     /// sync point: exactly `first..=last`, no gaps, no duplicates, no
     /// resyncs, no losses; and it lists the origin's members as they are.
     pub fn assert_complete(&self) {
         for (r, o) in self.pairs() {
             let origin = self.id(o);
-            let stream = self.stream(r, origin);
-            let epoch = stream
-                .current()
-                .filter(|e| e.listing())
-                .unwrap_or_else(|| panic!("seed {}: {r} does not list {o}", self.seed));
+            let epoch = self.listing_epoch(r, o);
             let last = self.truth.last_seq(origin);
             let first = epoch.seqs.first().copied().unwrap_or(last + 1);
             let expected: Vec<u64> = (first..=last).collect();
@@ -97,10 +103,7 @@ impl Cluster {
         for (r, o) in self.pairs() {
             let origin = self.id(o);
             let stream = self.stream(r, origin);
-            let epoch = stream
-                .current()
-                .filter(|e| e.listing())
-                .unwrap_or_else(|| panic!("seed {}: {r} does not list {o}", self.seed));
+            let epoch = self.listing_epoch(r, o);
             assert_eq!(
                 epoch.seqs.last().copied(),
                 Some(self.truth.last_seq(origin)),

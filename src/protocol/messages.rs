@@ -360,6 +360,32 @@ pub enum ServerMsg {
     },
 }
 
+impl ClientMsg {
+    /// Whether `self` needs protocol version 2: a request about rooms,
+    /// private messages, nick changes or topics, or a `send` to a room
+    /// other than `#lobby` or as an action. A version-1 server cannot take it.
+    pub fn needs_version_2(&self) -> bool {
+        match self {
+            ClientMsg::Send { room, action, .. } => room.is_some() || *action,
+            ClientMsg::Enter { .. }
+            | ClientMsg::Part { .. }
+            | ClientMsg::Private { .. }
+            | ClientMsg::Nick { .. }
+            | ClientMsg::Topic { .. }
+            | ClientMsg::Who { .. }
+            | ClientMsg::Rooms
+            | ClientMsg::Whois { .. } => true,
+            ClientMsg::Hello { .. }
+            | ClientMsg::Join { .. }
+            | ClientMsg::Rejoin { .. }
+            | ClientMsg::Leave
+            | ClientMsg::Status
+            | ClientMsg::Ping { .. }
+            | ClientMsg::Pong { .. } => false,
+        }
+    }
+}
+
 impl ServerMsg {
     /// True for messages a server sends on its own initiative to a member
     /// (chat events, history, notices, server-list updates), as opposed to

@@ -14,23 +14,6 @@ use crate::client::replies::help;
 use crate::client::ClientError;
 use crate::protocol::ClientMsg;
 
-/// Whether a version-1 server cannot take `msg`: anything about rooms
-/// other than `#lobby`, actions, private messages and nick changes.
-fn needs_rooms(msg: &ClientMsg) -> bool {
-    match msg {
-        ClientMsg::Send { room, action, .. } => room.is_some() || *action,
-        ClientMsg::Enter { .. }
-        | ClientMsg::Part { .. }
-        | ClientMsg::Private { .. }
-        | ClientMsg::Nick { .. }
-        | ClientMsg::Topic { .. }
-        | ClientMsg::Who { .. }
-        | ClientMsg::Rooms
-        | ClientMsg::Whois { .. } => true,
-        _ => false,
-    }
-}
-
 impl Chat<'_> {
     pub(super) fn on_line(&mut self, link: &mut Link, line: &str) -> Flow {
         if self.leaving != Leaving::No {
@@ -153,7 +136,7 @@ impl Chat<'_> {
 
     /// Sends what the outbox gave, unless the server cannot take it.
     pub(super) fn send(&mut self, conn: &Conn, msg: ClientMsg) {
-        if conn.version < 2 && needs_rooms(&msg) {
+        if conn.version < 2 && ClientMsg::needs_version_2(&msg) {
             match &msg {
                 ClientMsg::Send { cid: Some(cid), .. }
                 | ClientMsg::Private { cid: Some(cid), .. } => {
@@ -188,12 +171,14 @@ mod tests {
             action,
             cid: Some(1),
         };
-        assert!(!needs_rooms(&send(None, false)));
-        assert!(needs_rooms(&send(Some("#dev"), false)));
-        assert!(needs_rooms(&send(None, true)));
-        assert!(needs_rooms(&ClientMsg::Rooms));
-        assert!(needs_rooms(&ClientMsg::Nick { name: "x".into() }));
-        assert!(!needs_rooms(&ClientMsg::Leave));
-        assert!(!needs_rooms(&ClientMsg::Ping { nonce: 1 }));
+        assert!(!ClientMsg::needs_version_2(&send(None, false)));
+        assert!(ClientMsg::needs_version_2(&send(Some("#dev"), false)));
+        assert!(ClientMsg::needs_version_2(&send(None, true)));
+        assert!(ClientMsg::needs_version_2(&ClientMsg::Rooms));
+        assert!(ClientMsg::needs_version_2(&ClientMsg::Nick {
+            name: "x".into()
+        }));
+        assert!(!ClientMsg::needs_version_2(&ClientMsg::Leave));
+        assert!(!ClientMsg::needs_version_2(&ClientMsg::Ping { nonce: 1 }));
     }
 }

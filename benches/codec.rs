@@ -26,6 +26,8 @@ fn message(size: usize) -> ServerMsg {
         },
         from: "alice".into(),
         text: text(size),
+        room: "#lobby".into(),
+        action: false,
     }
 }
 
@@ -39,6 +41,8 @@ fn codec(c: &mut Criterion) {
         let send = ClientMsg::Send {
             text: text(size),
             cid: None,
+            room: None,
+            action: false,
         };
         group.bench_function(format!("encode send {size} B"), |b| {
             b.iter(|| encode_frame(black_box(&send)))
@@ -62,6 +66,8 @@ fn codec(c: &mut Criterion) {
     let frame = encode_frame(&ClientMsg::Send {
         text: text(64),
         cid: None,
+        room: None,
+        action: false,
     });
     let batch: Vec<u8> = frame
         .iter()

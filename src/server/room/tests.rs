@@ -1,8 +1,9 @@
 //! Unit tests of the room: ordering, names, eviction, shutdown, backfill.
 use std::collections::VecDeque;
 
+use super::history::{backfill, Line};
 use super::*;
-use crate::protocol::{decode, ServerMsg};
+use crate::protocol::{decode, MessageId, ServerMsg};
 
 fn room(capacity: usize) -> Room {
     Room::new(ServerId::random(), "127.0.0.1:1".into(), capacity)
@@ -166,10 +167,15 @@ fn backfill_sends_exactly_what_was_missed() {
     // The new server's order: a1 b1 a2 b2 c1 a3
     let recent: VecDeque<_> = [id(a, 1), id(b, 1), id(a, 2), id(b, 2), id(c, 1), id(a, 3)]
         .into_iter()
-        .map(|i| (i, "x".to_string(), "t".to_string()))
+        .map(|id| Line {
+            id,
+            from: "x".into(),
+            text: "t".into(),
+            action: false,
+        })
         .collect();
     let missed =
-        |seen: &[MessageId]| -> Vec<MessageId> { backfill(&recent, seen).map(|e| e.0).collect() };
+        |seen: &[MessageId]| -> Vec<MessageId> { backfill(&recent, seen).map(|l| l.id).collect() };
     // Saw a up to 1 and b up to 2: a2, a3 and c1 (c unknown, after the cutoff at a1).
     assert_eq!(
         missed(&[id(a, 1), id(b, 2)]),
@@ -209,56 +215,4 @@ fn a_fatal_error_is_the_last_frame() {
             ..
         }
     )));
-}
-
-#[test]
-fn welcome_from_the_roster_encodes_like_the_message_type() {
-    let room = room(16);
-    let mut regs: Vec<_> = (0..3).map(|_| room.register()).collect();
-    for (reg, name) in regs.iter().zip(["Zoe", "ann", "Bob"]) {
-        room.join(reg.id, name).unwrap();
-    }
-    let state = room.lock();
-    let servers = vec!["127.0.0.1:1".to_string()];
-    let seen = vec![MessageId {
-        origin: room.id(),
-        seq: 3,
-    }];
-    let expected = encode_frame(&ServerMsg::Welcome {
-        server: room.id(),
-        name: "ann".into(),
-        members: state.members(),
-        servers: servers.clone(),
-        seen: seen.clone(),
-        room: "#lobby".into(),
-        rooms: Vec::new(),
-    });
-    assert_eq!(
-        state.welcome_frame(room.id(), "ann", &servers, &seen),
-        expected
-    );
-    let names: Vec<_> = state.members().into_iter().map(|m| m.name).collect();
-    assert_eq!(
-        names,
-        ["Bob", "Zoe", "ann"],
-        "sorted like the old per-join sort"
-    );
-    drop(state);
-    drop(regs.drain(..));
-}
-
-#[test]
-fn message_frames_encode_like_the_message_type() {
-    let id = MessageId {
-        origin: ServerId::random(),
-        seq: 1 << 40,
-    };
-    let expected = encode_frame(&ServerMsg::Message {
-        id,
-        from: "Ann".into(),
-        text: "héllo".into(),
-        action: false,
-        room: "#lobby".into(),
-    });
-    assert_eq!(RoomState::message_frame(id, "Ann", "héllo"), expected);
 }

@@ -22,6 +22,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, Instrument};
 
+mod chat;
 mod requests;
 
 use super::admission::Permit;
@@ -117,6 +118,7 @@ async fn serve_stream<R, W>(
         conn,
         room: room.clone(),
         bucket: TokenBucket::new(config.rate_limit, now.into_std()),
+        nick_bucket: TokenBucket::new(config.nick_limit, now.into_std()),
         config,
         greeted: false,
         version: 0,
@@ -184,6 +186,8 @@ struct Session {
     room: Arc<Room>,
     config: Arc<ServerConfig>,
     bucket: TokenBucket,
+    /// Nick changes' own limit (bursts of 3, then one per 10 s by default).
+    nick_bucket: TokenBucket,
     greeted: bool,
     /// The protocol version agreed in the handshake (1 or 2).
     version: u16,

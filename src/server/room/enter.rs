@@ -1,0 +1,155 @@
+//! Entering and parting rooms: a local member's `enter` and `part`, and
+//! the same relayed from other servers.
+
+use super::joining::{replay_frames, Replay};
+use super::state::RoomState;
+use super::{ConnId, Room, RoomError};
+use crate::protocol::validate::validate_room;
+use crate::protocol::{encode_frame, MessageId, ServerId, ServerMsg, MAX_ROOMS_PER_MEMBER};
+use crate::relay::ChatEvent;
+
+impl Room {
+    /// Puts member `conn` in `room` (created if nobody is in it): it gets
+    /// `room_state`, the room's history, then everyone in the room, the
+    /// member included, gets `joined`. In the room already: `room_state`
+    /// again, nothing else.
+    pub fn enter(&self, conn: ConnId, room: &str) -> Result<(), RoomError> {
+        let mut state = self.lock();
+        let entered = state.enter_room(conn, room, Replay::History);
+        self.finish(&mut state);
+        entered
+    }
+
+    /// Takes member `conn` out of `room`: everyone in it, the member
+    /// included, gets `left` with reason `leave`.
+    pub fn part(&self, conn: ConnId, room: &str) -> Result<(), RoomError> {
+        let mut state = self.lock();
+        let parted = state.part_room(conn, room);
+        self.finish(&mut state);
+        parted
+    }
+}
+
+impl RoomState {
+    /// The name of member `conn`.
+    pub(super) fn member_name(&self, conn: ConnId) -> Result<String, RoomError> {
+        self.conns
+            .get(&conn)
+            .and_then(|c| c.name.clone())
+            .ok_or(RoomError::NotJoined)
+    }
+
+    /// What [`Room::enter`] does, showing the room's past as `replay` says.
+    pub(super) fn enter_room(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        replay: Replay<'_>,
+    ) -> Result<(), RoomError> {
+        validate_room(room).map_err(RoomError::RoomInvalid)?;
+        let name = self.member_name(conn)?;
+        let key = self.rooms.key_of(room).into_owned();
+        let rooms = self
+            .conns
+            .get(&conn)
+            .map(|c| c.rooms.clone())
+            .unwrap_or_default();
+        if !rooms.contains(&key) {
+            if rooms.len() >= MAX_ROOMS_PER_MEMBER {
+                return Err(RoomError::TooManyRooms);
+            }
+            self.rooms.add(&key, room, &name, self.me, Some(conn));
+            if let Some(entry) = self.conns.get_mut(&conn) {
+                entry.rooms.insert(key.clone());
+            }
+        }
+        if let Some(view) = self.rooms.view(&key) {
+            let spelled = view.room.clone();
+            self.push(conn, encode_frame(&ServerMsg::RoomState(view)));
+            if !rooms.contains(&key) {
+                for frame in replay_frames(self, &key, &spelled, replay) {
+                    self.push(conn, frame);
+                }
+                self.emit(ChatEvent::Entered {
+                    name,
+                    room: spelled,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What [`Room::part`] does.
+    pub(super) fn part_room(&mut self, conn: ConnId, room: &str) -> Result<(), RoomError> {
+        validate_room(room).map_err(RoomError::RoomInvalid)?;
+        let name = self.member_name(conn)?;
+        let key = self.rooms.key_of(room).into_owned();
+        let member_of = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.rooms.contains(&key));
+        let Some(spelled) = self.rooms.name(&key).filter(|_| member_of) else {
+            return Err(RoomError::NotInRoom(room.to_string()));
+        };
+        let spelled = spelled.to_string();
+        self.emit(ChatEvent::Parted {
+            name: name.clone(),
+            room: spelled,
+        });
+        self.rooms.remove(&key, &name, Some(conn));
+        if let Some(entry) = self.conns.get_mut(&conn) {
+            entry.rooms.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// `origin`'s member `name` entered `room` (event `seq`).
+    pub(super) fn remote_entered(&mut self, origin: ServerId, seq: u64, name: &str, room: &str) {
+        if validate_room(room).is_err() {
+            return;
+        }
+        let Some(key) = self.resolve(origin, name) else {
+            return;
+        };
+        let room_key = self.rooms.key_of(room).into_owned();
+        let Some(member) = self.remote.get_mut(&key) else {
+            return;
+        };
+        if member.rooms.contains(&room_key) || member.rooms.len() >= MAX_ROOMS_PER_MEMBER {
+            return;
+        }
+        member.rooms.insert(room_key.clone());
+        let shown = member.name.clone();
+        self.rooms.add(&room_key, room, &shown, origin, None);
+        let event = ChatEvent::Entered {
+            name: shown,
+            room: room.to_string(),
+        };
+        self.show(MessageId { origin, seq }, origin, &event);
+    }
+
+    /// `origin`'s member `name` left `room` (event `seq`).
+    pub(super) fn remote_parted(&mut self, origin: ServerId, seq: u64, name: &str, room: &str) {
+        let Some(key) = self.resolve(origin, name) else {
+            return;
+        };
+        let room_key = self.rooms.key_of(room).into_owned();
+        let Some(member) = self
+            .remote
+            .get(&key)
+            .filter(|m| m.rooms.contains(&room_key))
+        else {
+            return;
+        };
+        let shown = member.name.clone();
+        let event = ChatEvent::Parted {
+            name: shown.clone(),
+            room: room.to_string(),
+        };
+        self.show(MessageId { origin, seq }, origin, &event);
+        self.rooms.remove(&room_key, &shown, None);
+        if let Some(member) = self.remote.get_mut(&key) {
+            member.rooms.remove(&room_key);
+        }
+    }
+}

@@ -18,12 +18,13 @@ use crate::relay::ChatEvent;
 impl Room {
     /// Renames member `conn` to `new` (already validated), unless someone
     /// holds that name or one that looks like it. A new spelling of one's
-    /// own name (`leo` for `Leo`) is allowed; the same name is no change.
-    pub fn nick(&self, conn: ConnId, new: &str) -> Result<(), RoomError> {
+    /// own name (`leo` for `Leo`) is allowed; the same name is no change
+    /// (`Ok(false)`: nothing is sent).
+    pub fn nick(&self, conn: ConnId, new: &str) -> Result<bool, RoomError> {
         let mut state = self.lock();
         let old = state.member_name(conn)?;
         if old == new {
-            return Ok(());
+            return Ok(false);
         }
         let respelled = name_key(new) == name_key(&old);
         if !respelled && state.is_held(&name_key(new)) {
@@ -38,7 +39,7 @@ impl Room {
             new: new.to_string(),
         });
         self.finish(&mut state);
-        Ok(())
+        Ok(true)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::queue::Wakes;
 use super::{ClientId, ConnId, Room, RoomError};
+use crate::protocol::validate::validate_room;
 use crate::protocol::{MessageId, LOBBY};
 use crate::relay::{fits_one_datagram, ChatEvent};
 
@@ -56,6 +57,7 @@ impl Room {
             .get(&conn)
             .is_some_and(|c| c.rooms.contains(key.as_ref()));
         let Some(spelled) = state.rooms.name(&key).filter(|_| member_of) else {
+            validate_room(room).map_err(RoomError::RoomInvalid)?;
             return Err(RoomError::NotInRoom(room.to_string()));
         };
         let event = ChatEvent::Message {

@@ -131,8 +131,10 @@ impl Session {
             return;
         }
         match self.room.nick(self.conn, &name) {
-            Ok(()) => {
-                self.nick_bucket.try_take(now);
+            Ok(changed) => {
+                if changed {
+                    self.nick_bucket.try_take(now);
+                }
                 self.name = Some(name);
             }
             Err(err) => self.refused(Some(err), None),

@@ -1,9 +1,84 @@
-//! Unit tests of the room: ordering, names, eviction, shutdown, backfill.
+//! Unit tests of the room: ordering, names, eviction, shutdown, backfill
+//! here; rooms, version 1, nick changes, private messages, topics and
+//! resynchronisation in the files below.
 use std::collections::VecDeque;
 
 use super::history::{backfill, Line};
 use super::*;
-use crate::protocol::{decode, MessageId, ServerMsg};
+use crate::protocol::{decode, MessageId, ServerMsg, LOBBY};
+
+mod nick;
+mod private;
+mod resync;
+mod rooms;
+mod topics;
+mod v1;
+
+/// A version-1 member named `name` on a new connection.
+pub(super) fn join_v1(room: &Room, name: &str) -> Registration {
+    let reg = room.register();
+    let joining = Joining {
+        name,
+        version: 1,
+        last_seen: None,
+        rooms: &[],
+    };
+    room.join_as(reg.id, &joining).unwrap();
+    reg
+}
+
+/// A version-2 member named `name` on a new connection, its frames so far read.
+pub(super) fn member(room: &Room, name: &str) -> Registration {
+    let mut reg = room.register();
+    room.join(reg.id, name).unwrap();
+    drain(&mut reg);
+    reg
+}
+
+/// Reads every frame queued for each of `regs`.
+pub(super) fn drain_all(regs: &mut [&mut Registration]) {
+    for reg in regs {
+        drain(reg);
+    }
+}
+
+/// The texts of the `message` frames among `msgs`, with their rooms.
+pub(super) fn said(msgs: &[ServerMsg]) -> Vec<(String, String)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMsg::Message { text, room, .. } => Some((room.clone(), text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A chat line to `room`.
+pub(super) fn line(room: &str, text: &str) -> ChatLine {
+    ChatLine {
+        text: text.into(),
+        room: Some(room.into()),
+        action: false,
+    }
+}
+
+/// Says `text` in `room` as `reg`.
+pub(super) fn say_in(
+    room: &Room,
+    reg: &Registration,
+    to: &str,
+    text: &str,
+) -> Result<MessageId, RoomError> {
+    room.say_then_wake(reg.id, line(to, text), None, &mut Wakes::default())
+}
+
+/// A relayed event from `origin`.
+pub(super) fn event(
+    origin: ServerId,
+    seq: u64,
+    event: crate::relay::ChatEvent,
+) -> crate::relay::Delivery {
+    crate::relay::Delivery::Event { origin, seq, event }
+}
 
 fn room(capacity: usize) -> Room {
     Room::new(ServerId::random(), "127.0.0.1:1".into(), capacity)

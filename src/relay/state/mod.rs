@@ -313,7 +313,7 @@ impl Relay {
         if id == self.me {
             return;
         }
-        let start = self.current_snapshot();
+        let start = self.start_snapshot();
         self.peers.insert(
             id,
             Peer {

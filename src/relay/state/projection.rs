@@ -25,7 +25,9 @@ pub(crate) struct SnapshotPart {
 #[derive(Debug, Default)]
 pub(crate) struct Projection {
     members: BTreeMap<String, BTreeMap<String, String>>,
-    pub(crate) topics: TopicBook,
+    topics: TopicBook,
+    /// Counts the changes to `topics`, so a snapshot can tell it is behind.
+    pub(crate) topics_seen: u64,
 }
 
 /// Encoded size of a member entry's fixed part beyond its name: the entry's
@@ -63,16 +65,28 @@ impl Projection {
                     self.members.insert(new.clone(), rooms);
                 }
             }
-            ChatEvent::Topic { room, text, by, at } => {
-                self.topics.offer(TopicEntry {
-                    room: room.clone(),
-                    text: text.clone(),
-                    by: by.clone(),
-                    at: *at,
-                    origin: me,
-                });
-            }
+            ChatEvent::Topic { .. } => self.note_topic(me, event),
             ChatEvent::Message { .. } | ChatEvent::Private { .. } | ChatEvent::Unknown { .. } => {}
+        }
+    }
+
+    /// Keeps a topic set on `origin` (a `Topic` event), if it wins.
+    pub(crate) fn note_topic(&mut self, origin: ServerId, event: &ChatEvent) {
+        if let ChatEvent::Topic { room, text, by, at } = event {
+            self.offer(TopicEntry {
+                room: room.clone(),
+                text: text.clone(),
+                by: by.clone(),
+                at: *at,
+                origin,
+            });
+        }
+    }
+
+    /// Keeps a topic, if it wins.
+    pub(crate) fn offer(&mut self, entry: TopicEntry) {
+        if self.topics.offer(entry) {
+            self.topics_seen += 1;
         }
     }
 
@@ -172,6 +186,7 @@ pub(crate) fn merge_members(
 mod tests {
     use super::*;
     use crate::relay::messages::Snapshot;
+    use crate::relay::messages::TopicEntry;
     use crate::wire::{envelope, Kind};
 
     fn me() -> ServerId {
@@ -297,5 +312,109 @@ mod tests {
         );
         assert!(parts.len() < 4096, "{} parts", parts.len());
         assert_eq!(Projection::default().split(), vec![SnapshotPart::default()]);
+    }
+
+    /// Delivers every datagram queued between `relays` (by relay address)
+    /// until none is left.
+    fn pump(relays: &mut [&mut super::super::Relay], now: std::time::Instant) {
+        use crate::wire::Destination;
+        loop {
+            let mut moved = false;
+            for i in 0..relays.len() {
+                relays[i].handle_tick(now);
+                while let Some(t) = relays[i].poll_transmit() {
+                    let from = relays[i].addr();
+                    let Destination::Unicast(to) = t.to else {
+                        continue;
+                    };
+                    if let Some(r) = relays.iter_mut().find(|r| r.addr() == to) {
+                        let env = envelope::open(&t.bytes).unwrap();
+                        r.handle(from, &env, now).unwrap();
+                        moved = true;
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_sync_carries_rooms_and_every_topic_the_server_knows() {
+        use super::super::{Delivery, Relay, RelayConfig};
+        let now = std::time::Instant::now();
+        let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
+        let relay = |n: u8| {
+            Relay::new(
+                ServerId::from_bytes([n; 16]),
+                addr(n.into()),
+                "c",
+                RelayConfig::default(),
+                now,
+            )
+        };
+        let (mut a, mut b, mut c) = (relay(1), relay(2), relay(3));
+        a.submit(1, ChatEvent::Joined { name: "Ann".into() });
+        a.submit(
+            2,
+            ChatEvent::Entered {
+                name: "Ann".into(),
+                room: "#dev".into(),
+            },
+        );
+        a.peer_up(b.id(), b.addr(), now);
+        b.peer_up(a.id(), a.addr(), now);
+        pump(&mut [&mut a, &mut b], now);
+        let synced: Vec<Delivery> = std::iter::from_fn(|| b.poll_delivery()).collect();
+        assert_eq!(
+            synced,
+            [Delivery::Synced {
+                origin: a.id(),
+                members: vec![SnapshotMember {
+                    name: "Ann".into(),
+                    rooms: vec!["#dev".into(), LOBBY.into()],
+                }],
+                topics: vec![],
+            }]
+        );
+        // A topic set on a reaches b in a's stream; b then serves it to c,
+        // which never hears a.
+        a.submit(
+            3,
+            ChatEvent::Topic {
+                room: "#dev".into(),
+                text: "t".into(),
+                by: "Ann".into(),
+                at: 7,
+            },
+        );
+        pump(&mut [&mut a, &mut b], now);
+        assert!(matches!(
+            b.poll_delivery(),
+            Some(Delivery::Event { seq: 3, .. })
+        ));
+        b.peer_up(c.id(), c.addr(), now);
+        c.peer_up(b.id(), b.addr(), now);
+        pump(&mut [&mut b, &mut c], now);
+        let Some(Delivery::Synced {
+            origin,
+            members,
+            topics,
+        }) = c.poll_delivery()
+        else {
+            panic!("c syncs with b")
+        };
+        assert_eq!((origin, members.len()), (b.id(), 0));
+        assert_eq!(
+            topics,
+            [TopicEntry {
+                room: "#dev".into(),
+                text: "t".into(),
+                by: "Ann".into(),
+                at: 7,
+                origin: a.id()
+            }]
+        );
     }
 }

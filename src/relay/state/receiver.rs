@@ -141,7 +141,7 @@ impl Relay {
         let members = merge_members(members);
         let topics: Vec<TopicEntry> = topics.into_iter().flatten().collect();
         for topic in &topics {
-            self.projection.topics.offer(topic.clone());
+            self.projection.offer(topic.clone());
         }
         if !sync.resync {
             o.buffer = o.buffer.split_off(&(seq + 1));
@@ -206,15 +206,7 @@ impl Relay {
     /// Hands one event of `origin` to the application, noting a topic on
     /// the way (snapshots carry every topic this server knows).
     pub(super) fn deliver_event(&mut self, origin: ServerId, seq: u64, event: ChatEvent) {
-        if let ChatEvent::Topic { room, text, by, at } = &event {
-            self.projection.topics.offer(TopicEntry {
-                room: room.clone(),
-                text: text.clone(),
-                by: by.clone(),
-                at: *at,
-                origin,
-            });
-        }
+        self.projection.note_topic(origin, &event);
         self.stats.delivered += 1;
         self.deliveries
             .push_back(Delivery::Event { origin, seq, event });

@@ -13,6 +13,8 @@ use crate::wire::envelope::MAX_CLUSTER_NAME;
 pub(crate) struct StartSnapshot {
     pub(crate) seq: u64,
     pub(crate) parts: Vec<SnapshotPart>,
+    /// The topic changes it includes (`Projection::topics_seen`).
+    pub(crate) topics_seen: u64,
 }
 
 /// Whether `event`, whatever its number, fits one `RelayData` datagram of
@@ -39,18 +41,36 @@ pub(crate) struct Peer {
 
 impl Relay {
     /// The snapshot as of our last event, built at most once per event.
+    /// Never rebuilt for the same event: a receiver may be assembling it
+    /// part by part, and its parts must not shift.
     pub(super) fn current_snapshot(&mut self) -> Arc<StartSnapshot> {
         if let Some(cached) = &self.snapshot_cache {
             if cached.seq == self.last_seq {
                 return cached.clone();
             }
         }
-        let snapshot = Arc::new(StartSnapshot {
-            seq: self.last_seq,
-            parts: self.projection.split(),
-        });
+        let snapshot = Arc::new(self.build_snapshot());
         self.snapshot_cache = Some(snapshot.clone());
         snapshot
+    }
+
+    /// The snapshot a peer coming up now is to be served: the current one,
+    /// or, if topics were learned since it was built (they are not part of
+    /// our stream, so no event marked it stale), one of its own with them.
+    pub(super) fn start_snapshot(&mut self) -> Arc<StartSnapshot> {
+        let current = self.current_snapshot();
+        if current.topics_seen == self.projection.topics_seen {
+            return current;
+        }
+        Arc::new(self.build_snapshot())
+    }
+
+    fn build_snapshot(&self) -> StartSnapshot {
+        StartSnapshot {
+            seq: self.last_seq,
+            parts: self.projection.split(),
+            topics_seen: self.projection.topics_seen,
+        }
     }
 
     /// The peer whose relay address is `addr`.

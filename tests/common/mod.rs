@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod proc;
+pub mod rooms;
 pub mod watcher;
 
 use std::net::SocketAddr;

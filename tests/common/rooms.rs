@@ -18,12 +18,18 @@ pub async fn servers(n: usize, port: u16) -> Vec<TestServer> {
     servers
 }
 
-/// A version-2 member named `name` on `server`.
+/// A version-2 member named `name` on `server`, past its own `joined`.
 pub async fn member(server: &TestServer, name: &str) -> Client {
     let mut client = Client::connect(&server.addr_string())
         .await
         .expect("connect");
     client.join(name).await.expect("join");
+    wait_for(
+        &mut client,
+        "own joined",
+        |m| matches!(m, ServerMsg::Joined { name: n, .. } if n == name),
+    )
+    .await;
     client
 }
 

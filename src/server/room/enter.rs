@@ -2,6 +2,7 @@
 //! the same relayed from other servers.
 
 use super::joining::{replay_frames, Replay};
+use super::shadows::Found;
 use super::state::RoomState;
 use super::{ConnId, Room, RoomError};
 use crate::protocol::validate::validate_room;
@@ -108,10 +109,19 @@ impl RoomState {
         if validate_room(room).is_err() {
             return;
         }
-        let Some(key) = self.resolve(origin, name) else {
-            return;
-        };
         let room_key = self.rooms.key_of(room).into_owned();
+        let key = match self.find(origin, name) {
+            None => return,
+            Some(Found::Hidden(claimed)) => {
+                if let Some(shadow) = self.shadows.get_mut(origin, &claimed) {
+                    if shadow.rooms.len() < MAX_ROOMS_PER_MEMBER {
+                        shadow.rooms.insert(room_key, room.to_string());
+                    }
+                }
+                return;
+            }
+            Some(Found::Shown(key)) => key,
+        };
         let Some(member) = self.remote.get_mut(&key) else {
             return;
         };
@@ -130,10 +140,17 @@ impl RoomState {
 
     /// `origin`'s member `name` left `room` (event `seq`).
     pub(super) fn remote_parted(&mut self, origin: ServerId, seq: u64, name: &str, room: &str) {
-        let Some(key) = self.resolve(origin, name) else {
-            return;
-        };
         let room_key = self.rooms.key_of(room).into_owned();
+        let key = match self.find(origin, name) {
+            None => return,
+            Some(Found::Hidden(claimed)) => {
+                if let Some(shadow) = self.shadows.get_mut(origin, &claimed) {
+                    shadow.rooms.remove(&room_key);
+                }
+                return;
+            }
+            Some(Found::Shown(key)) => key,
+        };
         let Some(member) = self
             .remote
             .get(&key)

@@ -18,70 +18,19 @@
 //! name's owner silently between two joins, turns a nick back, or lets the
 //! member go — so the contested name is never shown twice.
 //!
-//! A nick change that loses here is not shown at all: the member stays
-//! under its old name, and the name it claimed is kept as an alias
-//! ([`Aliases`]), so that the origin's next word about it (the nick turned
-//! back, or its leave) finds it.
+//! A claim that loses here is kept as a shadow (`shadows`): its origin may
+//! never learn it lost (its member may have moved on first), and then it
+//! takes the name here once the name is free.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use super::frames::{error_frame, joined_frame, left_frame};
+use super::shadows::Shadow;
 use super::state::{Remote, RoomState};
 use super::ConnId;
-use crate::protocol::validate::{name_key, validate_room};
+use crate::protocol::validate::{name_key, validate_name, validate_room};
 use crate::protocol::{ErrorCode, LeaveReason, MessageId, ServerId, MAX_ROOMS_PER_MEMBER};
 use crate::relay::ChatEvent;
-
-/// Most aliases kept: each comes from a lost same-moment nick claim.
-const MAX_ALIASES: usize = 1024;
-
-/// Names remote members claimed and lost here: (origin, claimed key) → the
-/// key the member is shown under.
-#[derive(Debug, Default)]
-pub(super) struct Aliases {
-    map: HashMap<(ServerId, String), String>,
-}
-
-impl Aliases {
-    pub(super) fn insert(&mut self, origin: ServerId, claimed: String, shown: String) {
-        if self.map.len() < MAX_ALIASES || self.map.contains_key(&(origin, claimed.clone())) {
-            self.map.insert((origin, claimed), shown);
-        }
-    }
-
-    pub(super) fn get(&self, origin: ServerId, claimed: &str) -> Option<&String> {
-        self.map.get(&(origin, claimed.to_string()))
-    }
-
-    /// The member shown as `from` is now shown as `to`.
-    fn repoint(&mut self, origin: ServerId, from: &str, to: &str) {
-        for ((o, _), shown) in self.map.iter_mut() {
-            if *o == origin && shown == from {
-                *shown = to.to_string();
-            }
-        }
-        self.map.remove(&(origin, to.to_string()));
-    }
-
-    /// The member shown as `shown` is gone.
-    fn forget_shown(&mut self, origin: ServerId, shown: &str) {
-        self.map.retain(|(o, _), s| !(*o == origin && s == shown));
-    }
-
-    /// `origin`'s stream ended or was replaced by a snapshot.
-    pub(super) fn forget_origin(&mut self, origin: ServerId) {
-        self.map.retain(|(o, _), _| *o != origin);
-    }
-
-    /// The aliases of `origin`: claimed key → shown key.
-    pub(super) fn of(&self, origin: ServerId) -> HashMap<String, String> {
-        self.map
-            .iter()
-            .filter(|((o, _), _)| *o == origin)
-            .map(|((_, claimed), shown)| (claimed.clone(), shown.clone()))
-            .collect()
-    }
-}
 
 impl RoomState {
     /// Whether anyone, here or elsewhere, holds the name with key `key`.
@@ -119,19 +68,6 @@ impl RoomState {
         Some(old)
     }
 
-    /// The key under which `origin`'s member `name` is shown here, if it is.
-    pub(super) fn resolve(&self, origin: ServerId, name: &str) -> Option<String> {
-        let key = name_key(name);
-        if self.remote.get(&key).is_some_and(|m| m.server == origin) {
-            return Some(key);
-        }
-        let shown = self.aliases.get(origin, &key)?;
-        self.remote
-            .get(shown)
-            .filter(|m| m.server == origin)
-            .map(|_| shown.clone())
-    }
-
     /// Shows `origin`'s member `name` under `key`, in `rooms` (as spelled;
     /// invalid ones and those past the cap are skipped). Tells nobody.
     pub(super) fn add_remote(
@@ -166,7 +102,7 @@ impl RoomState {
         for room in &member.rooms {
             self.rooms.remove(room, &member.name, None);
         }
-        self.aliases.forget_shown(member.server, key);
+        self.shadows.forget_shown(member.server, key);
         Some(member)
     }
 
@@ -189,7 +125,7 @@ impl RoomState {
         }
         member.name = new.to_string();
         member.previous = previous;
-        self.aliases.repoint(member.server, key, &new_key);
+        self.shadows.repoint(member.server, key, &new_key);
         self.remote.insert(new_key, member);
     }
 
@@ -217,20 +153,30 @@ impl RoomState {
         name: String,
         rooms: &[String],
     ) {
+        // A name no server accepts from a client is not shown from one.
+        if validate_name(&name).is_err() {
+            return;
+        }
         let key = name_key(&name);
         let id = MessageId { origin, seq };
         if let Some(&conn) = self.names.get(&key) {
             if self.me < origin {
-                return; // our member's claim wins; the origin takes its back
-            }
-            self.lose_local_name(conn);
-            if self.names.contains_key(&key) {
+                // Our member's claim wins; the origin takes its back.
+                self.shadow(origin, &name, rooms);
                 return;
             }
+            self.lose_local_name(conn);
+        }
+        if self.shown_stale(origin, &key) {
+            self.hide_remote(&key);
         }
         if let Some(holder) = self.remote.get(&key) {
-            if holder.server <= origin {
-                return; // the same claim again, or an older (winning) one
+            if holder.server == origin {
+                return; // the same claim again
+            }
+            if holder.server < origin {
+                self.shadow(origin, &name, rooms); // an older, winning claim holds it
+                return;
             }
             if holder.previous.is_none() {
                 self.switch_owner(&key, id, name, rooms);
@@ -238,13 +184,26 @@ impl RoomState {
             }
             self.displace_remote(&key);
         }
+        if self.is_held(&key) {
+            return;
+        }
+        self.shadows.remove(origin, &key);
         self.add_remote(key.clone(), name, origin, rooms);
         self.show_rooms_joined(id, &key);
     }
 
+    /// Whether the member of `origin` shown under `key` has another name on
+    /// `origin` (its nick there lost here): then `origin` may give `key` to
+    /// another member.
+    pub(super) fn shown_stale(&self, origin: ServerId, key: &str) -> bool {
+        self.remote.get(key).is_some_and(|m| m.server == origin)
+            && self.shadows.claim_shown_as(origin, key).is_some()
+    }
+
     /// The newcomer wins a same-moment tie between two joins: the name
     /// stays shown, only its owner changes. Rooms only the loser was in
-    /// hear it leave; rooms only the winner is in hear it join.
+    /// hear it leave; rooms only the winner is in hear it join. The loser
+    /// is kept as a lost claim.
     fn switch_owner(&mut self, key: &str, id: MessageId, name: String, rooms: &[String]) {
         let Some(old) = self.remote.get(key).cloned() else {
             return;
@@ -253,7 +212,8 @@ impl RoomState {
             origin: old.server,
             seq: 0,
         };
-        self.remove_remote(key);
+        self.hide_remote(key);
+        self.shadows.remove(id.origin, key);
         self.add_remote(key.to_string(), name.clone(), id.origin, rooms);
         let now = self
             .remote
@@ -282,7 +242,8 @@ impl RoomState {
 
     /// The remote member shown under `key` lost its (nick) claim to a
     /// smaller server id: do what its server will, at once — turn the nick
-    /// back if the old name is free here, or let the member go.
+    /// back if the old name is free here, or let the member go — keeping
+    /// the claim in case its server never learns it lost.
     pub(super) fn displace_remote(&mut self, key: &str) {
         let Some(holder) = self.remote.get(key) else {
             return;
@@ -297,7 +258,12 @@ impl RoomState {
             Some(prev) if name_key(&prev) != key && !self.is_held(&name_key(&prev)) => {
                 let prev_key = name_key(&prev);
                 self.rename_remote(key, prev_key.clone(), &prev, None);
-                self.aliases.insert(server, key.to_string(), prev_key);
+                let shadow = Shadow {
+                    name: name.clone(),
+                    rooms: Default::default(),
+                    shown_as: Some(prev_key),
+                };
+                self.shadows.insert(server, key.to_string(), shadow);
                 self.show(
                     id,
                     server,
@@ -316,7 +282,7 @@ impl RoomState {
                         reason: LeaveReason::NameConflict,
                     },
                 );
-                self.remove_remote(key);
+                self.hide_remote(key);
             }
         }
     }

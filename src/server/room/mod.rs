@@ -19,7 +19,8 @@
 //! old name's `left` and the new name's `joined`.
 //!
 //! The files: `state` (the state and the one fan-out), `members` (names
-//! and the same-moment rule), `rooms` (the named rooms), `history`,
+//! and the same-moment rule), `shadows` (claims that lost here), `rooms`
+//! (the named rooms), `history`,
 //! `frames`, and one file per request: `joining`, `enter`, `say`,
 //! `private`, `nick`, `topics`, `queries`; `remote` applies deliveries.
 
@@ -36,6 +37,7 @@ mod queue;
 mod remote;
 mod rooms;
 mod say;
+mod shadows;
 mod state;
 mod topics;
 

@@ -9,9 +9,10 @@
 use std::collections::HashSet;
 
 use super::frames::{joined_frame, left_frame};
+use super::shadows::{Found, Shadow};
 use super::state::{IdHash, RoomState};
 use super::{ConnId, Room, RoomError};
-use crate::protocol::validate::name_key;
+use crate::protocol::validate::{name_key, validate_name};
 use crate::protocol::{encode_frame, LeaveReason, MessageId, ServerId, ServerMsg, LOBBY};
 use crate::relay::ChatEvent;
 
@@ -34,10 +35,14 @@ impl Room {
         if let (false, Some(entry)) = (respelled, state.conns.get_mut(&conn)) {
             entry.previous = Some(old.clone());
         }
+        let freed = (!respelled).then(|| name_key(&old));
         state.emit(ChatEvent::Nick {
             old,
             new: new.to_string(),
         });
+        if let Some(freed) = freed {
+            state.promote(&freed);
+        }
         self.finish(&mut state);
         Ok(true)
     }
@@ -92,12 +97,27 @@ impl RoomState {
 
     /// `origin`'s member `old` is now `new` (event `seq`), unless a claim
     /// on `new` from a smaller server id is held here: then the member
-    /// stays `old` here, and `new` is remembered as its alias, until its
-    /// server turns the nick back (or lets it go).
+    /// stays `old` here, its claim on `new` kept (`shadows`), until its
+    /// server turns the nick back, lets it go, or `new` is free here.
     pub(super) fn remote_nick(&mut self, origin: ServerId, seq: u64, old: &str, new: &str) {
-        let Some(key) = self.resolve(origin, old) else {
+        if validate_name(new).is_err() {
             return;
+        }
+        let key = match self.find(origin, old) {
+            None => return,
+            Some(Found::Hidden(claimed)) => {
+                // A lost claim moves on to another name: a claim anew.
+                let Some(shadow) = self.shadows.remove(origin, &claimed) else {
+                    return;
+                };
+                let rooms: Vec<String> = shadow.rooms.into_values().collect();
+                self.remote_claim(origin, seq, new.to_string(), &rooms);
+                return;
+            }
+            Some(Found::Shown(key)) => key,
         };
+        // Found under a lost nick's old name: that claim is withdrawn now.
+        self.shadows.remove(origin, &name_key(old));
         let Some(shown) = self.remote.get(&key).map(|m| m.name.clone()) else {
             return;
         };
@@ -112,16 +132,24 @@ impl RoomState {
             }
             return;
         }
+        let lost = Shadow {
+            name: new.to_string(),
+            rooms: Default::default(),
+            shown_as: Some(key.clone()),
+        };
         if let Some(&conn) = self.names.get(&new_key) {
             if self.me < origin {
-                self.aliases.insert(origin, new_key, key);
+                self.shadows.insert(origin, new_key, lost);
                 return;
             }
             self.lose_local_name(conn);
         }
+        if self.shown_stale(origin, &new_key) {
+            self.hide_remote(&new_key);
+        }
         if let Some(holder) = self.remote.get(&new_key) {
             if holder.server <= origin {
-                self.aliases.insert(origin, new_key, key);
+                self.shadows.insert(origin, new_key, lost);
                 return;
             }
             self.displace_remote(&new_key);
@@ -131,6 +159,7 @@ impl RoomState {
         }
         self.rename_remote(&key, new_key, new, Some(shown.clone()));
         self.show(id, origin, &nick(&shown, new));
+        self.promote(&key);
     }
 }
 

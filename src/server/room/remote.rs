@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::frames::{joined_frame, left_frame};
 use super::history::Line;
+use super::shadows::{Found, Shadow};
 use super::state::RoomState;
 use super::Room;
 use crate::protocol::validate::{name_key, validate_room};
@@ -21,7 +22,9 @@ impl Room {
     /// up to date.
     pub fn apply(&self, delivery: Delivery) {
         let mut state = self.lock();
-        if state.closing {
+        // The relay never delivers this server's own stream; were it to
+        // (a forged origin), our members would be claimed against themselves.
+        if state.closing || origin_of(&delivery) == self.id {
             return;
         }
         match delivery {
@@ -62,6 +65,7 @@ impl Room {
                 } else {
                     LeaveReason::ServerLost
                 };
+                state.shadows.forget_origin(origin);
                 let mut gone: Vec<String> = state
                     .remote
                     .values()
@@ -72,10 +76,20 @@ impl Room {
                 for name in gone {
                     state.remote_leave(origin, 0, &name, reason);
                 }
-                state.aliases.forget_origin(origin);
             }
         }
         self.finish(&mut state);
+    }
+}
+
+/// The server a delivery is about.
+fn origin_of(delivery: &Delivery) -> ServerId {
+    match delivery {
+        Delivery::Synced { origin, .. }
+        | Delivery::Event { origin, .. }
+        | Delivery::Lost { origin, .. }
+        | Delivery::Resynced { origin, .. }
+        | Delivery::OriginGone { origin, .. } => *origin,
     }
 }
 
@@ -140,8 +154,13 @@ impl RoomState {
         name: &str,
         reason: LeaveReason,
     ) {
-        let Some(key) = self.resolve(origin, name) else {
-            return;
+        let key = match self.find(origin, name) {
+            None => return,
+            Some(Found::Hidden(claimed)) => {
+                self.shadows.remove(origin, &claimed);
+                return;
+            }
+            Some(Found::Shown(key)) => key,
         };
         let Some(shown) = self.remote.get(&key).map(|m| m.name.clone()) else {
             return;
@@ -152,13 +171,16 @@ impl RoomState {
         };
         self.show(MessageId { origin, seq }, origin, &event);
         self.remove_remote(&key);
+        self.promote(&key);
     }
 
     /// After an overrun `origin`'s members are exactly `members`: the joins,
     /// leaves, entries and parts in between were among the lost events, so
     /// bring them up to date by diff (why they left is not known).
     fn resync(&mut self, origin: ServerId, members: Vec<SnapshotMember>) {
-        let aliases = self.aliases.of(origin);
+        // The snapshot says anew which of the origin's claims are live.
+        let aliases = self.shadows.shown_as(origin);
+        self.shadows.forget_origin(origin);
         // Each snapshot member under the key it is shown with here.
         let mut now: BTreeMap<String, SnapshotMember> = BTreeMap::new();
         for member in members {
@@ -208,8 +230,26 @@ impl RoomState {
             }
         }
         for (key, member) in now {
-            match held.get(&key) {
-                Some(rooms) => self.resync_rooms(origin, &key, rooms, &member.rooms),
+            // Checked again: a leave above may have handed a name on.
+            let rooms = self
+                .remote
+                .get(&key)
+                .filter(|m| m.server == origin)
+                .map(|m| m.rooms.clone());
+            match rooms {
+                Some(rooms) => {
+                    let claimed = name_key(&member.name);
+                    if claimed != key {
+                        // Still shown under the name before a lost nick change.
+                        let shadow = Shadow {
+                            name: member.name.clone(),
+                            rooms: Default::default(),
+                            shown_as: Some(key.clone()),
+                        };
+                        self.shadows.insert(origin, claimed, shadow);
+                    }
+                    self.resync_rooms(origin, &key, &rooms, &member.rooms);
+                }
                 None => self.remote_claim(origin, 0, member.name, &member.rooms),
             }
         }

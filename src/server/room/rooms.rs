@@ -167,6 +167,12 @@ impl Rooms {
         rooms
     }
 
+    /// Every room, by key.
+    #[cfg(test)]
+    pub(super) fn all(&self) -> impl Iterator<Item = (&String, &Channel)> {
+        self.channels.iter()
+    }
+
     /// Forgets every local connection (shutting down).
     pub(super) fn forget_local(&mut self) {
         for channel in self.channels.values_mut() {

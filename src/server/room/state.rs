@@ -17,9 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::dedupe::SentLines;
 use super::frames::{joined_frame, left_frame, message_frame};
 use super::history::Line;
-use super::members::Aliases;
 use super::queue::{FrameSender, Wakes};
 use super::rooms::Rooms;
+use super::shadows::Shadows;
 use super::ConnId;
 use crate::protocol::validate::name_key;
 use crate::protocol::{encode_frame, LeaveReason, Member, MessageId, ServerId, ServerMsg, LOBBY};
@@ -59,9 +59,9 @@ pub(super) struct RoomState {
     pub(super) names: HashMap<String, ConnId>,
     /// name key → member on another server
     pub(super) remote: HashMap<String, Remote>,
-    /// Remote members shown under the name they had before a nick change
-    /// that lost a same-moment tie (see `members`).
-    pub(super) aliases: Aliases,
+    /// Claims on names that lost here, kept until their origin withdraws
+    /// them (see `shadows`).
+    pub(super) shadows: Shadows,
     /// Everyone in the chat, local and remote, by name: the order `status`
     /// lists them in, kept up to date so nothing need sort.
     pub(super) roster: BTreeMap<String, ServerId>,
@@ -128,7 +128,7 @@ impl RoomState {
             conns: HashMap::default(),
             names: HashMap::new(),
             remote: HashMap::new(),
-            aliases: Aliases::default(),
+            shadows: Shadows::default(),
             roster: BTreeMap::new(),
             rooms: Rooms::default(),
             relay: None,
@@ -386,8 +386,14 @@ impl RoomState {
             .get(&conn)
             .and_then(|c| c.name.clone())
             .ok_or(super::NotJoined)?;
+        let key = name_key(&name);
         self.emit(ChatEvent::Left { name, reason });
         self.forget_member(conn);
+        // A name lost to a claim elsewhere goes to that claim, not to one
+        // kept from before (`shadows`).
+        if reason != LeaveReason::NameConflict {
+            self.promote(&key);
+        }
         Ok(())
     }
 

@@ -7,6 +7,8 @@ use super::history::{backfill, Line};
 use super::*;
 use crate::protocol::{decode, MessageId, ServerMsg, LOBBY};
 
+mod consistency;
+mod convergence;
 mod nick;
 mod private;
 mod resync;

@@ -40,6 +40,32 @@ impl RoomState {
             .ok_or(RoomError::NotJoined)
     }
 
+    /// The spelling of `room`, if member `conn` is in it: otherwise
+    /// `RoomInvalid` for a bad name, `NotInRoom` for a room it is not in.
+    pub(super) fn member_room(&self, conn: ConnId, room: &str) -> Result<String, RoomError> {
+        let key = self.rooms.key_of(room);
+        let member_of = self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.rooms.contains(key.as_ref()));
+        match self.rooms.name(&key).filter(|_| member_of) {
+            Some(spelled) => Ok(spelled.to_string()),
+            None => {
+                validate_room(room).map_err(RoomError::RoomInvalid)?;
+                Err(RoomError::NotInRoom(room.to_string()))
+            }
+        }
+    }
+
+    /// The room named `room` (checked), if anybody is in it.
+    pub(super) fn existing_room(&self, room: &str) -> Result<&super::rooms::Channel, RoomError> {
+        validate_room(room).map_err(RoomError::RoomInvalid)?;
+        let key = self.rooms.key_of(room);
+        self.rooms
+            .get(&key)
+            .ok_or_else(|| RoomError::NoSuchRoom(room.to_string()))
+    }
+
     /// What [`Room::enter`] does, showing the room's past as `replay` says.
     pub(super) fn enter_room(
         &mut self,
@@ -82,17 +108,9 @@ impl RoomState {
 
     /// What [`Room::part`] does.
     pub(super) fn part_room(&mut self, conn: ConnId, room: &str) -> Result<(), RoomError> {
-        validate_room(room).map_err(RoomError::RoomInvalid)?;
         let name = self.member_name(conn)?;
+        let spelled = self.member_room(conn, room)?;
         let key = self.rooms.key_of(room).into_owned();
-        let member_of = self
-            .conns
-            .get(&conn)
-            .is_some_and(|c| c.rooms.contains(&key));
-        let Some(spelled) = self.rooms.name(&key).filter(|_| member_of) else {
-            return Err(RoomError::NotInRoom(room.to_string()));
-        };
-        let spelled = spelled.to_string();
         self.emit(ChatEvent::Parted {
             name: name.clone(),
             room: spelled,

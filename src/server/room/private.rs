@@ -11,7 +11,7 @@ use super::state::RoomState;
 use super::{ClientId, ConnId, Room, RoomError};
 use crate::protocol::validate::name_key;
 use crate::protocol::{encode_frame, MessageId, ServerId, ServerMsg};
-use crate::relay::{fits_one_datagram, ChatEvent};
+use crate::relay::ChatEvent;
 
 impl Room {
     /// Sends `text` from member `conn` to the member named `to` (text
@@ -41,17 +41,7 @@ impl Room {
             cid: cid.map_or(0, |c| c.cid),
             action,
         };
-        if !fits_one_datagram(&event) {
-            return Err(RoomError::TooLong);
-        }
-        let id = match state.resent(conn, cid, &event) {
-            Some(original) => original,
-            None => {
-                let id = state.emit(event);
-                state.ack(conn, cid, id);
-                id
-            }
-        };
+        let id = state.say_line(conn, event, cid)?;
         self.settle(&mut state);
         wakes.append(&mut state.wakes);
         Ok(id)

@@ -5,18 +5,14 @@ use std::collections::BTreeMap;
 use super::rooms::members_of;
 use super::{Room, RoomError};
 use crate::net::ClusterView;
-use crate::protocol::validate::{name_key, validate_room};
+use crate::protocol::validate::name_key;
 use crate::protocol::{ServerInfo, ServerMsg, StatusReport};
 
 impl Room {
     /// `who_reply` for `room`: its members, by name.
     pub fn who(&self, room: &str) -> Result<ServerMsg, RoomError> {
-        validate_room(room).map_err(RoomError::RoomInvalid)?;
         let state = self.lock();
-        let key = state.rooms.key_of(room);
-        let Some(channel) = state.rooms.get(&key) else {
-            return Err(RoomError::NoSuchRoom(room.to_string()));
-        };
+        let channel = state.existing_room(room)?;
         Ok(ServerMsg::WhoReply {
             room: channel.name.clone(),
             members: members_of(channel),

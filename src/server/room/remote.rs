@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::frames::{joined_frame, left_frame};
-use super::history::Line;
 use super::shadows::{Found, Shadow};
 use super::state::RoomState;
 use super::Room;
@@ -109,24 +108,7 @@ impl RoomState {
                     }
                 }
                 self.show(id, origin, &event);
-                if let ChatEvent::Message {
-                    from,
-                    text,
-                    room,
-                    action,
-                    ..
-                } = event
-                {
-                    self.record(
-                        &room,
-                        Line {
-                            id,
-                            from,
-                            text,
-                            action,
-                        },
-                    );
-                }
+                self.record(id, event);
             }
             ChatEvent::Private { .. } => self.remote_private(origin, seq, event),
             ChatEvent::Nick { old, new } => self.remote_nick(origin, seq, &old, &new),

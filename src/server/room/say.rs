@@ -2,8 +2,8 @@
 //! cluster-wide even when resent after a failover (see `dedupe`).
 
 use super::queue::Wakes;
+use super::state::RoomState;
 use super::{ClientId, ConnId, Room, RoomError};
-use crate::protocol::validate::validate_room;
 use crate::protocol::{MessageId, LOBBY};
 use crate::relay::{fits_one_datagram, ChatEvent};
 
@@ -50,35 +50,40 @@ impl Room {
     ) -> Result<MessageId, RoomError> {
         let mut state = self.lock();
         let from = state.member_name(conn)?;
-        let room = line.room.as_deref().unwrap_or(LOBBY);
-        let key = state.rooms.key_of(room);
-        let member_of = state
-            .conns
-            .get(&conn)
-            .is_some_and(|c| c.rooms.contains(key.as_ref()));
-        let Some(spelled) = state.rooms.name(&key).filter(|_| member_of) else {
-            validate_room(room).map_err(RoomError::RoomInvalid)?;
-            return Err(RoomError::NotInRoom(room.to_string()));
-        };
+        let room = state.member_room(conn, line.room.as_deref().unwrap_or(LOBBY))?;
         let event = ChatEvent::Message {
             from,
-            room: spelled.to_string(),
+            room,
             text: line.text,
             cid: cid.map_or(0, |c| c.cid),
             action: line.action,
         };
+        let id = state.say_line(conn, event, cid)?;
+        self.settle(&mut state);
+        wakes.append(&mut state.wakes);
+        Ok(id)
+    }
+}
+
+impl RoomState {
+    /// Numbers and shows a line (`event`: a message or private message) of
+    /// member `conn`, unless the cluster numbered it already (a resend:
+    /// then only acknowledged with the original id); refused if it could
+    /// not be relayed in one datagram.
+    pub(super) fn say_line(
+        &mut self,
+        conn: ConnId,
+        event: ChatEvent,
+        cid: Option<ClientId>,
+    ) -> Result<MessageId, RoomError> {
         if !fits_one_datagram(&event) {
             return Err(RoomError::TooLong);
         }
-        if let Some(original) = state.resent(conn, cid, &event) {
-            self.settle(&mut state);
-            wakes.append(&mut state.wakes);
+        if let Some(original) = self.resent(conn, cid, &event) {
             return Ok(original);
         }
-        let id = state.emit(event);
-        state.ack(conn, cid, id);
-        self.settle(&mut state);
-        wakes.append(&mut state.wakes);
+        let id = self.emit(event);
+        self.ack(conn, cid, id);
         Ok(id)
     }
 }

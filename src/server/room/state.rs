@@ -159,51 +159,35 @@ impl RoomState {
         }
         self.show(id, self.me, &event);
         // Strings are copied only when both history and the relay need them.
-        match (event, self.relay.is_some()) {
-            (
-                ChatEvent::Message {
-                    from,
-                    text,
-                    room,
-                    action,
-                    ..
-                },
-                false,
-            ) => self.record(
-                &room,
-                Line {
-                    id,
-                    from,
-                    text,
-                    action,
-                },
-            ),
-            (event, _) => {
-                if let ChatEvent::Message {
-                    from,
-                    text,
-                    room,
-                    action,
-                    ..
-                } = &event
-                {
-                    let line = Line {
-                        id,
-                        from: from.clone(),
-                        text: text.clone(),
-                        action: *action,
-                    };
-                    self.record(room, line);
-                }
-                self.relay_out(id.seq, event);
+        if self.relay.is_none() {
+            self.record(id, event);
+        } else {
+            if matches!(event, ChatEvent::Message { .. }) {
+                self.record(id, event.clone());
             }
+            self.relay_out(id.seq, event);
         }
         id
     }
 
-    /// Remembers a message said in `room` for history and backfill.
-    pub(super) fn record(&mut self, room: &str, line: Line) {
-        self.rooms.record(room, line);
+    /// Remembers a message (event `id`) for history and backfill.
+    pub(super) fn record(&mut self, id: MessageId, event: ChatEvent) {
+        if let ChatEvent::Message {
+            from,
+            text,
+            room,
+            action,
+            ..
+        } = event
+        {
+            let line = Line {
+                id,
+                from,
+                text,
+                action,
+            };
+            self.rooms.record(&room, line);
+        }
     }
 
     /// Hands a numbered local event to the relay, if clustered.

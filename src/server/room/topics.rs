@@ -24,15 +24,8 @@ impl Room {
         validate_topic(text).map_err(RoomError::TopicInvalid)?;
         let mut state = self.lock();
         let by = state.member_name(conn)?;
+        let spelled = state.member_room(conn, room)?;
         let key = state.rooms.key_of(room).into_owned();
-        let member_of = state
-            .conns
-            .get(&conn)
-            .is_some_and(|c| c.rooms.contains(&key));
-        let Some(spelled) = state.rooms.name(&key).filter(|_| member_of) else {
-            return Err(RoomError::NotInRoom(room.to_string()));
-        };
-        let spelled = spelled.to_string();
         let held = state.rooms.topics.get(&key).map_or(0, |t| t.at);
         let at = now_ms.max(held.saturating_add(1));
         state.rooms.topics.offer(TopicEntry {
@@ -55,15 +48,11 @@ impl Room {
     /// `room`'s topic, as the `topic` frame that answers asking for it
     /// (empty text, `by` and `at` 0 when it has none).
     pub fn topic(&self, room: &str) -> Result<ServerMsg, RoomError> {
-        validate_room(room).map_err(RoomError::RoomInvalid)?;
         let state = self.lock();
-        let key = state.rooms.key_of(room);
-        let Some(spelled) = state.rooms.name(&key) else {
-            return Err(RoomError::NoSuchRoom(room.to_string()));
-        };
-        let topic = state.rooms.topic(&key);
+        let spelled = state.existing_room(room)?.name.clone();
+        let topic = state.rooms.topic(&state.rooms.key_of(room));
         Ok(ServerMsg::Topic {
-            room: spelled.to_string(),
+            room: spelled,
             text: topic.as_ref().map(|t| t.text.clone()).unwrap_or_default(),
             by: topic.as_ref().map(|t| t.by.clone()).unwrap_or_default(),
             at: topic.map_or(0, |t| t.at),

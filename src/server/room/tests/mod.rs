@@ -73,6 +73,24 @@ pub(super) fn say_in(
     room.say_then_wake(reg.id, line(to, text), None, &mut Wakes::default())
 }
 
+/// `name` joins on `origin` (events 1, 2, …) and enters `rooms`; returns
+/// the last event's number.
+pub(super) fn remote_member(room: &Room, origin: ServerId, name: &str, rooms: &[&str]) -> u64 {
+    room.apply(event(
+        origin,
+        1,
+        crate::relay::ChatEvent::Joined { name: name.into() },
+    ));
+    for (n, r) in rooms.iter().enumerate() {
+        let entered = crate::relay::ChatEvent::Entered {
+            name: name.into(),
+            room: r.to_string(),
+        };
+        room.apply(event(origin, n as u64 + 2, entered));
+    }
+    rooms.len() as u64 + 1
+}
+
 /// A relayed event from `origin`.
 pub(super) fn event(
     origin: ServerId,

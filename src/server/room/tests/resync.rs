@@ -3,7 +3,7 @@
 //! lost server takes its members out of every room.
 
 use super::*;
-use crate::relay::{ChatEvent, Delivery, SnapshotMember};
+use crate::relay::{Delivery, SnapshotMember};
 
 fn snap(members: &[(&str, &[&str])]) -> Vec<SnapshotMember> {
     members
@@ -134,15 +134,7 @@ fn a_lost_server_takes_its_members_out_of_every_room() {
     let room = Room::new(id(5), "127.0.0.1:1".into(), 256);
     let mut ann = member(&room, "Ann");
     room.enter(ann.id, "#dev").unwrap();
-    room.apply(event(id(9), 1, ChatEvent::Joined { name: "Zed".into() }));
-    room.apply(event(
-        id(9),
-        2,
-        ChatEvent::Entered {
-            name: "Zed".into(),
-            room: "#dev".into(),
-        },
-    ));
+    remote_member(&room, id(9), "Zed", &["#dev"]);
     drain(&mut ann);
     room.apply(Delivery::OriginGone {
         origin: id(9),

@@ -253,23 +253,7 @@ fn who_rooms_whois_and_status_see_the_cluster() {
     let room = room();
     let ann = member(&room, "Ann");
     room.enter(ann.id, "#dev").unwrap();
-    room.apply(event(id(9), 1, ChatEvent::Joined { name: "Zed".into() }));
-    room.apply(event(
-        id(9),
-        2,
-        ChatEvent::Entered {
-            name: "Zed".into(),
-            room: "#dev".into(),
-        },
-    ));
-    room.apply(event(
-        id(9),
-        3,
-        ChatEvent::Entered {
-            name: "Zed".into(),
-            room: "#ops".into(),
-        },
-    ));
+    remote_member(&room, id(9), "Zed", &["#dev", "#ops"]);
     let ServerMsg::WhoReply { members, .. } = room.who("#DEV").unwrap() else {
         unreachable!()
     };
@@ -308,15 +292,7 @@ fn a_remote_room_message_reaches_local_members_of_that_room_only() {
     let room = room();
     let (mut ann, mut bob) = (member(&room, "Ann"), member(&room, "Bob"));
     room.enter(ann.id, "#dev").unwrap();
-    room.apply(event(id(9), 1, ChatEvent::Joined { name: "Zed".into() }));
-    room.apply(event(
-        id(9),
-        2,
-        ChatEvent::Entered {
-            name: "Zed".into(),
-            room: "#DEV".into(),
-        },
-    ));
+    remote_member(&room, id(9), "Zed", &["#DEV"]);
     drain_all(&mut [&mut ann, &mut bob]);
     let message = ChatEvent::Message {
         from: "Zed".into(),

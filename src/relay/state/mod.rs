@@ -213,7 +213,7 @@ const SNAPSHOT_PART_BYTES: usize = 1100;
 const LAST_SEQ: u64 = u64::MAX - 1;
 /// Most parts a snapshot may have. A server's members fill at most a few
 /// hundred parts (10,000 members with 32-character names in `#lobby` and
-/// three 10-character rooms take about 700), so a claim beyond this is
+/// three 10-character rooms take about 800), so a claim beyond this is
 /// forged, and refusing it bounds what a receiver holds while assembling
 /// one snapshot (about 5 MiB). The largest snapshot that fits is 4.5 MB of
 /// entries: about 680 members in 32 rooms if every name and room were as

@@ -346,3 +346,25 @@ fn rejoin_enters_the_listed_rooms_with_their_backfill() {
     };
     assert_eq!(rooms, ["#dev", "#lobby"]);
 }
+
+#[test]
+fn a_line_too_long_to_relay_is_refused() {
+    // Three-byte characters throughout: a 32-character name and a
+    // 50-character room leave room for about 960 bytes of text.
+    let room = room();
+    let name = "\u{4e00}".repeat(32);
+    let spelled = format!("#{}", "\u{4e00}".repeat(49));
+    let mut ann = member(&room, &name);
+    room.enter(ann.id, &spelled).unwrap();
+    drain(&mut ann);
+    assert_eq!(
+        say_in(&room, &ann, &spelled, &"x".repeat(1000)),
+        Err(RoomError::TooLong)
+    );
+    assert!(drain(&mut ann).is_empty());
+    say_in(&room, &ann, &spelled, &"x".repeat(950)).unwrap();
+    assert_eq!(
+        RoomError::TooLong.code(),
+        crate::protocol::ErrorCode::TEXT_INVALID
+    );
+}

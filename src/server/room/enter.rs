@@ -85,7 +85,8 @@ impl RoomState {
             if rooms.len() >= MAX_ROOMS_PER_MEMBER {
                 return Err(RoomError::TooManyRooms);
             }
-            self.rooms.add(&key, room, &name, self.me, Some(conn));
+            let slot = self.slot(conn);
+            self.rooms.add(&key, room, &name, self.me, slot);
             if let Some(entry) = self.conns.get_mut(&conn) {
                 entry.rooms.insert(key.clone());
             }

@@ -92,11 +92,12 @@ impl Room {
         }
         state.claim_local(conn, name);
         let lobby = state.rooms.lobby().to_string();
-        state.rooms.add(&lobby, LOBBY, name, self.id, Some(conn));
         if let Some(entry) = state.conns.get_mut(&conn) {
             entry.version = joining.version;
             entry.rooms.insert(lobby.clone());
         }
+        let slot = state.slot(conn);
+        state.rooms.add(&lobby, LOBBY, name, self.id, slot);
         let seen = watermark(state.rooms.history.peek(&lobby).into_iter().flatten());
         let rooms: Vec<_> = if joining.version >= 2 {
             state.rooms.view(&lobby).into_iter().collect()

@@ -44,7 +44,7 @@ mod topics;
 pub use dedupe::{ClientId, DEDUPE_WINDOW};
 pub use history::{MAX_HISTORIES, MAX_LINES, RECENT_MESSAGES};
 pub use joining::Joining;
-pub use queue::{frame_queue, FrameReceiver, FrameSender, Wakes};
+pub use queue::{frame_queue, FrameReceiver, FrameSender, Pusher, Wakes};
 pub use say::ChatLine;
 
 use state::{Conn, IdHash, RoomState};

@@ -65,14 +65,14 @@ impl RoomState {
             let Some(channel) = self.rooms.get(key) else {
                 continue;
             };
-            for &c in &channel.local {
+            for (&c, slot) in &channel.local {
                 if !told.insert(c) {
                     continue;
                 }
-                match self.conns.get(&c) {
-                    Some(entry) if entry.version >= 2 => v2.push(c),
-                    Some(_) if key == lobby => v1.push(c),
-                    _ => {}
+                if slot.v2 {
+                    v2.push(c);
+                } else if key == lobby {
+                    v1.push(c);
                 }
             }
         }

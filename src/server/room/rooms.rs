@@ -7,9 +7,10 @@
 //! look-alikes folded, as for names) and shown as spelled when created here.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use super::history::{Histories, Line};
+use super::queue::Pusher;
 use super::{ConnId, IdHash};
 use crate::protocol::parts::RoomState as RoomView;
 use crate::protocol::validate::name_key;
@@ -24,7 +25,14 @@ pub(super) struct Channel {
     /// Everyone in it, local and remote, by name.
     pub(super) members: BTreeMap<String, ServerId>,
     /// Its local members: where its frames go.
-    pub(super) local: HashSet<ConnId, IdHash>,
+    pub(super) local: HashMap<ConnId, Slot, IdHash>,
+}
+
+/// A local member of a room: its queue, and whether it speaks version 2.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) pusher: Pusher,
+    pub(super) v2: bool,
 }
 
 /// Every room, with the histories and topics.
@@ -86,7 +94,7 @@ impl Rooms {
         room: &str,
         name: &str,
         server: ServerId,
-        conn: Option<ConnId>,
+        local: Option<(ConnId, Slot)>,
     ) {
         if !self.channels.contains_key(key) {
             // #lobby is always spelled so: version-1 clients know no other.
@@ -95,14 +103,14 @@ impl Rooms {
             let channel = Channel {
                 name: room.to_string(),
                 members: BTreeMap::new(),
-                local: HashSet::default(),
+                local: HashMap::default(),
             };
             self.channels.insert(key.to_string(), channel);
         }
         if let Some(channel) = self.channels.get_mut(key) {
             channel.members.insert(name.to_string(), server);
-            if let Some(conn) = conn {
-                channel.local.insert(conn);
+            if let Some((conn, slot)) = local {
+                channel.local.insert(conn, slot);
             }
         }
     }

@@ -18,7 +18,7 @@ use super::dedupe::SentLines;
 use super::frames::{joined_frame, left_frame, message_frame};
 use super::history::Line;
 use super::queue::{FrameSender, Wakes};
-use super::rooms::Rooms;
+use super::rooms::{Rooms, Slot};
 use super::shadows::Shadows;
 use super::ConnId;
 use crate::protocol::validate::name_key;
@@ -231,11 +231,10 @@ impl RoomState {
                 };
                 let frame = message_frame(id, from, text, &channel.name, *action);
                 let to = Recipients {
-                    conns: &self.conns,
                     wakes: &mut self.wakes,
                     overflowed: &mut self.overflowed,
                 };
-                to.deliver(channel.local.iter().copied(), &frame, false, None);
+                to.deliver(&channel.local, &frame, false, None);
             }
             ChatEvent::Private { .. } => self.show_private(id, server, event),
             ChatEvent::Nick { old, new } => self.show_nick(id, server, old, new),
@@ -292,6 +291,16 @@ impl RoomState {
         (Vec::new(), None)
     }
 
+    /// What a room keeps of local connection `conn` to reach it.
+    pub(super) fn slot(&self, conn: ConnId) -> Option<(ConnId, Slot)> {
+        let entry = self.conns.get(&conn)?;
+        let slot = Slot {
+            pusher: entry.tx.pusher(),
+            v2: entry.version >= 2,
+        };
+        Some((conn, slot))
+    }
+
     /// Queues `frame` for every local member of the room with key `key`
     /// (version-2 connections only if `only_v2`), but `except`.
     pub(super) fn fan_out(
@@ -305,11 +314,10 @@ impl RoomState {
             return;
         };
         let to = Recipients {
-            conns: &self.conns,
             wakes: &mut self.wakes,
             overflowed: &mut self.overflowed,
         };
-        to.deliver(channel.local.iter().copied(), frame, only_v2, except);
+        to.deliver(&channel.local, frame, only_v2, except);
     }
 
     /// Everyone in the chat, on this server and the others, by name.
@@ -400,28 +408,25 @@ impl RoomState {
 
 /// The state a fan-out writes to, borrowed apart from the rooms it reads.
 struct Recipients<'a> {
-    conns: &'a HashMap<ConnId, Conn, IdHash>,
     wakes: &'a mut Wakes,
     overflowed: &'a mut Vec<ConnId>,
 }
 
 impl Recipients<'_> {
-    /// One push per recipient; a full queue marks its connection for eviction.
+    /// One push per recipient (version-2 ones only if `only_v2`), but
+    /// `except`; a full queue marks its connection for eviction.
     fn deliver(
         self,
-        ids: impl Iterator<Item = ConnId>,
+        to: &HashMap<ConnId, Slot, IdHash>,
         frame: &Bytes,
         only_v2: bool,
         except: Option<ConnId>,
     ) {
-        for id in ids {
-            let Some(entry) = self.conns.get(&id) else {
-                continue;
-            };
-            if Some(id) == except || (only_v2 && entry.version < 2) {
+        for (&id, slot) in to {
+            if Some(id) == except || (only_v2 && !slot.v2) {
                 continue;
             }
-            if let Err(TrySendError::Full(_)) = entry.tx.try_send(frame.clone(), self.wakes) {
+            if let Err(TrySendError::Full(_)) = slot.pusher.try_send(frame.clone(), self.wakes) {
                 self.overflowed.push(id);
             }
         }

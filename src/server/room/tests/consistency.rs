@@ -130,7 +130,7 @@ fn check(room: &Room) -> Result<(), TestCaseError> {
         prop_assert!(entry.rooms.len() <= MAX_ROOMS_PER_MEMBER);
         for r in &entry.rooms {
             let channel = state.rooms.get(r).expect("a member's room exists");
-            prop_assert!(channel.local.contains(conn) && channel.members.contains_key(name));
+            prop_assert!(channel.local.contains_key(conn) && channel.members.contains_key(name));
         }
         shown.insert((name.clone(), state.me));
     }

@@ -130,7 +130,14 @@ impl Room {
         });
         if joining.version >= 2 {
             for room in joining.rooms {
-                let _ = state.enter_room(conn, room, replay);
+                let key = state.rooms.key_of(room).into_owned();
+                let inside = state
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| c.rooms.contains(&key));
+                if !inside {
+                    let _ = state.enter_room(conn, room, replay);
+                }
             }
         }
         self.finish(&mut state);

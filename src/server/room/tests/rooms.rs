@@ -319,7 +319,12 @@ fn rejoin_enters_the_listed_rooms_with_their_backfill() {
     say_in(&room, &ann, "#dev", "missed").unwrap();
     room.unregister(ann.id, LeaveReason::Disconnected);
     let mut back = room.register();
-    let rooms = vec!["#dev".to_string(), "not a room".into(), LOBBY.into()];
+    let rooms = vec![
+        "#dev".to_string(),
+        "not a room".into(),
+        LOBBY.into(),
+        "#DEV".into(),
+    ];
     let joining = Joining {
         name: "Ann",
         version: 2,
@@ -341,6 +346,11 @@ fn rejoin_enters_the_listed_rooms_with_their_backfill() {
     assert!(!got
         .iter()
         .any(|m| matches!(m, ServerMsg::Message { text, .. } if text == "seen")));
+    let states = got
+        .iter()
+        .filter(|m| matches!(m, ServerMsg::RoomState(_)))
+        .count();
+    assert_eq!(states, 1, "#lobby and a second #dev are skipped: {got:?}");
     let ServerMsg::WhoisReply { rooms, .. } = room.whois("Ann").unwrap() else {
         unreachable!()
     };

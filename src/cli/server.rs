@@ -76,10 +76,10 @@ pub(super) struct ServerArgs {
     /// Address for client connections (port 0 picks a free port).
     #[arg(long, env = "CHATTY_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_PORT}"))]
     listen: String,
-    /// Messages per second each client may send (0 = no limit).
+    /// Requests per second each client may make (0 = no limit).
     #[arg(long, value_name = "PER_SEC", default_value_t = defaults().rate_limit.per_sec)]
     rate_limit: f64,
-    /// Messages a client may send in a burst.
+    /// Requests a client may make in a burst.
     #[arg(long, value_name = "N", default_value_t = defaults().rate_limit.burst)]
     burst: u32,
     /// Frames that may queue for one client before it is dropped as too slow.
@@ -91,7 +91,8 @@ pub(super) struct ServerArgs {
     /// Seconds of silence after which the server drops a client.
     #[arg(long, value_name = "SECS", default_value_t = Secs(defaults().idle_timeout))]
     idle_timeout: Secs,
-    /// Recent messages a client is shown when it joins (0 = none; at most 1000).
+    /// Recent messages of a room a client is shown when it joins or enters it
+    /// (0 = none; at most 1000, the messages a server keeps per room).
     #[arg(long, value_name = "N", default_value_t = defaults().history_on_join)]
     history: usize,
     /// Interface address to send and join multicast on (default: the system's choice).

@@ -234,7 +234,8 @@ fn checked_room(room: &str) -> Result<String, Refusal> {
     }
     // A character alone passes the name rules exactly when it is not
     // white space, a control or an invisible character: the set room names
-    // refuse too. (`protocol::validate` has no room check of its own yet.)
+    // refuse too. (`validate_room` checks the same set; this keeps the
+    // client's own wording of the refusals.)
     let mut buf = [0; 4];
     if rest
         .chars()

@@ -483,7 +483,7 @@ mod tests {
     #[test]
     fn the_old_flat_form_is_refused() {
         // Servers before rooms wrote [seq, kind, name, text, reason]: a
-        // cluster is upgraded all at once (CLUSTER-rooms.md).
+        // cluster is upgraded all at once (CLUSTER.md 5.2, Compatibility).
         let old = (42u64, 3u8, "Ann", "hi", 0u8);
         assert!(rmp_serde::from_slice::<WireEvent>(&rmp_serde::to_vec(&old).unwrap()).is_err());
     }

@@ -206,7 +206,7 @@ async fn the_commands_on_a_terminal_against_the_real_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_active_room_survives_a_failover() {
     let group = free_udp_port();
-    let mut s1 = loopback_server(group, &[]).await;
+    let s1 = loopback_server(group, &[]).await;
     let s2 = loopback_server(group, &[]).await;
     let (a1, a2) = (s1.addr().to_string(), s2.addr().to_string());
     let mut ann_seen = Vec::new();

@@ -169,6 +169,8 @@ async fn the_commands_on_a_terminal_against_the_real_server() {
             ("/topic #dev ship it", "[TOPIC] #dev: ship it (set by Leo)"),
             ("/who #dev", "[WHO] #dev: Leo on "),
             ("/rooms", "[ROOMS] #dev: 1 member, topic: ship it"),
+            ("/topic -delete", "[TOPIC] #dev: cleared by Leo"),
+            ("/topic", "[TOPIC] #dev has no topic"),
             ("/whois Ann", "[WHOIS] Ann on "),
             ("/msg Ann hi there", "[PM to Ann] hi there"),
             ("/frobnicate", "[ERROR] unknown command /frobnicate"),

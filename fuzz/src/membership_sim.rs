@@ -89,7 +89,7 @@ pub enum Who {
 #[derive(Debug, Arbitrary)]
 pub enum Forged {
     /// A heartbeat.
-    Heartbeat {
+    Heartbeat { web_addr: None, 
         id: Who,
         client: u8,
         udp: u8,
@@ -180,7 +180,7 @@ impl World {
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&self.next_incarnation.to_be_bytes());
         id[15] = slot as u8;
-        let me = MemberInfo {
+        let me = MemberInfo { web_addr: None, 
             id: ServerId::from_bytes(id),
             client_addr: client_addr(slot),
             udp_addr: udp_addr(slot),
@@ -416,7 +416,7 @@ impl World {
                 udp: u,
                 heartbeat,
             } => {
-                let hb = Heartbeat {
+                let hb = Heartbeat { web_addr: None, 
                     id: self.who(&id),
                     client_addr: client(c),
                     udp_addr: udp(u),
@@ -430,7 +430,7 @@ impl World {
                     entries: entries
                         .into_iter()
                         .take(12)
-                        .map(|(id, c, u, heartbeat, age_ms)| GossipEntry {
+                        .map(|(id, c, u, heartbeat, age_ms)| GossipEntry { web_addr: None, 
                             id: self.who(&id),
                             client_addr: client(c),
                             udp_addr: udp(u),

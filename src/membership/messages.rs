@@ -17,6 +17,8 @@ pub struct MemberInfo {
     pub client_addr: SocketAddr,
     /// Where the server receives unicast datagrams (UDP).
     pub udp_addr: SocketAddr,
+    /// Where it serves the web client (HTTP), if it does (`--http`).
+    pub web_addr: Option<SocketAddr>,
 }
 
 /// `Kind::Heartbeat`: sent every heartbeat interval.
@@ -30,6 +32,11 @@ pub struct Heartbeat {
     pub udp_addr: String,
     /// Increases by one per heartbeat; restarts from 1 with a new incarnation.
     pub heartbeat: u64,
+    /// The sender's web address, only if it serves the web client: an
+    /// optional last element, so a server without `--http` sends the
+    /// four-element heartbeat of before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_addr: Option<String>,
 }
 
 /// One member in a gossip digest.
@@ -45,6 +52,10 @@ pub struct GossipEntry {
     pub heartbeat: u64,
     /// Milliseconds since the gossiper saw that counter increase.
     pub age_ms: u32,
+    /// Its web address, if it serves the web client (an optional last
+    /// element, as in [`Heartbeat`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_addr: Option<String>,
 }
 
 /// `Kind::Gossip`: the members the sender believes alive.
@@ -72,6 +83,7 @@ impl Heartbeat {
             id: self.id,
             client_addr: self.client_addr.parse().ok()?,
             udp_addr: self.udp_addr.parse().ok()?,
+            web_addr: web_addr(self.web_addr.as_deref())?,
         })
     }
 }
@@ -83,6 +95,17 @@ impl GossipEntry {
             id: self.id,
             client_addr: self.client_addr.parse().ok()?,
             udp_addr: self.udp_addr.parse().ok()?,
+            web_addr: web_addr(self.web_addr.as_deref())?,
         })
+    }
+}
+
+/// An optional web address: absent is `Some(None)`; present but not an
+/// address is `None`, which makes the datagram invalid like any other bad
+/// address.
+fn web_addr(addr: Option<&str>) -> Option<Option<SocketAddr>> {
+    match addr {
+        None => Some(None),
+        Some(a) => a.parse().ok().map(Some),
     }
 }

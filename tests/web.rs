@@ -28,10 +28,14 @@ struct Web {
 }
 
 async fn start() -> Web {
+    start_with(ServerConfig::default()).await
+}
+
+async fn start_with(config: ServerConfig) -> Web {
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServerConfig {
         web_addr: Some(http.local_addr().unwrap()),
-        ..ServerConfig::default()
+        ..config
     };
     let server = Server::bind("127.0.0.1:0", config).await.unwrap();
     let addr = server.local_addr();
@@ -292,4 +296,70 @@ async fn metrics_healthz_pages_and_the_cluster_snapshot() {
     assert_eq!(status, 200);
     let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
     assert_eq!(snapshot["servers"][0]["me"], true);
+}
+
+#[tokio::test]
+async fn with_a_certificate_the_web_port_speaks_https_only() {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use std::sync::Arc;
+
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let tls = chatty::server::ServerTls::from_der(
+        vec![cert.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    let web = start_with(ServerConfig {
+        tls: Some(tls),
+        ..ServerConfig::default()
+    })
+    .await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(web.web).await.unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut stream = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake on the web port");
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        web.web
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
+        .await
+        .expect("deadline")
+        .ok();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("ok\n"), "{response}");
+
+    // Plain HTTP gets no page.
+    let (status, _) = tokio::time::timeout(DEADLINE, async {
+        let mut stream = TcpStream::connect(web.web).await.unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response).await;
+        (response.starts_with(b"HTTP/1.1 200"), response)
+    })
+    .await
+    .expect("deadline");
+    assert!(!status, "plain HTTP served on a TLS port");
 }

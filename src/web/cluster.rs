@@ -156,7 +156,7 @@ struct RoomRow {
 /// Membership as last seen, for telling what changed.
 #[derive(Debug, Default)]
 struct Tracker {
-    live: BTreeMap<ServerId, (String, Health)>,
+    live: BTreeMap<ServerId, (String, Health, Option<String>)>,
     removed: VecDeque<ServerRow>,
     timeline: VecDeque<Change>,
 }
@@ -255,14 +255,18 @@ impl Tracker {
 
     /// Records what changed in membership since the last view.
     fn follow(&mut self, view: &ClusterView) {
-        let mut now: BTreeMap<ServerId, (String, Health)> = BTreeMap::new();
+        let mut now: BTreeMap<ServerId, (String, Health, Option<String>)> = BTreeMap::new();
         for m in &view.members {
-            now.insert(m.info.id, (m.info.client_addr.to_string(), m.health));
+            let web = m.info.web_addr.map(|a| a.to_string());
+            now.insert(m.info.id, (m.info.client_addr.to_string(), m.health, web));
         }
-        for (id, (addr, health)) in &now {
+        for (id, (addr, health, _)) in &now {
             match self.live.get(id) {
                 None => {
-                    let restart = self.live.iter().any(|(old, (a, _))| old != id && a == addr)
+                    let restart = self
+                        .live
+                        .iter()
+                        .any(|(old, (a, ..))| old != id && a == addr)
                         || self
                             .removed
                             .iter()
@@ -274,7 +278,7 @@ impl Tracker {
                         row.replaced_by = Some(id.short());
                     }
                 }
-                Some((_, was)) if was != health => {
+                Some((_, was, _)) if was != health => {
                     let change = if *health == Health::Suspect {
                         "suspect"
                     } else {
@@ -285,16 +289,16 @@ impl Tracker {
                 Some(_) => {}
             }
         }
-        let gone: Vec<(ServerId, String)> = self
+        let gone: Vec<(ServerId, String, Option<String>)> = self
             .live
             .iter()
             .filter(|(id, _)| !now.contains_key(id))
-            .map(|(id, (addr, _))| (*id, addr.clone()))
+            .map(|(id, (addr, _, web))| (*id, addr.clone(), web.clone()))
             .collect();
-        for (id, addr) in gone {
+        for (id, addr, web) in gone {
             let replaced = now
                 .iter()
-                .find(|(_, (a, _))| *a == addr)
+                .find(|(_, (a, ..))| *a == addr)
                 .map(|(n, _)| n.short());
             self.note(id, &addr, "removed");
             if self.removed.len() == REMOVED {
@@ -304,7 +308,7 @@ impl Tracker {
                 id: id.to_string(),
                 short: id.short(),
                 addr,
-                web: None,
+                web,
                 state: if replaced.is_some() {
                     "restarted"
                 } else {
@@ -341,4 +345,87 @@ pub async fn snapshot(State(web): State<Web>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         data.as_str().to_owned(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::membership::{MemberInfo, MemberView};
+
+    fn info(n: u8, port: u16) -> MemberInfo {
+        MemberInfo {
+            id: ServerId::from_bytes([n; 16]),
+            client_addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            udp_addr: SocketAddr::from(([127, 0, 0, 1], port + 1)),
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], port + 2))),
+        }
+    }
+
+    fn view(members: &[(MemberInfo, Health)]) -> ClusterView {
+        ClusterView {
+            me: info(1, 1000),
+            members: members
+                .iter()
+                .map(|&(info, health)| MemberView {
+                    info,
+                    health,
+                    last_heard: Instant::now(),
+                })
+                .collect(),
+            drops: Default::default(),
+            seal: Default::default(),
+            relay: Default::default(),
+        }
+    }
+
+    fn changes(tracker: &Tracker) -> Vec<(&str, &'static str)> {
+        tracker
+            .timeline
+            .iter()
+            .map(|c| (c.addr.as_str(), c.change))
+            .collect()
+    }
+
+    #[test]
+    fn the_timeline_tells_joins_suspicion_removal_and_a_new_incarnation() {
+        let mut tracker = Tracker::default();
+        let b = info(2, 2000);
+        let b_again = info(3, 2000);
+        tracker.follow(&view(&[(b, Health::Alive)]));
+        tracker.follow(&view(&[(b, Health::Suspect)]));
+        tracker.follow(&view(&[]));
+        assert_eq!(tracker.removed[0].state, "removed");
+        assert_eq!(tracker.removed[0].web.as_deref(), Some("127.0.0.1:2002"));
+        tracker.follow(&view(&[(b_again, Health::Alive)]));
+        assert_eq!(
+            changes(&tracker),
+            [
+                ("127.0.0.1:2000", "joined"),
+                ("127.0.0.1:2000", "suspect"),
+                ("127.0.0.1:2000", "removed"),
+                ("127.0.0.1:2000", "restarted"),
+            ]
+        );
+        assert_eq!(tracker.removed[0].state, "restarted");
+        assert_eq!(tracker.removed[0].replaced_by, Some(b_again.id.short()));
+    }
+
+    #[test]
+    fn removed_servers_and_the_timeline_stay_bounded() {
+        let mut tracker = Tracker::default();
+        for n in 0..(REMOVED as u16 + 10) {
+            let s = info((n % 200) as u8 + 2, 3000 + n * 3);
+            tracker.follow(&view(&[(s, Health::Alive)]));
+            tracker.follow(&view(&[]));
+        }
+        assert_eq!(tracker.removed.len(), REMOVED);
+        for _ in 0..TIMELINE {
+            tracker.follow(&view(&[(info(250, 9000), Health::Alive)]));
+            tracker.follow(&view(&[(info(250, 9000), Health::Suspect)]));
+        }
+        assert_eq!(tracker.timeline.len(), TIMELINE);
+    }
 }

@@ -189,6 +189,23 @@ def main():
             "const b = document.querySelector('button[data-conv=\"@Ann\"] .badge'); return b && b.textContent"))
         assert badge == "1", badge
 
+        # Rooms: history on entering, members, unread counts.
+        say(bob, "/join #dev")
+        wait("Bob in #dev", lambda: bob.find_element(By.ID, "conv-title").text == "#dev")
+        say(bob, "/topic release on friday")
+        say(bob, "first in dev")
+        wait("Bob's line in #dev", lambda: "first in dev" in texts(bob, "#dev"))
+        say(ann, "/join #dev")
+        wait("#dev's history at Ann", lambda: "first in dev" in texts(ann, "#dev"))
+        wait("#dev's topic at Ann", lambda: ann.find_element(By.ID, "topic").text == "release on friday")
+        wait("Bob among #dev's members", lambda: "Bob" in ann.find_element(By.ID, "member-list").text)
+        ann.find_element(By.CSS_SELECTOR, 'button[data-conv="#lobby"]').click()
+        say(bob, "second in dev")
+        unread = wait("an unread count on #dev at Ann", lambda: ann.execute_script(
+            "const b = document.querySelector('button[data-conv=\"#dev\"] .badge'); return b && b.textContent"))
+        assert unread == "1", unread
+        step("rooms: history on entering, topic, members, unread counts")
+
         # 3. Markup as a name, a message and a topic.
         term.say(XSS)
         term.say("/topic #lobby " + XSS)
@@ -203,6 +220,9 @@ def main():
         say(bob, "Ann: are you there?")
         wait("a highlighted mention", lambda: ann.execute_script(
             "return [...document.querySelectorAll('.line.mention .text')].some(t => t.textContent === 'Ann: are you there?')"))
+        say(ann, "/me waves at everyone")
+        wait("the action at Bob", lambda: "* Ann waves at everyone" in texts(bob, "#lobby"))
+        ann.save_screenshot(os.path.join(args.shots, "chat.png"))
 
         # 5 (set up). The cluster view on B, before the kill.
         view = browser(args, os.path.join(profiles.name, "view"))
@@ -279,12 +299,20 @@ def main():
         assert args.b_web in ann.find_element(By.ID, "me-server").text
         step("the page failed over to B: 40 lines sent across the kill, each shown once everywhere")
 
+        # A nick change after the failover reaches the others.
+        say(ann, "/nick Anna")
+        wait("the nick change at Bob", lambda: "Ann is now Anna" in bob.find_element(By.CSS_SELECTOR, '#logs .log[data-conv="#lobby"]').text)
+        wait("the nick change at the terminal", lambda: term.has("[NICK] Ann is now Anna"))
+        say(ann, "still here as Anna")
+        wait("Anna's line at Bob", lambda: ("Anna", "still here as Anna") in [tuple(l) for l in lines(bob, "#lobby")])
+        step("a nick change after the failover")
+
         # The terminal client never saw the private message.
         assert not any("a secret for Bob" in l for l in term.out), term.out
         step("a private message is seen only by its target")
 
         bob.execute_script("document.querySelector('button[data-conv=\"#lobby\"]').click()")
-        bob.save_screenshot(os.path.join(args.shots, "chat.png"))
+        bob.save_screenshot(os.path.join(args.shots, "chat-after-failover.png"))
         ann.set_window_size(390, 760)
         ann.save_screenshot(os.path.join(args.shots, "chat-phone.png"))
         no_markup_ran(ann)

@@ -292,10 +292,23 @@ async fn metrics_healthz_pages_and_the_cluster_snapshot() {
     assert_eq!(status, 200);
     let (status, _) = get(web.web, "/assets/../Cargo.toml").await;
     assert_eq!(status, 404);
-    let (status, snapshot) = get(web.web, "/cluster.json").await;
-    assert_eq!(status, 200);
-    let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
-    assert_eq!(snapshot["servers"][0]["me"], true);
+    // The snapshot is refreshed every 250 ms: wait for Ann in it.
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (status, snapshot) = get(web.web, "/cluster.json").await;
+        assert_eq!(status, 200);
+        let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+        assert_eq!(snapshot["servers"][0]["me"], true);
+        if snapshot["servers"][0]["clients"] == 1 {
+            assert_eq!(snapshot["servers"][0]["rooms"], 1, "Ann is in #lobby");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "Ann never showed: {snapshot}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

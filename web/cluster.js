@@ -30,7 +30,9 @@ function draw(snap) {
     cell(row, state, "state state-" + s.state);
     cell(row, s.addr);
     cell(row, s.web || "—");
-    cell(row, s.state === "alive" || s.state === "suspect" ? String(s.clients) : "—");
+    const live = s.state === "alive" || s.state === "suspect";
+    cell(row, live ? String(s.clients) : "—");
+    cell(row, live ? String(s.rooms) : "—");
     cell(row, s.state === "alive" || s.state === "suspect" ? s.last_heard_ms + " ms" : "—");
     body.appendChild(row);
   }

@@ -90,6 +90,11 @@ impl Sessions {
         self.room.status()
     }
 
+    /// For each server with members, how many rooms have a member there.
+    pub fn rooms_per_server(&self) -> std::collections::BTreeMap<ServerId, usize> {
+        self.room.rooms_per_server()
+    }
+
     /// Whether the server has begun shutting down.
     pub fn is_stopping(&self) -> bool {
         self.stop.is_cancelled()

@@ -123,6 +123,8 @@ struct ServerRow {
     state: &'static str,
     last_heard_ms: u64,
     clients: usize,
+    /// Rooms with a member on this server.
+    rooms: usize,
     me: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     replaced_by: Option<String>,
@@ -187,6 +189,8 @@ impl Tracker {
         for member in &status.members {
             *clients.entry(member.server).or_default() += 1;
         }
+        let rooms_at = sessions.rooms_per_server();
+        let rooms_of = |id: &ServerId| rooms_at.get(id).copied().unwrap_or(0);
         let me = sessions.server_id();
         let mut servers = vec![ServerRow {
             id: me.to_string(),
@@ -202,6 +206,7 @@ impl Tracker {
             state: "alive",
             last_heard_ms: 0,
             clients: clients.get(&me).copied().unwrap_or(0),
+            rooms: rooms_of(&me),
             me: true,
             replaced_by: None,
         }];
@@ -217,6 +222,7 @@ impl Tracker {
                     state: m.health.as_str(),
                     last_heard_ms: m.last_heard.elapsed().as_millis() as u64,
                     clients: clients.get(&m.info.id).copied().unwrap_or(0),
+                    rooms: rooms_of(&m.info.id),
                     me: false,
                     replaced_by: None,
                 });
@@ -316,6 +322,7 @@ impl Tracker {
                 },
                 last_heard_ms: 0,
                 clients: 0,
+                rooms: 0,
                 me: false,
                 replaced_by: replaced,
             });

@@ -376,3 +376,23 @@ async fn with_a_certificate_the_web_port_speaks_https_only() {
     .expect("deadline");
     assert!(!status, "plain HTTP served on a TLS port");
 }
+
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_closed() {
+    let web = start_with(ServerConfig {
+        handshake_timeout: std::time::Duration::from_millis(300),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(web.web).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut response))
+        .await
+        .expect("closed before the deadline")
+        .ok();
+    assert!(!response.starts_with(b"HTTP/1.1 200"));
+}

@@ -261,6 +261,7 @@ function onWelcome(msg) {
   view.myName = msg.name;
   state.joined = true;
   state.everJoined = true;
+  state.joinedAt = Date.now();
   state.lostAt = 0;
   state.attempt = 0;
   state.web = msg.web && msg.web.length ? msg.web : [state.host];

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Extension, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
@@ -110,7 +110,13 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, app: Router, sess
             }
         }
     };
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // A connection that never finishes its request head holds a task:
+    // bounded like a chat connection that never says hello.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.handshake_timeout);
     let conn =
         builder.serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(app));
     tokio::pin!(conn);

@@ -249,6 +249,7 @@ def main():
             """
         )
         wait("Ann's first lines", lambda: ann.execute_script("return window.sent") >= 12)
+        kill_ms = ann.execute_script("return Date.now()")
         os.kill(args.a_pid, signal.SIGKILL)
         killed = time.monotonic()
         bob.execute_script(
@@ -297,7 +298,9 @@ def main():
         assert any("reconnecting" in b.lower() for b in banner), "no banner while reconnecting: %r" % banner
         assert ann.find_element(By.ID, "banner").is_displayed() is False
         assert args.b_web in ann.find_element(By.ID, "me-server").text
-        step("the page failed over to B: 40 lines sent across the kill, each shown once everywhere")
+        rejoined_ms = ann.execute_script("return window.chatty.state.joinedAt") - kill_ms
+        step("the page failed over to B in %d ms (SIGKILL to welcome): 40 lines sent across the kill, "
+             "each shown once everywhere" % rejoined_ms)
 
         # A nick change after the failover reaches the others.
         say(ann, "/nick Anna")

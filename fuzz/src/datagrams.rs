@@ -147,7 +147,8 @@ where
 /// a key: it makes the receiver's membership, and so its relay, know the
 /// peer before the fuzzed datagram arrives.
 fn peer_heartbeat(key: Option<&SealConfig>) -> Vec<u8> {
-    let hb = Heartbeat { web_addr: None, 
+    let hb = Heartbeat {
+        web_addr: None,
         id: peer(),
         client_addr: peer_addr().to_string(),
         udp_addr: peer_addr().to_string(),
@@ -174,7 +175,8 @@ pub fn dispatch(datagram: &[u8], key: Option<&SealConfig>) {
         relay: RelayConfig::default(),
         seal: key.cloned(),
     };
-    let info = MemberInfo { web_addr: None, 
+    let info = MemberInfo {
+        web_addr: None,
         id: me(),
         client_addr: me_addr(),
         udp_addr: me_addr(),

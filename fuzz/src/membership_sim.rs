@@ -89,11 +89,13 @@ pub enum Who {
 #[derive(Debug, Arbitrary)]
 pub enum Forged {
     /// A heartbeat.
-    Heartbeat { web_addr: None, 
+    Heartbeat {
         id: Who,
         client: u8,
         udp: u8,
         heartbeat: u64,
+        /// A web address (port 0–3 of its own) or none.
+        web: Option<u8>,
     },
     /// A gossip digest.
     Gossip {
@@ -180,7 +182,8 @@ impl World {
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&self.next_incarnation.to_be_bytes());
         id[15] = slot as u8;
-        let me = MemberInfo { web_addr: None, 
+        let me = MemberInfo {
+            web_addr: None,
             id: ServerId::from_bytes(id),
             client_addr: client_addr(slot),
             udp_addr: udp_addr(slot),
@@ -415,8 +418,10 @@ impl World {
                 client: c,
                 udp: u,
                 heartbeat,
+                web,
             } => {
-                let hb = Heartbeat { web_addr: None, 
+                let hb = Heartbeat {
+                    web_addr: web.map(|p| format!("127.0.0.1:{}", 7900 + u16::from(p % 4))),
                     id: self.who(&id),
                     client_addr: client(c),
                     udp_addr: udp(u),
@@ -430,7 +435,8 @@ impl World {
                     entries: entries
                         .into_iter()
                         .take(12)
-                        .map(|(id, c, u, heartbeat, age_ms)| GossipEntry { web_addr: None, 
+                        .map(|(id, c, u, heartbeat, age_ms)| GossipEntry {
+                            web_addr: None,
                             id: self.who(&id),
                             client_addr: client(c),
                             udp_addr: udp(u),

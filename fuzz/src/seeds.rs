@@ -76,7 +76,8 @@ pub fn server_messages() -> Vec<ServerMsg> {
             features: vec!["ack".into()],
             rate: Some(chatty::protocol::RateLimit::default()),
         },
-        ServerMsg::Welcome { web: vec![],
+        ServerMsg::Welcome {
+            web: vec![],
             server,
             name: "Leo".into(),
             members: vec![member.clone()],
@@ -175,7 +176,8 @@ pub fn frame_streams() -> Vec<Vec<u8>> {
 /// `datagram` inputs: every kind, as the real peers send it.
 pub fn datagrams() -> Vec<Vec<u8>> {
     let peer_addr = peer_addr().to_string();
-    let hb = Heartbeat { web_addr: None, 
+    let hb = Heartbeat {
+        web_addr: None,
         id: peer(),
         client_addr: "127.0.0.1:7879".into(),
         udp_addr: peer_addr.clone(),
@@ -183,7 +185,8 @@ pub fn datagrams() -> Vec<Vec<u8>> {
     };
     let gossip = Gossip {
         from: peer(),
-        entries: vec![GossipEntry { web_addr: None, 
+        entries: vec![GossipEntry {
+            web_addr: None,
             id: peer(),
             client_addr: "127.0.0.1:7879".into(),
             udp_addr: peer_addr,

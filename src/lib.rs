@@ -20,6 +20,9 @@
 //!   orders and fans out events, one session task per connection.
 //! * [`client`] — a client library ([`client::Client`]) and the terminal
 //!   client.
+//! * [`web`] — the web front-end on `--http`: the browser client (its
+//!   WebSocket opens an ordinary session through [`server::Sessions`]),
+//!   the live cluster view, `/metrics` and `/healthz`.
 //! * [`cli`] — the `chatty` command line (clap); `main.rs` only calls it.
 //! * `sim` — with the `sim` feature: a deterministic simulator that runs
 //!   real nodes over a simulated network (tests and fuzzers).
@@ -55,4 +58,5 @@ pub mod seal;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod web;
 pub mod wire;

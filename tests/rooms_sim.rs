@@ -85,6 +85,7 @@ impl World {
             id: ServerId::from_bytes(bytes),
             client_addr: addr(10_000, slot),
             udp_addr: udp_addr(slot),
+            web_addr: None,
         };
         let seed = self.sim.rng().u64(..);
         Node::new(&node_config(), me, seed, self.sim.clock())

@@ -164,6 +164,11 @@ pub(super) struct ServerArgs {
     /// traffic is neither authenticated nor encrypted.
     #[arg(long, env = "CHATTY_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
+    /// Serve the web client, its WebSocket, /cluster, /metrics and /healthz
+    /// on this address (e.g. 0.0.0.0:7880; port 0 picks a free port). Off
+    /// by default (README says why). HTTPS when --tls-cert is given.
+    #[arg(long, env = "CHATTY_HTTP", value_name = "ADDR")]
+    http: Option<String>,
     /// With a key: seconds a datagram's send time may differ from this
     /// server's clock before it is refused as stale (replay protection).
     #[arg(long, value_name = "SECS", default_value_t = Secs(DEFAULT_MAX_CLOCK_SKEW))]
@@ -291,6 +296,21 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
         eprintln!("chatty: {} {}", flag_of(err.field), err.problem);
         return 2;
     }
+    // Bound before the server, whose heartbeats announce the address.
+    let http = match &args.http {
+        None => None,
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("chatty: cannot listen for web clients on {addr} (--http): {e}");
+                return 1;
+            }
+        },
+    };
+    let config = ServerConfig {
+        web_addr: http.as_ref().and_then(|l| l.local_addr().ok()),
+        ..config
+    };
     let server = match start(&args, config).await {
         Ok(server) => server,
         Err(err) => {
@@ -299,6 +319,15 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
         }
     };
     println!("listening on {}", server.local_addr());
+    if let Some(listener) = http {
+        match crate::web::spawn(listener, &server.sessions()) {
+            Ok(addr) => println!("http listening on {addr}"),
+            Err(err) => {
+                eprintln!("chatty: cannot serve web clients (--http): {err}");
+                return 1;
+            }
+        }
+    }
     if let Some(udp) = server.udp_addr() {
         info!(%udp, advertised = %server.advertised_addr(), "cluster traffic");
     }

@@ -179,6 +179,10 @@ pub enum ServerMsg {
         /// so it is sent only what came after its own welcome.
         #[serde(default)]
         seen: Vec<MessageId>,
+        /// Web addresses of the live servers that serve the web client,
+        /// as in `servers`; absent when none does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        web: Vec<String>,
         /// Version 2: the room the member starts in (`#lobby`); `members`
         /// are that room's.
         #[serde(default = "lobby")]
@@ -191,6 +195,10 @@ pub enum ServerMsg {
     Servers {
         /// Client addresses of every live server, this one first.
         servers: Vec<String>,
+        /// Web addresses (`ip:port`) of the live servers that serve the
+        /// web client, this one first if it does; absent when none does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        web: Vec<String>,
     },
     /// Someone entered a room (version 1: the chat, `#lobby`).
     Joined {

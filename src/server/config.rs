@@ -1,5 +1,6 @@
 //! Server tuning knobs, with defaults fit for people typing on a LAN.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::tls::ServerTls;
@@ -65,6 +66,11 @@ pub struct ServerConfig {
     pub history_on_join: usize,
     /// Cluster membership; `None` runs a lone server with no UDP at all.
     pub cluster: Option<ClusterConfig>,
+    /// Where this server serves the web client (`--http`), bound by the
+    /// caller before the server is built: announced to the cluster, so
+    /// every page can fail over to every server's page. A wildcard IP is
+    /// announced as the interface's, like the client address.
+    pub web_addr: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +89,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(3),
             history_on_join: 20,
             cluster: None,
+            web_addr: None,
         }
     }
 }

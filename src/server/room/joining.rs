@@ -105,11 +105,13 @@ impl Room {
             Vec::new()
         };
         let servers = self.server_addrs();
+        let web = self.web_addrs();
         let welcome = Welcome {
             server: self.id,
             name,
             servers: &servers,
             seen: &seen,
+            web: &web,
             room: LOBBY,
             rooms: &rooms,
         };

@@ -8,6 +8,7 @@
 //! there are; [`tls`] optionally wraps them in TLS.
 
 pub mod admission;
+pub mod certs;
 pub mod closing;
 pub mod config;
 pub mod room;
@@ -80,7 +81,7 @@ impl Server {
         match &config.cluster {
             None => Server::assemble(listener, config, None::<UdpTransport>),
             Some(cc) => {
-                let transport = UdpTransport::bind(&cc.transport)?;
+                let transport = UdpTransport::bind(&cc.transport).map_err(io::Error::other)?;
                 Server::assemble(listener, config, Some(transport))
             }
         }

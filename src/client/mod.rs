@@ -93,9 +93,7 @@ pub enum ClientError {
         fatal: bool,
     },
     /// The TLS handshake failed (bad certificate, or no TLS server there).
-    #[error("TLS with {addr} failed: {source}{hint}", hint = if tls::not_tls(source) {
-        " (the server does not seem to use TLS; try without --tls)"
-    } else { "" })]
+    #[error("TLS with {addr} failed: {source}{hint}", hint = tls::hint(source))]
     Tls {
         /// The address tried.
         addr: String,

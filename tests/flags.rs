@@ -225,3 +225,34 @@ async fn json_logs_are_one_object_per_line() {
     let value: serde_json::Value = serde_json::from_str(&line).expect(&line);
     assert_eq!(value["level"], "INFO", "{line}");
 }
+
+/// contrib/chatty.env sets only variables the server reads: a renamed
+/// flag cannot leave the example behind.
+#[tokio::test]
+async fn the_example_environment_file_names_real_variables() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = std::fs::read_to_string(root.join("contrib/chatty.env")).unwrap();
+    let out = chatty()
+        .command(["server", "--help"])
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let mut named = 0;
+    for line in env.lines() {
+        let line = line.trim_start_matches('#');
+        let Some((var, _)) = line.split_once('=') else {
+            continue;
+        };
+        if var.starts_with("CHATTY_") {
+            assert!(
+                help.contains(&format!("[env: {var}]")),
+                "{var} is no server variable"
+            );
+            named += 1;
+        }
+    }
+    assert!(named >= 8, "{named} variables");
+    let unit = std::fs::read_to_string(root.join("contrib/chatty.service")).unwrap();
+    assert!(unit.contains("EnvironmentFile=-/etc/chatty/chatty.env"));
+}

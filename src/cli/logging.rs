@@ -25,7 +25,7 @@ pub(super) struct LogArgs {
     quiet: u8,
     /// Log line format.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text,
-          global = true)]
+          global = true, env = "CHATTY_LOG_FORMAT", hide_env_values = true)]
     log_format: LogFormat,
 }
 

@@ -32,7 +32,9 @@ fn event() -> ChatEvent {
     ChatEvent::Message {
         from: "alice".into(),
         text: "x".repeat(64),
+        room: "#lobby".into(),
         cid: 0,
+        action: false,
     }
 }
 

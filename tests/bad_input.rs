@@ -5,7 +5,9 @@
 mod common;
 
 use chatty::client::Client;
-use chatty::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg, PROTOCOL_VERSION};
+use chatty::protocol::{
+    ClientMsg, ErrorCode, LeaveReason, ServerMsg, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 use common::{joined, wait_for, wait_for_text, Raw, TestServer};
 
 /// Checks the bystander still gets service after a bad client was dealt with.
@@ -121,7 +123,12 @@ async fn wrong_version_is_told_the_supported_ones() {
     })
     .await;
     let text = raw.expect_error(ErrorCode::UNSUPPORTED_VERSION, true).await;
-    assert!(text.contains("this server speaks version 1"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
+        )),
+        "{text}"
+    );
     raw.expect_closed().await;
     bystander_still_chats(&mut bystander, "wrong version").await;
 }
@@ -243,7 +250,7 @@ async fn a_newer_client_is_answered_with_the_version_both_speak() {
     .await;
     match raw.next().await.expect("an answer") {
         // The highest both speak: the client speaks more than this server.
-        ServerMsg::Hello { version, .. } => assert_eq!(version, 1),
+        ServerMsg::Hello { version, .. } => assert_eq!(version, PROTOCOL_VERSION),
         other => panic!("expected hello, got {other:?}"),
     }
     bystander_still_chats(&mut bystander, "newer client").await;

@@ -48,10 +48,7 @@ async fn piped_output_keeps_the_contract_and_local_commands_stay_local() {
         [
             "[ERROR] unknown command /frobnicate; /help lists them",
             "[ERROR] room names start with #: try #dev",
-            // This build's server agrees on version 1 until rooms land (issue
-            // 15), so a private message is refused locally as unsupported.
-            "[ERROR] the server does not support rooms, private messages or nick changes \
-             (it speaks protocol version 1)",
+            "[ERROR] Bob is you; /msg sends to someone else",
         ],
         "{out:?}"
     );

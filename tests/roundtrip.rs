@@ -11,13 +11,17 @@ use std::net::SocketAddr;
 
 use bytes::BytesMut;
 use chatty::membership::messages::{Gossip, GossipEntry, Heartbeat, Leave};
-use chatty::protocol::validate::{name_key, validate_name, validate_text};
+use chatty::protocol::validate::{
+    name_key, validate_name, validate_room, validate_text, validate_topic,
+};
 use chatty::protocol::{
     decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, Member, MessageId,
-    RateLimit, ServerId, ServerInfo, ServerMsg, StatusReport, MAX_CLIENT_FRAME, MAX_NAME_CHARS,
-    MAX_TEXT_BYTES,
+    RateLimit, RoomInfo, RoomState, ServerId, ServerInfo, ServerMsg, StatusReport, TopicInfo,
+    MAX_CLIENT_FRAME, MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TOPIC_BYTES,
 };
-use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
+use chatty::relay::messages::{
+    Data, Nack, Snapshot, SnapshotMember, Status, SyncRequest, TopicEntry, WireEvent,
+};
 use chatty::relay::ChatEvent;
 use chatty::wire::envelope::{self, EnvelopeError, Kind, MAX_CLUSTER_NAME, MAX_ENVELOPE};
 use proptest::collection::{btree_map, vec};
@@ -96,10 +100,56 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             action: false,
             room: None,
         }),
+        (
+            text(1100),
+            proptest::option::of(text(60)),
+            any::<bool>(),
+            any::<u64>()
+        )
+            .prop_map(|(text, room, action, cid)| ClientMsg::Send {
+                text,
+                cid: Some(cid),
+                action,
+                room,
+            }),
+        (text(40), vec(message_id(), 0..6), vec(text(60), 0..4)).prop_map(
+            |(name, last_seen, rooms)| ClientMsg::Rejoin {
+                name,
+                last_seen,
+                rooms,
+            }
+        ),
+        v2_client_msg(),
         Just(ClientMsg::Leave),
         Just(ClientMsg::Status),
         any::<u64>().prop_map(|nonce| ClientMsg::Ping { nonce }),
         any::<u64>().prop_map(|nonce| ClientMsg::Pong { nonce }),
+    ]
+}
+
+/// The requests of protocol version 2.
+fn v2_client_msg() -> impl Strategy<Value = ClientMsg> {
+    prop_oneof![
+        text(60).prop_map(|room| ClientMsg::Enter { room }),
+        text(60).prop_map(|room| ClientMsg::Part { room }),
+        (
+            text(40),
+            text(1100),
+            proptest::option::of(any::<u64>()),
+            any::<bool>()
+        )
+            .prop_map(|(to, text, cid, action)| ClientMsg::Private {
+                to,
+                text,
+                cid,
+                action
+            }),
+        text(40).prop_map(|name| ClientMsg::Nick { name }),
+        (text(60), proptest::option::of(text(320)))
+            .prop_map(|(room, text)| ClientMsg::Topic { room, text }),
+        text(60).prop_map(|room| ClientMsg::Who { room }),
+        Just(ClientMsg::Rooms),
+        text(40).prop_map(|name| ClientMsg::Whois { name }),
     ]
 }
 
@@ -212,10 +262,120 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                     rooms: Vec::new(),
                 })
             }),
+        v2_server_msg(),
         text(100).prop_map(|text| ServerMsg::Notice { text }),
         (text(100), addrs).prop_map(|(reason, servers)| ServerMsg::Shutdown { reason, servers }),
         any::<u64>().prop_map(|nonce| ServerMsg::Ping { nonce }),
         any::<u64>().prop_map(|nonce| ServerMsg::Pong { nonce }),
+    ]
+}
+
+fn topic_info() -> impl Strategy<Value = TopicInfo> {
+    (text(320), text(40), any::<u64>()).prop_map(|(text, by, at)| TopicInfo { text, by, at })
+}
+
+fn room_state() -> impl Strategy<Value = RoomState> {
+    (
+        text(60),
+        proptest::option::of(topic_info()),
+        vec(member(), 0..5),
+    )
+        .prop_map(|(room, topic, members)| RoomState {
+            room,
+            topic,
+            members,
+        })
+}
+
+fn room_info() -> impl Strategy<Value = RoomInfo> {
+    (text(60), any::<u32>(), text(320)).prop_map(|(room, members, topic)| RoomInfo {
+        room,
+        members,
+        topic,
+    })
+}
+
+/// The frames of protocol version 2, and the version-1 frames with rooms.
+fn v2_server_msg() -> impl Strategy<Value = ServerMsg> {
+    prop_oneof![
+        (
+            server_id(),
+            text(40),
+            vec(member(), 0..5),
+            text(60),
+            vec(room_state(), 0..3)
+        )
+            .prop_map(|(server, name, members, room, rooms)| ServerMsg::Welcome {
+                server,
+                name,
+                members,
+                servers: Vec::new(),
+                seen: Vec::new(),
+                room,
+                rooms,
+            }),
+        (
+            message_id(),
+            text(40),
+            server_id(),
+            text(60),
+            leave_reason()
+        )
+            .prop_map(|(id, name, server, room, reason)| ServerMsg::Left {
+                id,
+                name,
+                server,
+                reason,
+                room,
+            }),
+        (message_id(), text(40), text(1100), text(60), any::<bool>()).prop_map(
+            |(id, from, text, room, action)| ServerMsg::Message {
+                id,
+                from,
+                text,
+                room,
+                action,
+            }
+        ),
+        (message_id(), text(40), text(40), text(1100), any::<bool>()).prop_map(
+            |(id, from, to, text, action)| ServerMsg::Private {
+                id,
+                from,
+                to,
+                text,
+                action,
+            }
+        ),
+        (message_id(), text(40), text(40), server_id()).prop_map(|(id, old, new, server)| {
+            ServerMsg::Nick {
+                id,
+                old,
+                new,
+                server,
+            }
+        }),
+        (text(60), text(320), text(40), any::<u64>())
+            .prop_map(|(room, text, by, at)| ServerMsg::Topic { room, text, by, at }),
+        room_state().prop_map(ServerMsg::RoomState),
+        (text(60), vec(member(), 0..5))
+            .prop_map(|(room, members)| ServerMsg::WhoReply { room, members }),
+        vec(room_info(), 0..5).prop_map(|rooms| ServerMsg::RoomsReply { rooms }),
+        (text(40), server_id(), vec(text(60), 0..4)).prop_map(|(name, server, rooms)| {
+            ServerMsg::WhoisReply {
+                name,
+                server,
+                rooms,
+            }
+        }),
+        (server_id(), vec(member(), 0..5), vec(room_info(), 0..5)).prop_map(
+            |(id, members, rooms)| ServerMsg::StatusReply(StatusReport {
+                id,
+                servers: Vec::new(),
+                members,
+                counters: Default::default(),
+                rooms,
+            })
+        ),
     ]
 }
 
@@ -263,12 +423,30 @@ fn chat_event() -> impl Strategy<Value = ChatEvent> {
     prop_oneof![
         text(40).prop_map(|name| ChatEvent::Joined { name }),
         (text(40), leave_reason()).prop_map(|(name, reason)| ChatEvent::Left { name, reason }),
-        (text(40), text(1100), any::<u64>()).prop_map(|(from, text, cid)| ChatEvent::Message {
-            from,
-            text,
-            cid
-        }),
-        (4u8..=255).prop_map(|kind| ChatEvent::Unknown { kind }),
+        (text(40), text(1100), text(60), any::<u64>(), any::<bool>()).prop_map(
+            |(from, text, room, cid, action)| ChatEvent::Message {
+                from,
+                text,
+                room,
+                cid,
+                action,
+            }
+        ),
+        (text(40), text(60)).prop_map(|(name, room)| ChatEvent::Entered { name, room }),
+        (text(40), text(60)).prop_map(|(name, room)| ChatEvent::Parted { name, room }),
+        (text(40), text(40), text(1100), any::<u64>(), any::<bool>()).prop_map(
+            |(from, to, text, cid, action)| ChatEvent::Private {
+                from,
+                to,
+                text,
+                cid,
+                action,
+            }
+        ),
+        (text(40), text(40)).prop_map(|(old, new)| ChatEvent::Nick { old, new }),
+        (text(60), text(320), text(40), any::<u64>())
+            .prop_map(|(room, text, by, at)| ChatEvent::Topic { room, text, by, at }),
+        (9u8..=255).prop_map(|kind| ChatEvent::Unknown { kind }),
     ]
 }
 
@@ -356,7 +534,8 @@ proptest! {
         ranges in vec(any::<(u64, u64)>(), 0..80),
         parts in vec(any::<u32>(), 0..250),
         (part, total) in any::<(u32, u32)>(),
-        names in vec(text(32), 0..40),
+        members in vec((text(32), vec(text(50), 0..4)), 0..30),
+        topics in vec((text(50), text(300), text(32), any::<u64>(), server_id()), 0..3),
         from in any::<Option<u64>>(),
     ) {
         for (seq, event) in &events {
@@ -369,7 +548,15 @@ proptest! {
         datagram_round_trip(Kind::RelayStatus, &cluster, &Status { origin, highest, oldest })?;
         datagram_round_trip(Kind::RelayNack, &cluster, &Nack { origin, ranges })?;
         datagram_round_trip(Kind::RelaySyncRequest, &cluster, &SyncRequest { origin, seq, parts, requester: Default::default(), resume: Default::default(), })?;
-        let snapshot = Snapshot { origin, seq, part, parts: total, names, from };
+        let members = members
+            .into_iter()
+            .map(|(name, rooms)| SnapshotMember { name, rooms })
+            .collect();
+        let topics = topics
+            .into_iter()
+            .map(|(room, text, by, at, origin)| TopicEntry { room, text, by, at, origin })
+            .collect();
+        let snapshot = Snapshot { origin, seq, part, parts: total, members, from, topics };
         datagram_round_trip(Kind::RelaySnapshot, &cluster, &snapshot)?;
     }
 
@@ -394,6 +581,28 @@ proptest! {
         if validate_text(&text).is_ok() {
             prop_assert!(!text.is_empty() && text.len() <= MAX_TEXT_BYTES);
             prop_assert!(!text.chars().any(|c| c.is_control() && c != '\t'));
+        }
+    }
+
+    #[test]
+    fn accepted_rooms_keep_the_rules(room in text(60)) {
+        if validate_room(&room).is_ok() {
+            let chars = room.chars().count();
+            prop_assert!(room.starts_with('#') && (2..=MAX_ROOM_CHARS).contains(&chars));
+            prop_assert!(!room.chars().any(|c| c.is_control() || c.is_whitespace() || c == ','));
+            for invisible in ['\u{200b}', '\u{200e}', '\u{202e}', '\u{2066}', '\u{feff}', '\u{00ad}'] {
+                prop_assert!(!room.contains(invisible), "accepted {:?}", room);
+            }
+        }
+        let hashed = format!("#{room}");
+        prop_assert_eq!(name_key(&hashed.to_ascii_uppercase()), name_key(&hashed.to_ascii_lowercase()));
+    }
+
+    #[test]
+    fn accepted_topics_keep_the_rules(topic in text(320)) {
+        if validate_topic(&topic).is_ok() {
+            prop_assert!(topic.len() <= MAX_TOPIC_BYTES);
+            prop_assert!(!topic.chars().any(char::is_control));
         }
     }
 }

@@ -15,6 +15,7 @@ use chatty::membership::messages::Heartbeat;
 use chatty::net::{ClusterConfig, Transport, TransportConfig, UdpTransport};
 use chatty::protocol::{ServerId, ServerMsg};
 use chatty::relay::messages::{Data, WireEvent};
+use chatty::relay::ChatEvent;
 use chatty::seal::{ClusterKey, Keyring, SealConfig, SealStats};
 use chatty::wire::envelope::{self, Kind};
 use chatty::wire::{Destination, Via};
@@ -117,7 +118,16 @@ async fn forge_relay(seal: Option<SealConfig>) -> (String, TestServer) {
     // s1's events so far: 1 = ann joined. Forge event 2 from s1.
     let forged = Data {
         origin: s1.id,
-        events: vec![WireEvent(2, 3, "mallory".into(), "forged".into(), 0, 0)],
+        events: vec![WireEvent::new(
+            2,
+            &ChatEvent::Message {
+                from: "mallory".into(),
+                text: "forged".into(),
+                room: "#lobby".into(),
+                cid: 0,
+                action: false,
+            },
+        )],
     };
     let bytes = envelope::seal(Kind::RelayData, "sec", &forged).unwrap();
     attacker().send_to(&bytes, s2.udp_addr.unwrap()).unwrap();

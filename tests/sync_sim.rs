@@ -57,7 +57,9 @@ fn chatter(c: &mut Cluster, rng: &mut fastrand::Rng, slot: usize) {
         _ => ChatEvent::Message {
             from: name,
             text: format!("at {:?}", c.sim.elapsed()),
+            room: "#lobby".into(),
             cid: 0,
+            action: false,
         },
     };
     c.submit(slot, event);

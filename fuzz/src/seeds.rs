@@ -7,7 +7,9 @@ use chatty::protocol::{
     encode_frame, ClientMsg, ErrorCode, LeaveReason, Member, MessageId, ServerInfo, ServerMsg,
     StatusReport,
 };
-use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
+use chatty::relay::messages::{
+    Data, Nack, Snapshot, SnapshotMember, Status, SyncRequest, TopicEntry, WireEvent,
+};
 use chatty::relay::ChatEvent;
 use chatty::wire::envelope::{seal, Kind};
 
@@ -193,7 +195,30 @@ pub fn datagrams() -> Vec<Vec<u8>> {
         ChatEvent::Message {
             from: "Leo".into(),
             text: "hi".into(),
+            room: "#lobby".into(),
             cid: 9,
+            action: false,
+        },
+        ChatEvent::Entered {
+            name: "Leo".into(),
+            room: "#dev".into(),
+        },
+        ChatEvent::Private {
+            from: "Leo".into(),
+            to: "Léa".into(),
+            text: "psst".into(),
+            cid: 10,
+            action: false,
+        },
+        ChatEvent::Topic {
+            room: "#dev".into(),
+            text: "releases".into(),
+            by: "Leo".into(),
+            at: 1_700_000_000_000,
+        },
+        ChatEvent::Nick {
+            old: "Leo".into(),
+            new: "Leonardo".into(),
         },
         ChatEvent::Left {
             name: "Leo".into(),
@@ -244,7 +269,10 @@ pub fn datagrams() -> Vec<Vec<u8>> {
             &SyncRequest {
                 origin: me(),
                 seq: 0,
-                parts: vec![], requester: Default::default(), resume: Default::default(), },
+                parts: vec![],
+                requester: Default::default(),
+                resume: Default::default(),
+            },
         ),
         seal(
             Kind::RelaySnapshot,
@@ -254,8 +282,24 @@ pub fn datagrams() -> Vec<Vec<u8>> {
                 seq: 2,
                 part: 0,
                 parts: 1,
-                names: vec!["Leo".into(), "Léa".into()],
+                members: vec![
+                    SnapshotMember {
+                        name: "Leo".into(),
+                        rooms: vec!["#lobby".into(), "#dev".into()],
+                    },
+                    SnapshotMember {
+                        name: "Léa".into(),
+                        rooms: vec!["#lobby".into()],
+                    },
+                ],
                 from: Some(1),
+                topics: vec![TopicEntry {
+                    room: "#dev".into(),
+                    text: "releases".into(),
+                    by: "Leo".into(),
+                    at: 1_700_000_000_000,
+                    origin: peer(),
+                }],
             },
         ),
     ];

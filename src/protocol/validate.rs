@@ -1,7 +1,7 @@
 //! The naming and text rules, shared by the server (which enforces them) and
 //! the client (which checks early to give a faster, friendlier error).
 
-use super::{MAX_NAME_CHARS, MAX_TEXT_BYTES};
+use super::{MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TOPIC_BYTES};
 
 /// Checks a requested name against the rules in PROTOCOL.md: 1–32 characters,
 /// no control characters, no leading or trailing white space.
@@ -23,6 +23,52 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     }
     if name.trim() != name {
         return Err("name must not start or end with white space".into());
+    }
+    Ok(())
+}
+
+/// Checks a room name against the rules in PROTOCOL.md: `#` and then 1–49
+/// characters (50 in all), no white space, no `,`, no control or invisible
+/// characters. Rooms are compared by [`name_key`], like names.
+pub fn validate_room(room: &str) -> Result<(), String> {
+    let Some(rest) = room.strip_prefix('#') else {
+        return Err("a room name starts with #".into());
+    };
+    let chars = room.chars().count();
+    if rest.is_empty() {
+        return Err("a room name needs at least one character after #".into());
+    }
+    if chars > MAX_ROOM_CHARS {
+        return Err(format!(
+            "room name is {chars} characters; at most {MAX_ROOM_CHARS} are allowed"
+        ));
+    }
+    if room.chars().any(char::is_control) {
+        return Err("room name must not contain control characters".into());
+    }
+    if room.chars().any(is_invisible) {
+        return Err("room name must not contain invisible or direction-changing characters".into());
+    }
+    if room.chars().any(char::is_whitespace) {
+        return Err("room name must not contain white space".into());
+    }
+    if room.contains(',') {
+        return Err("room name must not contain ','".into());
+    }
+    Ok(())
+}
+
+/// Checks a topic: at most 300 bytes, no control characters (tab
+/// included: a topic is shown on one line). Empty clears the topic.
+pub fn validate_topic(topic: &str) -> Result<(), String> {
+    if topic.len() > MAX_TOPIC_BYTES {
+        return Err(format!(
+            "topic is {} bytes; at most {MAX_TOPIC_BYTES} are allowed",
+            topic.len()
+        ));
+    }
+    if topic.chars().any(char::is_control) {
+        return Err("topic must not contain control characters".into());
     }
     Ok(())
 }
@@ -167,6 +213,44 @@ mod tests {
             "right-to-left override"
         );
         assert!(validate_name("Le\u{feff}o").is_err(), "BOM");
+    }
+
+    #[test]
+    fn rooms() {
+        for good in ["#dev", "#a", "#Dév-2", &format!("#{}", "é".repeat(49))] {
+            assert!(validate_room(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "dev",
+            "#",
+            "",
+            &format!("#{}", "x".repeat(50)),
+            "#two words",
+            "#tab\there",
+            "#a,b",
+            "#bell\u{7}",
+            "#zw\u{200b}sp",
+            "#nbsp\u{a0}x",
+            " #dev",
+        ] {
+            assert!(validate_room(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            name_key("#Dev"),
+            name_key("#d\u{435}v"),
+            "one room, looked alike"
+        );
+    }
+
+    #[test]
+    fn topics() {
+        assert!(validate_topic("").is_ok(), "empty clears");
+        assert!(validate_topic("release on Friday").is_ok());
+        assert!(validate_topic(&"x".repeat(300)).is_ok());
+        assert!(validate_topic(&"x".repeat(301)).is_err());
+        assert!(validate_topic(&"é".repeat(151)).is_err(), "limit is bytes");
+        assert!(validate_topic("a\tb").is_err());
+        assert!(validate_topic("evil \u{1b}[2J").is_err());
     }
 
     #[test]

@@ -21,11 +21,21 @@ pub const DEFAULT_MAX_PER_IP: usize = 64;
 /// Default time from accept to a successful `join`.
 pub const DEFAULT_JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default limit on nick changes: 3 in a row, then one per 10 s.
+pub const NICK_LIMIT: RateLimit = RateLimit {
+    per_sec: 0.1,
+    burst: 3,
+};
+
 /// Everything the TCP server can be tuned with.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Flood limit applied to `join`, `send` and `status`.
+    /// Flood limit applied to every request but `ping`, `pong`, `hello`
+    /// and `leave`.
     pub rate_limit: RateLimit,
+    /// The limit on nick changes, apart from the flood limit: a burst of
+    /// 3, then one per 10 s.
+    pub nick_limit: RateLimit,
     /// Frames that may wait for one client before it is disconnected as too
     /// slow. Frames are shared between clients, so this bounds memory per
     /// client by the frames' sizes, not by a copy each.
@@ -60,6 +70,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             rate_limit: RateLimit::default(),
+            nick_limit: NICK_LIMIT,
             client_queue: 1024,
             keepalive: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),

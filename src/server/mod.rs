@@ -8,6 +8,7 @@
 //! there are; [`tls`] optionally wraps them in TLS.
 
 pub mod admission;
+pub mod bridge;
 pub mod certs;
 pub mod closing;
 pub mod config;
@@ -29,6 +30,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use admission::{Admission, Refusal};
+pub use bridge::Sessions;
 pub use config::{RateLimit, ServerConfig};
 use room::Room;
 pub use tls::{ServerTls, TlsSetupError};
@@ -49,6 +51,10 @@ pub struct Server {
     advertised: SocketAddr,
     cluster: Option<PendingCluster>,
     admission: Arc<Admission>,
+    /// Cancelled when shutdown begins: every session stops.
+    stop: CancellationToken,
+    /// Every session and gateway task, waited for at shutdown.
+    tasks: TaskTracker,
 }
 
 /// The cluster side of a server, bound but not yet running: a node, its
@@ -168,7 +174,22 @@ impl Server {
             advertised,
             cluster,
             admission,
+            stop: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         })
+    }
+
+    /// A handle for gateways (IRC, WebSockets) to open sessions on this
+    /// server; valid until it has shut down.
+    pub fn sessions(&self) -> Sessions {
+        Sessions {
+            room: self.room.clone(),
+            config: self.config.clone(),
+            admission: self.admission.clone(),
+            stop: self.stop.clone(),
+            tasks: self.tasks.clone(),
+            view: self.cluster_view(),
+        }
     }
 
     /// The address actually bound.
@@ -207,6 +228,8 @@ impl Server {
             config,
             cluster,
             admission,
+            stop,
+            tasks,
             ..
         } = self;
         info!(server = %room.id(), addr = %listener.local_addr()?, tls = config.tls.is_some(), "serving clients");
@@ -238,8 +261,6 @@ impl Server {
                 deliveries: deliveries_tx,
             })
         });
-        let stop = CancellationToken::new();
-        let tasks = TaskTracker::new();
         check_fd_limit(config.max_connections);
         let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
         let mut last_refusal_log: Option<std::time::Instant> = None;

@@ -7,6 +7,7 @@ pub mod fake;
 pub mod proc;
 #[cfg(target_os = "linux")]
 pub mod pty;
+pub mod rooms;
 pub mod watcher;
 
 use std::net::SocketAddr;

@@ -244,7 +244,16 @@ impl Cluster {
     /// The node in `slot` says `text`.
     pub fn say(&mut self, slot: usize, text: String) -> u64 {
         let from = format!("u{slot}");
-        self.submit(slot, ChatEvent::Message { from, text, cid: 0 })
+        self.submit(
+            slot,
+            ChatEvent::Message {
+                from,
+                text,
+                room: "#lobby".into(),
+                cid: 0,
+                action: false,
+            },
+        )
     }
 
     /// What the node in `slot` was delivered of `origin`.

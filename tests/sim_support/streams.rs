@@ -131,7 +131,18 @@ pub fn project(members: &mut BTreeSet<String>, event: &ChatEvent) {
         ChatEvent::Left { name, .. } => {
             members.remove(name);
         }
-        ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
+        ChatEvent::Nick { old, new } => {
+            if members.remove(old) {
+                members.insert(new.clone());
+            }
+        }
+        // Room events and lines leave the member list as it is.
+        ChatEvent::Entered { .. }
+        | ChatEvent::Parted { .. }
+        | ChatEvent::Message { .. }
+        | ChatEvent::Private { .. }
+        | ChatEvent::Topic { .. }
+        | ChatEvent::Unknown { .. } => {}
     }
 }
 
@@ -166,7 +177,7 @@ impl Stream {
             Delivery::Synced { members, .. } => {
                 assert!(!epoch.synced, "a second first sync of {origin}");
                 epoch.synced = true;
-                epoch.members = members.into_iter().collect();
+                epoch.members = members.into_iter().map(|m| m.name).collect();
             }
             Delivery::Event { seq, event, .. } => {
                 assert!(epoch.synced, "event {seq} of {origin} before its sync");
@@ -186,8 +197,9 @@ impl Stream {
             Delivery::Lost { count, .. } => epoch.lost_at_sync += count,
             Delivery::Resynced { members, .. } => {
                 assert!(epoch.synced, "a resync of {origin} before its sync");
-                epoch.members = members.iter().cloned().collect();
-                epoch.resyncs.push(members);
+                let names: Vec<String> = members.into_iter().map(|m| m.name).collect();
+                epoch.members = names.iter().cloned().collect();
+                epoch.resyncs.push(names);
             }
             Delivery::OriginGone { graceful, .. } => epoch.gone = Some(graceful),
         }

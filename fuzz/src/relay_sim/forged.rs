@@ -3,8 +3,11 @@
 //! anywhere.
 
 use arbitrary::Arbitrary;
+use chatty::protocol::LeaveReason;
 use chatty::protocol::ServerId;
-use chatty::relay::messages::{Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
+use chatty::relay::messages::{
+    ChatEvent, Data, Nack, Snapshot, SnapshotMember, Status, SyncRequest, WireEvent,
+};
 use chatty::wire::envelope::{self, Kind};
 
 use super::{name, World};
@@ -52,6 +55,8 @@ pub enum Forged {
         origin: Who,
         seq: Seq,
         parts: Vec<u32>,
+        requester: Option<Who>,
+        resume: Seq,
     },
     /// A snapshot part.
     Snapshot {
@@ -90,14 +95,7 @@ impl World {
                     .into_iter()
                     .take(40)
                     .map(|(seq, kind, n)| {
-                        WireEvent(
-                            self.seq(origin, seq),
-                            kind % 5,
-                            name(n),
-                            "t".into(),
-                            kind / 5,
-                            0,
-                        )
+                        WireEvent::from_event(self.seq(origin, seq), forged_event(kind, n))
                     })
                     .collect();
                 envelope::seal(Kind::RelayData, CLUSTER, &Data { origin, events })
@@ -124,12 +122,21 @@ impl World {
                     .collect();
                 envelope::seal(Kind::RelayNack, CLUSTER, &Nack { origin, ranges })
             }
-            Forged::SyncRequest { origin, seq, parts } => {
+            Forged::SyncRequest {
+                origin,
+                seq,
+                parts,
+                requester,
+                resume,
+            } => {
                 let origin = self.who(&origin);
                 let request = SyncRequest {
                     origin,
                     seq: self.seq(origin, seq),
-                    parts: parts.into_iter().take(200).collect(), requester: Default::default(), resume: Default::default(), };
+                    parts: parts.into_iter().take(200).collect(),
+                    requester: requester.map(|r| self.who(&r)),
+                    resume: self.seq(origin, resume),
+                };
                 envelope::seal(Kind::RelaySyncRequest, CLUSTER, &request)
             }
             Forged::Snapshot {
@@ -146,12 +153,67 @@ impl World {
                     seq: self.seq(origin, seq),
                     part,
                     parts,
-                    names: names.into_iter().take(40).map(name).collect(),
+                    members: names
+                        .into_iter()
+                        .take(40)
+                        .map(|n| SnapshotMember {
+                            name: name(n),
+                            rooms: vec![room(n)],
+                        })
+                        .collect(),
                     from: from.map(|f| self.seq(origin, f)),
+                    topics: vec![],
                 };
                 envelope::seal(Kind::RelaySnapshot, CLUSTER, &snapshot)
             }
         };
         sealed.ok()
+    }
+}
+
+/// A room among a few, so forged events about rooms meet.
+fn room(n: u8) -> String {
+    format!("#r{}", n % 4)
+}
+
+/// An event of any kind (kinds past the known ones stay unknown), about
+/// the member `name(n)`.
+fn forged_event(kind: u8, n: u8) -> ChatEvent {
+    let (who, room, text) = (name(n), room(n), "t".to_string());
+    match kind % 10 {
+        0 => ChatEvent::Joined { name: who },
+        1 => ChatEvent::Left {
+            name: who,
+            reason: LeaveReason::Leave,
+        },
+        2 => ChatEvent::Message {
+            from: who,
+            text,
+            room,
+            cid: u64::from(kind / 10),
+            action: kind & 1 == 1,
+        },
+        3 => ChatEvent::Entered { name: who, room },
+        4 => ChatEvent::Parted { name: who, room },
+        5 => ChatEvent::Private {
+            from: who,
+            to: name(n.wrapping_add(1)),
+            text,
+            cid: u64::from(kind / 10),
+            action: false,
+        },
+        6 => ChatEvent::Nick {
+            old: who,
+            new: name(n.wrapping_add(1)),
+        },
+        7 => ChatEvent::Topic {
+            room,
+            text,
+            by: who,
+            at: u64::from(kind),
+        },
+        _ => ChatEvent::Unknown {
+            kind: 9 + kind / 10,
+        },
     }
 }

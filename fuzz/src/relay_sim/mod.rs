@@ -291,7 +291,9 @@ impl World {
             Local::Say { name: n, len } => ChatEvent::Message {
                 from: name(n),
                 text: "x".repeat(usize::from(len) % 1001),
+                room: "#lobby".into(),
                 cid: 0,
+                action: false,
             },
         };
         let id = self.id(slot);

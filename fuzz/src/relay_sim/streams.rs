@@ -27,13 +27,15 @@ impl World {
         let node = &mut self.nodes[slot];
         let honest = !node.tainted;
         match delivery {
-            Delivery::Synced { origin, members } => {
+            Delivery::Synced {
+                origin, members, ..
+            } => {
                 assert!(node.up.contains(&origin), "sync from an origin not up");
                 let stream = node.streams.entry(origin).or_default();
                 assert!(!stream.synced, "a second first sync for one stream");
                 stream.synced = true;
                 stream.bound = self.history.get(&origin).map_or(0, |h| h.len() as u64);
-                stream.members = members.into_iter().collect();
+                stream.members = members.into_iter().map(|m| m.name).collect();
             }
             Delivery::Event { origin, seq, event } => {
                 let stream = node.streams.entry(origin).or_default();
@@ -64,10 +66,12 @@ impl World {
                     stream.lost = stream.lost.saturating_add(count);
                 }
             }
-            Delivery::Resynced { origin, members } => {
+            Delivery::Resynced {
+                origin, members, ..
+            } => {
                 let stream = node.streams.entry(origin).or_default();
                 assert!(stream.synced, "resync before the first snapshot");
-                stream.members = members.into_iter().collect();
+                stream.members = members.into_iter().map(|m| m.name).collect();
             }
             Delivery::OriginGone { origin, .. } => {
                 assert!(!node.up.contains(&origin), "gone while still a member");
@@ -86,6 +90,16 @@ pub(super) fn project(members: &mut BTreeSet<String>, event: &ChatEvent) {
         ChatEvent::Left { name, .. } => {
             members.remove(name);
         }
-        ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
+        ChatEvent::Nick { old, new } => {
+            if members.remove(old) {
+                members.insert(new.clone());
+            }
+        }
+        ChatEvent::Entered { .. }
+        | ChatEvent::Parted { .. }
+        | ChatEvent::Message { .. }
+        | ChatEvent::Private { .. }
+        | ChatEvent::Topic { .. }
+        | ChatEvent::Unknown { .. } => {}
     }
 }

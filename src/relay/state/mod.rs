@@ -38,10 +38,11 @@
 //!   [`Delivery::OriginGone`]; the application knows who was there.
 //!
 //! The relay keeps no copy of other servers' members: the room owns them.
-//! It keeps the local stream's member set only to serve snapshots, as a
-//! projection of the events it was given.
+//! It keeps the local stream's members (with their rooms) only to serve
+//! snapshots, as a projection of the events it was given, and the topics
+//! this server knows, for the same snapshots (see `projection`).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -49,21 +50,28 @@ use tracing::warn;
 
 mod ended;
 mod footprint;
+mod projection;
 mod receiver;
 mod sender;
+mod stash;
 #[cfg(test)]
 mod tests;
 
 pub use footprint::Footprint;
+pub use sender::fits_one_datagram;
 
 use std::sync::Arc;
 
-use super::messages::{ChatEvent, Data, Nack, Snapshot, Status, SyncRequest, WireEvent};
+use super::messages::{
+    ChatEvent, Data, Nack, Snapshot, SnapshotMember, Status, SyncRequest, TopicEntry, WireEvent,
+};
 use crate::protocol::ServerId;
 use crate::wire::{envelope, Destination, Envelope, EnvelopeError, Kind, Transmit, MAX_DATAGRAM};
 use ended::Ended;
-use receiver::{Origin, Stash};
+use projection::Projection;
+use receiver::Origin;
 use sender::{Peer, StartSnapshot};
+use stash::Stash;
 
 /// Relay tuning.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,12 +105,15 @@ impl Default for RelayConfig {
 /// What the relay hands the application, per origin in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// The first snapshot of `origin`: these members are there now.
+    /// The first snapshot of `origin`: these members are there now, in
+    /// these rooms, and it knows these topics.
     Synced {
         /// The origin.
         origin: ServerId,
-        /// Its members.
-        members: Vec<String>,
+        /// Its members, by name, each once.
+        members: Vec<SnapshotMember>,
+        /// The topics it knows.
+        topics: Vec<TopicEntry>,
     },
     /// The next event from `origin`.
     Event {
@@ -121,13 +132,16 @@ pub enum Delivery {
         /// How many events, exactly.
         count: u64,
     },
-    /// After an overrun: `origin`'s members are now exactly these (the
-    /// joins and leaves in between were among the lost events).
+    /// After an overrun: `origin`'s members are now exactly these, in
+    /// these rooms (the joins, leaves, entries and parts in between were
+    /// among the lost events), and it knows these topics.
     Resynced {
         /// The origin.
         origin: ServerId,
-        /// Its members.
-        members: Vec<String>,
+        /// Its members, by name, each once.
+        members: Vec<SnapshotMember>,
+        /// The topics it knows.
+        topics: Vec<TopicEntry>,
     },
     /// `origin` is gone (crashed, left or replaced); its stream ends here.
     OriginGone {
@@ -169,8 +183,9 @@ pub struct Relay {
     cluster: String,
     config: RelayConfig,
     last_seq: u64,
-    /// The local stream's members as of `last_seq`: what snapshots show.
-    local_members: BTreeSet<String>,
+    /// The local stream's members as of `last_seq`, and the topics known:
+    /// what snapshots show.
+    projection: Projection,
     retained: VecDeque<WireEvent>,
     unsent: Vec<WireEvent>,
     peers: BTreeMap<ServerId, Peer>,
@@ -189,27 +204,29 @@ pub struct Relay {
     stats: RelayStats,
 }
 
-/// Room left in a datagram for the envelope and the body's fixed fields.
-const DATA_OVERHEAD: usize = 48;
-/// Upper bound of an event's encoding beyond its two strings (a sixth
-/// element, the sender's cid, adds up to 9 bytes).
-const EVENT_OVERHEAD: usize = 33;
+/// Room left in a `RelayData` body beyond its events: the body's array
+/// header, the origin id (18) and the events' array header (up to 3).
+const DATA_OVERHEAD: usize = 24;
 /// Most NACK ranges in one datagram.
 const MAX_NACK_RANGES: usize = 64;
 /// Most events resent in answer to one NACK.
 const MAX_RESEND: usize = 4096;
 /// Most snapshot parts asked for in one request (each costs up to 5 bytes).
 const MAX_PARTS_PER_REQUEST: usize = 200;
-/// Bytes of names per snapshot part.
+/// Bytes of entries (members, topics) per snapshot part.
 const SNAPSHOT_PART_BYTES: usize = 1100;
 /// The highest sequence number accepted from the network. No origin creates
 /// 2^64 - 1 events; refusing the very last number keeps "one past the last
 /// delivered" representable, so no forged number can overflow it.
 const LAST_SEQ: u64 = u64::MAX - 1;
-/// Most parts a snapshot may have. A server's member list fills at most a
-/// few hundred parts (10,000 members with 32-character names take about
-/// 1,200), so a claim beyond this is forged, and refusing it bounds what a
-/// receiver holds while assembling one snapshot (about 5 MiB).
+/// Most parts a snapshot may have. A server's members fill at most a few
+/// hundred parts (10,000 members with 32-character names in `#lobby` and
+/// three 10-character rooms take about 800), so a claim beyond this is
+/// forged, and refusing it bounds what a receiver holds while assembling
+/// one snapshot (about 5 MiB). The largest snapshot that fits is 4.5 MB of
+/// entries: about 680 members in 32 rooms if every name and room were as
+/// long as the rules allow in four-byte characters, or 2,600 with
+/// ASCII names of the longest kind (CLUSTER-rooms.md).
 const MAX_SNAPSHOT_PARTS: u32 = 4096;
 /// How long a peer's start snapshot is kept for it. A sync normally
 /// completes within a few round trips; a request later than this is
@@ -231,7 +248,7 @@ impl Relay {
             cluster: cluster.to_string(),
             config,
             last_seq: 0,
-            local_members: BTreeSet::new(),
+            projection: Projection::default(),
             retained: VecDeque::new(),
             unsent: Vec::new(),
             peers: BTreeMap::new(),
@@ -282,15 +299,7 @@ impl Relay {
     pub fn submit(&mut self, seq: u64, event: ChatEvent) {
         debug_assert_eq!(seq, self.last_seq + 1, "the room numbers events in order");
         self.last_seq = seq;
-        match &event {
-            ChatEvent::Joined { name } => {
-                self.local_members.insert(name.clone());
-            }
-            ChatEvent::Left { name, .. } => {
-                self.local_members.remove(name);
-            }
-            ChatEvent::Message { .. } | ChatEvent::Unknown { .. } => {}
-        }
+        self.projection.apply_local(self.me, &event);
         let wire = WireEvent::from_event(seq, event);
         // With no peer, the next flush would drop it unsent anyway: a peer
         // that comes up later syncs from a snapshot taken after this event.
@@ -313,7 +322,7 @@ impl Relay {
         if id == self.me {
             return;
         }
-        let start = self.current_snapshot();
+        let start = self.start_snapshot();
         self.peers.insert(
             id,
             Peer {
@@ -364,12 +373,7 @@ impl Relay {
                 .into_iter()
                 .filter(|(s, _)| (next..=highest).contains(s))
             {
-                self.stats.delivered += 1;
-                self.deliveries.push_back(Delivery::Event {
-                    origin: id,
-                    seq,
-                    event,
-                });
+                self.deliver_event(id, seq, event);
                 delivered += 1;
             }
             let lost = highest - next + 1 - delivered;

@@ -2,6 +2,7 @@
 //! events in order, buffering early ones, chasing gaps with NACKs and
 //! resynchronising from snapshots after an overrun.
 
+use super::projection::merge_members;
 use super::*;
 
 #[derive(Debug, Default)]
@@ -11,7 +12,7 @@ pub(super) struct SyncState {
     /// Where the origin began relaying to us, as its snapshot says.
     pub(super) from: Option<u64>,
     pub(super) parts: u32,
-    pub(super) got: BTreeMap<u32, Vec<String>>,
+    pub(super) got: BTreeMap<u32, (Vec<SnapshotMember>, Vec<TopicEntry>)>,
     pub(super) last_request: Option<Instant>,
     /// True after an overrun: the result is a resync, not a first sync.
     pub(super) resync: bool,
@@ -58,61 +59,6 @@ impl Origin {
     }
 }
 
-/// Origins not (yet) up whose data is kept for when they are.
-pub(super) const MAX_STASHED_ORIGINS: usize = 16;
-/// Events kept per stashed origin.
-pub(super) const MAX_STASHED_EVENTS: usize = 256;
-/// How long stashed data is kept.
-pub(super) const STASH_TTL: Duration = Duration::from_secs(2);
-
-/// Data from servers that this one's membership has not seen come up yet.
-///
-/// Each side notices the other on its own heartbeat schedule, so an origin
-/// often starts relaying to us a few milliseconds before we know it. Those
-/// events would be repaired by NACK once we sync, but keeping a few saves
-/// the round trip. Bounded in origins, events and time: data from a server
-/// that never comes up costs at most [`MAX_STASHED_ORIGINS`] ×
-/// [`MAX_STASHED_EVENTS`] events for [`STASH_TTL`].
-#[derive(Debug, Default)]
-pub(super) struct Stash {
-    origins: BTreeMap<ServerId, (Instant, Vec<WireEvent>)>,
-}
-
-impl Stash {
-    /// Keeps `events` of `origin`, received at `now`, within the bounds.
-    pub(super) fn keep(&mut self, origin: ServerId, events: Vec<WireEvent>, now: Instant) -> bool {
-        if !self.origins.contains_key(&origin) && self.origins.len() >= MAX_STASHED_ORIGINS {
-            return false;
-        }
-        let (_, held) = self
-            .origins
-            .entry(origin)
-            .or_insert_with(|| (now, Vec::new()));
-        let room = MAX_STASHED_EVENTS.saturating_sub(held.len());
-        held.extend(events.into_iter().take(room));
-        true
-    }
-
-    /// Everything kept for `origin`.
-    pub(super) fn take(&mut self, origin: ServerId) -> Vec<WireEvent> {
-        self.origins
-            .remove(&origin)
-            .map(|(_, e)| e)
-            .unwrap_or_default()
-    }
-
-    /// Forgets what has been kept longer than [`STASH_TTL`].
-    pub(super) fn expire(&mut self, now: Instant) {
-        self.origins
-            .retain(|_, (since, _)| now.saturating_duration_since(*since) < STASH_TTL);
-    }
-
-    /// Events held, over all origins.
-    pub(super) fn len(&self) -> usize {
-        self.origins.values().map(|(_, e)| e.len()).sum()
-    }
-}
-
 impl Relay {
     pub(super) fn on_data(&mut self, data: Data) {
         if !self.origins.contains_key(&data.origin) {
@@ -144,7 +90,7 @@ impl Relay {
         if old || o.buffer.contains_key(&seq) {
             self.stats.duplicates += 1;
         } else if o.buffer.len() < max_buffered {
-            o.buffer.insert(seq, wire.event());
+            o.buffer.insert(seq, wire.into_event());
         }
     }
 
@@ -193,7 +139,7 @@ impl Relay {
                 sync.got.clear();
             }
         }
-        sync.got.insert(snap.part, snap.names);
+        sync.got.insert(snap.part, (snap.members, snap.topics));
         if sync.got.len() as u32 == sync.parts {
             self.apply_snapshot(snap.origin);
         }
@@ -206,13 +152,12 @@ impl Relay {
         };
         let Some(sync) = o.sync.take() else { return };
         let seq = sync.seq.unwrap_or(0);
-        let members: Vec<String> = sync
-            .got
-            .into_values()
-            .flatten()
-            .collect::<BTreeSet<String>>()
-            .into_iter()
-            .collect();
+        let (members, topics): (Vec<_>, Vec<_>) = sync.got.into_values().unzip();
+        let members = merge_members(members);
+        let topics: Vec<TopicEntry> = topics.into_iter().flatten().collect();
+        for topic in &topics {
+            self.projection.offer(topic.clone());
+        }
         if !sync.resync {
             o.buffer = o.buffer.split_off(&(seq + 1));
             o.next = seq + 1;
@@ -226,6 +171,7 @@ impl Relay {
             self.deliveries.push_back(Delivery::Synced {
                 origin: id,
                 members,
+                topics,
             });
         } else {
             // Deliver, in order, whatever we hold up to the snapshot; the
@@ -237,12 +183,7 @@ impl Relay {
             let next = o.next;
             o.next = seq + 1;
             for (s, event) in held.into_iter().filter(|(s, _)| *s >= next) {
-                self.stats.delivered += 1;
-                self.deliveries.push_back(Delivery::Event {
-                    origin: id,
-                    seq: s,
-                    event,
-                });
+                self.deliver_event(id, s, event);
                 delivered += 1;
             }
             let lost = seq + 1 - next - delivered;
@@ -254,6 +195,7 @@ impl Relay {
             self.deliveries.push_back(Delivery::Resynced {
                 origin: id,
                 members,
+                topics,
             });
         }
         self.deliver_ready(id);
@@ -266,15 +208,23 @@ impl Relay {
         if o.sync.is_some() {
             return;
         }
+        let mut ready = Vec::new();
         while let Some(event) = o.buffer.remove(&o.next) {
-            self.stats.delivered += 1;
-            self.deliveries.push_back(Delivery::Event {
-                origin: id,
-                seq: o.next,
-                event,
-            });
+            ready.push((o.next, event));
             o.next += 1;
         }
+        for (seq, event) in ready {
+            self.deliver_event(id, seq, event);
+        }
+    }
+
+    /// Hands one event of `origin` to the application, noting a topic on
+    /// the way (snapshots carry every topic this server knows).
+    pub(super) fn deliver_event(&mut self, origin: ServerId, seq: u64, event: ChatEvent) {
+        self.projection.note_topic(origin, &event);
+        self.stats.delivered += 1;
+        self.deliveries
+            .push_back(Delivery::Event { origin, seq, event });
     }
 
     /// Asks an origin for what is missing: a snapshot, or a gap's events.

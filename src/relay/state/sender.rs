@@ -2,14 +2,29 @@
 //! datagrams for every peer, answering NACKs from the retransmit buffer,
 //! and serving member snapshots.
 
+use super::projection::SnapshotPart;
 use super::*;
+use crate::wire::envelope::MAX_CLUSTER_NAME;
 
-/// The members of this server as of event `seq`, split into datagram-sized
-/// parts: what a snapshot serves.
+/// The members of this server (with their rooms) as of event `seq`, and
+/// the topics it knew then, split into datagram-sized parts: what a
+/// snapshot serves.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct StartSnapshot {
     pub(crate) seq: u64,
-    pub(crate) parts: Vec<Vec<String>>,
+    pub(crate) parts: Vec<SnapshotPart>,
+    /// The topic changes it includes (`Projection::topics_seen`).
+    pub(crate) topics_seen: u64,
+}
+
+/// Whether `event`, whatever its number, fits one `RelayData` datagram of
+/// any cluster (the longest cluster name, a seal). The room refuses a
+/// local event that does not, since it could never be relayed: only a
+/// message or private line with long multi-byte names, room and text can
+/// fail (see PROTOCOL-rooms.md).
+pub fn fits_one_datagram(event: &ChatEvent) -> bool {
+    let budget = MAX_DATAGRAM - envelope::overhead("") - MAX_CLUSTER_NAME - DATA_OVERHEAD;
+    event.size_bound() <= budget
 }
 
 /// A server this one relays its events to.
@@ -26,18 +41,36 @@ pub(crate) struct Peer {
 
 impl Relay {
     /// The snapshot as of our last event, built at most once per event.
+    /// Never rebuilt for the same event: a receiver may be assembling it
+    /// part by part, and its parts must not shift.
     pub(super) fn current_snapshot(&mut self) -> Arc<StartSnapshot> {
         if let Some(cached) = &self.snapshot_cache {
             if cached.seq == self.last_seq {
                 return cached.clone();
             }
         }
-        let snapshot = Arc::new(StartSnapshot {
-            seq: self.last_seq,
-            parts: split_names(&self.local_members),
-        });
+        let snapshot = Arc::new(self.build_snapshot());
         self.snapshot_cache = Some(snapshot.clone());
         snapshot
+    }
+
+    /// The snapshot a peer coming up now is to be served: the current one,
+    /// or, if topics were learned since it was built (they are not part of
+    /// our stream, so no event marked it stale), one of its own with them.
+    pub(super) fn start_snapshot(&mut self) -> Arc<StartSnapshot> {
+        let current = self.current_snapshot();
+        if current.topics_seen == self.projection.topics_seen {
+            return current;
+        }
+        Arc::new(self.build_snapshot())
+    }
+
+    fn build_snapshot(&self) -> StartSnapshot {
+        StartSnapshot {
+            seq: self.last_seq,
+            parts: self.projection.split(),
+            topics_seen: self.projection.topics_seen,
+        }
     }
 
     /// The peer whose relay address is `addr`.
@@ -132,13 +165,15 @@ impl Relay {
         };
         let mut out = Vec::new();
         for part in wanted {
+            let entries = &snapshot.parts[part as usize];
             let body = Snapshot {
                 origin: self.me,
                 seq: snapshot.seq,
                 part,
                 parts: total,
-                names: snapshot.parts[part as usize].clone(),
+                members: entries.members.clone(),
                 from: Some(since),
+                topics: entries.topics.clone(),
             };
             if let Ok(bytes) = envelope::seal(Kind::RelaySnapshot, &self.cluster, &body) {
                 out.push(bytes);
@@ -172,7 +207,7 @@ impl Relay {
         let mut batch: Vec<WireEvent> = Vec::new();
         let mut used = 0;
         for ev in events {
-            let size = ev.2.len() + ev.3.len() + EVENT_OVERHEAD;
+            let size = ev.size_bound();
             if !batch.is_empty() && used + size > budget {
                 out.extend(self.seal_data(std::mem::take(&mut batch)));
                 used = 0;
@@ -220,62 +255,31 @@ impl Relay {
     }
 }
 
-/// Splits names into snapshot parts that each fit a datagram.
-pub(super) fn split_names(names: &BTreeSet<String>) -> Vec<Vec<String>> {
-    let mut parts = vec![Vec::new()];
-    let mut used = 0;
-    for name in names {
-        let size = name.len() + 3;
-        if used + size > SNAPSHOT_PART_BYTES && !parts.last().is_some_and(Vec::is_empty) {
-            parts.push(Vec::new());
-            used = 0;
-        }
-        used += size;
-        parts
-            .last_mut()
-            .expect("one part at least")
-            .push(name.clone());
-    }
-    parts
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn snapshots_split_to_fit_datagrams() {
-        let names: BTreeSet<String> = (0..2000)
-            .map(|i| format!("user-{i:05}-{}", "é".repeat(10)))
-            .collect();
-        let parts = split_names(&names);
-        assert!(parts.len() > 10);
-        assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), 2000);
-        let me = ServerId::from_bytes([1; 16]);
-        for (i, chunk) in parts.iter().enumerate() {
-            let snap = Snapshot {
-                origin: me,
-                seq: 7,
-                part: i as u32,
-                parts: parts.len() as u32,
-                names: chunk.clone(),
-                from: Some(u64::MAX),
-            };
-            envelope::seal(Kind::RelaySnapshot, &"c".repeat(64), &snap).expect("fits one datagram");
-        }
-        assert_eq!(split_names(&BTreeSet::new()), vec![Vec::<String>::new()]);
-    }
+    use crate::wire::MAX_ENVELOPE;
 
     #[test]
     fn the_largest_event_fits_a_datagram() {
-        let ev = WireEvent::new(
-            u64::MAX,
-            &ChatEvent::Message {
+        // The longest name, room and text in two-byte characters fit; the
+        // room refuses what does not (fits_one_datagram).
+        let events = [
+            ChatEvent::Message {
                 from: "é".repeat(32),
                 text: "x".repeat(1000),
+                room: format!("#{}", "é".repeat(49)),
                 cid: u64::MAX,
+                action: true,
             },
-        );
+            ChatEvent::Private {
+                from: "\u{4e00}".repeat(32),
+                to: "\u{4e00}".repeat(32),
+                text: "x".repeat(1000),
+                cid: u64::MAX,
+                action: true,
+            },
+        ];
         let me = ServerId::from_bytes([1; 16]);
         let relay = Relay::new(
             me,
@@ -284,8 +288,20 @@ mod tests {
             RelayConfig::default(),
             Instant::now(),
         );
-        let packed = relay.pack(&[ev.clone(), ev.clone(), ev]);
-        assert_eq!(packed.len(), 3, "one per datagram");
-        assert!(packed.iter().all(|d| d.len() <= MAX_DATAGRAM));
+        for event in events {
+            assert!(fits_one_datagram(&event), "{event:?}");
+            let ev = WireEvent::new(u64::MAX, &event);
+            let packed = relay.pack(&[ev.clone(), ev.clone(), ev]);
+            assert_eq!(packed.len(), 3, "one per datagram");
+            assert!(packed.iter().all(|d| d.len() <= MAX_ENVELOPE));
+        }
+        let too_long = ChatEvent::Message {
+            from: "\u{4e00}".repeat(32),
+            text: "x".repeat(1000),
+            room: format!("#{}", "\u{4e00}".repeat(49)),
+            cid: 0,
+            action: false,
+        };
+        assert!(!fits_one_datagram(&too_long));
     }
 }

@@ -27,7 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use super::state::RoomState;
 use super::ConnId;
 use crate::protocol::validate::name_key;
-use crate::protocol::{encode_frame, MessageId, ServerId, ServerMsg};
+use crate::protocol::{encode_frame, MessageId, ServerMsg};
 use crate::relay::ChatEvent;
 
 /// How many (sender, cid) pairs a room remembers: minutes of a busy LAN
@@ -108,34 +108,29 @@ impl SentLines {
 }
 
 impl RoomState {
-    /// Handles a local send of a line already numbered somewhere in the
-    /// cluster: acknowledges it with the original id (relaying it once more
-    /// if the original came from another server) and returns that id.
-    /// `None` means the line is new: number and show it.
+    /// Handles a local send of a line (a message or a private message,
+    /// `event`) already numbered somewhere in the cluster: acknowledges it
+    /// with the original id (relaying it once more if the original came
+    /// from another server) and returns that id. `None` means the line is
+    /// new: number and show it.
     pub(super) fn resent(
         &mut self,
-        me: ServerId,
         conn: ConnId,
-        from: &str,
-        text: &str,
         cid: Option<ClientId>,
+        event: &ChatEvent,
     ) -> Option<MessageId> {
         let cid = cid?;
+        let (ChatEvent::Message { from, .. } | ChatEvent::Private { from, .. }) = event else {
+            return None;
+        };
         let key = self.sent.line_key(from, cid.cid)?;
         let original = self.sent.original(&key)?;
         self.sent.duplicate_sends += 1;
-        if original.origin != me {
+        if original.origin != self.me {
             // Relayed once more under our numbering (shown nowhere here):
             // the dead server may have reached some survivors and not others.
-            let id = self.next_id(me);
-            self.relay_out(
-                id.seq,
-                ChatEvent::Message {
-                    from: from.to_string(),
-                    text: text.to_string(),
-                    cid: cid.cid,
-                },
-            );
+            let id = self.next_id();
+            self.relay_out(id.seq, event.clone());
         }
         self.ack(conn, Some(cid), original);
         Some(original)
@@ -175,9 +170,10 @@ impl RoomState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ServerId;
     use crate::relay::Delivery;
     use crate::server::room::tests::{drain, id};
-    use crate::server::room::{Registration, Room, Wakes};
+    use crate::server::room::{ChatLine, Registration, Room, Wakes};
     use tokio::sync::mpsc;
 
     fn acked(cid: u64) -> Option<ClientId> {
@@ -185,7 +181,8 @@ mod tests {
     }
 
     fn say(room: &Room, reg: &Registration, text: &str, cid: Option<ClientId>) -> MessageId {
-        room.say_then_wake(reg.id, text.into(), cid, &mut Wakes::default())
+        let line = ChatLine::lobby(text.into());
+        room.say_then_wake(reg.id, line, cid, &mut Wakes::default())
             .unwrap()
     }
 
@@ -196,7 +193,9 @@ mod tests {
             event: ChatEvent::Message {
                 from: from.into(),
                 text: text.into(),
+                room: "#lobby".into(),
                 cid,
+                action: false,
             },
         }
     }
@@ -326,7 +325,9 @@ mod tests {
             ChatEvent::Message {
                 from: "Leo".into(),
                 text: "a".into(),
-                cid: 1
+                room: "#lobby".into(),
+                cid: 1,
+                action: false,
             }
         );
         // A resend of a line numbered here is in our stream already.

@@ -1,31 +1,56 @@
-//! The chat room: who is here, and the one order in which everyone hears things.
+//! The chat of one server: who is here, which rooms they are in, and the
+//! one order in which everyone hears things.
 //!
-//! Every event (join, leave, message) is numbered and encoded *once*, under a
-//! single lock, and the same [`Bytes`] are pushed onto each member's bounded
-//! outbound queue. Holding the lock across numbering and fan-out is what gives
-//! every client the same order. Pushing never waits: a member whose queue is
-//! full is evicted as too slow, so one stalled reader can neither grow server
+//! Every event (join, leave, entry, part, message, private message, nick
+//! change, topic) is numbered and encoded *once*, under a single lock, and
+//! the same [`Bytes`] are pushed onto each recipient's bounded outbound
+//! queue. Holding the lock across numbering and fan-out is what gives every
+//! client the same order. Pushing never waits: a member whose queue is full
+//! is evicted as too slow, so one stalled reader can neither grow server
 //! memory nor hold up anyone else.
 //!
 //! The room never touches a socket; session tasks feed it and writer tasks
 //! drain the queues it fills. In a cluster, every local event also goes to
 //! the relay (under the same lock, so the relay's order is the room's order),
-//! and the `remote` module applies what the relay delivers from other servers.
+//! and [`Room::apply`] applies what the relay delivers from other servers.
+//!
+//! A version-1 connection is in `#lobby` only and gets `#lobby`'s frames
+//! only: `joined`, `left`, `message`, and for a nick change in `#lobby` the
+//! old name's `left` and the new name's `joined`.
+//!
+//! The files: `state` (the state and the one fan-out), `members` (names
+//! and the same-moment rule), `shadows` (claims that lost here), `rooms`
+//! (the named rooms), `history`,
+//! `frames`, and one file per request: `joining`, `enter`, `say`,
+//! `private`, `nick`, `topics`, `queries`; `remote` applies deliveries.
 
 mod dedupe;
+mod enter;
+mod frames;
+mod history;
+mod joining;
+mod members;
+mod nick;
+mod private;
+mod queries;
 mod queue;
 mod remote;
+mod rooms;
+mod say;
+mod shadows;
 mod state;
+mod topics;
 
 pub use dedupe::{ClientId, DEDUPE_WINDOW};
-pub use queue::{frame_queue, FrameReceiver, FrameSender, Wakes};
+pub use history::{MAX_HISTORIES, MAX_LINES, RECENT_MESSAGES};
+pub use joining::Joining;
+pub use queue::{frame_queue, FrameReceiver, FrameSender, Pusher, Wakes};
+pub use say::ChatLine;
 
-use crate::protocol::LOBBY;
-use state::{backfill, watermark, Conn, RoomState};
+use state::{Conn, IdHash, RoomState};
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -35,17 +60,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::admission::Admission;
 use crate::net::ClusterView;
-use crate::protocol::validate::name_key;
 use crate::protocol::{
-    encode_frame, LeaveReason, MessageId, ServerId, ServerInfo, ServerMsg, StatusReport,
+    encode_frame, ErrorCode, LeaveReason, ServerId, ServerMsg, MAX_ROOMS_PER_MEMBER,
 };
 use crate::relay::ChatEvent;
 
 /// Identifies one connection within this server process.
 pub type ConnId = u64;
-
-/// Chat messages each server keeps, local and relayed (about 1 MB at most).
-pub const RECENT_MESSAGES: usize = 1000;
 
 /// What a session gets when it registers its connection.
 #[derive(Debug)]
@@ -61,7 +82,7 @@ pub struct Registration {
 /// Why a `join` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
-    /// Someone holds the name (compared without letter case).
+    /// Someone holds the name (or one that looks like it).
     #[error("the name {0:?} is taken")]
     NameTaken(String),
     /// This connection already holds a name.
@@ -77,7 +98,62 @@ pub enum JoinError {
 #[error("not joined")]
 pub struct NotJoined;
 
-/// The room shared by every session of one server.
+/// Why a version-2 request was refused. Every refusal leaves the state as
+/// it was; each maps to one error code ([`RoomError::code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoomError {
+    /// The connection is not (or no longer) a member.
+    #[error("you are not in the chat; join first")]
+    NotJoined,
+    /// The room name breaks the rules (why).
+    #[error("{0}")]
+    RoomInvalid(String),
+    /// The topic breaks the rules (why).
+    #[error("{0}")]
+    TopicInvalid(String),
+    /// Entering one more room would pass the cap.
+    #[error("you are in {MAX_ROOMS_PER_MEMBER} rooms, as many as one may be in; part one first")]
+    TooManyRooms,
+    /// The member is not in that room.
+    #[error("you are not in {0}")]
+    NotInRoom(String),
+    /// Nobody holds that name.
+    #[error("nobody is called {0}")]
+    NoSuchName(String),
+    /// Nobody is in that room.
+    #[error("there is no room {0} (nobody is in it)")]
+    NoSuchRoom(String),
+    /// A private message to oneself.
+    #[error("that is you; a private message goes to someone else")]
+    PrivateToSelf,
+    /// Someone holds that name, or one that looks like it.
+    #[error("the name {0:?} is taken")]
+    NameTaken(String),
+    /// With these names and this room the line could not be relayed in one
+    /// datagram (only long multi-byte names, room and text get here).
+    #[error("the message is too long to relay with these names and this room; shorten it")]
+    TooLong,
+}
+
+impl RoomError {
+    /// The error code a client is sent.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RoomError::NotJoined => ErrorCode::NOT_JOINED,
+            RoomError::RoomInvalid(_) => ErrorCode::ROOM_INVALID,
+            RoomError::TopicInvalid(_) => ErrorCode::TOPIC_INVALID,
+            RoomError::TooManyRooms => ErrorCode::TOO_MANY_ROOMS,
+            RoomError::NotInRoom(_) => ErrorCode::NOT_IN_ROOM,
+            RoomError::NoSuchName(_) => ErrorCode::NO_SUCH_NAME,
+            RoomError::NoSuchRoom(_) => ErrorCode::NO_SUCH_ROOM,
+            RoomError::PrivateToSelf => ErrorCode::PRIVATE_TO_SELF,
+            RoomError::NameTaken(_) => ErrorCode::NAME_TAKEN,
+            RoomError::TooLong => ErrorCode::TEXT_INVALID,
+        }
+    }
+}
+
+/// The chat shared by every session of one server.
 #[derive(Debug)]
 pub struct Room {
     id: ServerId,
@@ -90,13 +166,13 @@ pub struct Room {
 }
 
 impl Room {
-    /// An empty room for server `id`, reachable by clients at `addr`.
+    /// An empty chat for server `id`, reachable by clients at `addr`.
     pub fn new(id: ServerId, addr: String, queue_capacity: usize) -> Self {
         Room {
             id,
             addr,
             queue_capacity: queue_capacity.max(1),
-            state: Mutex::new(RoomState::default()),
+            state: Mutex::new(RoomState::new(id)),
             cluster: None,
             admission: None,
         }
@@ -114,7 +190,8 @@ impl Room {
         self
     }
 
-    /// Shows joining clients up to `count` recent messages (0 = none).
+    /// Shows members joining or entering a room up to `count` of its
+    /// recent messages (0 = none).
     pub fn with_history(self, count: usize) -> Self {
         self.lock().history_on_join = count.min(RECENT_MESSAGES);
         self
@@ -145,14 +222,7 @@ impl Room {
         let mut state = self.lock();
         state.next_conn += 1;
         let id = state.next_conn;
-        state.conns.insert(
-            id,
-            Conn {
-                tx,
-                evicted: evicted.clone(),
-                name: None,
-            },
-        );
+        state.conns.insert(id, Conn::new(tx, evicted.clone()));
         Registration {
             id,
             outbound,
@@ -168,138 +238,11 @@ impl Room {
         self.finish(&mut state);
     }
 
-    /// Makes `conn` a member named `name` (already validated). The new member
-    /// gets `welcome` first, then everyone, the new member included, gets `joined`.
-    pub fn join(&self, conn: ConnId, name: &str) -> Result<(), JoinError> {
-        self.join_with(conn, name, None)
-    }
-
-    /// Like [`Room::join`] for a client moving here from a lost server:
-    /// instead of history it gets, as `message`s, every recent message it
-    /// has not seen. `last_seen` holds the newest id it saw from each origin.
-    pub fn rejoin(
-        &self,
-        conn: ConnId,
-        name: &str,
-        last_seen: &[MessageId],
-    ) -> Result<(), JoinError> {
-        self.join_with(conn, name, Some(last_seen))
-    }
-
-    fn join_with(
-        &self,
-        conn: ConnId,
-        name: &str,
-        last_seen: Option<&[MessageId]>,
-    ) -> Result<(), JoinError> {
-        let mut state = self.lock();
-        if state.closing {
-            return Err(JoinError::ShuttingDown);
-        }
-        let Some(entry) = state.conns.get(&conn) else {
-            return Err(JoinError::ShuttingDown);
-        };
-        if let Some(current) = &entry.name {
-            return Err(JoinError::AlreadyJoined(current.clone()));
-        }
-        let key = name_key(name);
-        if state.names.contains_key(&key) || state.remote.contains_key(&key) {
-            return Err(JoinError::NameTaken(name.to_string()));
-        }
-        state.claim_local(conn, name, self.id);
-        let seen = watermark(&state.recent);
-        let welcome = state.welcome_frame(self.id, name, &self.server_addrs(), &seen);
-        state.push(conn, welcome);
-        let replay: Vec<Bytes> = match last_seen {
-            None => {
-                let skip = state.recent.len().saturating_sub(state.history_on_join);
-                state
-                    .recent
-                    .iter()
-                    .skip(skip)
-                    .map(|(id, from, text)| {
-                        encode_frame(&ServerMsg::History {
-                            id: *id,
-                            from: from.clone(),
-                            text: text.clone(),
-                            room: LOBBY.into(),
-                            action: false,
-                        })
-                    })
-                    .collect()
-            }
-            Some(seen) => backfill(&state.recent, seen)
-                .map(|(id, from, text)| {
-                    encode_frame(&ServerMsg::Message {
-                        id: *id,
-                        from: from.clone(),
-                        text: text.clone(),
-                        room: LOBBY.into(),
-                        action: false,
-                    })
-                })
-                .collect(),
-        };
-        for frame in replay {
-            state.push(conn, frame);
-        }
-        state.emit(
-            self.id,
-            ChatEvent::Joined {
-                name: name.to_string(),
-            },
-        );
-        self.finish(&mut state);
-        Ok(())
-    }
-
-    /// Broadcasts a chat message from member `conn` (text already validated).
-    pub fn say(&self, conn: ConnId, text: String) -> Result<MessageId, NotJoined> {
-        self.say_then_wake(conn, text, None, &mut Wakes::default())
-    }
-
-    /// Like [`Room::say`], but leaves the recipients' writers on `wakes`
-    /// instead of waking them: a session handling a burst of messages wakes
-    /// each writer once, when the burst is done. A line with a client id
-    /// is numbered once cluster-wide (see [`ClientId`]): a resend of one
-    /// already numbered is only acknowledged, with the original id.
-    pub fn say_then_wake(
-        &self,
-        conn: ConnId,
-        text: String,
-        cid: Option<ClientId>,
-        wakes: &mut Wakes,
-    ) -> Result<MessageId, NotJoined> {
-        let mut state = self.lock();
-        let from = state
-            .conns
-            .get(&conn)
-            .and_then(|c| c.name.clone())
-            .ok_or(NotJoined)?;
-        if let Some(original) = state.resent(self.id, conn, &from, &text, cid) {
-            self.settle(&mut state);
-            wakes.append(&mut state.wakes);
-            return Ok(original);
-        }
-        let (id, _) = state.emit(
-            self.id,
-            ChatEvent::Message {
-                from,
-                text,
-                cid: cid.map_or(0, |c| c.cid),
-            },
-        );
-        state.ack(conn, cid, id);
-        self.settle(&mut state);
-        wakes.append(&mut state.wakes);
-        Ok(id)
-    }
-
-    /// Ends `conn`'s membership. Everyone still here hears `left`; for a
-    /// voluntary leave the leaver hears it too, as confirmation.
+    /// Ends `conn`'s membership. Everyone sharing a room with it hears
+    /// `left`; for a voluntary leave the leaver hears it too, as confirmation.
     pub fn leave(&self, conn: ConnId, reason: LeaveReason) -> Result<(), NotJoined> {
         let mut state = self.lock();
-        state.end_membership(conn, reason, self.id)?;
+        state.end_membership(conn, reason)?;
         self.finish(&mut state);
         Ok(())
     }
@@ -308,7 +251,7 @@ impl Room {
     /// Safe to call twice and after an eviction.
     pub fn unregister(&self, conn: ConnId, reason: LeaveReason) {
         let mut state = self.lock();
-        state.remove_conn(conn, reason, self.id);
+        state.remove_conn(conn, reason);
         self.finish(&mut state);
     }
 
@@ -326,11 +269,11 @@ impl Room {
         let ids: Vec<ConnId> = state.conns.keys().copied().collect();
         for id in ids {
             state.push(id, frame.clone());
+            state.forget_member(id);
         }
         state.conns.clear();
         state.names.clear();
-        let me = self.id;
-        state.roster.retain(|_, server| *server != me);
+        state.rooms.forget_local();
         state.overflowed.clear();
         state.wakes.wake_all();
     }
@@ -341,7 +284,7 @@ impl Room {
     pub fn close_with(&self, conn: ConnId, last: Bytes, reason: LeaveReason) {
         let mut state = self.lock();
         state.push(conn, last);
-        state.remove_conn(conn, reason, self.id);
+        state.remove_conn(conn, reason);
         self.finish(&mut state);
     }
 
@@ -370,52 +313,12 @@ impl Room {
         self.finish(&mut state);
     }
 
-    /// What this server knows, for `status`.
-    pub fn status(&self) -> StatusReport {
-        let mut servers = vec![ServerInfo {
-            id: self.id,
-            addr: self.addr.clone(),
-            state: "alive".into(),
-            last_heard_ms: 0,
-        }];
-        let mut counters = BTreeMap::new();
-        if let Some(admission) = &self.admission {
-            let refused = admission.refused();
-            counters.insert("connections_open".into(), admission.open() as u64);
-            counters.insert("connections_refused_total_cap".into(), refused.total_cap);
-            counters.insert(
-                "connections_refused_per_address_cap".into(),
-                refused.per_address_cap,
-            );
-        }
-        if let Some(view) = &self.cluster {
-            let view = view.borrow();
-            cluster_counters(&view, &mut counters);
-            servers.extend(view.members.iter().map(|m| ServerInfo {
-                id: m.info.id,
-                addr: m.info.client_addr.to_string(),
-                state: m.health.as_str().into(),
-                last_heard_ms: m.last_heard.elapsed().as_millis() as u64,
-            }));
-        }
-        let state = self.lock();
-        counters.insert("duplicate_sends".into(), state.sent.duplicate_sends);
-        counters.insert("duplicate_relayed".into(), state.sent.duplicate_relayed);
-        StatusReport {
-            id: self.id,
-            servers,
-            members: state.members(),
-            counters,
-            rooms: Vec::new(),
-        }
-    }
-
     /// How many connections are registered (members or not).
     pub fn connection_count(&self) -> usize {
         self.lock().conns.len()
     }
 
-    /// How many members are in the chat.
+    /// How many members are in the chat on this server.
     pub fn member_count(&self) -> usize {
         self.lock().names.len()
     }
@@ -432,54 +335,14 @@ impl Room {
     /// each round removes a connection, so it ends.
     fn settle(&self, state: &mut RoomState) {
         while let Some(conn) = state.overflowed.pop() {
-            let Some(entry) = state.conns.remove(&conn) else {
+            let Some(entry) = state.conns.get(&conn) else {
                 continue;
             };
             entry.evicted.cancel();
-            let Some(name) = entry.name else { continue };
-            state.release_local(&name);
-            tracing::warn!(conn, name = %name, "evicting client: outbound queue full");
-            if !state.closing {
-                state.emit(
-                    self.id,
-                    ChatEvent::Left {
-                        name,
-                        reason: LeaveReason::TooSlow,
-                    },
-                );
+            if let Some(name) = &entry.name {
+                tracing::warn!(conn, name = %name, "evicting client: outbound queue full");
             }
+            state.remove_conn(conn, LeaveReason::TooSlow);
         }
-    }
-}
-
-/// The cluster's datagram counters, under the names PROTOCOL.md lists.
-fn cluster_counters(view: &ClusterView, out: &mut BTreeMap<String, u64>) {
-    let d = view.drops;
-    let s = view.seal;
-    let r = view.relay;
-    for (name, value) in [
-        ("relay_delivered", r.delivered),
-        ("relay_duplicates", r.duplicates),
-        ("relay_nacks_sent", r.nacks_sent),
-        ("relay_nacks_answered", r.nacks_answered),
-        ("relay_resent", r.retransmitted),
-        ("relay_resyncs", r.resyncs),
-        ("relay_lost", r.lost),
-        ("relay_dropped", r.dropped),
-        ("datagrams_malformed", d.malformed),
-        ("datagrams_foreign", d.foreign),
-        ("datagrams_stale_member", d.stale),
-        ("seal_opened", s.opened),
-        ("seal_malformed", s.malformed),
-        ("seal_unsealed", s.unsealed),
-        ("seal_sealed_without_key", s.sealed_without_key),
-        ("seal_unknown_key", s.unknown_key),
-        ("seal_bad_tag", s.bad_tag),
-        ("seal_stale", s.stale),
-        ("seal_replayed", s.replayed),
-        ("seal_table_full", s.table_full),
-        ("seal_foreign", s.foreign),
-    ] {
-        out.insert(name.into(), value);
     }
 }

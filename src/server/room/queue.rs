@@ -109,23 +109,57 @@ impl FrameSender {
     /// Queues a frame; fails at once if the queue is full or the writer is
     /// gone. If the writer may be waiting for it, it goes on `wakes`.
     pub fn try_send(&self, frame: Bytes, wakes: &mut Wakes) -> Result<(), TrySendError<Bytes>> {
-        let mut state = self.shared.lock();
-        if !state.receiver_alive {
-            return Err(TrySendError::Closed(frame));
-        }
-        if state.frames.len() >= self.capacity {
-            return Err(TrySendError::Full(frame));
-        }
-        state.frames.push_back(frame);
-        let first = state.frames.len() == 1;
-        drop(state);
-        // The writer only ever waits on an empty queue.
-        wakes.queued += 1;
-        if first {
-            wakes.writers.push(self.shared.clone());
-        }
-        Ok(())
+        push(&self.shared, self.capacity, frame, wakes)
     }
+
+    /// A handle that pushes onto this queue without owning it: the queue
+    /// still closes when this sender is dropped, and pushes through the
+    /// handle fail from then on. What a room keeps per local member, so a
+    /// fan-out pushes without looking the connection up.
+    pub fn pusher(&self) -> Pusher {
+        Pusher {
+            shared: self.shared.clone(),
+            capacity: self.capacity,
+        }
+    }
+}
+
+/// See [`FrameSender::pusher`].
+#[derive(Debug, Clone)]
+pub struct Pusher {
+    shared: Arc<Shared>,
+    capacity: usize,
+}
+
+impl Pusher {
+    /// As [`FrameSender::try_send`]; `Closed` once the sender is gone too.
+    pub fn try_send(&self, frame: Bytes, wakes: &mut Wakes) -> Result<(), TrySendError<Bytes>> {
+        push(&self.shared, self.capacity, frame, wakes)
+    }
+}
+
+fn push(
+    shared: &Arc<Shared>,
+    capacity: usize,
+    frame: Bytes,
+    wakes: &mut Wakes,
+) -> Result<(), TrySendError<Bytes>> {
+    let mut state = shared.lock();
+    if !state.receiver_alive || !state.sender_alive {
+        return Err(TrySendError::Closed(frame));
+    }
+    if state.frames.len() >= capacity {
+        return Err(TrySendError::Full(frame));
+    }
+    state.frames.push_back(frame);
+    let first = state.frames.len() == 1;
+    drop(state);
+    // The writer only ever waits on an empty queue.
+    wakes.queued += 1;
+    if first {
+        wakes.writers.push(shared.clone());
+    }
+    Ok(())
 }
 
 impl Drop for FrameSender {
@@ -233,6 +267,23 @@ mod tests {
             tx.try_send(Bytes::from_static(b"d"), &mut wakes),
             Err(TrySendError::Closed(_))
         ));
+    }
+
+    #[test]
+    fn a_pusher_does_not_keep_the_queue_open() {
+        let (tx, mut rx) = frame_queue(4);
+        let pusher = tx.pusher();
+        let mut wakes = Wakes::default();
+        pusher
+            .try_send(Bytes::from_static(b"a"), &mut wakes)
+            .unwrap();
+        drop(tx);
+        assert!(matches!(
+            pusher.try_send(Bytes::from_static(b"b"), &mut wakes),
+            Err(TrySendError::Closed(_))
+        ));
+        assert_eq!(rx.try_recv().unwrap(), &b"a"[..]);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
     }
 
     #[tokio::test]

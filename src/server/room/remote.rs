@@ -1,58 +1,45 @@
-//! Applying what the relay delivers from other servers to the room.
+//! Applying what the relay delivers from other servers: each event of an
+//! origin's stream, its snapshots, its losses and its end.
 //!
-//! Remote members share the name space with local ones: a name is held by
-//! at most one member in the whole cluster. When two servers accept the same
-//! name at the same moment, both claims reach every server. Every server
-//! then applies the same rule, so they all agree without talking:
-//!
-//! > **The claim from the server with the smaller id wins.** Server ids are
-//! > UUID v7, so this is the longer-running server.
-//!
-//! The losing server takes the name back from its client. The client gets
-//! error 211 `name_taken` and may join again under another name, and
-//! everyone hears it leave with reason `name_conflict`. Servers that saw the
-//! loser's claim first switch the name's owner silently, because the name
-//! never disappeared.
-//!
-//! Events that are not part of any server's stream (members found in a
-//! snapshot, members of a lost server) carry `seq` 0 in their id.
+//! The name rule for same-moment claims is in `members`. Events that are
+//! not part of any server's stream (members found in a snapshot, members
+//! of a lost server, rooms brought up to date) carry `seq` 0 in their id.
 
-use super::{state::RoomState, Room};
-use crate::protocol::validate::name_key;
-use crate::protocol::LOBBY;
-use crate::protocol::{
-    encode_frame, ErrorCode, LeaveReason, Member, MessageId, ServerId, ServerMsg,
-};
-use crate::relay::{ChatEvent, Delivery};
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::frames::{joined_frame, left_frame};
+use super::shadows::{Found, Shadow};
+use super::state::RoomState;
+use super::Room;
+use crate::protocol::validate::{name_key, validate_room};
+use crate::protocol::{encode_frame, LeaveReason, MessageId, ServerId, ServerMsg, LOBBY};
+use crate::relay::{ChatEvent, Delivery, SnapshotMember};
 
 impl Room {
-    /// Applies one relay delivery: remote joins, leaves and messages reach
-    /// the local clients; lost servers' members leave.
+    /// Applies one relay delivery: remote events reach the local clients
+    /// they concern; resynchronised and lost servers' members are brought
+    /// up to date.
     pub fn apply(&self, delivery: Delivery) {
         let mut state = self.lock();
-        if state.closing {
+        // The relay never delivers this server's own stream; were it to
+        // (a forged origin), our members would be claimed against themselves.
+        if state.closing || origin_of(&delivery) == self.id {
             return;
         }
         match delivery {
-            Delivery::Synced { origin, members } => {
-                for name in members {
-                    state.remote_join(self.id, origin, 0, name);
+            Delivery::Synced {
+                origin,
+                members,
+                topics,
+            } => {
+                for member in members {
+                    state.remote_claim(origin, 0, member.name, &member.rooms);
+                }
+                for topic in topics {
+                    state.learn_topic(topic, 0);
                 }
             }
-            Delivery::Event { origin, seq, event } => match event {
-                ChatEvent::Joined { name } => state.remote_join(self.id, origin, seq, name),
-                ChatEvent::Left { name, reason } => state.remote_leave(origin, seq, &name, reason),
-                // A newer server's event kind: nothing to show, but it kept its place.
-                ChatEvent::Unknown { .. } => {}
-                ChatEvent::Message { from, text, cid } => {
-                    let id = MessageId { origin, seq };
-                    if !state.shown_already(&from, cid, id) {
-                        let frame = RoomState::message_frame(id, &from, &text);
-                        state.record(id, from, text);
-                        state.broadcast(frame);
-                    }
-                }
-            },
+            Delivery::Event { origin, seq, event } => state.apply_event(origin, seq, event),
             Delivery::Lost { origin, count } => {
                 state.broadcast(encode_frame(&ServerMsg::Notice {
                     text: format!(
@@ -61,37 +48,14 @@ impl Room {
                     ),
                 }));
             }
-            Delivery::Resynced { origin, members } => {
-                // The joins and leaves in between were among the lost
-                // events: bring this origin's members up to date by diff.
-                let now: std::collections::BTreeSet<String> = members.into_iter().collect();
-                let mut gone: Vec<String> = state
-                    .remote
-                    .values()
-                    .filter(|m| m.server == origin && !now.contains(&m.name))
-                    .map(|m| m.name.clone())
-                    .collect();
-                gone.sort();
-                let added = now.iter().any(|name| {
-                    state
-                        .remote
-                        .get(&name_key(name))
-                        .is_none_or(|m| m.server != origin)
-                });
-                if !gone.is_empty() || added {
-                    state.broadcast(encode_frame(&ServerMsg::Notice {
-                        text: format!(
-                            "the member list of server {} has been brought up to date",
-                            origin.short()
-                        ),
-                    }));
-                }
-                for name in gone {
-                    // Why they left was in the lost events.
-                    state.remote_leave(origin, 0, &name, LeaveReason::Unknown);
-                }
-                for name in now {
-                    state.remote_join(self.id, origin, 0, name);
+            Delivery::Resynced {
+                origin,
+                members,
+                topics,
+            } => {
+                state.resync(origin, members);
+                for topic in topics {
+                    state.learn_topic(topic, 0);
                 }
             }
             Delivery::OriginGone { origin, graceful } => {
@@ -100,6 +64,7 @@ impl Room {
                 } else {
                     LeaveReason::ServerLost
                 };
+                state.shadows.forget_origin(origin);
                 let mut gone: Vec<String> = state
                     .remote
                     .values()
@@ -116,83 +81,207 @@ impl Room {
     }
 }
 
+/// The server a delivery is about.
+fn origin_of(delivery: &Delivery) -> ServerId {
+    match delivery {
+        Delivery::Synced { origin, .. }
+        | Delivery::Event { origin, .. }
+        | Delivery::Lost { origin, .. }
+        | Delivery::Resynced { origin, .. }
+        | Delivery::OriginGone { origin, .. } => *origin,
+    }
+}
+
 impl RoomState {
-    /// `name` joined on `origin` (event `seq`, or 0 if from a snapshot).
-    fn remote_join(&mut self, me: ServerId, origin: ServerId, seq: u64, name: String) {
-        let key = name_key(&name);
-        if let Some(&conn) = self.names.get(&key) {
-            if me < origin {
-                return; // our member's claim wins; the origin takes its back
+    /// Event `seq` of `origin`'s stream.
+    fn apply_event(&mut self, origin: ServerId, seq: u64, event: ChatEvent) {
+        match event {
+            ChatEvent::Joined { name } => self.remote_claim(origin, seq, name, &[LOBBY.into()]),
+            ChatEvent::Left { name, reason } => self.remote_leave(origin, seq, &name, reason),
+            ChatEvent::Entered { name, room } => self.remote_entered(origin, seq, &name, &room),
+            ChatEvent::Parted { name, room } => self.remote_parted(origin, seq, &name, &room),
+            ChatEvent::Message { .. } => {
+                let id = MessageId { origin, seq };
+                if let ChatEvent::Message { from, cid, .. } = &event {
+                    if self.shown_already(from, *cid, id) {
+                        return;
+                    }
+                }
+                self.show(id, origin, &event);
+                self.record(id, event);
             }
-            self.revoke_local_name(conn, me);
-        }
-        if let Some(holder) = self.remote.get(&key) {
-            if holder.server <= origin {
-                return; // the same claim again, or an older (winning) one
+            ChatEvent::Private { .. } => self.remote_private(origin, seq, event),
+            ChatEvent::Nick { old, new } => self.remote_nick(origin, seq, &old, &new),
+            ChatEvent::Topic { room, text, by, at } => {
+                let entry = crate::relay::TopicEntry {
+                    room,
+                    text,
+                    by,
+                    at,
+                    origin,
+                };
+                self.learn_topic(entry, seq);
             }
-            // The newcomer wins a same-moment tie: the name stays shown,
-            // only its owner changes.
-            self.set_remote(
-                key,
-                Member {
-                    name,
-                    server: origin,
-                },
-            );
-            return;
+            // A newer server's event kind: nothing to show, but it kept its place.
+            ChatEvent::Unknown { .. } => {}
         }
-        self.set_remote(
-            key,
-            Member {
-                name: name.clone(),
-                server: origin,
-            },
-        );
-        self.broadcast(encode_frame(&ServerMsg::Joined {
-            id: MessageId { origin, seq },
-            name,
-            server: origin,
-            room: LOBBY.into(),
-        }));
     }
 
-    /// `name` left `origin`. Ignored unless `origin` holds the name here.
-    fn remote_leave(&mut self, origin: ServerId, seq: u64, name: &str, reason: LeaveReason) {
-        let key = name_key(name);
-        if self.remote.get(&key).is_none_or(|m| m.server != origin) {
-            return;
-        }
-        let Some(member) = self.drop_remote(&key) else {
+    /// `name` left `origin` (event `seq`, or 0). Ignored unless `origin`'s
+    /// member is shown here under that name (or it as an alias).
+    pub(super) fn remote_leave(
+        &mut self,
+        origin: ServerId,
+        seq: u64,
+        name: &str,
+        reason: LeaveReason,
+    ) {
+        let key = match self.find(origin, name) {
+            None => return,
+            Some(Found::Hidden(claimed)) => {
+                self.shadows.remove(origin, &claimed);
+                return;
+            }
+            Some(Found::Shown(key)) => key,
+        };
+        let Some(shown) = self.remote.get(&key).map(|m| m.name.clone()) else {
             return;
         };
-        self.broadcast(encode_frame(&ServerMsg::Left {
-            id: MessageId { origin, seq },
-            name: member.name,
-            server: origin,
+        let event = ChatEvent::Left {
+            name: shown,
             reason,
-            room: LOBBY.into(),
-        }));
+        };
+        self.show(MessageId { origin, seq }, origin, &event);
+        self.remove_remote(&key);
+        self.promote(&key);
     }
 
-    /// A same-moment claim elsewhere won: take the name back from our client.
-    fn revoke_local_name(&mut self, conn: super::ConnId, me: ServerId) {
-        let notice = encode_frame(&ServerMsg::Error {
-            code: ErrorCode::NAME_TAKEN,
-            text: "someone on another server took this name at the same moment; \
-                   choose another name and join again"
-                .into(),
-            fatal: false,
-            cid: None,
-        });
-        self.push(conn, notice);
-        let _ = self.end_membership(conn, LeaveReason::NameConflict, me);
+    /// After an overrun `origin`'s members are exactly `members`: the joins,
+    /// leaves, entries and parts in between were among the lost events, so
+    /// bring them up to date by diff (why they left is not known).
+    fn resync(&mut self, origin: ServerId, members: Vec<SnapshotMember>) {
+        // The snapshot says anew which of the origin's claims are live.
+        let aliases = self.shadows.shown_as(origin);
+        self.shadows.forget_origin(origin);
+        // Each snapshot member under the key it is shown with here.
+        let mut now: BTreeMap<String, SnapshotMember> = BTreeMap::new();
+        for member in members {
+            let key = name_key(&member.name);
+            let shown = aliases
+                .get(&key)
+                .filter(|k| self.remote.get(*k).is_some_and(|m| m.server == origin))
+                .cloned()
+                .unwrap_or(key);
+            now.insert(shown, member);
+        }
+        let held: BTreeMap<String, BTreeSet<String>> = self
+            .remote
+            .iter()
+            .filter(|(_, m)| m.server == origin)
+            .map(|(k, m)| (k.clone(), m.rooms.clone()))
+            .collect();
+        let rooms_of = |state: &RoomState, m: &SnapshotMember| -> BTreeSet<String> {
+            m.rooms
+                .iter()
+                .filter(|r| validate_room(r).is_ok())
+                .map(|r| state.rooms.key_of(r).into_owned())
+                .collect()
+        };
+        let gone: Vec<String> = held
+            .keys()
+            .filter(|k| !now.contains_key(*k))
+            .cloned()
+            .collect();
+        let changed = !gone.is_empty()
+            || now
+                .iter()
+                .any(|(k, m)| held.get(k) != Some(&rooms_of(self, m)));
+        if !changed {
+            return;
+        }
+        self.broadcast(encode_frame(&ServerMsg::Notice {
+            text: format!(
+                "the member list of server {} has been brought up to date",
+                origin.short()
+            ),
+        }));
+        for key in gone {
+            if let Some(name) = self.remote.get(&key).map(|m| m.name.clone()) {
+                // Why they left was in the lost events.
+                self.remote_leave(origin, 0, &name, LeaveReason::Unknown);
+            }
+        }
+        for (key, member) in now {
+            // Checked again: a leave above may have handed a name on.
+            let rooms = self
+                .remote
+                .get(&key)
+                .filter(|m| m.server == origin)
+                .map(|m| m.rooms.clone());
+            match rooms {
+                Some(rooms) => {
+                    let claimed = name_key(&member.name);
+                    if claimed != key {
+                        // Still shown under the name before a lost nick change.
+                        let shadow = Shadow {
+                            name: member.name.clone(),
+                            rooms: Default::default(),
+                            shown_as: Some(key.clone()),
+                        };
+                        self.shadows.insert(origin, claimed, shadow);
+                    }
+                    self.resync_rooms(origin, &key, &rooms, &member.rooms);
+                }
+                None => self.remote_claim(origin, 0, member.name, &member.rooms),
+            }
+        }
+    }
+
+    /// Brings the rooms of `origin`'s member shown under `key` from `held`
+    /// to `listed` (as spelled in a snapshot).
+    fn resync_rooms(
+        &mut self,
+        origin: ServerId,
+        key: &str,
+        held: &BTreeSet<String>,
+        listed: &[String],
+    ) {
+        let Some(name) = self.remote.get(key).map(|m| m.name.clone()) else {
+            return;
+        };
+        let id = MessageId { origin, seq: 0 };
+        let mut listed_keys = BTreeSet::new();
+        for room in listed.iter().filter(|r| validate_room(r).is_ok()) {
+            let room_key = self.rooms.key_of(room).into_owned();
+            listed_keys.insert(room_key.clone());
+            if !held.contains(&room_key) {
+                self.rooms.add(&room_key, room, &name, origin, None);
+                if let Some(member) = self.remote.get_mut(key) {
+                    member.rooms.insert(room_key.clone());
+                }
+                if let Some(spelled) = self.rooms.name(&room_key) {
+                    let frame = joined_frame(id, &name, origin, spelled);
+                    self.fan_out(&room_key, &frame, false, None);
+                }
+            }
+        }
+        for room_key in held.difference(&listed_keys) {
+            if let Some(spelled) = self.rooms.name(room_key) {
+                let frame = left_frame(id, &name, origin, LeaveReason::Unknown, spelled);
+                self.fan_out(room_key, &frame, false, None);
+            }
+            self.rooms.remove(room_key, &name, None);
+            if let Some(member) = self.remote.get_mut(key) {
+                member.rooms.remove(room_key);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::decode;
+    use crate::protocol::{decode, ErrorCode};
     use crate::server::room::Registration;
 
     fn id(n: u8) -> ServerId {
@@ -296,7 +385,13 @@ mod tests {
         room.join(me.id, "Me").unwrap();
         room.apply(Delivery::Synced {
             origin: id(7),
-            members: vec!["Ann".into(), "Bob".into()],
+            members: ["Ann", "Bob"]
+                .map(|name| SnapshotMember {
+                    name: name.into(),
+                    rooms: vec![LOBBY.into()],
+                })
+                .into(),
+            topics: vec![],
         });
         room.apply(joined(id(8), 1, "Cat"));
         drain(&mut me);

@@ -1,42 +1,75 @@
 //! The room's state behind its lock: connections, names, the roster in
-//! name order, recent messages, and the fan-out of encoded frames into the
+//! name order, the rooms, and the fan-out of encoded frames into the
 //! members' queues. Everything here runs with the room lock held.
+//!
+//! [`RoomState::emit`] is the one path of a local event; [`RoomState::show`]
+//! is the one fan-out of an event, local or relayed: the state must be as
+//! it is when the event happens (after a join, entry or nick change took
+//! effect, before a leave or part does).
 
-use crate::protocol::LOBBY;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::Bytes;
-use serde::{Serialize, Serializer};
 use tokio::sync::mpsc::{self, error::TrySendError};
-
-use super::dedupe::SentLines;
-use super::queue::{FrameSender, Wakes};
 use tokio_util::sync::CancellationToken;
 
-use super::{ConnId, NotJoined, RECENT_MESSAGES};
+use super::dedupe::SentLines;
+use super::frames::{joined_frame, left_frame, message_frame};
+use super::history::Line;
+use super::queue::{FrameSender, Wakes};
+use super::rooms::{Rooms, Slot};
+use super::shadows::Shadows;
+use super::ConnId;
 use crate::protocol::validate::name_key;
-use crate::protocol::{
-    encode_frame, encode_frame_sized, LeaveReason, Member, MessageId, ServerId, ServerMsg,
-};
+use crate::protocol::{encode_frame, LeaveReason, Member, MessageId, ServerId, ServerMsg, LOBBY};
 use crate::relay::ChatEvent;
 
-#[derive(Debug, Default)]
+/// Hashes connection ids (small sequential numbers) with one multiply:
+/// the fan-out looks up every member's connection, so this is on the hot
+/// path, and ids come from the server, never from a client.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct ConnIdHasher(u64);
+
+impl Hasher for ConnIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// The hasher of maps and sets keyed by connection id.
+pub(super) type IdHash = BuildHasherDefault<ConnIdHasher>;
+
+#[derive(Debug)]
 pub(super) struct RoomState {
+    /// This server.
+    pub(super) me: ServerId,
     pub(super) next_conn: ConnId,
     pub(super) last_seq: u64,
-    pub(super) conns: HashMap<ConnId, Conn>,
+    pub(super) conns: HashMap<ConnId, Conn, IdHash>,
     /// name key → local holder
     pub(super) names: HashMap<String, ConnId>,
     /// name key → member on another server
-    pub(super) remote: HashMap<String, Member>,
-    /// Everyone in the chat, local and remote, by name: the order `welcome`
-    /// and `status` list them in, kept up to date so a join need not sort.
+    pub(super) remote: HashMap<String, Remote>,
+    /// Claims on names that lost here, kept until their origin withdraws
+    /// them (see `shadows`).
+    pub(super) shadows: Shadows,
+    /// Everyone in the chat, local and remote, by name: the order `status`
+    /// lists them in, kept up to date so nothing need sort.
     pub(super) roster: BTreeMap<String, ServerId>,
+    /// The rooms, their histories and topics.
+    pub(super) rooms: Rooms,
     /// Local events to relay to the other servers, with their sequence numbers.
     pub(super) relay: Option<mpsc::UnboundedSender<(u64, ChatEvent)>>,
-    /// The last [`RECENT_MESSAGES`] chat messages, local and relayed, oldest first.
-    pub(super) recent: VecDeque<(MessageId, String, String)>,
-    /// How many of them a joining client is shown.
+    /// How many recent messages a client sees on joining or entering a room.
     pub(super) history_on_join: usize,
     /// Recent lines by (sender, client id), so a resend is shown once.
     pub(super) sent: SentLines,
@@ -52,104 +85,109 @@ pub(super) struct Conn {
     pub(super) tx: FrameSender,
     pub(super) evicted: CancellationToken,
     pub(super) name: Option<String>,
+    /// The protocol version of the connection (1 or 2), known once joined.
+    pub(super) version: u16,
+    /// The rooms the member is in, by key.
+    pub(super) rooms: BTreeSet<String>,
+    /// The name held before the last nick change: taken back if another
+    /// server wins a same-moment claim on the new one.
+    pub(super) previous: Option<String>,
 }
 
-/// The recent messages a client that saw up to `seen` (newest id per
-/// origin) has missed, in this server's order. For an origin it named:
-/// everything newer. For an origin it never heard from: everything after the
-/// earliest point where the ring meets what it saw (all of the ring if it
-/// has been away longer than the ring reaches).
-pub(super) fn backfill<'a>(
-    recent: &'a VecDeque<(MessageId, String, String)>,
-    seen: &'a [MessageId],
-) -> impl Iterator<Item = &'a (MessageId, String, String)> + 'a {
-    let newest = |origin: ServerId| {
-        seen.iter()
-            .filter(|s| s.origin == origin)
-            .map(|s| s.seq)
-            .max()
-    };
-    let cutoff = recent.iter().position(|(id, _, _)| seen.contains(id));
-    recent
-        .iter()
-        .enumerate()
-        .filter(move |(pos, (id, _, _))| match newest(id.origin) {
-            Some(last) => id.seq > last,
-            None => cutoff.is_none_or(|c| *pos > c),
-        })
-        .map(|(_, entry)| entry)
-}
-
-/// The newest message id per origin among the recent messages: what a
-/// joining client has, in effect, seen (`welcome.seen`).
-pub(super) fn watermark(recent: &VecDeque<(MessageId, String, String)>) -> Vec<MessageId> {
-    let mut newest: BTreeMap<ServerId, u64> = BTreeMap::new();
-    for (id, _, _) in recent {
-        let seq = newest.entry(id.origin).or_default();
-        *seq = (*seq).max(id.seq);
+impl Conn {
+    pub(super) fn new(tx: FrameSender, evicted: CancellationToken) -> Conn {
+        Conn {
+            tx,
+            evicted,
+            name: None,
+            version: 1,
+            rooms: BTreeSet::new(),
+            previous: None,
+        }
     }
-    newest
-        .into_iter()
-        .map(|(origin, seq)| MessageId { origin, seq })
-        .collect()
+}
+
+/// A member on another server, as shown here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Remote {
+    pub(super) name: String,
+    pub(super) server: ServerId,
+    /// Its rooms, by key.
+    pub(super) rooms: BTreeSet<String>,
+    /// As for [`Conn::previous`]: what to show if its nick loses a tie.
+    pub(super) previous: Option<String>,
 }
 
 impl RoomState {
-    pub(super) fn next_id(&mut self, origin: ServerId) -> MessageId {
+    /// The empty state of server `me`.
+    pub(super) fn new(me: ServerId) -> RoomState {
+        RoomState {
+            me,
+            next_conn: 0,
+            last_seq: 0,
+            conns: HashMap::default(),
+            names: HashMap::new(),
+            remote: HashMap::new(),
+            shadows: Shadows::default(),
+            roster: BTreeMap::new(),
+            rooms: Rooms::default(),
+            relay: None,
+            history_on_join: 0,
+            sent: SentLines::default(),
+            closing: false,
+            overflowed: Vec::new(),
+            wakes: Wakes::default(),
+        }
+    }
+
+    pub(super) fn next_id(&mut self) -> MessageId {
         self.last_seq += 1;
         MessageId {
-            origin,
+            origin: self.me,
             seq: self.last_seq,
         }
     }
 
-    /// Remembers a chat message for history and backfill.
-    pub(super) fn record(&mut self, id: MessageId, from: String, text: String) {
-        if self.recent.len() == RECENT_MESSAGES {
-            self.recent.pop_front();
+    /// The one path of a local event: number it, show it (encoding each
+    /// frame once), keep it for history (a message) and hand it to the
+    /// relay (if clustered). Returns its id.
+    pub(super) fn emit(&mut self, event: ChatEvent) -> MessageId {
+        let id = self.next_id();
+        if let ChatEvent::Message { from, cid, .. } | ChatEvent::Private { from, cid, .. } = &event
+        {
+            self.remember_line(from, *cid, id);
         }
-        self.recent.push_back((id, from, text));
+        self.show(id, self.me, &event);
+        // Strings are copied only when both history and the relay need them.
+        if self.relay.is_none() {
+            self.record(id, event);
+        } else {
+            if matches!(event, ChatEvent::Message { .. }) {
+                self.record(id, event.clone());
+            }
+            self.relay_out(id.seq, event);
+        }
+        id
     }
 
-    /// The one path of a local event: number it, encode it once, keep it
-    /// for history (a message), hand it to the relay (if clustered) and fan
-    /// the frame out to every member. Returns its id and frame.
-    pub(super) fn emit(&mut self, me: ServerId, event: ChatEvent) -> (MessageId, Bytes) {
-        let id = self.next_id(me);
-        let frame = match &event {
-            ChatEvent::Joined { name } => encode_frame(&ServerMsg::Joined {
+    /// Remembers a message (event `id`) for history and backfill.
+    pub(super) fn record(&mut self, id: MessageId, event: ChatEvent) {
+        if let ChatEvent::Message {
+            from,
+            text,
+            room,
+            action,
+            ..
+        } = event
+        {
+            let line = Line {
                 id,
-                name: name.clone(),
-                server: me,
-                room: LOBBY.into(),
-            }),
-            ChatEvent::Left { name, reason } => encode_frame(&ServerMsg::Left {
-                id,
-                name: name.clone(),
-                server: me,
-                reason: *reason,
-                room: LOBBY.into(),
-            }),
-            ChatEvent::Message { from, text, cid } => {
-                self.remember_line(from, *cid, id);
-                Self::message_frame(id, from, text)
-            }
-            ChatEvent::Unknown { .. } => Bytes::new(),
-        };
-        // Strings are copied only when both history and the relay need them.
-        match (event, self.relay.is_some()) {
-            (ChatEvent::Message { from, text, .. }, false) => self.record(id, from, text),
-            (event, _) => {
-                if let ChatEvent::Message { from, text, .. } = &event {
-                    self.record(id, from.clone(), text.clone());
-                }
-                self.relay_out(id.seq, event);
-            }
+                from,
+                text,
+                action,
+            };
+            self.rooms.record(&room, line);
         }
-        if !frame.is_empty() {
-            self.broadcast(frame.clone());
-        }
-        (id, frame)
     }
 
     /// Hands a numbered local event to the relay, if clustered.
@@ -159,27 +197,127 @@ impl RoomState {
         }
     }
 
-    /// A `message` frame, encoded from borrowed strings into a buffer of
-    /// the right size (the same bytes as `ServerMsg::Message`).
-    pub(super) fn message_frame(id: MessageId, from: &str, text: &str) -> Bytes {
-        #[derive(Serialize)]
-        #[serde(tag = "type", rename = "message")]
-        struct Message<'a> {
-            id: MessageId,
-            from: &'a str,
-            room: &'a str,
-            text: &'a str,
-        }
-        let room = LOBBY;
-        encode_frame_sized(
-            &Message {
-                id,
+    /// Shows event `id` of `server` to the local members it concerns.
+    pub(super) fn show(&mut self, id: MessageId, server: ServerId, event: &ChatEvent) {
+        match event {
+            ChatEvent::Joined { name } => {
+                let lobby = self.rooms.lobby().to_string();
+                self.fan_out(&lobby, &joined_frame(id, name, server, LOBBY), false, None);
+            }
+            ChatEvent::Left { name, reason } => self.show_left(id, server, name, *reason),
+            ChatEvent::Entered { name, room } => {
+                let key = self.rooms.key_of(room).into_owned();
+                let room = self.rooms.name(&key).unwrap_or(room);
+                let frame = joined_frame(id, name, server, room);
+                self.fan_out(&key, &frame, false, None);
+            }
+            ChatEvent::Parted { name, room } => {
+                let key = self.rooms.key_of(room).into_owned();
+                let room = self.rooms.name(&key).unwrap_or(room);
+                let frame = left_frame(id, name, server, LeaveReason::Leave, room);
+                self.fan_out(&key, &frame, false, None);
+            }
+            ChatEvent::Message {
                 from,
                 room,
                 text,
-            },
-            64 + from.len() + text.len() + room.len(),
-        )
+                action,
+                ..
+            } => {
+                // The hot path: no key is copied, one frame is encoded.
+                let key = self.rooms.key_of(room);
+                let Some(channel) = self.rooms.get(&key) else {
+                    return;
+                };
+                let frame = message_frame(id, from, text, &channel.name, *action);
+                let to = Recipients {
+                    wakes: &mut self.wakes,
+                    overflowed: &mut self.overflowed,
+                };
+                to.deliver(&channel.local, &frame, false, None);
+            }
+            ChatEvent::Private { .. } => self.show_private(id, server, event),
+            ChatEvent::Nick { old, new } => self.show_nick(id, server, old, new),
+            ChatEvent::Topic { room, text, by, at } => {
+                let key = self.rooms.key_of(room).into_owned();
+                let frame = encode_frame(&ServerMsg::Topic {
+                    room: self.rooms.name(&key).unwrap_or(room).to_string(),
+                    text: text.clone(),
+                    by: by.clone(),
+                    at: *at,
+                });
+                self.fan_out(&key, &frame, true, None);
+            }
+            // A newer server's event kind: nothing to show, but it kept its place.
+            ChatEvent::Unknown { .. } => {}
+        }
+    }
+
+    /// `left` in each room the member was in; the member itself hears it
+    /// only when it asked to leave (as confirmation; in `#lobby` if it was
+    /// in no room at all).
+    fn show_left(&mut self, id: MessageId, server: ServerId, name: &str, reason: LeaveReason) {
+        let (rooms, conn) = self.rooms_of(name, server);
+        let except = if reason == LeaveReason::Leave {
+            None
+        } else {
+            conn
+        };
+        for key in &rooms {
+            let Some(room) = self.rooms.name(key) else {
+                continue;
+            };
+            let frame = left_frame(id, name, server, reason, room);
+            self.fan_out(key, &frame, false, except);
+        }
+        if let (true, LeaveReason::Leave, Some(conn)) = (rooms.is_empty(), reason, conn) {
+            self.push(conn, left_frame(id, name, server, reason, LOBBY));
+        }
+    }
+
+    /// The rooms (by key) of the member `name` of `server`, and its
+    /// connection if it is local.
+    pub(super) fn rooms_of(&self, name: &str, server: ServerId) -> (Vec<String>, Option<ConnId>) {
+        let key = name_key(name);
+        if server == self.me {
+            if let Some(&conn) = self.names.get(&key) {
+                if let Some(entry) = self.conns.get(&conn) {
+                    return (entry.rooms.iter().cloned().collect(), Some(conn));
+                }
+            }
+        } else if let Some(member) = self.remote.get(&key).filter(|m| m.server == server) {
+            return (member.rooms.iter().cloned().collect(), None);
+        }
+        (Vec::new(), None)
+    }
+
+    /// What a room keeps of local connection `conn` to reach it.
+    pub(super) fn slot(&self, conn: ConnId) -> Option<(ConnId, Slot)> {
+        let entry = self.conns.get(&conn)?;
+        let slot = Slot {
+            pusher: entry.tx.pusher(),
+            v2: entry.version >= 2,
+        };
+        Some((conn, slot))
+    }
+
+    /// Queues `frame` for every local member of the room with key `key`
+    /// (version-2 connections only if `only_v2`), but `except`.
+    pub(super) fn fan_out(
+        &mut self,
+        key: &str,
+        frame: &Bytes,
+        only_v2: bool,
+        except: Option<ConnId>,
+    ) {
+        let Some(channel) = self.rooms.get(key) else {
+            return;
+        };
+        let to = Recipients {
+            wakes: &mut self.wakes,
+            overflowed: &mut self.overflowed,
+        };
+        to.deliver(&channel.local, frame, only_v2, except);
     }
 
     /// Everyone in the chat, on this server and the others, by name.
@@ -191,85 +329,6 @@ impl RoomState {
                 server,
             })
             .collect()
-    }
-
-    /// `welcome` for `name`, encoded straight from the roster: the same
-    /// bytes as `encode_frame(&ServerMsg::Welcome { .. })` without cloning
-    /// every member first (a join storm would otherwise copy the roster per join).
-    pub(super) fn welcome_frame(
-        &self,
-        server: ServerId,
-        name: &str,
-        servers: &[String],
-        seen: &[MessageId],
-    ) -> Bytes {
-        #[derive(Serialize)]
-        #[serde(tag = "type", rename = "welcome")]
-        struct Welcome<'a> {
-            server: ServerId,
-            name: &'a str,
-            members: Roster<'a>,
-            servers: &'a [String],
-            seen: &'a [MessageId],
-            room: &'a str,
-        }
-        struct Roster<'a>(&'a BTreeMap<String, ServerId>);
-        #[derive(Serialize)]
-        struct MemberRef<'a> {
-            name: &'a str,
-            server: ServerId,
-        }
-        impl Serialize for Roster<'_> {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.collect_seq(
-                    self.0
-                        .iter()
-                        .map(|(name, &server)| MemberRef { name, server }),
-                )
-            }
-        }
-        encode_frame(&Welcome {
-            server,
-            name,
-            members: Roster(&self.roster),
-            servers,
-            seen,
-            room: LOBBY,
-        })
-    }
-
-    /// Gives local connection `conn` the name `name` (already checked free).
-    pub(super) fn claim_local(&mut self, conn: ConnId, name: &str, me: ServerId) {
-        self.names.insert(name_key(name), conn);
-        self.roster.insert(name.to_string(), me);
-        if let Some(entry) = self.conns.get_mut(&conn) {
-            entry.name = Some(name.to_string());
-        }
-    }
-
-    /// Frees a local member's name.
-    pub(super) fn release_local(&mut self, name: &str) {
-        self.names.remove(&name_key(name));
-        self.roster.remove(name);
-    }
-
-    /// Records that `member` holds its name on another server.
-    pub(super) fn set_remote(&mut self, key: String, member: Member) {
-        self.roster.insert(member.name.clone(), member.server);
-        let name = member.name.clone();
-        if let Some(old) = self.remote.insert(key, member) {
-            // Same key, possibly another spelling of the name.
-            if old.name != name {
-                self.roster.remove(&old.name);
-            }
-        }
-    }
-
-    /// Forgets the remote holder of name key `key`.
-    pub(super) fn drop_remote(&mut self, key: &str) -> Option<Member> {
-        let member = self.remote.remove(key)?;
-        self.roster.remove(&member.name);
-        Some(member)
     }
 
     pub(super) fn push(&mut self, conn: ConnId, frame: Bytes) {
@@ -284,6 +343,7 @@ impl RoomState {
         }
     }
 
+    /// Queues `frame` for every member, whatever its rooms.
     pub(super) fn broadcast(&mut self, frame: Bytes) {
         for (id, entry) in &self.conns {
             if entry.name.is_none() {
@@ -297,31 +357,78 @@ impl RoomState {
 
     /// Ends `conn`'s membership (telling the others, unless shutting down)
     /// and forgets the connection; its queue closes once drained.
-    pub(super) fn remove_conn(&mut self, conn: ConnId, reason: LeaveReason, server: ServerId) {
+    pub(super) fn remove_conn(&mut self, conn: ConnId, reason: LeaveReason) {
         if !self.closing {
-            let _ = self.end_membership(conn, reason, server);
+            let _ = self.end_membership(conn, reason);
         }
-        if let Some(entry) = self.conns.remove(&conn) {
-            if let Some(name) = entry.name {
-                self.release_local(&name);
-            }
-        }
+        self.forget_member(conn);
+        self.conns.remove(&conn);
     }
 
+    /// Ends `conn`'s membership: everyone sharing a room with it hears
+    /// `left` (the member too, for a voluntary leave), then its rooms and
+    /// name are freed.
     pub(super) fn end_membership(
         &mut self,
         conn: ConnId,
         reason: LeaveReason,
-        server: ServerId,
-    ) -> Result<(), NotJoined> {
-        let entry = self.conns.get_mut(&conn).ok_or(NotJoined)?;
-        let name = entry.name.take().ok_or(NotJoined)?;
-        self.release_local(&name);
-        let (_, frame) = self.emit(server, ChatEvent::Left { name, reason });
-        if reason == LeaveReason::Leave {
-            // The leaver is no longer a member, so the fan-out missed it.
-            self.push(conn, frame);
+    ) -> Result<(), super::NotJoined> {
+        let name = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.name.clone())
+            .ok_or(super::NotJoined)?;
+        let key = name_key(&name);
+        self.emit(ChatEvent::Left { name, reason });
+        self.forget_member(conn);
+        // A name lost to a claim elsewhere goes to that claim, not to one
+        // kept from before (`shadows`).
+        if reason != LeaveReason::NameConflict {
+            self.promote(&key);
         }
         Ok(())
+    }
+
+    /// Takes a local member out of its rooms and frees its name, telling nobody.
+    pub(super) fn forget_member(&mut self, conn: ConnId) {
+        let Some(entry) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(name) = entry.name.take() else {
+            return;
+        };
+        let rooms = std::mem::take(&mut entry.rooms);
+        entry.previous = None;
+        for key in rooms {
+            self.rooms.remove(&key, &name, Some(conn));
+        }
+        self.release_local(&name);
+    }
+}
+
+/// The state a fan-out writes to, borrowed apart from the rooms it reads.
+struct Recipients<'a> {
+    wakes: &'a mut Wakes,
+    overflowed: &'a mut Vec<ConnId>,
+}
+
+impl Recipients<'_> {
+    /// One push per recipient (version-2 ones only if `only_v2`), but
+    /// `except`; a full queue marks its connection for eviction.
+    fn deliver(
+        self,
+        to: &HashMap<ConnId, Slot, IdHash>,
+        frame: &Bytes,
+        only_v2: bool,
+        except: Option<ConnId>,
+    ) {
+        for (&id, slot) in to {
+            if Some(id) == except || (only_v2 && !slot.v2) {
+                continue;
+            }
+            if let Err(TrySendError::Full(_)) = slot.pusher.try_send(frame.clone(), self.wakes) {
+                self.overflowed.push(id);
+            }
+        }
     }
 }

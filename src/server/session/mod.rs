@@ -22,6 +22,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, Instrument};
 
+mod chat;
 mod requests;
 
 use super::admission::Permit;
@@ -96,6 +97,27 @@ pub async fn serve(
     .await
 }
 
+/// Serves one bridged connection (see `bridge.rs`) until it closes: the
+/// same session over an in-process pipe instead of a socket.
+pub(crate) async fn serve_pipe(
+    pipe: tokio::io::DuplexStream,
+    peer: SocketAddr,
+    permit: Permit,
+    room: Arc<Room>,
+    config: Arc<ServerConfig>,
+    shutdown: CancellationToken,
+) {
+    let accepted = Instant::now();
+    let span = tracing::info_span!("session", conn = tracing::field::Empty, %peer, bridged = true);
+    async move {
+        let _permit = permit;
+        let (read_half, write_half) = tokio::io::split(pipe);
+        serve_stream(read_half, write_half, accepted, room, config, shutdown).await
+    }
+    .instrument(span)
+    .await
+}
+
 /// Serves the chat protocol over an established byte stream.
 async fn serve_stream<R, W>(
     read_half: R,
@@ -117,6 +139,7 @@ async fn serve_stream<R, W>(
         conn,
         room: room.clone(),
         bucket: TokenBucket::new(config.rate_limit, now.into_std()),
+        nick_bucket: TokenBucket::new(config.nick_limit, now.into_std()),
         config,
         greeted: false,
         version: 0,
@@ -184,6 +207,8 @@ struct Session {
     room: Arc<Room>,
     config: Arc<ServerConfig>,
     bucket: TokenBucket,
+    /// Nick changes' own limit (bursts of 3, then one per 10 s by default).
+    nick_bucket: TokenBucket,
     greeted: bool,
     /// The protocol version agreed in the handshake (1 or 2).
     version: u16,

@@ -1,7 +1,9 @@
 //! What a session does with each request: the handshake (and its feature
 //! negotiation), `join` and `rejoin`, `send`, `status`, and the error
-//! frames that refuse them. The connection's life — reading frames,
-//! keepalive, deadlines, the end — is in the parent module.
+//! frames that refuse them. The version-2 requests (rooms, private
+//! messages, nick changes, topics, queries) are in `chat`. The
+//! connection's life — reading frames, keepalive, deadlines, the end — is
+//! in the parent module.
 
 use tracing::{debug, info};
 
@@ -9,16 +11,9 @@ use super::{End, Session};
 use crate::protocol::validate::{validate_name, validate_text};
 use crate::protocol::{
     encode_frame, negotiate, ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg, AGENT,
-    FEATURES, FEATURE_ACK, MAX_AGENT_BYTES, MIN_PROTOCOL_VERSION,
+    FEATURES, FEATURE_ACK, MAX_AGENT_BYTES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
-use crate::server::room::{ClientId, JoinError};
-
-/// The highest protocol version this server agrees on. The library and the
-/// terminal client speak version 2 (rooms, private messages, nick changes,
-/// topics), but its server side is not in this build yet (issue 15): until
-/// it is, the server agrees on version 1, so a version-2 client knows at
-/// the handshake that rooms are not available, and says so locally.
-const SERVED_VERSION: u16 = 1;
+use crate::server::room::{ChatLine, ClientId, JoinError, Joining, RoomError};
 
 /// How much of a refused line a rate-limit error quotes, in bytes.
 const QUOTE_BYTES: usize = 40;
@@ -30,22 +25,6 @@ impl Session {
             return self.handshake(msg);
         }
         match msg {
-            // Version 2 requests: a version-1 connection never sends them.
-            ClientMsg::Enter { .. }
-            | ClientMsg::Part { .. }
-            | ClientMsg::Private { .. }
-            | ClientMsg::Nick { .. }
-            | ClientMsg::Topic { .. }
-            | ClientMsg::Who { .. }
-            | ClientMsg::Rooms
-            | ClientMsg::Whois { .. } => {
-                self.error(
-                    ErrorCode::BAD_FRAME,
-                    "this request needs protocol version 2, which this server does not serve yet"
-                        .into(),
-                );
-                None
-            }
             ClientMsg::Hello { .. } => Some(self.fatal(
                 ErrorCode::HANDSHAKE_REQUIRED,
                 "hello was already received on this connection".into(),
@@ -54,19 +33,33 @@ impl Session {
                 if self.rate_limited() {
                     return None;
                 }
-                self.join(name, None);
+                self.join(name, None, &[]);
                 None
             }
             ClientMsg::Rejoin {
-                name, last_seen, ..
+                name,
+                last_seen,
+                rooms,
             } => {
                 if self.rate_limited() {
                     return None;
                 }
-                self.join(name, Some(&last_seen));
+                self.join(name, Some(&last_seen), &rooms);
                 None
             }
-            ClientMsg::Send { text, cid, .. } => self.send(text, cid),
+            ClientMsg::Send {
+                text,
+                cid,
+                room,
+                action,
+            } => {
+                // A version-1 client knows no rooms: its line goes to #lobby.
+                let line = match self.version {
+                    1 => ChatLine::lobby(text),
+                    _ => ChatLine { text, room, action },
+                };
+                self.send(line, cid)
+            }
             ClientMsg::Leave => {
                 if self.name.take().is_some() {
                     let _ = self.room.leave(self.conn, LeaveReason::Leave);
@@ -84,6 +77,14 @@ impl Session {
                 None
             }
             ClientMsg::Pong { .. } => None,
+            v2 if self.version < 2 => Some(self.fatal(
+                ErrorCode::BAD_FRAME,
+                format!(
+                    "unknown message type {:?} in protocol version 1",
+                    type_of(&v2)
+                ),
+            )),
+            v2 => self.request(v2),
         }
     }
 
@@ -91,29 +92,17 @@ impl Session {
     /// cid) costs a token like any send: the session cannot tell it from a
     /// new one before the room looks, and a client pacing to `rate` counts
     /// its resends too.
-    fn send(&mut self, text: String, cid: Option<u64>) -> Option<End> {
+    fn send(&mut self, line: ChatLine, cid: Option<u64>) -> Option<End> {
         if self.name.is_none() && !self.ever_joined {
             return Some(self.fatal(
                 ErrorCode::NOT_JOINED,
                 "join with a name before sending messages".into(),
             ));
         }
-        if !self.take_token() {
-            let limit = self.config.rate_limit;
-            self.error_about(
-                ErrorCode::RATE_LIMITED,
-                format!(
-                    "slow down: at most {} messages per second (bursts of {}); \
-                     this line was dropped: {}",
-                    limit.per_sec,
-                    limit.burst,
-                    quote(&text)
-                ),
-                cid,
-            );
+        if self.flooded(Some(&line.text), cid) {
             return None;
         }
-        if let Err(why) = validate_text(&text) {
+        if let Err(why) = validate_text(&line.text) {
             self.error_about(ErrorCode::TEXT_INVALID, why, cid);
             return None;
         }
@@ -121,21 +110,30 @@ impl Session {
             cid,
             ack: self.acks,
         });
-        if self
+        let said = self
             .room
-            .say_then_wake(self.conn, text, cid, &mut self.wakes)
-            .is_err()
-        {
-            // The room took the name back: a same-moment claim on
-            // another server won (the client was told with 211).
-            self.name = None;
-            self.error_about(
-                ErrorCode::NOT_JOINED,
-                "you are no longer in the chat; join again with another name".into(),
-                cid.map(|c| c.cid),
-            );
-        }
+            .say_then_wake(self.conn, line, cid, &mut self.wakes);
+        self.refused(said.err(), cid.map(|c| c.cid));
         None
+    }
+
+    /// Tells the client why the room refused its request, if it did.
+    pub(super) fn refused(&mut self, err: Option<RoomError>, cid: Option<u64>) {
+        match err {
+            None => {}
+            Some(RoomError::NotJoined) => {
+                // The room took the name back (a same-moment claim on
+                // another server won; the client was told with 211), or
+                // it never had one.
+                self.name = None;
+                self.error_about(
+                    ErrorCode::NOT_JOINED,
+                    "you are not in the chat; join (again, with another name) first".into(),
+                    cid,
+                );
+            }
+            Some(err) => self.error_about(err.code(), err.to_string(), cid),
+        }
     }
 
     fn handshake(&mut self, msg: ClientMsg) -> Option<End> {
@@ -146,9 +144,7 @@ impl Session {
                 features,
             } if negotiate(version).is_some() => {
                 self.greeted = true;
-                self.version = negotiate(version)
-                    .unwrap_or(MIN_PROTOCOL_VERSION)
-                    .min(SERVED_VERSION);
+                self.version = negotiate(version).unwrap_or(MIN_PROTOCOL_VERSION);
                 let agent = truncate_bytes(&agent, MAX_AGENT_BYTES);
                 // Only what this build knows, in its own spelling and order.
                 let accepted: Vec<String> = FEATURES
@@ -172,8 +168,8 @@ impl Session {
             ClientMsg::Hello { version, .. } => Some(self.fatal(
                 ErrorCode::UNSUPPORTED_VERSION,
                 format!(
-                    "unsupported protocol version {version}; this server speaks version \
-                     {SERVED_VERSION}"
+                    "unsupported protocol version {version}; this server speaks versions \
+                     {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
                 ),
             )),
             _ => Some(self.fatal(
@@ -183,16 +179,18 @@ impl Session {
         }
     }
 
-    fn join(&mut self, name: String, last_seen: Option<&[MessageId]>) {
+    fn join(&mut self, name: String, last_seen: Option<&[MessageId]>, rooms: &[String]) {
         if let Err(why) = validate_name(&name) {
             self.error(ErrorCode::NAME_INVALID, why);
             return;
         }
-        let joined = match last_seen {
-            None => self.room.join(self.conn, &name),
-            Some(seen) => self.room.rejoin(self.conn, &name, seen),
+        let joining = Joining {
+            name: &name,
+            version: self.version,
+            last_seen,
+            rooms: if self.version >= 2 { rooms } else { &[] },
         };
-        match joined {
+        match self.room.join_as(self.conn, &joining) {
             Ok(()) => {
                 info!(name = %name, "joined");
                 self.name = Some(name);
@@ -217,17 +215,28 @@ impl Session {
     }
 
     /// Takes a token; on failure tells the client and returns true.
-    fn rate_limited(&mut self) -> bool {
+    pub(super) fn rate_limited(&mut self) -> bool {
+        self.flooded(None, None)
+    }
+
+    /// Takes a token for a request (quoting `line`, the refused text, if
+    /// it carried one); on failure tells the client and returns true.
+    pub(super) fn flooded(&mut self, line: Option<&str>, cid: Option<u64>) -> bool {
         if self.take_token() {
             return false;
         }
         let limit = self.config.rate_limit;
-        self.error(
+        let what = match line {
+            Some(text) => format!("this line was dropped: {}", quote(text)),
+            None => "this one was dropped".into(),
+        };
+        self.error_about(
             ErrorCode::RATE_LIMITED,
             format!(
-                "slow down: at most {} messages per second (bursts of {}); this one was dropped",
+                "slow down: at most {} messages per second (bursts of {}); {what}",
                 limit.per_sec, limit.burst
             ),
+            cid,
         );
         true
     }
@@ -236,12 +245,12 @@ impl Session {
         self.room.send_to(self.conn, encode_frame(msg));
     }
 
-    fn error(&self, code: ErrorCode, text: String) {
+    pub(super) fn error(&self, code: ErrorCode, text: String) {
         self.error_about(code, text, None);
     }
 
     /// A non-fatal error about the `send` with this `cid`, if it had one.
-    fn error_about(&self, code: ErrorCode, text: String, cid: Option<u64>) {
+    pub(super) fn error_about(&self, code: ErrorCode, text: String, cid: Option<u64>) {
         debug!(%code, %text, ?cid, "client error");
         self.reply(&ServerMsg::Error {
             code,
@@ -273,6 +282,28 @@ impl Session {
         });
         self.room.close_with(self.conn, frame, end.reason());
         end
+    }
+}
+
+/// The `type` of a client message, as on the wire.
+fn type_of(msg: &ClientMsg) -> &'static str {
+    match msg {
+        ClientMsg::Hello { .. } => "hello",
+        ClientMsg::Join { .. } => "join",
+        ClientMsg::Rejoin { .. } => "rejoin",
+        ClientMsg::Send { .. } => "send",
+        ClientMsg::Enter { .. } => "enter",
+        ClientMsg::Part { .. } => "part",
+        ClientMsg::Private { .. } => "private",
+        ClientMsg::Nick { .. } => "nick",
+        ClientMsg::Topic { .. } => "topic",
+        ClientMsg::Who { .. } => "who",
+        ClientMsg::Rooms => "rooms",
+        ClientMsg::Whois { .. } => "whois",
+        ClientMsg::Leave => "leave",
+        ClientMsg::Status => "status",
+        ClientMsg::Ping { .. } => "ping",
+        ClientMsg::Pong { .. } => "pong",
     }
 }
 

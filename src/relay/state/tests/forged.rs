@@ -50,8 +50,9 @@ fn a_snapshot_claiming_too_many_parts_is_ignored() {
             seq: 0,
             part,
             parts: MAX_SNAPSHOT_PARTS + 1,
-            names: vec![format!("n{part}")],
+            members: names(&[&format!("n{part}")]),
             from: None,
+            topics: vec![],
         };
         send(&mut relay, 2, Kind::RelaySnapshot, &snapshot, now);
     }
@@ -79,8 +80,9 @@ fn a_forged_resync_snapshot_costs_nothing() {
             seq,
             part: 0,
             parts: 1,
-            names: names(&["a"]),
+            members: names(&["a"]),
             from: None,
+            topics: vec![],
         };
         send(&mut relay, 2, Kind::RelaySnapshot, &snapshot, now);
     }
@@ -94,6 +96,7 @@ fn a_forged_resync_snapshot_costs_nothing() {
             Delivery::Resynced {
                 origin: peer,
                 members: names(&["a"]),
+                topics: vec![],
             }
         ]
     );
@@ -120,8 +123,9 @@ fn a_first_snapshot_naming_a_forged_sync_point_reports_only_what_it_skips() {
         seq: LAST_SEQ,
         part: 0,
         parts: 1,
-        names: vec![],
+        members: vec![],
         from: Some(0),
+        topics: vec![],
     };
     send(&mut relay, 2, Kind::RelaySnapshot, &snapshot, now);
     assert_eq!(

@@ -75,13 +75,21 @@ fn message(n: u64) -> ChatEvent {
     ChatEvent::Message {
         from: "ann".into(),
         text: format!("m{n}"),
+        room: "#lobby".into(),
         cid: Default::default(),
+        action: false,
     }
 }
 
 /// Names as a snapshot or a `Synced` lists them.
-fn names(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
+fn names(names: &[&str]) -> Vec<SnapshotMember> {
+    names
+        .iter()
+        .map(|n| SnapshotMember {
+            name: n.to_string(),
+            rooms: vec!["#lobby".into()],
+        })
+        .collect()
 }
 
 /// Lets `a` and `b` talk for `rounds` rounds of 25 ms from `now`: each
@@ -123,8 +131,9 @@ fn synced_with_peer(now: Instant) -> Relay {
         seq: 0,
         part: 0,
         parts: 1,
-        names: vec![],
+        members: vec![],
         from: None,
+        topics: vec![],
     };
     send(&mut relay, 2, Kind::RelaySnapshot, &snapshot, now);
     assert!(matches!(

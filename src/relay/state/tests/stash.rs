@@ -2,7 +2,7 @@
 //! time) and used when the origin comes up, so the events need no NACK.
 
 use super::*;
-use crate::relay::state::receiver::{MAX_STASHED_EVENTS, MAX_STASHED_ORIGINS, STASH_TTL};
+use crate::relay::state::stash::{MAX_STASHED_EVENTS, MAX_STASHED_ORIGINS, STASH_TTL};
 
 /// Events `seqs` of server `origin`, as it relays them.
 fn data(origin: u8, seqs: std::ops::RangeInclusive<u64>) -> Data {
@@ -19,8 +19,9 @@ fn first_snapshot(seq: u64) -> Snapshot {
         seq,
         part: 0,
         parts: 1,
-        names: vec![],
+        members: vec![],
         from: Some(seq),
+        topics: vec![],
     }
 }
 

@@ -53,8 +53,9 @@ fn snapshot(seq: u64, members: &[&str]) -> Snapshot {
         seq,
         part: 0,
         parts: 1,
-        names: names(members),
+        members: names(members),
         from: Some(SINCE),
+        topics: vec![],
     }
 }
 
@@ -85,6 +86,7 @@ fn a_receiver_served_the_start_snapshot_repairs_everything_after_it() {
         Delivery::Synced {
             origin: id(1),
             members: names(&["ann", "bob"]),
+            topics: vec![],
         }
     );
     let seqs: Vec<u64> = got[1..]
@@ -157,6 +159,7 @@ fn a_receiver_served_late_reports_exactly_the_events_it_skips() {
             Delivery::Synced {
                 origin: id(1),
                 members: names(&["bob", "cat"]),
+                topics: vec![],
             },
         ]
     );

@@ -1,8 +1,104 @@
-//! Unit tests of the room: ordering, names, eviction, shutdown, backfill.
+//! Unit tests of the room: ordering, names, eviction, shutdown, backfill
+//! here; rooms, version 1, nick changes, private messages, topics and
+//! resynchronisation in the files below.
 use std::collections::VecDeque;
 
+use super::history::{backfill, Line};
 use super::*;
-use crate::protocol::{decode, ServerMsg};
+use crate::protocol::{decode, MessageId, ServerMsg, LOBBY};
+
+mod consistency;
+mod convergence;
+mod nick;
+mod private;
+mod resync;
+mod rooms;
+mod topics;
+mod v1;
+
+/// A version-1 member named `name` on a new connection.
+pub(super) fn join_v1(room: &Room, name: &str) -> Registration {
+    let reg = room.register();
+    let joining = Joining {
+        name,
+        version: 1,
+        last_seen: None,
+        rooms: &[],
+    };
+    room.join_as(reg.id, &joining).unwrap();
+    reg
+}
+
+/// A version-2 member named `name` on a new connection, its frames so far read.
+pub(super) fn member(room: &Room, name: &str) -> Registration {
+    let mut reg = room.register();
+    room.join(reg.id, name).unwrap();
+    drain(&mut reg);
+    reg
+}
+
+/// Reads every frame queued for each of `regs`.
+pub(super) fn drain_all(regs: &mut [&mut Registration]) {
+    for reg in regs {
+        drain(reg);
+    }
+}
+
+/// The texts of the `message` frames among `msgs`, with their rooms.
+pub(super) fn said(msgs: &[ServerMsg]) -> Vec<(String, String)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMsg::Message { text, room, .. } => Some((room.clone(), text.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A chat line to `room`.
+pub(super) fn line(room: &str, text: &str) -> ChatLine {
+    ChatLine {
+        text: text.into(),
+        room: Some(room.into()),
+        action: false,
+    }
+}
+
+/// Says `text` in `room` as `reg`.
+pub(super) fn say_in(
+    room: &Room,
+    reg: &Registration,
+    to: &str,
+    text: &str,
+) -> Result<MessageId, RoomError> {
+    room.say_then_wake(reg.id, line(to, text), None, &mut Wakes::default())
+}
+
+/// `name` joins on `origin` (events 1, 2, …) and enters `rooms`; returns
+/// the last event's number.
+pub(super) fn remote_member(room: &Room, origin: ServerId, name: &str, rooms: &[&str]) -> u64 {
+    room.apply(event(
+        origin,
+        1,
+        crate::relay::ChatEvent::Joined { name: name.into() },
+    ));
+    for (n, r) in rooms.iter().enumerate() {
+        let entered = crate::relay::ChatEvent::Entered {
+            name: name.into(),
+            room: r.to_string(),
+        };
+        room.apply(event(origin, n as u64 + 2, entered));
+    }
+    rooms.len() as u64 + 1
+}
+
+/// A relayed event from `origin`.
+pub(super) fn event(
+    origin: ServerId,
+    seq: u64,
+    event: crate::relay::ChatEvent,
+) -> crate::relay::Delivery {
+    crate::relay::Delivery::Event { origin, seq, event }
+}
 
 fn room(capacity: usize) -> Room {
     Room::new(ServerId::random(), "127.0.0.1:1".into(), capacity)
@@ -166,10 +262,15 @@ fn backfill_sends_exactly_what_was_missed() {
     // The new server's order: a1 b1 a2 b2 c1 a3
     let recent: VecDeque<_> = [id(a, 1), id(b, 1), id(a, 2), id(b, 2), id(c, 1), id(a, 3)]
         .into_iter()
-        .map(|i| (i, "x".to_string(), "t".to_string()))
+        .map(|id| Line {
+            id,
+            from: "x".into(),
+            text: "t".into(),
+            action: false,
+        })
         .collect();
     let missed =
-        |seen: &[MessageId]| -> Vec<MessageId> { backfill(&recent, seen).map(|e| e.0).collect() };
+        |seen: &[MessageId]| -> Vec<MessageId> { backfill(&recent, seen).map(|l| l.id).collect() };
     // Saw a up to 1 and b up to 2: a2, a3 and c1 (c unknown, after the cutoff at a1).
     assert_eq!(
         missed(&[id(a, 1), id(b, 2)]),
@@ -209,56 +310,4 @@ fn a_fatal_error_is_the_last_frame() {
             ..
         }
     )));
-}
-
-#[test]
-fn welcome_from_the_roster_encodes_like_the_message_type() {
-    let room = room(16);
-    let mut regs: Vec<_> = (0..3).map(|_| room.register()).collect();
-    for (reg, name) in regs.iter().zip(["Zoe", "ann", "Bob"]) {
-        room.join(reg.id, name).unwrap();
-    }
-    let state = room.lock();
-    let servers = vec!["127.0.0.1:1".to_string()];
-    let seen = vec![MessageId {
-        origin: room.id(),
-        seq: 3,
-    }];
-    let expected = encode_frame(&ServerMsg::Welcome {
-        server: room.id(),
-        name: "ann".into(),
-        members: state.members(),
-        servers: servers.clone(),
-        seen: seen.clone(),
-        room: "#lobby".into(),
-        rooms: Vec::new(),
-    });
-    assert_eq!(
-        state.welcome_frame(room.id(), "ann", &servers, &seen),
-        expected
-    );
-    let names: Vec<_> = state.members().into_iter().map(|m| m.name).collect();
-    assert_eq!(
-        names,
-        ["Bob", "Zoe", "ann"],
-        "sorted like the old per-join sort"
-    );
-    drop(state);
-    drop(regs.drain(..));
-}
-
-#[test]
-fn message_frames_encode_like_the_message_type() {
-    let id = MessageId {
-        origin: ServerId::random(),
-        seq: 1 << 40,
-    };
-    let expected = encode_frame(&ServerMsg::Message {
-        id,
-        from: "Ann".into(),
-        text: "héllo".into(),
-        action: false,
-        room: "#lobby".into(),
-    });
-    assert_eq!(RoomState::message_frame(id, "Ann", "héllo"), expected);
 }

@@ -1,0 +1,239 @@
+//! The frames the room sends, encoded once each. The hot ones (`message`,
+//! `history`, `welcome`) are encoded from borrowed strings into a buffer of
+//! the right size: the same bytes as the `ServerMsg` variant, without
+//! cloning every string (or the whole member list) first.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
+
+use crate::protocol::parts::RoomState as RoomView;
+use crate::protocol::{
+    encode_frame, encode_frame_sized, LeaveReason, MessageId, ServerId, ServerMsg,
+};
+
+/// A `message` (live) or `history` (replayed) frame.
+pub(super) fn line_frame(
+    kind: &'static str,
+    id: MessageId,
+    from: &str,
+    text: &str,
+    room: &str,
+    action: bool,
+) -> Bytes {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        id: MessageId,
+        from: &'a str,
+        // `room` before `text`, as in `ServerMsg::Message`: without
+        // `action` the text ends the frame.
+        room: &'a str,
+        text: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        action: bool,
+    }
+    encode_frame_sized(
+        &Line {
+            kind,
+            id,
+            from,
+            room,
+            text,
+            action,
+        },
+        80 + from.len() + text.len() + room.len(),
+    )
+}
+
+/// A live `message` frame.
+pub(super) fn message_frame(
+    id: MessageId,
+    from: &str,
+    text: &str,
+    room: &str,
+    action: bool,
+) -> Bytes {
+    line_frame("message", id, from, text, room, action)
+}
+
+/// `joined` for `name` in `room`.
+pub(super) fn joined_frame(id: MessageId, name: &str, server: ServerId, room: &str) -> Bytes {
+    encode_frame(&ServerMsg::Joined {
+        id,
+        name: name.to_string(),
+        server,
+        room: room.to_string(),
+    })
+}
+
+/// `left` for `name` from `room`.
+pub(super) fn left_frame(
+    id: MessageId,
+    name: &str,
+    server: ServerId,
+    reason: LeaveReason,
+    room: &str,
+) -> Bytes {
+    encode_frame(&ServerMsg::Left {
+        id,
+        name: name.to_string(),
+        server,
+        reason,
+        room: room.to_string(),
+    })
+}
+
+/// A non-fatal error frame.
+pub(super) fn error_frame(code: crate::protocol::ErrorCode, text: String) -> Bytes {
+    encode_frame(&ServerMsg::Error {
+        code,
+        text,
+        fatal: false,
+        cid: None,
+    })
+}
+
+/// What `welcome` carries besides the members.
+pub(super) struct Welcome<'a> {
+    pub(super) server: ServerId,
+    pub(super) name: &'a str,
+    pub(super) servers: &'a [String],
+    pub(super) seen: &'a [MessageId],
+    pub(super) room: &'a str,
+    /// Version 2: the rooms the member is in (empty for version 1).
+    pub(super) rooms: &'a [RoomView],
+}
+
+/// `welcome`, its members encoded straight from `members` (the room's, by
+/// name): the same bytes as `encode_frame(&ServerMsg::Welcome { .. })`
+/// without cloning every member first (a join storm would otherwise copy
+/// the member list per join).
+pub(super) fn welcome_frame(w: &Welcome<'_>, members: &BTreeMap<String, ServerId>) -> Bytes {
+    #[derive(Serialize)]
+    #[serde(tag = "type", rename = "welcome")]
+    struct Frame<'a> {
+        server: ServerId,
+        name: &'a str,
+        members: Roster<'a>,
+        servers: &'a [String],
+        seen: &'a [MessageId],
+        room: &'a str,
+        #[serde(skip_serializing_if = "<[RoomView]>::is_empty")]
+        rooms: &'a [RoomView],
+    }
+    struct Roster<'a>(&'a BTreeMap<String, ServerId>);
+    #[derive(Serialize)]
+    struct MemberRef<'a> {
+        name: &'a str,
+        server: ServerId,
+    }
+    impl Serialize for Roster<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(
+                self.0
+                    .iter()
+                    .map(|(name, &server)| MemberRef { name, server }),
+            )
+        }
+    }
+    encode_frame(&Frame {
+        server: w.server,
+        name: w.name,
+        members: Roster(members),
+        servers: w.servers,
+        seen: w.seen,
+        room: w.room,
+        rooms: w.rooms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Member, TopicInfo};
+
+    fn id() -> MessageId {
+        MessageId {
+            origin: ServerId::from_bytes([7; 16]),
+            seq: 1 << 40,
+        }
+    }
+
+    #[test]
+    fn line_frames_encode_like_the_message_types() {
+        for action in [false, true] {
+            let expected = encode_frame(&ServerMsg::Message {
+                id: id(),
+                from: "Ann".into(),
+                text: "héllo".into(),
+                room: "#dev".into(),
+                action,
+            });
+            assert_eq!(
+                message_frame(id(), "Ann", "héllo", "#dev", action),
+                expected
+            );
+            let expected = encode_frame(&ServerMsg::History {
+                id: id(),
+                from: "Ann".into(),
+                text: "héllo".into(),
+                room: "#dev".into(),
+                action,
+            });
+            assert_eq!(
+                line_frame("history", id(), "Ann", "héllo", "#dev", action),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn welcome_encodes_like_the_message_type() {
+        let s = ServerId::from_bytes([1; 16]);
+        let members: BTreeMap<String, ServerId> =
+            [("Bob".to_string(), s), ("ann".to_string(), s)].into();
+        let servers = vec!["127.0.0.1:1".to_string()];
+        let seen = vec![id()];
+        let lobby = RoomView {
+            room: "#lobby".into(),
+            topic: Some(TopicInfo {
+                text: "hi".into(),
+                by: "Bob".into(),
+                at: 5,
+            }),
+            members: vec![Member {
+                name: "Bob".into(),
+                server: s,
+            }],
+        };
+        for rooms in [vec![], vec![lobby]] {
+            let expected = encode_frame(&ServerMsg::Welcome {
+                server: s,
+                name: "ann".into(),
+                members: members
+                    .iter()
+                    .map(|(name, &server)| Member {
+                        name: name.clone(),
+                        server,
+                    })
+                    .collect(),
+                servers: servers.clone(),
+                seen: seen.clone(),
+                room: "#lobby".into(),
+                rooms: rooms.clone(),
+            });
+            let w = Welcome {
+                server: s,
+                name: "ann",
+                servers: &servers,
+                seen: &seen,
+                room: "#lobby",
+                rooms: &rooms,
+            };
+            assert_eq!(welcome_frame(&w, &members), expected);
+        }
+    }
+}

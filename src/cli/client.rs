@@ -73,6 +73,27 @@ pub(super) struct StatusArgs {
     tls: ClientTlsArgs,
 }
 
+#[derive(Debug, Args)]
+pub(super) struct WatchArgs {
+    /// Server address (HOST or HOST:PORT; the port defaults to 7878).
+    addr: String,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+}
+
+/// Runs `chatty watch`; returns the exit status.
+pub(super) async fn watch(args: WatchArgs) -> i32 {
+    match args.tls.connector() {
+        Ok(connector) => {
+            crate::client::watch::run(&with_default_port(&args.addr), &connector).await
+        }
+        Err(err) => {
+            eprintln!("chatty: {err}");
+            2
+        }
+    }
+}
+
 /// Runs the terminal client; returns the exit status.
 pub(super) async fn chat(args: ClientArgs) -> i32 {
     let Some(name) = args.name.clone().or_else(login_name) else {

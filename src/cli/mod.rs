@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use client::{ClientArgs, StatusArgs};
+use client::{ClientArgs, StatusArgs, WatchArgs};
 use logging::LogArgs;
 use server::ServerArgs;
 
@@ -23,6 +23,7 @@ Examples:
   chatty client 10.0.0.1                  # chat as your login name (port 7878)
   chatty client 10.0.0.1 10.0.0.2 -n Leo  # tried in turn; more are learned for failover
   chatty status 10.0.0.1 --json           # what that server sees
+  chatty watch 10.0.0.1                   # …live, with a timeline of servers coming and going
   chatty completions bash > ~/.local/share/bash-completion/completions/chatty";
 
 /// Zero-configuration chat for local networks.
@@ -49,6 +50,9 @@ enum Command {
     Client(ClientArgs),
     /// Show what a server knows: servers and members.
     Status(StatusArgs),
+    /// Watch a server's view of the cluster live: servers, rooms, members,
+    /// and a timeline of servers joining, suspected and removed (Ctrl-C quits).
+    Watch(WatchArgs),
     /// Print a fresh random cluster key, as a key-file line (for --key-file).
     Keygen,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -99,6 +103,7 @@ pub fn main() -> i32 {
             Command::Server(args) => server::serve(args).await,
             Command::Client(args) => client::chat(args).await,
             Command::Status(args) => client::show_status(args).await,
+            Command::Watch(args) => client::watch(args).await,
             Command::Keygen => client::keygen(),
             Command::Completions { .. } | Command::Man { .. } => unreachable!("handled above"),
         }

@@ -41,6 +41,7 @@ mod seen;
 pub mod status;
 pub mod terminal;
 pub mod tls;
+pub mod watch;
 
 use std::fmt;
 use std::io;

@@ -24,6 +24,7 @@ use tracing::{debug, Instrument};
 
 mod chat;
 mod requests;
+mod watch;
 
 use super::admission::Permit;
 use super::closing::linger;
@@ -149,6 +150,7 @@ async fn serve_stream<R, W>(
         last_heard: now,
         pings_sent: 0,
         wakes: Wakes::default(),
+        watcher: None,
     };
     let mut frames =
         FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
@@ -223,6 +225,8 @@ struct Session {
     pings_sent: u64,
     /// Writers given this burst's messages, woken when the burst is done.
     wakes: Wakes,
+    /// The status subscription, once the client sent `watch`.
+    watcher: Option<watch::Watcher>,
 }
 
 impl Session {
@@ -259,13 +263,21 @@ impl Session {
                     return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                         "no hello within {} ms", self.config.handshake_timeout.as_millis()));
                 }
-                _ = &mut join_over, if !self.ever_joined => {
+                // A watcher never joins: it is not in the chat.
+                _ = &mut join_over, if !self.ever_joined && self.watcher.is_none() => {
                     return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
                         "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
                 }
                 _ = keepalive.tick() => {
                     if let Some(end) = self.keepalive() {
                         return end;
+                    }
+                }
+                _ = watch::next(&mut self.watcher) => {
+                    if let Some(watcher) = &mut self.watcher {
+                        for msg in watcher.due(&self.room) {
+                            self.reply(&msg);
+                        }
                     }
                 }
                 frame = frames.next() => {

@@ -72,6 +72,14 @@ impl Session {
                 }
                 None
             }
+            ClientMsg::Watch if self.version >= 2 => {
+                if !self.rate_limited() && self.watcher.is_none() {
+                    let (watcher, answer) = super::watch::Watcher::start(&self.room);
+                    self.watcher = Some(watcher);
+                    self.reply(&answer);
+                }
+                None
+            }
             ClientMsg::Ping { nonce } => {
                 self.reply(&ServerMsg::Pong { nonce });
                 None
@@ -302,6 +310,7 @@ fn type_of(msg: &ClientMsg) -> &'static str {
         ClientMsg::Whois { .. } => "whois",
         ClientMsg::Leave => "leave",
         ClientMsg::Status => "status",
+        ClientMsg::Watch => "watch",
         ClientMsg::Ping { .. } => "ping",
         ClientMsg::Pong { .. } => "pong",
     }

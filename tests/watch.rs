@@ -99,3 +99,40 @@ async fn piped_watch_prints_one_line_per_event() {
         .await
         .unwrap();
 }
+
+/// The protocol itself, on a server without a cluster: `watching` at once,
+/// then `watch_update` every second, and the join deadline does not close
+/// a watcher (it is not a member).
+#[tokio::test]
+async fn a_watcher_gets_updates_and_outlives_the_join_deadline() {
+    use chatty::client::Client;
+    use chatty::protocol::{ClientMsg, ServerMsg};
+    use chatty::server::ServerConfig;
+    let server = common::TestServer::start(ServerConfig {
+        join_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut watcher = Client::connect(&server.addr.to_string()).await.unwrap();
+    watcher.send_msg(&ClientMsg::Watch).await.unwrap();
+    let first = watcher.next_reply().await.unwrap();
+    let ServerMsg::Watching { report, events } = first else {
+        panic!("expected watching, got {first:?}");
+    };
+    assert_eq!(
+        (report.id, report.servers.len(), events.len()),
+        (server.id, 1, 0)
+    );
+    let started = tokio::time::Instant::now();
+    for _ in 0..2 {
+        let next = tokio::time::timeout(DEADLINE, watcher.next_reply())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(next, ServerMsg::WatchUpdate { .. }), "{next:?}");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "about once a second"
+    );
+}

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, Instrument};
+use tracing::{debug, info, Instrument};
 
 mod chat;
 mod requests;
@@ -158,6 +158,9 @@ async fn serve_stream<R, W>(
         .run(&mut frames, accepted, &reg.evicted, &shutdown)
         .await;
     debug!(?end, "session ended");
+    if let Some(name) = session.name.as_deref() {
+        info!(name = %name, reason = ?end.reason(), "left");
+    }
     room.unregister(conn, end.reason());
     // The room dropped our queue's sender: the writer flushes what is left
     // (a final error or shutdown notice) and half-closes.

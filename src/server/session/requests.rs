@@ -61,7 +61,8 @@ impl Session {
                 self.send(line, cid)
             }
             ClientMsg::Leave => {
-                if self.name.take().is_some() {
+                if let Some(name) = self.name.take() {
+                    info!(name = %name, "left");
                     let _ = self.room.leave(self.conn, LeaveReason::Leave);
                 }
                 Some(End::Left)

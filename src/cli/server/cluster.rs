@@ -137,3 +137,35 @@ async fn resolve_peer(peer: &str, group: SocketAddr) -> Result<SocketAddr, Strin
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(name: &str, addr: &str, index: u32) -> Interface {
+        Interface {
+            name: name.into(),
+            addr: addr.parse().unwrap(),
+            index,
+        }
+    }
+
+    #[test]
+    fn without_iface_ipv6_picks_a_routable_non_loopback_address() {
+        let group: SocketAddr = "[ff12::7877]:7877".parse().unwrap();
+        let all = [
+            iface("lo", "::1", 1),
+            iface("eth0", "10.0.0.5", 2),
+            iface("eth0", "fe80::5", 2),
+            iface("eth1", "fd00::5", 3),
+        ];
+        let chosen = default_interface(group, &all).unwrap();
+        assert_eq!((chosen.name.as_str(), chosen.index), ("eth1", 3));
+        let only_link_local = [iface("lo", "::1", 1), iface("eth0", "fe80::5", 2)];
+        assert_eq!(
+            default_interface(group, &only_link_local).unwrap().name,
+            "eth0"
+        );
+        assert!(default_interface(group, &[iface("lo", "::1", 1)]).is_none());
+    }
+}

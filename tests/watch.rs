@@ -136,3 +136,21 @@ async fn a_watcher_gets_updates_and_outlives_the_join_deadline() {
         "about once a second"
     );
 }
+
+/// A server that speaks only version 1 has no subscription: `watch` says
+/// so and points at `status`.
+#[tokio::test]
+async fn a_version_1_server_is_explained() {
+    let fake = common::fake::FakeServer::start(1);
+    let out = common::proc::chatty()
+        .command(["watch", &fake.addr])
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("protocol version 1") && err.contains("chatty status"),
+        "{err}"
+    );
+}

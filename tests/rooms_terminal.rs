@@ -169,6 +169,8 @@ async fn the_commands_on_a_terminal_against_the_real_server() {
             ("/topic #dev ship it", "[TOPIC] #dev: ship it (set by Leo)"),
             ("/who #dev", "[WHO] #dev: Leo on "),
             ("/rooms", "[ROOMS] #dev: 1 member, topic: ship it"),
+            ("/topic -delete", "[TOPIC] #dev: cleared by Leo"),
+            ("/topic", "[TOPIC] #dev has no topic"),
             ("/whois Ann", "[WHOIS] Ann on "),
             ("/msg Ann hi there", "[PM to Ann] hi there"),
             ("/frobnicate", "[ERROR] unknown command /frobnicate"),
@@ -196,5 +198,59 @@ async fn the_commands_on_a_terminal_against_the_real_server() {
             .iter()
             .any(|l| l.contains("frobnicate") || l.contains("#dev")),
         "local commands and #dev stay away from Ann: {seen:?}"
+    );
+}
+
+/// Typing through a failover: the client's server is killed while it is in
+/// four rooms with #lobby active (the rooms it re-enters come back after
+/// the welcome, one by one); on the next server it is in all of them
+/// again, #lobby still active, and what it types goes to #lobby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_room_survives_a_failover() {
+    let group = free_udp_port();
+    let s1 = loopback_server(group, &[]).await;
+    let s2 = loopback_server(group, &[]).await;
+    let (a1, a2) = (s1.addr().to_string(), s2.addr().to_string());
+    let mut ann_seen = Vec::new();
+    let mut ann = person(&a2, "Ann").await;
+
+    let mut leo = spawn(&["client", &a1, &a2, "--name", "Leo"]);
+    let mut leo_seen = Vec::new();
+    sees(&mut leo, &mut leo_seen, "[JOIN] Leo joined the chat").await;
+    for room in ["#ops", "#dev", "#qa"] {
+        says(&mut leo, &format!("/join {room}")).await;
+        sees(
+            &mut leo,
+            &mut leo_seen,
+            &format!("[{room}] [JOIN] Leo joined"),
+        )
+        .await;
+    }
+    says(&mut leo, "/switch #lobby").await;
+    says(&mut leo, "before").await;
+    sees(&mut ann, &mut ann_seen, "[Leo] before").await;
+
+    s1.signal(common::proc::Signal::Kill).expect("kill -9");
+    // Typed at once, while the client notices and moves.
+    says(&mut leo, "after").await;
+    sees(&mut ann, &mut ann_seen, "[Leo] after").await;
+    // Once it is back in every room, a plain line still goes to #lobby.
+    let back = leo
+        .until_match("the reconnection", |l| {
+            l.starts_with("[SERVER] reconnected to")
+        })
+        .await
+        .expect("reconnects");
+    leo_seen.extend(back);
+    says(&mut leo, "/who #qa").await;
+    sees(&mut leo, &mut leo_seen, "[WHO] #qa has 1 member").await;
+    says(&mut leo, "later").await;
+    sees(&mut ann, &mut ann_seen, "[Leo] later").await;
+    says(&mut leo, "/quit").await;
+    leo.rest().await.expect("exits");
+    assert_eq!(
+        ann_seen.iter().filter(|l| l.contains("[Leo]")).count(),
+        3,
+        "each line once: {ann_seen:?}"
     );
 }

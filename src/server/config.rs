@@ -60,7 +60,8 @@ pub struct ServerConfig {
     pub tls: Option<ServerTls>,
     /// How long shutdown waits for connections to flush their last frames.
     pub shutdown_grace: Duration,
-    /// How many recent messages a client sees when it joins (0 = none).
+    /// How many recent messages of a room a client sees when it joins
+    /// (`#lobby`) or enters the room (0 = none).
     pub history_on_join: usize,
     /// Cluster membership; `None` runs a lone server with no UDP at all.
     pub cluster: Option<ClusterConfig>,
@@ -135,7 +136,7 @@ impl ServerConfig {
             return Err(invalid(
                 "history_on_join",
                 format!(
-                    "at most {} (the messages a server keeps)",
+                    "at most {} (the messages a server keeps per room)",
                     super::room::RECENT_MESSAGES
                 ),
             ));

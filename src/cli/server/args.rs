@@ -141,10 +141,10 @@ pub(in crate::cli) struct ClusterArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Limits")]
 pub(in crate::cli) struct LimitArgs {
-    /// Messages per second each client may send (0 = no limit).
+    /// Requests per second each client may make (0 = no limit).
     #[arg(long, value_name = "PER_SEC", default_value_t = defaults().rate_limit.per_sec)]
     pub(super) rate_limit: f64,
-    /// Messages a client may send in a burst.
+    /// Requests a client may make in a burst.
     #[arg(long, value_name = "N", default_value_t = defaults().rate_limit.burst)]
     pub(super) burst: u32,
     /// Frames that may queue for one client before it is dropped as too slow.
@@ -156,7 +156,8 @@ pub(in crate::cli) struct LimitArgs {
     /// Seconds of silence after which the server drops a client.
     #[arg(long, value_name = "SECS", default_value_t = Secs(defaults().idle_timeout))]
     pub(super) idle_timeout: Secs,
-    /// Recent messages a client is shown when it joins (0 = none; at most 1000).
+    /// Recent messages of a room a client is shown when it joins or enters it
+    /// (0 = none; at most 1000, the messages a server keeps per room).
     #[arg(long, value_name = "N", default_value_t = defaults().history_on_join)]
     pub(super) history: usize,
     /// Most client connections at once (0 = no limit).

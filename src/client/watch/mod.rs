@@ -1,6 +1,6 @@
 //! `chatty watch ADDR`: a live view of what one server sees, pushed by the
 //! server through the status subscription (protocol version 2, `watch`;
-//! PROTOCOL.md section 14), never polled.
+//! PROTOCOL.md 17.10), never polled.
 //!
 //! On a terminal it redraws a full screen ([`view::WatchView::screen`]) in
 //! the alternate screen buffer, four times a second so that "last heard"

@@ -29,6 +29,10 @@ struct Args {
     /// Extra flags for every server, e.g. "--dead-ms 2000".
     #[arg(long, allow_hyphen_values = true, default_value = "")]
     server_flags: String,
+    /// Run the cluster over IPv6 (`--iface eth0`, group ff12::7877, a
+    /// dual-stack listener); faults still act on IPv4 only.
+    #[arg(long)]
+    ipv6: bool,
 }
 
 const HELP: &str = "\
@@ -52,17 +56,25 @@ fn main() -> anyhow::Result<()> {
     }
     let bin = chatty_harness::binary::beside_current_exe()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(interactive(&bin, args.hosts, &args.server_flags))
+    runtime.block_on(interactive(&bin, &args))
 }
 
-async fn interactive(bin: &std::path::Path, hosts: usize, flags: &str) -> anyhow::Result<()> {
+async fn interactive(bin: &std::path::Path, args: &Args) -> anyhow::Result<()> {
+    let (hosts, flags) = (args.hosts, &args.server_flags);
     let mut lan = Lan::new(hosts, bin)?;
+    if args.ipv6 {
+        lan.use_ipv6();
+    }
     lan.set_server_flags(&flags.split_whitespace().collect::<Vec<_>>());
     lan.start_all().await?;
     println!(
         "{hosts} hosts on 10.77.{}.0/24, group {}, server logs in {}",
         lan.net().subnet,
-        lan.group(),
+        if args.ipv6 {
+            lan.group6().to_string()
+        } else {
+            lan.group().to_string()
+        },
         lan.log_dir().display()
     );
     for i in 0..hosts {

@@ -161,9 +161,10 @@ async fn a_forged_relay_datagram_is_refused_with_a_key() {
 /// Opens a sniffer on the test's group: what a LAN attacker hears.
 fn sniffer(group_port: u16) -> UdpTransport {
     UdpTransport::bind(&TransportConfig {
-        iface: Ipv4Addr::LOCALHOST,
+        iface: Ipv4Addr::LOCALHOST.into(),
+        iface_index: 0,
         udp_port: 0,
-        group: SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), group_port),
+        group: SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), group_port).into(),
         multicast: true,
     })
     .expect("bind sniffer")

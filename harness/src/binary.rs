@@ -29,15 +29,17 @@ pub fn beside_current_exe() -> anyhow::Result<PathBuf> {
     let profile_dir = profile_dir(&exe).context("unexpected location of this program")?;
     let path = profile_dir.join(format!("chatty{}", std::env::consts::EXE_SUFFIX));
     if !path.is_file() {
-        let release = profile_dir
-            .file_name()
-            .is_some_and(|name| name == "release");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => String::new(),
+            Some("release") => " --release".into(),
+            Some(other) => format!(" --profile {other}"),
+        };
         bail!(
             "the server binary {} is missing: cargo builds only the program it runs.\n\
              Build it first with `cargo build{} --bin chatty` (with the same CARGO_TARGET_DIR), \
              or point {OVERRIDE_VAR} at a chatty binary.",
             path.display(),
-            if release { " --release" } else { "" }
+            profile
         );
     }
     Ok(path)

@@ -9,6 +9,17 @@ pub fn stamped(line: &str) -> String {
     stamp(hour, minute, line)
 }
 
+/// The local time of day at `unix_ms` as `HH:MM:SS.mmm`, for timelines.
+pub fn time_of_day(unix_ms: u64) -> String {
+    let secs = (unix_ms / 1000) as i64;
+    let (hour, minute) = local_hour_minute(secs);
+    format!(
+        "{hour:02}:{minute:02}:{:02}.{:03}",
+        secs.rem_euclid(60),
+        unix_ms % 1000
+    )
+}
+
 /// `HH:MM line`.
 fn stamp(hour: u32, minute: u32, line: &str) -> String {
     format!("{hour:02}:{minute:02} {line}")
@@ -55,6 +66,13 @@ mod tests {
         assert_eq!(utc_hour_minute(0), (0, 0));
         assert_eq!(utc_hour_minute(86_399), (23, 59));
         assert_eq!(utc_hour_minute(13 * 3600 + 7 * 60 + 30), (13, 7));
+    }
+
+    #[test]
+    fn times_of_day_have_milliseconds() {
+        let t = time_of_day(1_700_000_007_089);
+        assert_eq!(t.len(), "HH:MM:SS.mmm".len(), "{t}");
+        assert!(t.ends_with(":27.089"), "{t}");
     }
 
     #[test]

@@ -41,6 +41,7 @@ mod seen;
 pub mod status;
 pub mod terminal;
 pub mod tls;
+pub mod watch;
 
 use std::fmt;
 use std::io;
@@ -93,9 +94,7 @@ pub enum ClientError {
         fatal: bool,
     },
     /// The TLS handshake failed (bad certificate, or no TLS server there).
-    #[error("TLS with {addr} failed: {source}{hint}", hint = if tls::not_tls(source) {
-        " (the server does not seem to use TLS; try without --tls)"
-    } else { "" })]
+    #[error("TLS with {addr} failed: {source}{hint}", hint = tls::hint(source))]
     Tls {
         /// The address tried.
         addr: String,

@@ -87,6 +87,9 @@ pub fn render(msg: &ServerMsg, me: &str) -> Vec<String> {
         | ServerMsg::Servers { .. }
         | ServerMsg::Hello { .. }
         | ServerMsg::StatusReply(_)
+        | ServerMsg::Watching { .. }
+        | ServerMsg::WatchEvent { .. }
+        | ServerMsg::WatchUpdate { .. }
         | ServerMsg::Ping { .. }
         | ServerMsg::Pong { .. }
         | ServerMsg::Ack { .. } => return Vec::new(),

@@ -163,6 +163,39 @@ pub fn not_tls(err: &io::Error) -> bool {
     )
 }
 
+/// What to add to a failed handshake's error so that it says what to do.
+pub fn hint(err: &io::Error) -> &'static str {
+    if not_tls(err) {
+        return " (the server does not seem to use TLS; try without --tls)";
+    }
+    let Some(rustls::Error::InvalidCertificate(cert)) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    else {
+        return "";
+    };
+    // webpki's reasons reach us only as `Other(..)`, so they are matched
+    // by name.
+    match cert {
+        rustls::CertificateError::Other(other)
+            if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+        {
+            " (the server's certificate is a CA certificate, as the usual `openssl req -x509` \
+             one-liner makes; give the server a certificate signed by a CA instead: \
+             README.md, \"Certificates\")"
+        }
+        rustls::CertificateError::UnknownIssuer | rustls::CertificateError::BadSignature => {
+            " (pass the CA that signed the server's certificate with --tls-ca)"
+        }
+        rustls::CertificateError::NotValidForName
+        | rustls::CertificateError::NotValidForNameContext { .. } => {
+            " (the certificate does not name the address dialled; dial a name it holds, or \
+             use --tls-server-name)"
+        }
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

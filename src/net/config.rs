@@ -46,9 +46,10 @@ impl Default for ClusterConfig {
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
-            iface: std::net::Ipv4Addr::UNSPECIFIED,
+            iface: std::net::Ipv4Addr::UNSPECIFIED.into(),
+            iface_index: 0,
             udp_port: 0,
-            group: DEFAULT_GROUP,
+            group: DEFAULT_GROUP.into(),
             multicast: true,
         }
     }

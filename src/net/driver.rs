@@ -3,10 +3,12 @@
 //! It selects over the socket, the node's next deadline, local chat events
 //! to relay, and a leave request; feeds each to the node with the time read
 //! once; then sends what the node queued, hands relay deliveries to the
-//! server, and publishes the member list on a `watch` channel for `status`.
+//! server, and publishes the member list on a `watch` channel for `status`,
+//! with the latest membership changes for watchers ([`ClusterView::events`]).
 //! All decisions live in the node; this file only moves bytes, time and
 //! events.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -15,8 +17,9 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use super::transport::{Transport, RECV_BUFFER};
-use crate::membership::{MemberInfo, MemberView};
+use crate::membership::{DownReason, Event, MemberInfo, MemberView};
 use crate::node::{DropStats, Node, Now};
+use crate::protocol::{ClusterEvent, ServerId};
 use crate::relay::{ChatEvent, Delivery, RelayStats};
 use crate::seal::{unix_ms, SealStats};
 
@@ -24,6 +27,8 @@ use crate::seal::{unix_ms, SealStats};
 const VIEW_REFRESH: Duration = Duration::from_millis(100);
 /// Never sleep less than this between ticks, even if a deadline is overdue.
 const MIN_SLEEP: Duration = Duration::from_millis(1);
+/// Membership changes the view keeps for watchers (the newest).
+pub const RECENT_EVENTS: usize = 64;
 /// How long a leave may take before the task stops anyway.
 const LEAVE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -48,6 +53,11 @@ pub struct ClusterView {
     pub seal: SealStats,
     /// The relay's counters.
     pub relay: RelayStats,
+    /// The latest membership changes, oldest first (at most [`RECENT_EVENTS`]).
+    pub events: Vec<ClusterEvent>,
+    /// Membership changes since start: a watcher that saw `n` of them
+    /// sends the last `events_total - n` of [`ClusterView::events`].
+    pub events_total: u64,
 }
 
 impl ClusterView {
@@ -59,7 +69,60 @@ impl ClusterView {
             drops: node.drops(),
             seal: node.seal_stats(),
             relay: node.relay_stats(),
+            events: Vec::new(),
+            events_total: 0,
         }
+    }
+
+    /// The changes after the first `seen` (of [`ClusterView::events_total`]),
+    /// and how many of them are no longer kept.
+    pub fn events_after(&self, seen: u64) -> (&[ClusterEvent], u64) {
+        let new = self.events_total.saturating_sub(seen);
+        let kept = (new as usize).min(self.events.len());
+        (&self.events[self.events.len() - kept..], new - kept as u64)
+    }
+}
+
+/// The membership changes as watchers see them.
+#[derive(Debug, Default)]
+struct Timeline {
+    recent: VecDeque<ClusterEvent>,
+    total: u64,
+}
+
+impl Timeline {
+    /// Records `event`, as `node` knows it at `unix_ms`.
+    fn record(&mut self, node: &Node, event: &Event, unix_ms: u64) {
+        let addr_of = |id: &ServerId| {
+            node.members()
+                .iter()
+                .find(|m| m.info.id == *id)
+                .map(|m| m.info.client_addr.to_string())
+                .unwrap_or_default()
+        };
+        let (kind, server, addr) = match event {
+            Event::Up(info) => ("joined", info.id, info.client_addr.to_string()),
+            Event::Suspect(id) => ("suspect", *id, addr_of(id)),
+            Event::Recovered(id) => ("recovered", *id, addr_of(id)),
+            Event::Down(info, reason) => {
+                let kind = match reason {
+                    DownReason::Dead => "removed",
+                    DownReason::Left => "left",
+                    DownReason::Replaced => "replaced",
+                };
+                (kind, info.id, info.client_addr.to_string())
+            }
+        };
+        if self.recent.len() == RECENT_EVENTS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(ClusterEvent {
+            at_ms: unix_ms,
+            kind: kind.into(),
+            server,
+            addr,
+        });
+        self.total += 1;
     }
 }
 
@@ -138,14 +201,15 @@ async fn run<T: Transport>(
     let mut leaving = false;
     let mut local_open = true;
     let mut published = Instant::now();
+    let mut timeline = Timeline::default();
     loop {
         let t = now();
         // Due work runs inline, so relaying a local event costs no sleep.
         if node.next_deadline() <= t.mono {
             node.handle_tick(t);
         }
-        flush(&mut node, &*transport, &wiring).await;
-        publish(&node, &wiring.view_tx, &mut published);
+        flush(&mut node, &*transport, &wiring, &mut timeline).await;
+        publish(&node, &wiring.view_tx, &mut published, &timeline);
         if leaving && node.leave_done() {
             debug!("leave announced");
             return;
@@ -181,7 +245,12 @@ async fn run<T: Transport>(
 }
 
 /// Sends what the node queued and hands its deliveries to the server.
-async fn flush<T: Transport>(node: &mut Node, transport: &T, wiring: &Wiring) {
+async fn flush<T: Transport>(
+    node: &mut Node,
+    transport: &T,
+    wiring: &Wiring,
+    timeline: &mut Timeline,
+) {
     while let Some(tx) = node.poll_transmit() {
         if let Err(err) = transport.send(tx.to, &tx.bytes).await {
             debug!(to = ?tx.to, cause = %err, "udp send failed");
@@ -193,10 +262,21 @@ async fn flush<T: Transport>(node: &mut Node, transport: &T, wiring: &Wiring) {
         }
     }
     // Membership changes are logged by the node and shown through the view.
-    while node.poll_event().is_some() {}
+    if let Some(first) = node.poll_event() {
+        let unix_ms = now().unix_ms;
+        timeline.record(node, &first, unix_ms);
+        while let Some(event) = node.poll_event() {
+            timeline.record(node, &event, unix_ms);
+        }
+    }
 }
 
-fn publish(node: &Node, view_tx: &watch::Sender<ClusterView>, published: &mut Instant) {
+fn publish(
+    node: &Node,
+    view_tx: &watch::Sender<ClusterView>,
+    published: &mut Instant,
+    timeline: &Timeline,
+) {
     let stale = published.elapsed() >= VIEW_REFRESH;
     view_tx.send_if_modified(|view| {
         let members = node.members();
@@ -206,8 +286,10 @@ fn publish(node: &Node, view_tx: &watch::Sender<ClusterView>, published: &mut In
                 .iter()
                 .zip(&members)
                 .any(|(a, b)| a.info != b.info || a.health != b.health);
-        if changed || stale {
+        if changed || stale || view.events_total != timeline.total {
             *view = ClusterView::of(node);
+            view.events = timeline.recent.iter().cloned().collect();
+            view.events_total = timeline.total;
             *published = Instant::now();
             true
         } else {

@@ -2,7 +2,8 @@
 //! that drives a [`crate::node::Node`] over a [`Transport`].
 //!
 //! * [`transport`] — the [`Transport`] trait the loop needs.
-//! * [`udp`] — the real sockets (multicast group + unicast).
+//! * [`udp`] — the real sockets (multicast group + unicast, IPv4 or IPv6).
+//! * [`iface`] — which interface `--iface` means, checked against the host's.
 //! * [`lossy`] — drops and duplicates datagrams (`--inject-loss`, tests).
 //! * `memory` — an in-memory network (only with the `sim` feature).
 //! * [`driver`] — the tokio task: socket, timers and local events in,
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod driver;
+pub mod iface;
 pub mod lossy;
 #[cfg(feature = "sim")]
 pub mod memory;
@@ -23,4 +25,4 @@ pub use lossy::Lossy;
 #[cfg(feature = "sim")]
 pub use memory::{Impairment, MemoryNetwork, MemoryTransport};
 pub use transport::{Transport, RECV_BUFFER};
-pub use udp::{TransportConfig, UdpTransport, DEFAULT_GROUP};
+pub use udp::{BindError, TransportConfig, UdpTransport, DEFAULT_GROUP};

@@ -1,4 +1,5 @@
-//! UDP sockets for server-to-server datagrams.
+//! UDP sockets for server-to-server datagrams, over IPv4 or IPv6 (the
+//! multicast group's family decides).
 //!
 //! Two sockets:
 //! * a **unicast** socket on the interface address (fixed port with
@@ -9,11 +10,16 @@
 //!   chosen interface, that only *receives*. `SO_REUSEADDR` lets every server
 //!   on a host bind it, and each gets its own copy of every group datagram.
 //!
-//! Multicast leaves with TTL 1 (never routed off the LAN) and loops back, so
-//! servers on one host hear each other.
+//! Multicast leaves with TTL (hop limit) 1, never routed off the LAN, and
+//! loops back, so servers on one host hear each other. IPv6 multicast is
+//! joined and sent by interface index, which a link-local group (ff12::/16)
+//! needs.
+//!
+//! A failure says which socket, and so which flag, was at fault
+//! ([`BindError`]).
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket as StdUdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -28,14 +34,78 @@ pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(239, 255
 /// Where and how to open the sockets.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
-    /// Interface address to send and join on; `0.0.0.0` lets the system choose.
-    pub iface: Ipv4Addr,
+    /// Interface address to send and join on; unspecified (`0.0.0.0`,
+    /// `::`) lets the system choose. Of the group's family.
+    pub iface: IpAddr,
+    /// The interface's index, for IPv6 multicast (0 lets the system choose).
+    pub iface_index: u32,
     /// Unicast port (0 = ephemeral).
     pub udp_port: u16,
-    /// The multicast group and port.
-    pub group: SocketAddrV4,
+    /// The multicast group and port, IPv4 or IPv6.
+    pub group: SocketAddr,
     /// Whether to use multicast at all.
     pub multicast: bool,
+}
+
+/// Which socket could not be opened, naming the flag that chose it and
+/// what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// `--group` is not a multicast address (checked before any socket).
+    #[error(
+        "--group {0}: not a multicast address; use one in 239.255.0.0/16 (the default is \
+         239.255.77.77:7877) or, for IPv6, ff12::/16 like [ff12::7877]:7877"
+    )]
+    NotMulticast(SocketAddr),
+    /// `--iface` and `--group` are of different families.
+    #[error("--iface {iface} and --group {group} must both be IPv4 or both IPv6")]
+    FamilyMismatch {
+        /// The interface address.
+        iface: IpAddr,
+        /// The group.
+        group: SocketAddr,
+    },
+    /// The fixed `--udp-port` is taken.
+    #[error(
+        "--udp-port {port}: UDP port {port} is already in use on {iface} (another chatty \
+         server on this host?); choose another port, or 0 for any free one"
+    )]
+    PortInUse {
+        /// The port.
+        port: u16,
+        /// The address it was bound on.
+        iface: IpAddr,
+    },
+    /// The interface address is not this host's.
+    #[error(
+        "--iface {0}: this host has no interface with that address; give one of its \
+         addresses or an interface name (`ip addr` lists them)"
+    )]
+    NotLocal(IpAddr),
+    /// The unicast socket failed otherwise.
+    #[error("cannot open the cluster's UDP socket on {addr} (--iface, --udp-port): {source}")]
+    Unicast {
+        /// What it was bound on.
+        addr: SocketAddr,
+        /// Why not.
+        source: io::Error,
+    },
+    /// The group could not be joined (or multicast not sent) on the interface.
+    #[error(
+        "--group {group}: cannot use multicast on {iface}: {source}; check that the \
+         interface (--iface) supports multicast, or use --no-multicast with --peer"
+    )]
+    Multicast {
+        /// The group.
+        group: SocketAddr,
+        /// The interface, for the message.
+        iface: String,
+        /// Why not.
+        source: io::Error,
+    },
+    /// Anything else, e.g. no route to the group with no `--iface`.
+    #[error("cluster sockets: {0}")]
+    Io(#[from] io::Error),
 }
 
 /// The real UDP transport.
@@ -43,44 +113,55 @@ pub struct TransportConfig {
 pub struct UdpTransport {
     unicast: UdpSocket,
     group_rx: Option<UdpSocket>,
-    group: SocketAddrV4,
+    group: SocketAddr,
     advertised: SocketAddr,
 }
 
 impl UdpTransport {
     /// Opens the sockets. Must be called inside a tokio runtime.
-    pub fn bind(config: &TransportConfig) -> io::Result<UdpTransport> {
-        let unicast = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        unicast.bind(&SocketAddrV4::new(config.iface, config.udp_port).into())?;
+    pub fn bind(config: &TransportConfig) -> Result<UdpTransport, BindError> {
+        let group = config.group;
+        if !group.ip().is_multicast() {
+            return Err(BindError::NotMulticast(group));
+        }
+        if config.iface.is_ipv4() != group.is_ipv4() {
+            return Err(BindError::FamilyMismatch {
+                iface: config.iface,
+                group,
+            });
+        }
+        let unicast = bind_unicast(config)?;
         if config.multicast {
-            if !config.iface.is_unspecified() {
-                unicast.set_multicast_if_v4(&config.iface)?;
-            }
-            unicast.set_multicast_ttl_v4(1)?;
-            unicast.set_multicast_loop_v4(true)?;
+            set_multicast_out(&unicast, config).map_err(|source| BindError::Multicast {
+                group,
+                iface: iface_name(config),
+                source,
+            })?;
         }
         grow_receive_buffer(&unicast);
         unicast.set_nonblocking(true)?;
         let unicast: StdUdpSocket = unicast.into();
         let port = unicast.local_addr()?.port();
         let ip = if config.iface.is_unspecified() {
-            outbound_ip(config.group)?
+            outbound_ip(group)?
         } else {
             config.iface
         };
         let group_rx = if config.multicast {
-            Some(UdpSocket::from_std(join_group(
-                config.group,
-                config.iface,
-            )?)?)
+            let joined = join_group(config).map_err(|source| BindError::Multicast {
+                group,
+                iface: iface_name(config),
+                source,
+            })?;
+            Some(UdpSocket::from_std(joined)?)
         } else {
             None
         };
         Ok(UdpTransport {
             unicast: UdpSocket::from_std(unicast)?,
             group_rx,
-            group: config.group,
-            advertised: SocketAddr::V4(SocketAddrV4::new(ip, port)),
+            group,
+            advertised: SocketAddr::new(ip, port),
         })
     }
 
@@ -93,7 +174,7 @@ impl UdpTransport {
 impl Transport for UdpTransport {
     async fn send(&self, to: Destination, bytes: &[u8]) -> io::Result<()> {
         let addr = match to {
-            Destination::Group => SocketAddr::V4(self.group),
+            Destination::Group => self.group,
             Destination::Unicast(addr) => addr,
         };
         self.unicast.send_to(bytes, addr).await.map(|_| ())
@@ -129,17 +210,105 @@ impl Transport for UdpTransport {
     }
 }
 
-/// A receive-only socket on the group port, joined to the group on `iface`.
-fn join_group(group: SocketAddrV4, iface: Ipv4Addr) -> io::Result<StdUdpSocket> {
-    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+fn domain(ip: IpAddr) -> Domain {
+    if ip.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    }
+}
+
+/// The unicast socket, its failures told apart by flag.
+fn bind_unicast(config: &TransportConfig) -> Result<Socket, BindError> {
+    let addr = match config.iface {
+        // A link-local address needs its interface to bind to.
+        IpAddr::V6(ip) => SocketAddr::V6(std::net::SocketAddrV6::new(
+            ip,
+            config.udp_port,
+            0,
+            if super::iface::is_link_local(config.iface) {
+                config.iface_index
+            } else {
+                0
+            },
+        )),
+        IpAddr::V4(ip) => SocketAddr::new(IpAddr::V4(ip), config.udp_port),
+    };
+    let socket = Socket::new(domain(config.iface), Type::DGRAM, Some(Protocol::UDP))?;
+    if config.iface.is_ipv6() {
+        // One family per cluster: no IPv4-mapped traffic on this socket.
+        socket.set_only_v6(true)?;
+    }
+    socket
+        .bind(&addr.into())
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::AddrInUse if config.udp_port != 0 => BindError::PortInUse {
+                port: config.udp_port,
+                iface: config.iface,
+            },
+            io::ErrorKind::AddrNotAvailable => BindError::NotLocal(config.iface),
+            _ => BindError::Unicast { addr, source },
+        })?;
+    Ok(socket)
+}
+
+/// Multicast leaves through the chosen interface, one hop, looped back.
+fn set_multicast_out(socket: &Socket, config: &TransportConfig) -> io::Result<()> {
+    match config.iface {
+        IpAddr::V4(ip) => {
+            if !ip.is_unspecified() {
+                socket.set_multicast_if_v4(&ip)?;
+            }
+            socket.set_multicast_ttl_v4(1)?;
+            socket.set_multicast_loop_v4(true)
+        }
+        IpAddr::V6(_) => {
+            if config.iface_index != 0 {
+                socket.set_multicast_if_v6(config.iface_index)?;
+            }
+            socket.set_multicast_hops_v6(1)?;
+            socket.set_multicast_loop_v6(true)
+        }
+    }
+}
+
+/// A receive-only socket on the group port, joined to the group on the
+/// configured interface.
+fn join_group(config: &TransportConfig) -> io::Result<StdUdpSocket> {
+    let group = config.group;
+    let socket = Socket::new(domain(group.ip()), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_address(true)?;
-    // Binding to the group address (not 0.0.0.0) keeps unicast traffic to
-    // this port out of the socket.
-    socket.bind(&SocketAddrV4::new(*group.ip(), group.port()).into())?;
-    socket.join_multicast_v4(group.ip(), &iface)?;
+    // Binding to the group address (not the wildcard) keeps unicast traffic
+    // to this port out of the socket.
+    match group.ip() {
+        IpAddr::V4(ip) => {
+            socket.bind(&group.into())?;
+            let iface = match config.iface {
+                IpAddr::V4(iface) => iface,
+                IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            };
+            socket.join_multicast_v4(&ip, &iface)?;
+        }
+        IpAddr::V6(ip) => {
+            socket.set_only_v6(true)?;
+            let scoped = std::net::SocketAddrV6::new(ip, group.port(), 0, config.iface_index);
+            socket.bind(&SocketAddr::V6(scoped).into())?;
+            socket.join_multicast_v6(&ip, config.iface_index)?;
+        }
+    }
     grow_receive_buffer(&socket);
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+fn iface_name(config: &TransportConfig) -> String {
+    if config.iface.is_unspecified() {
+        "the system's default interface".into()
+    } else if config.iface_index != 0 {
+        format!("{} (interface index {})", config.iface, config.iface_index)
+    } else {
+        config.iface.to_string()
+    }
 }
 
 /// Bursts of relay traffic overflow the default receive buffer (about
@@ -157,14 +326,19 @@ fn grow_receive_buffer(socket: &Socket) {
 
 /// The local address the system would send `group` traffic from. A UDP
 /// `connect` only consults the routing table; nothing is sent.
-pub fn outbound_ip(group: SocketAddrV4) -> io::Result<Ipv4Addr> {
-    let probe = StdUdpSocket::bind("0.0.0.0:0")?;
+pub fn outbound_ip(group: SocketAddr) -> io::Result<IpAddr> {
+    let any: SocketAddr = match group {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let probe = StdUdpSocket::bind(any)?;
     probe.connect(group)?;
-    match probe.local_addr()? {
-        SocketAddr::V4(a) if !a.ip().is_unspecified() => Ok(*a.ip()),
-        _ => Err(io::Error::new(
+    let ip = probe.local_addr()?.ip();
+    if ip.is_unspecified() {
+        return Err(io::Error::new(
             io::ErrorKind::AddrNotAvailable,
             "no interface to reach the multicast group; pass --iface",
-        )),
+        ));
     }
+    Ok(ip)
 }

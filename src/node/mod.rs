@@ -24,8 +24,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
+pub mod peers;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -89,6 +90,7 @@ pub struct Node {
     events: VecDeque<Event>,
     next_expire: Instant,
     reports: report::Refusals,
+    peers: peers::PeerWatch,
 }
 
 /// Most membership events kept for [`Node::poll_event`] when nobody drains
@@ -133,6 +135,7 @@ impl Node {
             events: VecDeque::new(),
             next_expire: now.mono + EXPIRE_EVERY,
             reports: report::Refusals::new(now.mono),
+            peers: peers::PeerWatch::new(&config.peers, now.mono),
         }
     }
 
@@ -199,6 +202,9 @@ impl Node {
                 self.foreign += 1;
                 return Ok(());
             }
+            if let Some(notice) = self.peers.heard(from, now.mono) {
+                log_peer(notice);
+            }
             if env.kind.is_relay() {
                 self.relay.handle(from, &env, now.mono)
             } else {
@@ -233,6 +239,9 @@ impl Node {
             self.next_expire = now.mono + EXPIRE_EVERY;
         }
         self.reports.check(self.gate.stats(), now.mono);
+        for notice in self.peers.check(now.mono) {
+            log_peer(notice);
+        }
         self.settle(now);
     }
 
@@ -260,6 +269,7 @@ impl Node {
             .min(self.relay.next_deadline())
             .min(self.next_expire)
             .min(self.reports.next())
+            .min(self.peers.next_deadline().unwrap_or(self.next_expire))
     }
 
     /// The next datagram to send, sealed if the cluster has a key.
@@ -311,5 +321,20 @@ impl Node {
             }
             self.events.push_back(event);
         }
+    }
+}
+
+fn log_peer(notice: peers::PeerNotice) {
+    match notice {
+        peers::PeerNotice::Silent(peer, silent) => warn!(
+            %peer,
+            silent_s = silent.as_secs(),
+            "--peer {peer}: nothing heard from it; is a chatty server running there with \
+             --udp-port {}, the same --cluster and key file, and does a firewall let UDP \
+             through? (repeated every {} minutes while it stays silent)",
+            peer.port(),
+            peers::REWARN_EVERY.as_secs() / 60
+        ),
+        peers::PeerNotice::Answered(peer) => info!(%peer, "--peer {peer} answered"),
     }
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 pub use super::errors::ErrorCode;
 use super::ids::{MessageId, ServerId};
 use super::parts::{is_false, lobby};
-pub use super::parts::{Member, RoomInfo, RoomState, ServerInfo, StatusReport, TopicInfo, LOBBY};
+pub use super::parts::{
+    ClusterEvent, Member, RoomInfo, RoomState, ServerInfo, StatusReport, TopicInfo, LOBBY,
+};
 use super::rate::RateLimit;
 
 /// Messages a client sends to a server.
@@ -122,6 +124,11 @@ pub enum ClientMsg {
     Leave,
     /// Ask what the server knows; answered by `status_reply`.
     Status,
+    /// Version 2: subscribe to the server's view of the cluster. Answered
+    /// by `watching`, then `watch_event` for every membership change and
+    /// `watch_update` at least once a second, until the connection closes.
+    /// Needs no `join`: a watcher is not a member.
+    Watch,
     /// Keepalive probe; answered by `pong` with the same nonce.
     Ping {
         /// Echoed back in the pong.
@@ -345,6 +352,25 @@ pub enum ServerMsg {
     },
     /// Answer to `status`.
     StatusReply(StatusReport),
+    /// Version 2: answer to `watch`: what the server knows now, and the
+    /// membership changes it saw most recently (oldest first).
+    Watching {
+        /// As in `status_reply`.
+        report: StatusReport,
+        /// Up to the last 64 membership changes.
+        events: Vec<ClusterEvent>,
+    },
+    /// Version 2, to a watcher: a membership change, sent as it happens.
+    WatchEvent {
+        /// The change.
+        event: ClusterEvent,
+    },
+    /// Version 2, to a watcher: the report again, after membership changes
+    /// and at least once a second (members, rooms, last-heard ages).
+    WatchUpdate {
+        /// As in `status_reply`.
+        report: StatusReport,
+    },
     /// Something the user should know that is not a chat event, e.g. that
     /// messages from another server were lost. Printed as `[SERVER] text`.
     Notice {
@@ -385,7 +411,8 @@ impl ClientMsg {
             | ClientMsg::Topic { .. }
             | ClientMsg::Who { .. }
             | ClientMsg::Rooms
-            | ClientMsg::Whois { .. } => true,
+            | ClientMsg::Whois { .. }
+            | ClientMsg::Watch => true,
             ClientMsg::Hello { .. }
             | ClientMsg::Join { .. }
             | ClientMsg::Rejoin { .. }
@@ -414,6 +441,8 @@ impl ServerMsg {
                 | ServerMsg::Private { .. }
                 | ServerMsg::Nick { .. }
                 | ServerMsg::Topic { .. }
+                | ServerMsg::WatchEvent { .. }
+                | ServerMsg::WatchUpdate { .. }
         )
     }
 
@@ -435,6 +464,9 @@ impl ServerMsg {
         "rooms_reply",
         "whois_reply",
         "status_reply",
+        "watching",
+        "watch_event",
+        "watch_update",
         "notice",
         "servers",
         "shutdown",

@@ -19,8 +19,8 @@ pub use codec::{decode, encode_frame, encode_frame_sized, DecodeError, FrameDeco
 pub use fast::decode_client;
 pub use ids::{MessageId, ServerId};
 pub use messages::{
-    ClientMsg, ErrorCode, LeaveReason, Member, RoomInfo, RoomState, ServerInfo, ServerMsg,
-    StatusReport, TopicInfo, LOBBY,
+    ClientMsg, ClusterEvent, ErrorCode, LeaveReason, Member, RoomInfo, RoomState, ServerInfo,
+    ServerMsg, StatusReport, TopicInfo, LOBBY,
 };
 pub use rate::RateLimit;
 

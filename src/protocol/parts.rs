@@ -81,6 +81,23 @@ pub struct StatusReport {
     pub rooms: Vec<RoomInfo>,
 }
 
+/// Version 2: one change in the answering server's view of the cluster,
+/// pushed to a `watch` subscriber as it happens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterEvent {
+    /// When the answering server saw it (Unix milliseconds, its clock).
+    pub at_ms: u64,
+    /// `joined`, `suspect`, `recovered`, `removed` (silent too long),
+    /// `left` (announced a graceful leave) or `replaced` (a newer
+    /// incarnation announced the same address: the server restarted).
+    /// Clients must accept kinds they do not know.
+    pub kind: String,
+    /// The server it is about.
+    pub server: ServerId,
+    /// That server's client address (`ip:port`).
+    pub addr: String,
+}
+
 /// One server as seen by the answering server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerInfo {

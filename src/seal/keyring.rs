@@ -157,7 +157,12 @@ impl Keyring {
     /// Reads and parses a key file. Also returns a warning if other users
     /// may read the file (Unix permissions), for the caller to log.
     pub fn load(path: &Path) -> Result<(Keyring, Option<String>), KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| KeyError::Read(e.to_string()))?;
+        let bytes = std::fs::read(path).map_err(|e| KeyError::Read(e.to_string()))?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) if !text.contains('\0') => text,
+            Ok(text) => return Err(KeyError::NotText(text.len())),
+            Err(err) => return Err(KeyError::NotText(err.as_bytes().len())),
+        };
         let ring = Keyring::parse(&text)?;
         Ok((ring, permission_warning(path)))
     }
@@ -184,6 +189,12 @@ pub enum KeyError {
     /// The file could not be read.
     #[error("cannot read the key file: {0}")]
     Read(String),
+    /// Binary content, such as 32 raw key bytes.
+    #[error(
+        "the key file is not text ({0} bytes; raw key bytes?): it must hold one key per \
+         line as 64 hex digits; `chatty keygen > FILE` makes one"
+    )]
+    NotText(usize),
     /// No key in the file.
     #[error(
         "the key file holds no key (one line of 64 hex digits per key; `chatty keygen` makes one)"
@@ -202,7 +213,7 @@ pub enum KeyError {
     #[error("two keys share the id {0}; is a key listed twice?")]
     DuplicateId(KeyId),
     /// A bad line.
-    #[error("line {line}: {cause}")]
+    #[error("line {line}: {cause} (`chatty keygen` prints a valid key file)")]
     Line {
         /// 1-based line number.
         line: usize,
@@ -287,7 +298,8 @@ mod tests {
         let short = Keyring::parse(&format!("{A}\nabcd\n")).unwrap_err();
         assert_eq!(
             short.to_string(),
-            "line 2: a key must be 64 hex digits (32 bytes), found 4 characters"
+            "line 2: a key must be 64 hex digits (32 bytes), found 4 characters \
+             (`chatty keygen` prints a valid key file)"
         );
         let bad = A.replace('0', "g");
         assert!(matches!(

@@ -9,6 +9,7 @@
 
 pub mod admission;
 pub mod bridge;
+pub mod certs;
 pub mod closing;
 pub mod config;
 pub mod room;
@@ -86,7 +87,7 @@ impl Server {
         match &config.cluster {
             None => Server::assemble(listener, config, None::<UdpTransport>),
             Some(cc) => {
-                let transport = UdpTransport::bind(&cc.transport)?;
+                let transport = UdpTransport::bind(&cc.transport).map_err(io::Error::other)?;
                 Server::assemble(listener, config, Some(transport))
             }
         }

@@ -39,6 +39,9 @@ pub enum TlsSetupError {
         /// What was wrong.
         detail: String,
     },
+    /// The leaf is a CA certificate, which clients refuse ([`super::certs`]).
+    #[error("certificate file {0}: {fix}", fix = super::certs::CA_AS_LEAF_FIX)]
+    CaAsLeaf(PathBuf),
     /// rustls refused the pair, e.g. the key does not match the certificate.
     #[error("certificate {cert} with key {key}: {source}")]
     Rejected {
@@ -81,6 +84,9 @@ impl ServerTls {
                 cert,
                 "no CERTIFICATE block found".into(),
             ));
+        }
+        if super::certs::is_ca(&chain[0]) {
+            return Err(TlsSetupError::CaAsLeaf(cert.to_path_buf()));
         }
         let private = PrivateKeyDer::from_pem_file(key)
             .map_err(|e| file_err("key file", key, pem_detail(e)))?;

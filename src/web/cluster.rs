@@ -385,6 +385,8 @@ mod tests {
             drops: Default::default(),
             seal: Default::default(),
             relay: Default::default(),
+            events: Vec::new(),
+            events_total: 0,
         }
     }
 

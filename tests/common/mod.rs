@@ -303,9 +303,10 @@ pub fn loopback_cluster(name: &str, group_port: u16) -> ClusterConfig {
     ClusterConfig {
         name: name.into(),
         transport: TransportConfig {
-            iface: Ipv4Addr::LOCALHOST,
+            iface: Ipv4Addr::LOCALHOST.into(),
+            iface_index: 0,
             udp_port: 0,
-            group: SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), group_port),
+            group: SocketAddrV4::new(Ipv4Addr::new(239, 255, 77, 77), group_port).into(),
             multicast: true,
         },
         peers: Vec::new(),

@@ -29,6 +29,11 @@ impl Terminal {
     /// Runs `chatty client` with `args` on a fresh 100×30 terminal that is
     /// its controlling terminal, like a shell would.
     pub fn spawn(args: &[&str]) -> Terminal {
+        Terminal::spawn_command("client", args)
+    }
+
+    /// Runs `chatty COMMAND ARGS` (e.g. `watch`) the same way.
+    pub fn spawn_command(command: &str, args: &[&str]) -> Terminal {
         let (mut master, mut slave) = (-1, -1);
         let size = libc::winsize {
             ws_row: 30,
@@ -53,7 +58,7 @@ impl Terminal {
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
         let tty = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chatty"));
-        cmd.arg("client")
+        cmd.arg(command)
             .args(args)
             .env("RUST_LOG", "error")
             .stdin(tty(&slave))

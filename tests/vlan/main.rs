@@ -6,6 +6,7 @@
 //! `SKIPPED: <reason>` and passes. The tests of this file run in parallel,
 //! each on its own LAN.
 
+mod ipv6;
 mod lossy;
 mod restart_join;
 

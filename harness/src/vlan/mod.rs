@@ -20,7 +20,7 @@ pub mod faults;
 pub mod netns;
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -114,6 +114,8 @@ pub struct Lan {
     group: SocketAddrV4,
     logs: PathBuf,
     server_flags: Vec<String>,
+    /// Servers discover each other over IPv6 multicast ([`Lan::use_ipv6`]).
+    ipv6: bool,
 }
 
 impl Lan {
@@ -137,7 +139,22 @@ impl Lan {
             group,
             logs,
             server_flags: Vec::new(),
+            ipv6: false,
         })
+    }
+
+    /// Servers started from now on run the cluster over IPv6: `--iface
+    /// eth0` (by name), an IPv6 group of link-local scope (ff12::), and a
+    /// client listener on `[::]` that takes IPv4 and IPv6 clients; each
+    /// announces its IPv6 address ([`Lan::addr`]).
+    pub fn use_ipv6(&mut self) {
+        self.ipv6 = true;
+    }
+
+    /// The IPv6 group the servers use after [`Lan::use_ipv6`].
+    pub fn group6(&self) -> SocketAddr {
+        let group = Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0, 0x7877);
+        SocketAddr::new(IpAddr::V6(group), self.group.port())
     }
 
     /// Extra flags for every server started from now on.
@@ -166,8 +183,19 @@ impl Lan {
         &self.logs
     }
 
-    /// Host `i`'s server address (whether or not it runs).
+    /// Host `i`'s server address (whether or not it runs): IPv6 after
+    /// [`Lan::use_ipv6`], else IPv4.
     pub fn addr(&self, i: usize) -> SocketAddr {
+        if self.ipv6 {
+            SocketAddr::from((self.net.ip6(i), CLIENT_PORT))
+        } else {
+            self.addr4(i)
+        }
+    }
+
+    /// Host `i`'s server address over IPv4 (also served after
+    /// [`Lan::use_ipv6`], on the dual-stack listener).
+    pub fn addr4(&self, i: usize) -> SocketAddr {
         SocketAddr::from((self.net.ip(i), CLIENT_PORT))
     }
 
@@ -182,7 +210,16 @@ impl Lan {
     pub async fn start(&mut self, i: usize) -> anyhow::Result<()> {
         self.kill(i);
         let log = self.logs.join(format!("h{i}.log"));
-        let listen = self.addr(i);
+        let (iface, listen, group) = if self.ipv6 {
+            let any = SocketAddr::from((Ipv6Addr::UNSPECIFIED, CLIENT_PORT));
+            ("eth0".to_string(), any, self.group6().to_string())
+        } else {
+            (
+                self.net.ip(i).to_string(),
+                self.addr(i),
+                self.group.to_string(),
+            )
+        };
         let server = self
             .chatty_in(i)
             .env(
@@ -191,11 +228,10 @@ impl Lan {
             )
             .stderr(Stderr::File(log))
             .server(
-                ["--iface", &self.net.ip(i).to_string()]
+                ["--iface".to_string(), iface]
                     .into_iter()
-                    .map(String::from)
                     .chain(["--listen".into(), listen.to_string()])
-                    .chain(["--group".into(), self.group.to_string()])
+                    .chain(["--group".into(), group])
                     .chain(self.server_flags.iter().cloned()),
             )
             .await

@@ -10,7 +10,7 @@
 //! Namespace names are `cvl-<pid>-<run>-sw` and `cvl-<pid>-<run>-h<i>`. The
 //! pid lets a later run remove what a killed run left behind.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,7 +35,9 @@ pub struct Network {
 }
 
 impl Network {
-    /// Creates the switch and `hosts` hosts, addressed `10.77.<subnet>.<i+1>/24`.
+    /// Creates the switch and `hosts` hosts, addressed `10.77.<subnet>.<i+1>/24`
+    /// and `fd77:<subnet>::<i+1>/64` (a unique local IPv6 address; every
+    /// host also has its link-local one).
     pub fn create(hosts: usize) -> anyhow::Result<Network> {
         assert!((1..=200).contains(&hosts), "1 to 200 hosts");
         remove_stale();
@@ -65,6 +67,10 @@ impl Network {
             ip(&["-n", &sw, "link", "set", &port, "master", "br0", "up"])?;
             let cidr = format!("{}/24", net.ip(i));
             ip(&["-n", &host, "addr", "add", &cidr, "dev", "eth0"])?;
+            // nodad: usable at once, without duplicate address detection's
+            // second of waiting (the LAN is ours; nothing can clash).
+            let cidr6 = format!("{}/64", net.ip6(i));
+            ip(&["-n", &host, "addr", "add", &cidr6, "dev", "eth0", "nodad"])?;
             ip(&["-n", &host, "link", "set", "eth0", "up"])?;
         }
         Ok(net)
@@ -99,6 +105,11 @@ impl Network {
     /// Host `i`'s address.
     pub fn ip(&self, i: usize) -> Ipv4Addr {
         Ipv4Addr::new(10, 77, self.subnet, i as u8 + 1)
+    }
+
+    /// Host `i`'s IPv6 address (unique local, on the LAN only).
+    pub fn ip6(&self, i: usize) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd77, u16::from(self.subnet), 0, 0, 0, 0, 0, i as u16 + 1)
     }
 
     /// Takes host `i`'s link down or up (a pulled cable).

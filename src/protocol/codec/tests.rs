@@ -26,6 +26,7 @@ fn round_trips_every_client_message() {
         },
         ClientMsg::Leave,
         ClientMsg::Status,
+        ClientMsg::Watch,
         ClientMsg::Ping { nonce: 9 },
         ClientMsg::Pong { nonce: u64::MAX },
     ];
@@ -58,6 +59,19 @@ fn server_types_list_every_variant() {
     let id = MessageId {
         origin: server,
         seq: 1,
+    };
+    let report = StatusReport {
+        id: server,
+        servers: vec![],
+        members: vec![],
+        counters: Default::default(),
+        rooms: Vec::new(),
+    };
+    let event = crate::protocol::ClusterEvent {
+        at_ms: 1,
+        kind: "joined".into(),
+        server,
+        addr: "127.0.0.1:7878".into(),
     };
     let all = [
         ServerMsg::Hello {
@@ -119,6 +133,12 @@ fn server_types_list_every_variant() {
             counters: Default::default(),
             rooms: Vec::new(),
         }),
+        ServerMsg::Watching {
+            report: report.clone(),
+            events: vec![event.clone()],
+        },
+        ServerMsg::WatchEvent { event },
+        ServerMsg::WatchUpdate { report },
         ServerMsg::Notice {
             text: String::new(),
         },
@@ -182,7 +202,17 @@ fn server_types_list_every_variant() {
     assert_eq!(
         unsolicited,
         [
-            "Joined", "Left", "Message", "History", "Ack", "Notice", "Servers", "Private", "Nick",
+            "Joined",
+            "Left",
+            "Message",
+            "History",
+            "Ack",
+            "WatchEvent",
+            "WatchUpdate",
+            "Notice",
+            "Servers",
+            "Private",
+            "Nick",
             "Topic"
         ],
         "what a client waiting for an answer passes by"

@@ -199,6 +199,11 @@ impl Room {
         self
     }
 
+    /// The cluster view `status` reads, if clustered: watchers wait on it.
+    pub fn cluster_view(&self) -> Option<watch::Receiver<ClusterView>> {
+        self.cluster.clone()
+    }
+
     /// Shows members joining or entering a room up to `count` of its
     /// recent messages (0 = none).
     pub fn with_history(self, count: usize) -> Self {

@@ -70,6 +70,7 @@ impl Session {
             | ClientMsg::Send { .. }
             | ClientMsg::Leave
             | ClientMsg::Status
+            | ClientMsg::Watch
             | ClientMsg::Ping { .. }
             | ClientMsg::Pong { .. } => {}
         }

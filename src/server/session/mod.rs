@@ -20,10 +20,11 @@ use tokio::net::TcpStream;
 use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, Instrument};
+use tracing::{debug, info, Instrument};
 
 mod chat;
 mod requests;
+mod watch;
 
 use super::admission::Permit;
 use super::closing::linger;
@@ -149,6 +150,7 @@ async fn serve_stream<R, W>(
         last_heard: now,
         pings_sent: 0,
         wakes: Wakes::default(),
+        watcher: None,
     };
     let mut frames =
         FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
@@ -156,6 +158,9 @@ async fn serve_stream<R, W>(
         .run(&mut frames, accepted, &reg.evicted, &shutdown)
         .await;
     debug!(?end, "session ended");
+    if let Some(name) = session.name.as_deref() {
+        info!(name = %name, reason = ?end.reason(), "left");
+    }
     room.unregister(conn, end.reason());
     // The room dropped our queue's sender: the writer flushes what is left
     // (a final error or shutdown notice) and half-closes.
@@ -223,6 +228,8 @@ struct Session {
     pings_sent: u64,
     /// Writers given this burst's messages, woken when the burst is done.
     wakes: Wakes,
+    /// The status subscription, once the client sent `watch`.
+    watcher: Option<watch::Watcher>,
 }
 
 impl Session {
@@ -259,13 +266,21 @@ impl Session {
                     return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                         "no hello within {} ms", self.config.handshake_timeout.as_millis()));
                 }
-                _ = &mut join_over, if !self.ever_joined => {
+                // A watcher never joins: it is not in the chat.
+                _ = &mut join_over, if !self.ever_joined && self.watcher.is_none() => {
                     return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
                         "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
                 }
                 _ = keepalive.tick() => {
                     if let Some(end) = self.keepalive() {
                         return end;
+                    }
+                }
+                _ = watch::next(&mut self.watcher) => {
+                    if let Some(watcher) = &mut self.watcher {
+                        for msg in watcher.due(&self.room) {
+                            self.reply(&msg);
+                        }
                     }
                 }
                 frame = frames.next() => {

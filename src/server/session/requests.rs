@@ -61,7 +61,8 @@ impl Session {
                 self.send(line, cid)
             }
             ClientMsg::Leave => {
-                if self.name.take().is_some() {
+                if let Some(name) = self.name.take() {
+                    info!(name = %name, "left");
                     let _ = self.room.leave(self.conn, LeaveReason::Leave);
                 }
                 Some(End::Left)
@@ -69,6 +70,14 @@ impl Session {
             ClientMsg::Status => {
                 if !self.rate_limited() {
                     self.reply(&ServerMsg::StatusReply(self.room.status()));
+                }
+                None
+            }
+            ClientMsg::Watch if self.version >= 2 => {
+                if !self.rate_limited() && self.watcher.is_none() {
+                    let (watcher, answer) = super::watch::Watcher::start(&self.room);
+                    self.watcher = Some(watcher);
+                    self.reply(&answer);
                 }
                 None
             }
@@ -302,6 +311,7 @@ fn type_of(msg: &ClientMsg) -> &'static str {
         ClientMsg::Whois { .. } => "whois",
         ClientMsg::Leave => "leave",
         ClientMsg::Status => "status",
+        ClientMsg::Watch => "watch",
         ClientMsg::Ping { .. } => "ping",
         ClientMsg::Pong { .. } => "pong",
     }

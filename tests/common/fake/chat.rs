@@ -226,7 +226,7 @@ impl Chat {
                 rooms: vec![LOBBY.into()],
             }],
             ClientMsg::Leave => vec![self.own_left(LOBBY.into())],
-            ClientMsg::Status => Vec::new(),
+            ClientMsg::Status | ClientMsg::Watch => Vec::new(),
             ClientMsg::Ping { nonce } => vec![ServerMsg::Pong { nonce }],
             ClientMsg::Pong { .. } => Vec::new(),
         }

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod messages;
 pub mod parts;
 pub mod rate;
+pub mod reasons;
 pub mod skim;
 pub mod validate;
 

@@ -20,6 +20,9 @@
 //!   orders and fans out events, one session task per connection.
 //! * [`client`] — a client library ([`client::Client`]) and the terminal
 //!   client.
+//! * [`irc`] — the IRC gateway: each IRC connection is an ordinary Chatty
+//!   session opened through [`server::Sessions`], translated by a sans-IO
+//!   state machine.
 //! * [`cli`] — the `chatty` command line (clap); `main.rs` only calls it.
 //! * `sim` — with the `sim` feature: a deterministic simulator that runs
 //!   real nodes over a simulated network (tests and fuzzers).
@@ -46,6 +49,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod irc;
 pub mod membership;
 pub mod net;
 pub mod node;

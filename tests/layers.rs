@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["node"],
     &["net", "sim"],
     &["server", "client"],
+    &["irc"],
     &["cli"],
 ];
 

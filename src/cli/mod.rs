@@ -24,8 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a chat server.
-    Server(ServerArgs),
+    /// Run a chat server. (Boxed: its flags outweigh the other commands'.)
+    Server(Box<ServerArgs>),
     /// Chat: join a server under a name, send what you type.
     Client(ClientArgs),
     /// Show what a server knows: servers and members.
@@ -50,9 +50,9 @@ pub fn main() -> i32 {
         .init();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("chatty-worker");
-    if let Command::Server(ServerArgs { threads, .. }) = &cli.command {
-        if *threads > 0 {
-            builder.worker_threads(*threads);
+    if let Command::Server(args) = &cli.command {
+        if args.threads > 0 {
+            builder.worker_threads(args.threads);
         }
     }
     let runtime = match builder.build() {
@@ -64,7 +64,7 @@ pub fn main() -> i32 {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Server(args) => server::serve(args).await,
+            Command::Server(args) => server::serve(*args).await,
             Command::Client(args) => client::chat(args).await,
             Command::Status(args) => client::show_status(args).await,
             Command::Keygen => client::keygen(),

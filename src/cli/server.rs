@@ -13,6 +13,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+use crate::irc::IrcOptions;
 use crate::membership::MembershipConfig;
 use crate::net::{ClusterConfig, Lossy, TransportConfig, UdpTransport};
 use crate::protocol::DEFAULT_PORT;
@@ -167,6 +168,13 @@ pub(super) struct ServerArgs {
     /// server's clock before it is refused as stale (replay protection).
     #[arg(long, value_name = "SECS", default_value_t = Secs(DEFAULT_MAX_CLOCK_SKEW))]
     max_clock_skew: Secs,
+    /// Also serve IRC clients on this address (IRC.md); over TLS when
+    /// --tls-cert is given. Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    irc: Option<String>,
+    /// The server name the IRC gateway uses in its replies (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    irc_name: Option<String>,
 }
 
 /// Binds the client listener and the cluster sockets, each failure naming
@@ -297,7 +305,31 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
             return 1;
         }
     };
+    let irc = match &args.irc {
+        None => None,
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("chatty: cannot listen for IRC clients on {addr} (--irc): {e}");
+                return 1;
+            }
+        },
+    };
     println!("listening on {}", server.local_addr());
+    if let Some(listener) = irc {
+        let options = IrcOptions {
+            server_name: args.irc_name.clone().unwrap_or_else(crate::irc::host_name),
+            motd: Vec::new(),
+            tls: server.sessions().config().tls.is_some(),
+        };
+        match crate::irc::start(listener, server.sessions(), options) {
+            Ok(addr) => println!("irc listening on {addr}"),
+            Err(e) => {
+                eprintln!("chatty: IRC gateway: {e}");
+                return 1;
+            }
+        }
+    }
     if let Some(udp) = server.udp_addr() {
         info!(%udp, advertised = %server.advertised_addr(), "cluster traffic");
     }

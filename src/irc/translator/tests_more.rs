@@ -1,0 +1,1 @@
+//! More translator unit tests.

@@ -211,7 +211,7 @@ impl Translator {
             if let Some(b) = &batch {
                 line.tags.push(("batch".into(), b.clone()));
             }
-            self.send(line);
+            self.out.push_back(super::Output::Irc(line.write(false)));
         }
         self.close_batch(batch);
     }

@@ -394,7 +394,11 @@ impl Translator {
         let mut all = vec![target.as_str()];
         all.extend_from_slice(params);
         let server = self.gw.server_name.clone();
-        self.raw(Some(&server), code, &all);
+        if BARE_LAST.contains(&code) {
+            self.raw_bare(Some(&server), code, &all);
+        } else {
+            self.raw(Some(&server), code, &all);
+        }
     }
 
     /// Sends `ERROR` and closes.
@@ -412,6 +416,10 @@ impl Translator {
         source_of(self.nick.as_deref().unwrap_or("*"))
     }
 }
+
+/// Numerics whose last parameter is a value, not text: written without a
+/// `:` (as servers do; clients read either).
+const BARE_LAST: &[&str] = &["221", "324", "333"];
 
 /// A member's source, `nick!user@host`.
 fn source_of(nick: &str) -> String {

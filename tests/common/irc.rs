@@ -20,12 +20,17 @@ pub struct Gatewayed {
 
 /// Starts a server with `config` and the gateway named `name`.
 pub async fn start(config: ServerConfig, name: &str) -> Gatewayed {
+    start_with(config, name, false).await
+}
+
+/// As [`start`]; with `tls`, the IRC port speaks TLS with the server's certificate.
+pub async fn start_with(config: ServerConfig, name: &str, tls: bool) -> Gatewayed {
     let server = Server::bind("127.0.0.1:0", config).await.expect("bind");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind irc");
     let options = IrcOptions {
         server_name: name.into(),
         motd: vec![],
-        tls: false,
+        tls,
     };
     let irc = chatty::irc::start(listener, server.sessions(), options).expect("gateway");
     Gatewayed {
@@ -61,10 +66,12 @@ pub struct Irc {
 
 impl Irc {
     pub async fn connect(addr: SocketAddr) -> Irc {
-        let (r, w) = TcpStream::connect(addr)
-            .await
-            .expect("connect irc")
-            .into_split();
+        Irc::from_stream(TcpStream::connect(addr).await.expect("connect irc"))
+    }
+
+    /// Wraps a connected stream (e.g. one with a small receive buffer).
+    pub fn from_stream(stream: TcpStream) -> Irc {
+        let (r, w) = stream.into_split();
         Irc {
             reader: BufReader::new(r),
             writer: w,
@@ -75,6 +82,13 @@ impl Irc {
     /// Registers as `nick` with `caps`, past the end of the burst (`#lobby`'s 366).
     pub async fn register(addr: SocketAddr, nick: &str, caps: &str) -> Irc {
         let mut irc = Irc::connect(addr).await;
+        irc.registered(nick, caps).await;
+        irc
+    }
+
+    /// Registers this connection as `nick` with `caps`.
+    pub async fn registered(&mut self, nick: &str, caps: &str) {
+        let irc = self;
         irc.send("CAP LS 302").await;
         irc.send(&format!("NICK {nick}")).await;
         irc.send(&format!("USER {nick} 0 * :{nick} real")).await;
@@ -91,7 +105,6 @@ impl Irc {
             m.command == "366" && m.param(1) == Some("#lobby")
         })
         .await;
-        irc
     }
 
     pub async fn send(&mut self, line: &str) {

@@ -13,7 +13,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{interval, Instant};
 use tokio_util::codec::Decoder;
-use tracing::debug;
+use tracing::{debug, trace};
 
 use crate::protocol::{decode, encode_frame, FrameDecoder, ServerMsg, MAX_SERVER_FRAME};
 use crate::server::admission::Refusal;
@@ -84,6 +84,7 @@ where
         while let Some(out) = t.poll() {
             match out {
                 Output::Irc(line) => {
+                    trace!(line = %line, "irc: out");
                     irc_out.extend_from_slice(line.as_bytes());
                     irc_out.extend_from_slice(b"\r\n");
                 }
@@ -214,7 +215,9 @@ fn take_lines(buf: &mut BytesMut, discarding: &mut bool, t: &mut Translator) {
             t.line_too_long(now_ms());
             continue;
         }
-        t.irc_line(&String::from_utf8_lossy(line), now_ms());
+        let line = String::from_utf8_lossy(line);
+        trace!(line = %line, "irc: in");
+        t.irc_line(&line, now_ms());
         if t.is_closed() {
             buf.clear();
             return;

@@ -175,6 +175,11 @@ pub(super) struct ServerArgs {
     /// The server name the IRC gateway uses in its replies (default: the host name).
     #[arg(long, value_name = "NAME")]
     irc_name: Option<String>,
+    /// IRC users start in no channel, as on other IRC servers, instead of
+    /// in #lobby with every Chatty member (Chatty clients then see them
+    /// join and leave #lobby at once).
+    #[arg(long)]
+    irc_no_lobby: bool,
 }
 
 /// Binds the client listener and the cluster sockets, each failure naming
@@ -320,6 +325,7 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
         let options = IrcOptions {
             server_name: args.irc_name.clone().unwrap_or_else(crate::irc::host_name),
             motd: Vec::new(),
+            lobby: !args.irc_no_lobby,
             tls: server.sessions().config().tls.is_some(),
         };
         match crate::irc::start(listener, server.sessions(), options) {

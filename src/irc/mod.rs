@@ -44,6 +44,10 @@ pub struct IrcOptions {
     pub server_name: String,
     /// Message of the day lines (none: 422).
     pub motd: Vec<String>,
+    /// Show IRC users in `#lobby` from the start (a forced JOIN), where
+    /// every Chatty member starts; false parts it at registration, so IRC
+    /// users start in no channel as on other IRC servers.
+    pub lobby: bool,
     /// Speak TLS on the IRC port, with the server's certificate (it must
     /// have one).
     pub tls: bool,
@@ -103,6 +107,7 @@ pub fn start(
         idle_timeout_ms: config.idle_timeout.as_millis() as u64,
         lines_per_sec,
         lines_burst,
+        lobby: options.lobby,
     };
     let gw = Arc::new(Gateway {
         sessions: sessions.clone(),

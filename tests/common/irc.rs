@@ -30,6 +30,7 @@ pub async fn start_with(config: ServerConfig, name: &str, tls: bool) -> Gatewaye
     let options = IrcOptions {
         server_name: name.into(),
         motd: vec![],
+        lobby: true,
         tls,
     };
     let irc = chatty::irc::start(listener, server.sessions(), options).expect("gateway");

@@ -22,6 +22,16 @@ impl Translator {
         if !self.flood_allows(now) {
             return self.close("Excess Flood");
         }
+        if self.held.is_some() {
+            // The registration burst is still being written: keep order.
+            self.held_lines.push((line.to_string(), now));
+            return;
+        }
+        self.handle_line(line, now);
+    }
+
+    /// A line, once the burst is out.
+    pub(super) fn handle_line(&mut self, line: &str, now: u64) {
         let Ok(msg) = Message::parse(line) else {
             return; // a blank line: ignored, as servers do
         };

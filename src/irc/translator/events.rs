@@ -2,15 +2,13 @@
 //! PRIVMSG lines; answers are matched to the request waiting for them.
 
 use crate::protocol::validate::name_key;
-use crate::protocol::{
-    ClientMsg, ErrorCode, LeaveReason, MessageId, RoomState, ServerMsg, StatusReport,
-};
+use crate::protocol::{ClientMsg, MessageId, RoomState, ServerMsg};
 
 use super::super::message::Message;
 use super::super::names::to_nick;
 use super::super::text::{split, timestamp, MAX_LINE};
 use super::history::Entry;
-use super::{source_of, Channel, Pending, Translator, WhoFor, WhoisFor};
+use super::{source_of, Channel, Pending, Translator};
 
 /// A chat line to show: who, where, what.
 pub(super) struct Line<'a> {
@@ -85,6 +83,9 @@ impl Translator {
                 text,
                 action,
             } => {
+                if !self.channels.contains_key(&name_key(&room)) {
+                    return; // a room we are not shown in (e.g. #lobby, parted at start)
+                }
                 let fresh = self.history.record(
                     &room,
                     Entry {
@@ -116,6 +117,9 @@ impl Translator {
                 text,
                 action,
             } => {
+                if !self.channels.contains_key(&name_key(&room)) {
+                    return; // a room we are not shown in
+                }
                 self.history.record(
                     &room,
                     Entry {
@@ -230,7 +234,7 @@ impl Translator {
         }
     }
 
-    fn is_me(&self, name: &str) -> bool {
+    pub(super) fn is_me(&self, name: &str) -> bool {
         self.nick_key().is_some_and(|k| k == name_key(name))
     }
 
@@ -354,243 +358,6 @@ impl Translator {
         }
         let names: Vec<String> = channel.members.values().map(|(n, _)| to_nick(n)).collect();
         self.names_reply(&channel.name, &names);
-    }
-
-    fn member_joined(&mut self, name: String, server: crate::protocol::ServerId, room: String) {
-        let key = name_key(&room);
-        let who = name_key(&name);
-        if self.is_me(&name) {
-            return; // shown when `room_state` came
-        }
-        let Some(channel) = self.channels.get_mut(&key) else {
-            return;
-        };
-        if channel
-            .members
-            .insert(who.clone(), (name.clone(), server))
-            .is_some()
-        {
-            return;
-        }
-        let shown = channel.name.clone();
-        let source = source_of(&to_nick(&name));
-        self.raw_bare(Some(&source), "JOIN", &[&shown]);
-        if self.caps.away_notify {
-            if let Some(away) = self.others_away.get(&who).cloned() {
-                self.raw(Some(&source), "AWAY", &[&away]);
-            }
-        }
-    }
-
-    fn member_left(&mut self, id: MessageId, name: &str, room: &str, reason: LeaveReason) {
-        let key = name_key(room);
-        let who = name_key(name);
-        if self.is_me(name) {
-            let our_reason = match self.pending.front() {
-                Some(Pending::Part {
-                    room: asked,
-                    reason,
-                }) if name_key(asked) == key => {
-                    let reason = reason.clone();
-                    self.pending.pop_front();
-                    reason
-                }
-                _ if reason == LeaveReason::NameConflict => {
-                    return self.close("Nick collision: someone on another server took this name at the same moment");
-                }
-                _ => None,
-            };
-            if let Some(channel) = self.channels.remove(&key) {
-                let me = self.me();
-                match our_reason {
-                    Some(r) => self.raw(Some(&me), "PART", &[&channel.name, &r]),
-                    None => self.raw_bare(Some(&me), "PART", &[&channel.name]),
-                }
-            }
-            return;
-        }
-        let source = source_of(&to_nick(name));
-        if reason == LeaveReason::Leave {
-            if let Some(channel) = self.channels.get_mut(&key) {
-                if channel.members.remove(&who).is_some() {
-                    let shown = channel.name.clone();
-                    self.raw_bare(Some(&source), "PART", &[&shown]);
-                }
-            }
-            return;
-        }
-        // Any other reason ends the member's session: one QUIT for all rooms.
-        let mut was_here = false;
-        for channel in self.channels.values_mut() {
-            was_here |= channel.members.remove(&who).is_some();
-        }
-        let repeat = self
-            .last_quit
-            .as_ref()
-            .is_some_and(|(i, k)| *i == id && *k == who && id.seq != 0);
-        if was_here && !repeat {
-            let text = reason.describe().unwrap_or("left");
-            self.raw(Some(&source), "QUIT", &[&format!("Quit: {text}")]);
-        }
-        self.last_quit = Some((id, who));
-    }
-
-    fn renamed(&mut self, old: &str, new: &str, server: crate::protocol::ServerId) {
-        let (old_key, new_key) = (name_key(old), name_key(new));
-        let source = source_of(&to_nick(old));
-        let new_nick = to_nick(new);
-        if self.is_me(old) {
-            if matches!(self.pending.front(), Some(Pending::Nick { .. })) {
-                self.pending.pop_front();
-            }
-            self.nick = Some(new_nick.clone());
-        } else if !self.shares_room(&old_key) {
-            return;
-        }
-        for channel in self.channels.values_mut() {
-            if channel.members.remove(&old_key).is_some() {
-                channel
-                    .members
-                    .insert(new_key.clone(), (new.to_string(), server));
-            }
-        }
-        if let Some(away) = self.others_away.remove(&old_key) {
-            self.others_away.insert(new_key, away);
-        }
-        self.raw(Some(&source), "NICK", &[&new_nick]);
-    }
-
-    fn topic_frame(&mut self, room: String, text: String, by: String, at: u64) {
-        let key = name_key(&room);
-        if let Some(Pending::TopicAsk { room: asked }) = self.pending.front() {
-            if name_key(asked) == key {
-                self.pending.pop_front();
-                let topic = crate::protocol::TopicInfo { text, by, at };
-                return self.topic_reply(&room, Some(&topic));
-            }
-        }
-        if matches!(self.pending.front(), Some(Pending::TopicSet)) {
-            self.pending.pop_front();
-        }
-        let Some(channel) = self.channels.get_mut(&key) else {
-            return;
-        };
-        channel.topic = Some(crate::protocol::TopicInfo {
-            text: text.clone(),
-            by: by.clone(),
-            at,
-        });
-        let shown = channel.name.clone();
-        let source = source_of(&to_nick(&by));
-        self.raw(Some(&source), "TOPIC", &[&shown, &text]);
-    }
-
-    /// A refusal from Chatty, matched to the request it answers.
-    fn refused(&mut self, code: ErrorCode, text: &str, fatal: bool, cid: Option<u64>) {
-        if fatal {
-            return self.close(text);
-        }
-        let pending = match cid {
-            Some(cid) => self
-                .pending
-                .iter()
-                .position(|p| matches!(p, Pending::Say { cid: c, .. } if *c == cid))
-                .and_then(|i| self.pending.remove(i)),
-            None => self.pending.pop_front(),
-        };
-        let Some(pending) = pending else {
-            if code == ErrorCode::NAME_TAKEN && self.registered {
-                // Our name was lost to a same-moment claim elsewhere.
-                let server = self.gw.server_name.clone();
-                let nick = self.nick.clone().unwrap_or_default();
-                self.raw(Some(&server), "NOTICE", &[&nick, text]);
-            }
-            return;
-        };
-        let again = code == ErrorCode::RATE_LIMITED;
-        match pending {
-            Pending::Join => {
-                let nick = self.nick.clone().unwrap_or_default();
-                match code {
-                    ErrorCode::NAME_TAKEN => {
-                        self.numeric("433", &[&nick, "Nickname is already in use"])
-                    }
-                    ErrorCode::NAME_INVALID => self.numeric("432", &[&nick, "Erroneous nickname"]),
-                    _ => self.numeric("400", &["NICK", text]),
-                }
-            }
-            Pending::Nick { nick } => match code {
-                ErrorCode::NAME_TAKEN => {
-                    self.numeric("433", &[&nick, "Nickname is already in use"])
-                }
-                ErrorCode::NAME_INVALID => self.numeric("432", &[&nick, "Erroneous nickname"]),
-                _ if again => self.numeric("263", &["NICK", text]),
-                _ => self.numeric("400", &["NICK", text]),
-            },
-            Pending::Status { lusers_only } => {
-                let empty = StatusReport {
-                    id: self.gw.server_id,
-                    servers: vec![],
-                    members: vec![],
-                    counters: Default::default(),
-                    rooms: vec![],
-                };
-                self.status_answered(empty, lusers_only);
-            }
-            Pending::Enter { room } => match code {
-                ErrorCode::TOO_MANY_ROOMS => {
-                    self.numeric("405", &[&room, "You have joined too many channels"])
-                }
-                _ if again => self.numeric("263", &["JOIN", text]),
-                _ => self.numeric("403", &[&room, text]),
-            },
-            Pending::Part { room, .. } => match code {
-                ErrorCode::NOT_IN_ROOM => {
-                    self.numeric("442", &[&room, "You're not on that channel"])
-                }
-                _ if again => self.numeric("263", &["PART", text]),
-                _ => self.numeric("403", &[&room, "No such channel"]),
-            },
-            Pending::Say { target, notice, .. } => {
-                self.held_echo = None;
-                if notice {
-                    return;
-                }
-                match code {
-                    ErrorCode::NO_SUCH_NAME => {
-                        self.numeric("401", &[&target, "No such nick/channel"])
-                    }
-                    _ if again => {
-                        self.numeric("263", &["PRIVMSG", &format!("{text}; message dropped")])
-                    }
-                    _ if target.starts_with('#') => self.numeric(
-                        "404",
-                        &[&target, &format!("Cannot send to channel: {text}")],
-                    ),
-                    _ => self.numeric("400", &["PRIVMSG", text]),
-                }
-            }
-            Pending::TopicSet => match code {
-                _ if again => self.numeric("263", &["TOPIC", text]),
-                _ => self.numeric("400", &["TOPIC", text]),
-            },
-            Pending::TopicAsk { room } => self.numeric("403", &[&room, "No such channel"]),
-            Pending::Who { mask, purpose } => match purpose {
-                WhoFor::Who => self.numeric("315", &[&mask, "End of WHO list"]),
-                WhoFor::Names => self.numeric("366", &[&mask, "End of /NAMES list"]),
-                WhoFor::Mode | WhoFor::Send { .. } => {
-                    self.numeric("403", &[&mask, "No such channel"])
-                }
-            },
-            Pending::Whois { nick, purpose } => match purpose {
-                WhoisFor::Whois => {
-                    self.numeric("401", &[&nick, "No such nick/channel"]);
-                    self.numeric("318", &[&nick, "End of /WHOIS list"]);
-                }
-                WhoisFor::Who => self.numeric("315", &[&nick, "End of WHO list"]),
-            },
-            Pending::Rooms { .. } => self.numeric("323", &["End of /LIST"]),
-        }
     }
 }
 

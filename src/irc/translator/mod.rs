@@ -10,12 +10,18 @@
 mod commands;
 mod events;
 mod history;
+mod members;
 mod query;
+mod refusals;
 mod register;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_chat;
+#[cfg(test)]
 mod tests_more;
+#[cfg(test)]
+mod tests_ours;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -47,6 +53,10 @@ pub struct GatewayInfo {
     pub lines_per_sec: f64,
     /// ... and lines at once.
     pub lines_burst: u32,
+    /// Show the user in `#lobby`, where every Chatty member starts (a
+    /// forced JOIN at registration); when false the gateway parts it at
+    /// once and the user starts in no channel, as on other IRC servers.
+    pub lobby: bool,
 }
 
 /// Something the connection shell must do.
@@ -207,6 +217,8 @@ pub struct Translator {
     registered: bool,
     /// Frames that arrived during the registration burst, replayed after it.
     held: Option<Vec<(ServerMsg, u64)>>,
+    /// IRC lines that arrived during the burst, handled after it, in order.
+    held_lines: Vec<(String, u64)>,
     /// `#lobby` as the welcome showed it, for the end of the burst.
     lobby: Option<crate::protocol::RoomState>,
     invisible: bool,
@@ -242,6 +254,7 @@ impl Translator {
             caps: Caps::default(),
             registered: false,
             held: None,
+            held_lines: Vec::new(),
             lobby: None,
             invisible: false,
             away: None,

@@ -199,11 +199,24 @@ impl Translator {
             return;
         }
         self.motd();
-        if let Some(lobby) = self.lobby.take() {
-            self.show_room(lobby);
+        match self.lobby.take() {
+            Some(lobby) if self.gw.lobby => self.show_room(lobby),
+            _ => {
+                // IRC-style start: in no channel (the Part's answer is silent).
+                self.chatty_out(ClientMsg::Part {
+                    room: LOBBY.to_string(),
+                });
+                self.pending.push_back(Pending::Part {
+                    room: LOBBY.to_string(),
+                    reason: None,
+                });
+            }
         }
         for (frame, at) in self.held.take().unwrap_or_default() {
             self.chatty(frame, at);
+        }
+        for (line, at) in std::mem::take(&mut self.held_lines) {
+            self.handle_line(&line, at);
         }
     }
 

@@ -19,7 +19,7 @@ use crate::protocol::{decode, encode_frame, FrameDecoder, ServerMsg, MAX_SERVER_
 use crate::server::admission::Refusal;
 
 use super::translator::{Output, Translator};
-use super::Gateway;
+use super::{Gateway, Presence};
 
 /// Longest line read: 8,191 bytes of tags and 512 of message (IRCv3
 /// message-tags). A longer one is dropped with 417.
@@ -58,11 +58,11 @@ where
     };
     let (mut pipe_r, mut pipe_w) = tokio::io::split(pipe);
     let mut t = Translator::new(gw.info.clone(), now_ms());
-    for (name, away) in gw.away.snapshot() {
-        t.away_changed(&name, Some(&away));
+    for (name, presence) in gw.board.snapshot() {
+        t.presence_changed(&name, Some(&presence));
     }
-    let mut away_rx = gw.away.subscribe();
-    let mut published: Option<(String, String)> = None;
+    let mut board_rx = gw.board.subscribe();
+    let mut published: Option<(String, Presence)> = None;
 
     let mut irc_in = BytesMut::with_capacity(1024);
     let mut discarding = false;
@@ -92,15 +92,15 @@ where
                 Output::Close => closing = true,
             }
         }
-        let now_away = t.away_state();
-        if now_away != published {
+        let presence = t.presence();
+        if presence != published {
             if let Some((name, _)) = published.take() {
-                gw.away.set(&name, None);
+                gw.board.set(&name, None);
             }
-            if let Some((name, text)) = &now_away {
-                gw.away.set(name, Some(text));
+            if let Some((name, p)) = &presence {
+                gw.board.set(name, Some(p));
             }
-            published = now_away;
+            published = presence;
         }
         if closing && irc_out.is_empty() && (pipe_out.is_empty() || !pipe_open) {
             break;
@@ -174,9 +174,9 @@ where
                     break;
                 }
             }
-            changed = away_rx.recv() => {
-                if let Ok((name, away)) = changed {
-                    t.away_changed(&name, away.as_deref());
+            changed = board_rx.recv() => {
+                if let Ok((name, presence)) = changed {
+                    t.presence_changed(&name, presence.as_ref());
                 }
             }
             _ = &mut stopping, if stop_deadline.is_none() => {
@@ -186,7 +186,7 @@ where
         }
     }
     if let Some((name, _)) = published {
-        gw.away.set(&name, None);
+        gw.board.set(&name, None);
     }
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         let _ = irc_w.write_all(&irc_out).await;

@@ -33,7 +33,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::server::Sessions;
-pub use away::AwayBoard;
+pub use away::{Board, Presence};
 pub use conn::MAX_IN_LINE;
 pub use translator::{GatewayInfo, Output, Translator};
 
@@ -57,7 +57,7 @@ pub struct IrcOptions {
 struct Gateway {
     sessions: Sessions,
     info: Arc<GatewayInfo>,
-    away: AwayBoard,
+    board: Board,
 }
 
 /// The host name, for the default `--irc-name`.
@@ -112,7 +112,7 @@ pub fn start(
     let gw = Arc::new(Gateway {
         sessions: sessions.clone(),
         info: Arc::new(info),
-        away: AwayBoard::default(),
+        board: Board::default(),
     });
     sessions.spawn(accept_loop(listener, gw, tls));
     Ok(addr)

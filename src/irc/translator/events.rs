@@ -8,7 +8,7 @@ use super::super::message::Message;
 use super::super::names::to_nick;
 use super::super::text::{split, timestamp, MAX_LINE};
 use super::history::Entry;
-use super::{source_of, Channel, Pending, Translator};
+use super::{Channel, Pending, Translator};
 
 /// A chat line to show: who, where, what.
 pub(super) struct Line<'a> {
@@ -297,7 +297,7 @@ impl Translator {
 
     /// A chat line, split to fit IRC's 512 bytes.
     pub(super) fn show_line(&mut self, line: &Line) {
-        let source = source_of(line.from);
+        let source = self.source_of_nick(line.from);
         let head = format!(":{source} {} {} :", line.verb, line.target).len();
         let extra = if line.action { 9 } else { 0 };
         let budget = MAX_LINE.saturating_sub(2 + head + extra);

@@ -5,7 +5,7 @@ use crate::protocol::validate::name_key;
 use crate::protocol::{LeaveReason, MessageId};
 
 use super::super::names::to_nick;
-use super::{source_of, Pending, Translator};
+use super::{Pending, Translator};
 
 impl Translator {
     pub(super) fn member_joined(
@@ -30,7 +30,7 @@ impl Translator {
             return;
         }
         let shown = channel.name.clone();
-        let source = source_of(&to_nick(&name));
+        let source = self.source_of_name(&name);
         self.raw_bare(Some(&source), "JOIN", &[&shown]);
         if self.caps.away_notify {
             if let Some(away) = self.others_away.get(&who).cloned() {
@@ -72,7 +72,7 @@ impl Translator {
             }
             return;
         }
-        let source = source_of(&to_nick(name));
+        let source = self.source_of_name(name);
         if reason == LeaveReason::Leave {
             if let Some(channel) = self.channels.get_mut(&key) {
                 if channel.members.remove(&who).is_some() {
@@ -100,7 +100,7 @@ impl Translator {
 
     pub(super) fn renamed(&mut self, old: &str, new: &str, server: crate::protocol::ServerId) {
         let (old_key, new_key) = (name_key(old), name_key(new));
-        let source = source_of(&to_nick(old));
+        let source = self.source_of_name(old);
         let new_nick = to_nick(new);
         if self.is_me(old) {
             if matches!(self.pending.front(), Some(Pending::Nick { .. })) {
@@ -144,7 +144,7 @@ impl Translator {
             at,
         });
         let shown = channel.name.clone();
-        let source = source_of(&to_nick(&by));
+        let source = self.source_of_name(&by);
         self.raw(Some(&source), "TOPIC", &[&shown, &text]);
     }
 }

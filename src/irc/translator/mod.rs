@@ -225,6 +225,8 @@ pub struct Translator {
     away: Option<String>,
     /// Away messages of the gateway's other users, by name key.
     others_away: HashMap<String, String>,
+    /// User and real names of the gateway's other users, by name key.
+    idents: HashMap<String, (String, String)>,
     channels: BTreeMap<String, Channel>,
     pending: VecDeque<Pending>,
     next_cid: u64,
@@ -259,6 +261,7 @@ impl Translator {
             invisible: false,
             away: None,
             others_away: HashMap::new(),
+            idents: HashMap::new(),
             channels: BTreeMap::new(),
             pending: VecDeque::new(),
             next_cid: 1,
@@ -294,11 +297,66 @@ impl Translator {
         self.registered.then_some(self.nick.as_deref()).flatten()
     }
 
-    /// Our Chatty name and away message, while registered and away: what
-    /// the gateway tells its other connections (away is gateway-local).
-    pub fn away_state(&self) -> Option<(String, String)> {
+    /// Our Chatty name and what we said of ourselves (USER, AWAY), while
+    /// registered: what the gateway tells its other connections.
+    pub fn presence(&self) -> Option<(String, super::Presence)> {
         let name = super::names::from_nick(self.nick()?)?;
-        Some((name, self.away.clone()?))
+        let (user, real) = self.user.clone()?;
+        Some((
+            name,
+            super::Presence {
+                user,
+                real,
+                away: self.away.clone(),
+            },
+        ))
+    }
+
+    /// Another user of this gateway registered, changed, or left.
+    pub fn presence_changed(&mut self, name: &str, presence: Option<&super::Presence>) {
+        let key = name_key(name);
+        if Some(&key) == self.nick_key().as_ref() {
+            return;
+        }
+        match presence {
+            Some(p) => self.idents.insert(key, (p.user.clone(), p.real.clone())),
+            None => self.idents.remove(&key),
+        };
+        self.away_changed(name, presence.and_then(|p| p.away.as_deref()));
+    }
+
+    /// The source of the member named `name`: `nick!user@host`, with the
+    /// user name a user of this gateway gave, else [`USER`].
+    fn source_of_name(&self, name: &str) -> String {
+        if self.nick_key().is_some_and(|k| k == name_key(name)) {
+            return self.me();
+        }
+        let nick = super::names::to_nick(name);
+        match self.idents.get(&name_key(name)) {
+            Some((user, _)) => format!("{nick}!{user}@{HOST}"),
+            None => source_of(&nick),
+        }
+    }
+
+    /// As [`Translator::source_of_name`], from a nick.
+    fn source_of_nick(&self, nick: &str) -> String {
+        match super::names::from_nick(nick) {
+            Some(name) => self.source_of_name(&name),
+            None => source_of(nick),
+        }
+    }
+
+    /// The user name and real name shown for `name` in WHO and WHOIS.
+    fn ident_of(&self, name: &str) -> (String, String) {
+        if self.nick_key().is_some_and(|k| k == name_key(name)) {
+            if let Some(ident) = &self.user {
+                return ident.clone();
+            }
+        }
+        self.idents
+            .get(&name_key(name))
+            .cloned()
+            .unwrap_or_else(|| (USER.to_string(), name.to_string()))
     }
 
     /// The Chatty session ended without a word (the server closed it).
@@ -333,7 +391,7 @@ impl Translator {
     }
 
     /// Another user of this gateway set or cleared their away message.
-    pub fn away_changed(&mut self, name: &str, away: Option<&str>) {
+    fn away_changed(&mut self, name: &str, away: Option<&str>) {
         let key = name_key(name);
         if Some(&key) == self.nick_key().as_ref() {
             return;
@@ -348,7 +406,7 @@ impl Translator {
             None => self.others_away.remove(&key).is_some(),
         };
         if changed && self.registered && self.caps.away_notify && self.shares_room(&key) {
-            let source = source_of(&super::names::to_nick(name));
+            let source = self.source_of_name(name);
             match away {
                 Some(text) => self.raw(Some(&source), "AWAY", &[text]),
                 None => self.raw_bare(Some(&source), "AWAY", &[]),
@@ -426,7 +484,11 @@ impl Translator {
 
     /// Our source, `nick!user@host`.
     fn me(&self) -> String {
-        source_of(self.nick.as_deref().unwrap_or("*"))
+        let nick = self.nick.as_deref().unwrap_or("*");
+        match &self.user {
+            Some((user, _)) => format!("{nick}!{user}@{HOST}"),
+            None => source_of(nick),
+        }
     }
 }
 

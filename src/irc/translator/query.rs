@@ -8,7 +8,7 @@ use crate::protocol::{ClientMsg, Member, RoomInfo, ServerId};
 use super::super::message::Message;
 use super::super::names::{from_nick, to_nick};
 use super::super::text::MAX_LINE;
-use super::{Pending, Translator, WhoFor, WhoisFor, HOST, USER};
+use super::{Pending, Translator, WhoFor, WhoisFor, HOST};
 
 impl Translator {
     pub(super) fn names(&mut self, msg: &Message) {
@@ -105,16 +105,17 @@ impl Translator {
         };
         let flags = if away { "G" } else { "H" };
         let server = self.server_label(server);
+        let (user, real) = self.ident_of(name);
         self.numeric(
             "352",
             &[
                 channel,
-                USER,
+                &user,
                 HOST,
                 &server,
                 &nick,
                 flags,
-                &format!("0 {name}"),
+                &format!("0 {real}"),
             ],
         );
     }
@@ -190,7 +191,8 @@ impl Translator {
             self.who_line("*", &name, server);
             return self.numeric("315", &[&asked, "End of WHO list"]);
         }
-        self.numeric("311", &[&nick, USER, HOST, "*", &name]);
+        let (user, real) = self.ident_of(&name);
+        self.numeric("311", &[&nick, &user, HOST, "*", &real]);
         if !rooms.is_empty() {
             let shown: Vec<String> = rooms.iter().map(|r| self.shown_room_name(r)).collect();
             for chunk in shown.chunks(10) {
@@ -264,8 +266,9 @@ impl Translator {
             } else {
                 self.others_away.contains_key(&key)
             };
+            let (user, _) = self.ident_of(&name);
             replies.push(format!(
-                "{}={}{USER}@{HOST}",
+                "{}={}{user}@{HOST}",
                 to_nick(&name),
                 if away { '-' } else { '+' }
             ));

@@ -303,7 +303,7 @@ fn registration_waits_for_cap_end() {
         commands(&out),
         vec!["251", "254", "255", "265", "266", "422", "JOIN", "353", "366", "JOIN"]
     );
-    assert_eq!(out[6], ":Leo!chatty@chatty JOIN #lobby");
+    assert_eq!(out[6], ":Leo!leo@chatty JOIN #lobby");
     assert_eq!(out[7], ":irc.test 353 Leo = #lobby :Leo");
     assert_eq!(out[9], ":Ann!chatty@chatty JOIN #lobby");
 }

@@ -36,7 +36,7 @@ fn join_shows_topic_only_when_set_and_names_with_the_joiner() {
     assert_eq!(
         out,
         vec![
-            ":Leo!chatty@chatty JOIN #dev",
+            ":Leo!u@chatty JOIN #dev",
             ":irc.test 332 Leo #dev :release friday",
             ":irc.test 333 Leo #dev Ann^20^Lee 1000",
             ":irc.test 353 Leo = #dev :Ann^20^Lee Leo",
@@ -127,10 +127,7 @@ fn privmsg_to_a_room_and_its_echo() {
         } else {
             text.to_string()
         };
-        assert_eq!(
-            out,
-            vec![format!(":Leo!chatty@chatty {verb} #lobby :{shown}")]
-        );
+        assert_eq!(out, vec![format!(":Leo!u@chatty {verb} #lobby :{shown}")]);
     }
     // Without echo-message our own lines are not shown.
     let mut rig = Rig::registered("Leo", "");
@@ -215,7 +212,7 @@ fn others_messages_actions_and_private_messages() {
     // A message to oneself comes back at once, without Chatty.
     assert_eq!(
         rig.lines(&["PRIVMSG leo :me"]),
-        vec![":Leo!chatty@chatty PRIVMSG Leo :me"]
+        vec![":Leo!u@chatty PRIVMSG Leo :me"]
     );
     assert!(rig.take_chatty().is_empty());
 }

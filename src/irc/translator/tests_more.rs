@@ -40,7 +40,7 @@ fn what_clients_send_after_joining() {
         vec![
             ":irc.test 324 Leo #dev +n",
             ":irc.test 352 Leo #dev chatty chatty abababab.chatty Ann^20^Lee H :0 Ann Lee",
-            ":irc.test 352 Leo #dev chatty chatty irc.test Leo H :0 Leo",
+            ":irc.test 352 Leo #dev u chatty irc.test Leo H :0 Real Name",
             ":irc.test 315 Leo #dev :End of WHO list",
             ":irc.test 368 Leo #dev :End of channel ban list",
             ":irc.test 368 Leo #dev :End of channel ban list",
@@ -68,7 +68,7 @@ fn user_modes() {
     assert_eq!(rig.lines(&["MODE Leo"]), vec![":irc.test 221 Leo +"]);
     assert_eq!(
         rig.lines(&["MODE Leo +i"]),
-        vec![":Leo!chatty@chatty MODE Leo :+i"]
+        vec![":Leo!u@chatty MODE Leo :+i"]
     );
     assert_eq!(rig.lines(&["MODE leo"]), vec![":irc.test 221 Leo +i"]);
     assert_eq!(
@@ -240,13 +240,21 @@ fn unknown_and_misc_commands() {
     assert_eq!(commands(&out), vec!["251", "254", "255", "265", "266"]);
     assert_eq!(
         rig.lines(&["USERHOST Leo nobody"]),
-        vec![":irc.test 302 Leo :Leo=+chatty@chatty"]
+        vec![":irc.test 302 Leo :Leo=+u@chatty"]
     );
     assert!(rig.lines(&["", "   ", "TAGMSG #lobby"]).is_empty());
     assert_eq!(
         rig.lines(&["PASS x"]),
         vec![":irc.test 462 Leo :You may not reregister"]
     );
+}
+
+fn presence(away: Option<&str>) -> crate::irc::Presence {
+    crate::irc::Presence {
+        user: "ann".into(),
+        real: "Ann of Gateway".into(),
+        away: away.map(str::to_string),
+    }
 }
 
 #[test]
@@ -257,27 +265,45 @@ fn away_is_shown_to_senders_and_in_whois_and_notified() {
         rig.lines(&["AWAY :lunch"]),
         vec![":irc.test 306 Leo :You have been marked as being away"]
     );
-    assert_eq!(rig.t.away_state(), Some(("Leo".into(), "lunch".into())));
+    let (name, me) = rig.t.presence().unwrap();
+    assert_eq!(
+        (
+            name.as_str(),
+            me.user.as_str(),
+            me.real.as_str(),
+            me.away.as_deref()
+        ),
+        ("Leo", "u", "Real Name", Some("lunch"))
+    );
     assert_eq!(
         rig.lines(&["AWAY"]),
         vec![":irc.test 305 Leo :You are no longer marked as being away"]
     );
-    assert_eq!(rig.t.away_state(), None);
-    rig.t.away_changed("Ann Lee", Some("brb"));
+    assert_eq!(rig.t.presence().unwrap().1.away, None);
+    rig.t
+        .presence_changed("Ann Lee", Some(&presence(Some("brb"))));
     rig.drain();
-    assert_eq!(
-        rig.irc.last().unwrap(),
-        ":Ann^20^Lee!chatty@chatty AWAY :brb"
-    );
+    assert_eq!(rig.irc.last().unwrap(), ":Ann^20^Lee!ann@chatty AWAY :brb");
     let out = rig.lines(&["PRIVMSG Ann^20^Lee :hi", "WHO #dev"]);
     assert_eq!(out[0], ":irc.test 301 Leo Ann^20^Lee :brb");
-    assert!(has(&out, "abababab.chatty Ann^20^Lee G :0 Ann Lee"));
-    rig.t.away_changed("Ann Lee", None);
+    assert!(
+        has(
+            &out,
+            "352 Leo #dev ann chatty abababab.chatty Ann^20^Lee G :0 Ann of Gateway"
+        ),
+        "{out:?}"
+    );
+    assert!(
+        has(&out, "352 Leo #dev u chatty irc.test Leo H :0 Real Name"),
+        "{out:?}"
+    );
+    rig.t.presence_changed("Ann Lee", Some(&presence(None)));
     rig.drain();
-    assert_eq!(rig.irc.last().unwrap(), ":Ann^20^Lee!chatty@chatty AWAY");
+    assert_eq!(rig.irc.last().unwrap(), ":Ann^20^Lee!ann@chatty AWAY");
     // Someone we share no room with: no notification.
     rig.irc.clear();
-    rig.t.away_changed("Stranger", Some("x"));
+    rig.t
+        .presence_changed("Stranger", Some(&presence(Some("x"))));
     rig.drain();
     assert!(rig.irc.is_empty());
 }

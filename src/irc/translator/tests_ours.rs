@@ -23,7 +23,7 @@ fn our_part_nick_and_topic() {
         reason: LeaveReason::Leave,
         room: "#lobby".into(),
     });
-    assert_eq!(out, vec![":Leo!chatty@chatty PART #lobby :bye now"]);
+    assert_eq!(out, vec![":Leo!u@chatty PART #lobby :bye now"]);
     assert_eq!(
         rig.lines(&["PART #lobby"]),
         vec![":irc.test 442 Leo #lobby :You're not on that channel"]
@@ -73,7 +73,7 @@ fn our_part_nick_and_topic() {
         new: "Leonardo".into(),
         server: server(),
     });
-    assert_eq!(out, vec![":Leo!chatty@chatty NICK :Leonardo"]);
+    assert_eq!(out, vec![":Leo!u@chatty NICK :Leonardo"]);
     assert_eq!(rig.t.nick(), Some("Leonardo"));
     assert_eq!(
         rig.lines(&["TOPIC #dev"]),
@@ -94,7 +94,7 @@ fn our_part_nick_and_topic() {
         by: "Leonardo".into(),
         at: 2_000,
     });
-    assert_eq!(out, vec![":Leonardo!chatty@chatty TOPIC #dev :red topic"]);
+    assert_eq!(out, vec![":Leonardo!u@chatty TOPIC #dev :red topic"]);
     let out = rig.lines(&["TOPIC #dev"]);
     assert_eq!(
         out,

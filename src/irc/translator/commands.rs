@@ -75,6 +75,19 @@ impl Translator {
             "MOTD" => self.motd(),
             "CHATHISTORY" => self.chathistory(&msg, now),
             "USERHOST" => self.userhost(&msg),
+            "KICK" => match msg.param(0) {
+                Some(room) if msg.params.len() >= 2 => {
+                    if self.channels.contains_key(&name_key(room)) {
+                        self.numeric(
+                            "482",
+                            &[room, "You're not channel operator (nobody is here)"],
+                        );
+                    } else {
+                        self.numeric("442", &[room, "You're not on that channel"]);
+                    }
+                }
+                _ => self.numeric("461", &["KICK", "Not enough parameters"]),
+            },
             _ => self.numeric("421", &[&msg.command, "Unknown command"]),
         }
     }

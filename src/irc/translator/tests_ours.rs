@@ -3,7 +3,7 @@
 
 use crate::protocol::{ClientMsg, ErrorCode, LeaveReason, RoomState, ServerMsg};
 
-use super::tests::{server, Rig};
+use super::tests::{server, Rig, T0};
 
 #[test]
 fn our_part_nick_and_topic() {
@@ -148,4 +148,78 @@ fn fatal_errors_and_shutdown_close() {
     rig.t.session_closed();
     rig.drain();
     assert!(rig.closed);
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let words = [
+        "PRIVMSG",
+        "JOIN",
+        "#",
+        "#dev",
+        ":",
+        "::",
+        "@",
+        "@a=b;",
+        "\u{1}",
+        "\u{1}ACTION",
+        "^",
+        "^zz^",
+        "NICK",
+        "CAP",
+        "REQ",
+        "LS",
+        "MODE",
+        "+",
+        "-",
+        "b",
+        "TOPIC",
+        "WHO",
+        "WHOIS",
+        "CHATHISTORY",
+        "LATEST",
+        "BETWEEN",
+        "msgid=",
+        "timestamp=",
+        "*",
+        "0",
+        "PART",
+        "AWAY",
+        "é",
+        "\u{0}",
+        " ",
+        "USER",
+        "LIST",
+        "NAMES",
+        "QUIT",
+    ];
+    for _ in 0..300 {
+        let mut rig = Rig::new();
+        for _ in 0..40 {
+            let n = next() % 8;
+            let line: Vec<&str> = (0..n)
+                .map(|_| words[(next() % words.len() as u64) as usize])
+                .collect();
+            rig.t.irc_line(&line.join(" "), T0);
+            if next() % 5 == 0 {
+                rig.t.chatty(
+                    ServerMsg::Error {
+                        code: ErrorCode(next() as u16 % 300),
+                        text: "x".into(),
+                        fatal: false,
+                        cid: Some(next() % 4),
+                    },
+                    T0,
+                );
+            }
+        }
+        rig.drain();
+    }
 }

@@ -75,6 +75,21 @@ impl Translator {
             "MOTD" => self.motd(),
             "CHATHISTORY" => self.chathistory(&msg, now),
             "USERHOST" => self.userhost(&msg),
+            "ISON" => self.ison(&msg),
+            "VERSION" => self.version(),
+            "TIME" => {
+                let server = self.gw.server_name.clone();
+                self.numeric("391", &[&server, &super::super::text::timestamp(now)]);
+            }
+            "WHOWAS" => match msg.param(0) {
+                Some(nick) => {
+                    let nick = nick.to_string();
+                    self.numeric("406", &[&nick, "There was no such nickname"]);
+                    self.numeric("369", &[&nick, "End of WHOWAS"]);
+                }
+                None => self.numeric("431", &["No nickname given"]),
+            },
+            "OPER" => self.numeric("491", &["No O-lines for your host"]),
             "KICK" => match msg.param(0) {
                 Some(room) if msg.params.len() >= 2 => {
                     if self.channels.contains_key(&name_key(room)) {

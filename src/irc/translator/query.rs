@@ -275,4 +275,42 @@ impl Translator {
         }
         self.numeric("302", &[&replies.join(" ")]);
     }
+
+    /// ISON: the nicks asked for that are ourselves or share a room with
+    /// us (others are not known here without asking Chatty each one).
+    pub(super) fn ison(&mut self, msg: &Message) {
+        if msg.params.is_empty() {
+            return self.numeric("461", &["ISON", "Not enough parameters"]);
+        }
+        let mut on = Vec::new();
+        for nick in msg
+            .params
+            .iter()
+            .flat_map(|p| p.split(' '))
+            .filter(|n| !n.is_empty())
+            .take(32)
+        {
+            let Some(name) = from_nick(nick) else {
+                continue;
+            };
+            let key = name_key(&name);
+            if self.is_me_name(&name) || self.shares_room(&key) {
+                on.push(to_nick(&name));
+            }
+        }
+        self.numeric("303", &[&on.join(" ")]);
+    }
+
+    /// VERSION: 351 and the ISUPPORT lines again.
+    pub(super) fn version(&mut self) {
+        let server = self.gw.server_name.clone();
+        let version = concat!("chatty-", env!("CARGO_PKG_VERSION"));
+        self.numeric("351", &[version, &server, "Chatty IRC gateway"]);
+        let network = self.gw.network.clone();
+        for tokens in super::register::isupport(&network).chunks(12) {
+            let mut params: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            params.push("are supported by this server");
+            self.numeric("005", &params);
+        }
+    }
 }

@@ -11,7 +11,8 @@ use super::super::names::{from_nick, to_nick};
 use super::{Pending, Translator, CAPS};
 
 /// Longest nick the mapping can write for a Chatty name of 32 characters
-/// of which every one is escaped (`^10ffff^`): what NICKLEN promises.
+/// of which every one is escaped (`^10ffff^`): the longest NICK read.
+/// (ISUPPORT NICKLEN says 32, what a plain ASCII nick may be.)
 pub(super) const NICKLEN: usize = MAX_NAME_CHARS * 8;
 
 impl Translator {
@@ -242,13 +243,14 @@ pub(super) fn isupport(network: &str) -> Vec<String> {
     vec![
         "AWAYLEN=390".into(),
         "CASEMAPPING=ascii".into(),
-        format!("CHANNELLEN={}", MAX_ROOM_CHARS * 4),
+        "CHANLIMIT=#:32".into(),
+        format!("CHANNELLEN={MAX_ROOM_CHARS}"),
         "CHANMODES=b,,,n".into(),
         "CHANTYPES=#".into(),
         "CHATHISTORY=100".into(),
         "MSGREFTYPES=msgid,timestamp".into(),
         format!("NETWORK={network}"),
-        format!("NICKLEN={NICKLEN}"),
+        format!("NICKLEN={MAX_NAME_CHARS}"),
         "PREFIX=(ov)@+".into(),
         "TARGMAX=PRIVMSG:4,NOTICE:4,JOIN:32,PART:32,NAMES:1,WHOIS:1,LIST:32".into(),
         format!("TOPICLEN={MAX_TOPIC_BYTES}"),

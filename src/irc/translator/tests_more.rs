@@ -261,6 +261,22 @@ fn unknown_and_misc_commands() {
         rig.lines(&["PASS x"]),
         vec![":irc.test 462 Leo :You may not reregister"]
     );
+    assert_eq!(
+        rig.lines(&["ISON Leo nobody"]),
+        vec![":irc.test 303 Leo :Leo"]
+    );
+    assert_eq!(
+        commands(&rig.lines(&["VERSION"])),
+        vec!["351", "005", "005"]
+    );
+    assert_eq!(
+        rig.lines(&["TIME"]),
+        vec![":irc.test 391 Leo irc.test :2026-12-01T12:00:00.000Z"]
+    );
+    assert_eq!(
+        commands(&rig.lines(&["WHOWAS x", "OPER a b"])),
+        vec!["406", "369", "491"]
+    );
 }
 
 fn presence(away: Option<&str>) -> crate::irc::Presence {

@@ -53,7 +53,7 @@ impl Translator {
                 members,
                 ..
             } => {
-                if matches!(self.pending.front(), Some(Pending::Join)) {
+                if matches!(self.pending.front(), Some(Pending::Join { .. })) {
                     self.pending.pop_front();
                 }
                 self.welcomed(name, rooms, members);

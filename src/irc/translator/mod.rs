@@ -102,7 +102,9 @@ struct Channel {
 /// errors) match the front of the queue.
 #[derive(Debug, Clone)]
 enum Pending {
-    Join,
+    Join {
+        nick: String,
+    },
     Status {
         lusers_only: bool,
     },

@@ -31,14 +31,17 @@ impl Translator {
         };
         let again = code == ErrorCode::RATE_LIMITED;
         match pending {
-            Pending::Join => {
-                let nick = self.nick.clone().unwrap_or_default();
+            Pending::Join { nick } => {
                 match code {
                     ErrorCode::NAME_TAKEN => {
                         self.numeric("433", &[&nick, "Nickname is already in use"])
                     }
                     ErrorCode::NAME_INVALID => self.numeric("432", &[&nick, "Erroneous nickname"]),
                     _ => self.numeric("400", &["NICK", text]),
+                }
+                // A NICK sent while this join was under way is tried now.
+                if self.nick.as_deref() != Some(nick.as_str()) {
+                    self.try_register();
                 }
             }
             Pending::Nick { nick } => match code {

@@ -76,7 +76,7 @@ impl Translator {
         if from_nick(nick).is_none() || nick.len() > NICKLEN {
             return self.numeric("432", &[nick, "Erroneous nickname"]);
         }
-        if matches!(self.pending.front(), Some(Pending::Join)) {
+        if matches!(self.pending.front(), Some(Pending::Join { .. })) {
             // A join is under way; this nick is tried if it fails.
             self.nick = Some(nick.to_string());
             return;
@@ -103,15 +103,19 @@ impl Translator {
         if self.registered
             || self.cap_open
             || self.user.is_none()
-            || self.pending.iter().any(|p| matches!(p, Pending::Join))
+            || self
+                .pending
+                .iter()
+                .any(|p| matches!(p, Pending::Join { .. }))
         {
             return;
         }
         let Some(name) = self.nick.as_deref().and_then(from_nick) else {
             return;
         };
+        let nick = self.nick.clone().unwrap_or_default();
         self.chatty_out(ClientMsg::Join { name });
-        self.pending.push_back(Pending::Join);
+        self.pending.push_back(Pending::Join { nick });
     }
 
     /// The Chatty `welcome`: 001–005 now, the rest once `status` answers.

@@ -335,7 +335,24 @@ fn registration_without_cap_and_nick_errors() {
         cid: None,
     });
     assert_eq!(out, vec![":irc.test 433 * Ann :Nickname is already in use"]);
-    rig.lines(&["NICK Ann2"]);
+    // A NICK while a join is under way is tried when that join fails.
+    rig.lines(&["NICK Ann3", "NICK Ann2"]);
+    assert_eq!(
+        rig.take_chatty(),
+        vec![ClientMsg::Join {
+            name: "Ann3".into()
+        }]
+    );
+    let out = rig.frame(ServerMsg::Error {
+        code: ErrorCode::NAME_TAKEN,
+        text: "taken".into(),
+        fatal: false,
+        cid: None,
+    });
+    assert_eq!(
+        out,
+        vec![":irc.test 433 * Ann3 :Nickname is already in use"]
+    );
     assert_eq!(
         rig.take_chatty(),
         vec![ClientMsg::Join {

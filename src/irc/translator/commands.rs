@@ -22,8 +22,20 @@ impl Translator {
         if !self.flood_allows(now) {
             return self.close("Excess Flood");
         }
-        if self.held.is_some() {
-            // The registration burst is still being written: keep order.
+        self.route_line(line, now);
+    }
+
+    /// Handles a line now, or keeps it while registration is under way:
+    /// after NICK and USER the Chatty join takes a round trip, and a client
+    /// may already have sent its JOINs; they are handled, in order, once
+    /// the welcome burst is out (or, if the join fails, at once).
+    pub(super) fn route_line(&mut self, line: &str, now: u64) {
+        let joining = !self.registered
+            && self
+                .pending
+                .iter()
+                .any(|p| matches!(p, Pending::Join { .. }));
+        if self.held.is_some() || joining {
             self.held_lines.push((line.to_string(), now));
             return;
         }

@@ -219,7 +219,8 @@ pub struct Translator {
     registered: bool,
     /// Frames that arrived during the registration burst, replayed after it.
     held: Option<Vec<(ServerMsg, u64)>>,
-    /// IRC lines that arrived during the burst, handled after it, in order.
+    /// IRC lines that arrived while registering or during the burst,
+    /// handled after it, in order.
     held_lines: Vec<(String, u64)>,
     /// `#lobby` as the welcome showed it, for the end of the burst.
     lobby: Option<crate::protocol::RoomState>,

@@ -39,9 +39,13 @@ impl Translator {
                     ErrorCode::NAME_INVALID => self.numeric("432", &[&nick, "Erroneous nickname"]),
                     _ => self.numeric("400", &["NICK", text]),
                 }
-                // A NICK sent while this join was under way is tried now.
+                // A NICK sent while this join was under way is tried now;
+                // lines kept during it are handled (or kept again).
                 if self.nick.as_deref() != Some(nick.as_str()) {
                     self.try_register();
+                }
+                for (line, at) in std::mem::take(&mut self.held_lines) {
+                    self.route_line(&line, at);
                 }
             }
             Pending::Nick { nick } => match code {

@@ -76,11 +76,6 @@ impl Translator {
         if from_nick(nick).is_none() || nick.len() > NICKLEN {
             return self.numeric("432", &[nick, "Erroneous nickname"]);
         }
-        if matches!(self.pending.front(), Some(Pending::Join { .. })) {
-            // A join is under way; this nick is tried if it fails.
-            self.nick = Some(nick.to_string());
-            return;
-        }
         self.nick = Some(nick.to_string());
         self.try_register();
     }
@@ -221,7 +216,7 @@ impl Translator {
             self.chatty(frame, at);
         }
         for (line, at) in std::mem::take(&mut self.held_lines) {
-            self.handle_line(&line, at);
+            self.route_line(&line, at);
         }
     }
 

@@ -336,7 +336,7 @@ fn registration_without_cap_and_nick_errors() {
     });
     assert_eq!(out, vec![":irc.test 433 * Ann :Nickname is already in use"]);
     // A NICK while a join is under way is tried when that join fails.
-    rig.lines(&["NICK Ann3", "NICK Ann2"]);
+    rig.lines(&["NICK Ann3", "NICK Ann2", "JOIN #dev"]);
     assert_eq!(
         rig.take_chatty(),
         vec![ClientMsg::Join {
@@ -361,7 +361,15 @@ fn registration_without_cap_and_nick_errors() {
     );
     let out = rig.frame(welcome("Ann2"));
     assert!(out[0].starts_with(":irc.test 001 Ann2 "));
+    rig.take_chatty();
     rig.frame(ServerMsg::StatusReply(status(&["Ann2"])));
+    // The JOIN sent before the welcome is handled after the burst.
+    assert_eq!(
+        rig.take_chatty(),
+        vec![ClientMsg::Enter {
+            room: "#dev".into()
+        }]
+    );
     assert_eq!(
         rig.lines(&["USER a 0 * :A"]),
         vec![":irc.test 462 Ann2 :You may not reregister"]

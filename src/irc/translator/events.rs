@@ -1,7 +1,6 @@
 //! Chatty frames to IRC: events become JOIN, PART, QUIT, NICK, TOPIC and
 //! PRIVMSG lines; answers are matched to the request waiting for them.
 
-use crate::protocol::validate::name_key;
 use crate::protocol::{ClientMsg, MessageId, RoomState, ServerMsg};
 
 use super::super::message::Message;
@@ -83,10 +82,11 @@ impl Translator {
                 text,
                 action,
             } => {
-                if !self.channels.contains_key(&name_key(&room)) {
+                if !self.channels.contains_key(&self.key(&room)) {
                     return; // a room we are not shown in (e.g. #lobby, parted at start)
                 }
-                let fresh = self.history.record(
+                let fresh = self.history.record_keyed(
+                    self.key(&room),
                     &room,
                     Entry {
                         id,
@@ -117,10 +117,11 @@ impl Translator {
                 text,
                 action,
             } => {
-                if !self.channels.contains_key(&name_key(&room)) {
+                if !self.channels.contains_key(&self.key(&room)) {
                     return; // a room we are not shown in
                 }
-                self.history.record(
+                self.history.record_keyed(
+                    self.key(&room),
                     &room,
                     Entry {
                         id,
@@ -235,13 +236,13 @@ impl Translator {
     }
 
     pub(super) fn is_me(&self, name: &str) -> bool {
-        self.nick_key().is_some_and(|k| k == name_key(name))
+        self.nick_key().is_some_and(|k| k == self.key(name))
     }
 
     /// A room's name as this connection shows it (as it joined it).
     fn shown_room(&self, room: &str) -> String {
         self.channels
-            .get(&name_key(room))
+            .get(&self.key(room))
             .map_or_else(|| room.to_string(), |c| c.name.clone())
     }
 
@@ -329,16 +330,16 @@ impl Translator {
 
     /// We are in `state.room`: JOIN, topic, NAMES.
     pub(super) fn show_room(&mut self, state: RoomState) {
-        let key = name_key(&state.room);
+        let key = self.key(&state.room);
         let mut members: std::collections::BTreeMap<_, _> = state
             .members
             .into_iter()
-            .map(|m| (name_key(&m.name), (m.name, m.server)))
+            .map(|m| (self.key(&m.name), (m.name, m.server)))
             .collect();
         if let Some(nick) = self.nick.clone() {
             if let Some(name) = super::super::names::from_nick(&nick) {
                 members
-                    .entry(name_key(&name))
+                    .entry(self.key(&name))
                     .or_insert((name, self.gw.server_id));
             }
         }

@@ -42,9 +42,9 @@ pub(super) struct History {
 }
 
 impl History {
-    /// Keeps `entry` for `room`; false if it was kept already (same id).
-    pub fn record(&mut self, room: &str, entry: Entry) -> bool {
-        let key = name_key(room);
+    /// Keeps `entry` for `room` (whose name key is `key`); false if it was
+    /// kept already (same id).
+    pub fn record_keyed(&mut self, key: String, room: &str, entry: Entry) -> bool {
         if !self.rooms.contains_key(&key) && self.rooms.len() >= ROOMS {
             if let Some(old) = self.order.pop_front() {
                 self.rooms.remove(&old);

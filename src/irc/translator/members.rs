@@ -1,7 +1,6 @@
 //! Other members' comings and goings as IRC sees them: JOIN, PART, QUIT
 //! (one per lost session, however many rooms showed it), NICK and TOPIC.
 
-use crate::protocol::validate::name_key;
 use crate::protocol::{LeaveReason, MessageId};
 
 use super::super::names::to_nick;
@@ -14,8 +13,8 @@ impl Translator {
         server: crate::protocol::ServerId,
         room: String,
     ) {
-        let key = name_key(&room);
-        let who = name_key(&name);
+        let key = self.key(&room);
+        let who = self.key(&name);
         if self.is_me(&name) {
             return; // shown when `room_state` came
         }
@@ -46,14 +45,14 @@ impl Translator {
         room: &str,
         reason: LeaveReason,
     ) {
-        let key = name_key(room);
-        let who = name_key(name);
+        let key = self.key(room);
+        let who = self.key(name);
         if self.is_me(name) {
             let our_reason = match self.pending.front() {
                 Some(Pending::Part {
                     room: asked,
                     reason,
-                }) if name_key(asked) == key => {
+                }) if self.key(asked) == key => {
                     let reason = reason.clone();
                     self.pending.pop_front();
                     reason
@@ -99,7 +98,7 @@ impl Translator {
     }
 
     pub(super) fn renamed(&mut self, old: &str, new: &str, server: crate::protocol::ServerId) {
-        let (old_key, new_key) = (name_key(old), name_key(new));
+        let (old_key, new_key) = (self.key(old), self.key(new));
         let source = self.source_of_name(old);
         let new_nick = to_nick(new);
         if self.is_me(old) {
@@ -124,9 +123,9 @@ impl Translator {
     }
 
     pub(super) fn topic_frame(&mut self, room: String, text: String, by: String, at: u64) {
-        let key = name_key(&room);
+        let key = self.key(&room);
         if let Some(Pending::TopicAsk { room: asked }) = self.pending.front() {
-            if name_key(asked) == key {
+            if self.key(asked) == key {
                 self.pending.pop_front();
                 let topic = crate::protocol::TopicInfo { text, by, at };
                 return self.topic_reply(&room, Some(&topic));

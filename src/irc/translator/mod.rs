@@ -10,6 +10,7 @@
 mod commands;
 mod events;
 mod history;
+mod local;
 mod members;
 mod query;
 mod refusals;
@@ -230,6 +231,9 @@ pub struct Translator {
     others_away: HashMap<String, String>,
     /// User and real names of the gateway's other users, by name key.
     idents: HashMap<String, (String, String)>,
+    /// Name keys already computed (a skeleton is costly, and every
+    /// forwarded message needs its sender's and room's).
+    keys: std::cell::RefCell<HashMap<String, String>>,
     channels: BTreeMap<String, Channel>,
     pending: VecDeque<Pending>,
     next_cid: u64,
@@ -265,6 +269,7 @@ impl Translator {
             away: None,
             others_away: HashMap::new(),
             idents: HashMap::new(),
+            keys: Default::default(),
             channels: BTreeMap::new(),
             pending: VecDeque::new(),
             next_cid: 1,
@@ -300,68 +305,6 @@ impl Translator {
         self.registered.then_some(self.nick.as_deref()).flatten()
     }
 
-    /// Our Chatty name and what we said of ourselves (USER, AWAY), while
-    /// registered: what the gateway tells its other connections.
-    pub fn presence(&self) -> Option<(String, super::Presence)> {
-        let name = super::names::from_nick(self.nick()?)?;
-        let (user, real) = self.user.clone()?;
-        Some((
-            name,
-            super::Presence {
-                user,
-                real,
-                away: self.away.clone(),
-            },
-        ))
-    }
-
-    /// Another user of this gateway registered, changed, or left.
-    pub fn presence_changed(&mut self, name: &str, presence: Option<&super::Presence>) {
-        let key = name_key(name);
-        if Some(&key) == self.nick_key().as_ref() {
-            return;
-        }
-        match presence {
-            Some(p) => self.idents.insert(key, (p.user.clone(), p.real.clone())),
-            None => self.idents.remove(&key),
-        };
-        self.away_changed(name, presence.and_then(|p| p.away.as_deref()));
-    }
-
-    /// The source of the member named `name`: `nick!user@host`, with the
-    /// user name a user of this gateway gave, else [`USER`].
-    fn source_of_name(&self, name: &str) -> String {
-        if self.nick_key().is_some_and(|k| k == name_key(name)) {
-            return self.me();
-        }
-        let nick = super::names::to_nick(name);
-        match self.idents.get(&name_key(name)) {
-            Some((user, _)) => format!("{nick}!{user}@{HOST}"),
-            None => source_of(&nick),
-        }
-    }
-
-    /// As [`Translator::source_of_name`], from a nick.
-    fn source_of_nick(&self, nick: &str) -> String {
-        match super::names::from_nick(nick) {
-            Some(name) => self.source_of_name(&name),
-            None => source_of(nick),
-        }
-    }
-
-    /// The user name and real name shown for `name` in WHO and WHOIS.
-    fn ident_of(&self, name: &str) -> (String, String) {
-        if self.nick_key().is_some_and(|k| k == name_key(name)) {
-            if let Some(ident) = &self.user {
-                return ident.clone();
-            }
-        }
-        self.idents
-            .get(&name_key(name))
-            .cloned()
-            .unwrap_or_else(|| (USER.to_string(), name.to_string()))
-    }
-
     /// The Chatty session ended without a word (the server closed it).
     pub fn session_closed(&mut self) {
         self.close("Chatty session ended");
@@ -393,35 +336,25 @@ impl Translator {
         }
     }
 
-    /// Another user of this gateway set or cleared their away message.
-    fn away_changed(&mut self, name: &str, away: Option<&str>) {
-        let key = name_key(name);
-        if Some(&key) == self.nick_key().as_ref() {
-            return;
+    /// [`name_key`], remembered (at most a few thousand spellings).
+    fn key(&self, s: &str) -> String {
+        let mut keys = self.keys.borrow_mut();
+        if let Some(key) = keys.get(s) {
+            return key.clone();
         }
-        let changed = match away {
-            Some(text) => {
-                self.others_away
-                    .insert(key.clone(), text.to_string())
-                    .as_deref()
-                    != Some(text)
-            }
-            None => self.others_away.remove(&key).is_some(),
-        };
-        if changed && self.registered && self.caps.away_notify && self.shares_room(&key) {
-            let source = self.source_of_name(name);
-            match away {
-                Some(text) => self.raw(Some(&source), "AWAY", &[text]),
-                None => self.raw_bare(Some(&source), "AWAY", &[]),
-            }
+        let key = name_key(s);
+        if keys.len() >= 4096 {
+            keys.clear();
         }
+        keys.insert(s.to_string(), key.clone());
+        key
     }
 
     fn nick_key(&self) -> Option<String> {
         self.nick
             .as_deref()
             .and_then(super::names::from_nick)
-            .map(|n| name_key(&n))
+            .map(|n| self.key(&n))
     }
 
     fn shares_room(&self, key: &str) -> bool {

@@ -20,6 +20,9 @@
 //!   orders and fans out events, one session task per connection.
 //! * [`client`] — a client library ([`client::Client`]) and the terminal
 //!   client.
+//! * [`web`] — the web front-end on `--http`: the browser client (its
+//!   WebSocket opens an ordinary session through [`server::Sessions`]),
+//!   the live cluster view, `/metrics` and `/healthz`.
 //! * [`irc`] — the IRC gateway: each IRC connection is an ordinary Chatty
 //!   session opened through [`server::Sessions`], translated by a sans-IO
 //!   state machine.
@@ -59,4 +62,5 @@ pub mod seal;
 pub mod server;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod web;
 pub mod wire;

@@ -262,6 +262,7 @@ async fn a_scripted_client_that_loses_its_name_exits_3() {
         wr.write_all(&encode_frame(&hello)).await.unwrap();
         frames.next().await.unwrap().unwrap(); // join
         let welcome = ServerMsg::Welcome {
+            web: vec![],
             server,
             name: "Leo".into(),
             members: vec![Member {

@@ -297,6 +297,7 @@ fn stale_gossip_cannot_resurrect_a_dead_server() {
         let gossip = Gossip {
             from: w.id(1),
             entries: vec![GossipEntry {
+                web_addr: None,
                 id: victim.id,
                 client_addr: victim.client_addr.to_string(),
                 udp_addr: victim.udp_addr.to_string(),
@@ -333,6 +334,7 @@ fn junk_and_foreign_datagrams_are_dropped_and_counted() {
             Kind::Heartbeat,
             "other-cluster",
             &Heartbeat {
+                web_addr: None,
                 id: ServerId::from_bytes([9; 16]),
                 client_addr: "127.0.0.1:1".into(),
                 udp_addr: "127.0.0.1:2".into(),

@@ -129,6 +129,7 @@ fn restart_unheard(seed: u64, uptime: Duration) -> (Cluster, u64) {
     c.sim.partition(&[0], &[1]);
     c.restart(1);
     let heartbeat = Heartbeat {
+        web_addr: None,
         id: c.id(0),
         client_addr: addr(10_000, 0).to_string(),
         udp_addr: udp_addr(0).to_string(),

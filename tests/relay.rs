@@ -181,11 +181,11 @@ async fn clients_are_told_the_live_servers() {
     let update = wait_for(
         &mut c,
         "servers update",
-        |m| matches!(m, ServerMsg::Servers { servers } if servers.len() == 3),
+        |m| matches!(m, ServerMsg::Servers { servers, .. } if servers.len() == 3),
     )
     .await;
     assert!(
-        matches!(update, ServerMsg::Servers { servers: s } if s[0] == servers[0].addr_string())
+        matches!(update, ServerMsg::Servers { servers: s, .. } if s[0] == servers[0].addr_string())
     );
     servers.push(third);
     let first = servers.remove(0);

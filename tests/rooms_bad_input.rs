@@ -280,3 +280,42 @@ async fn a_version_one_client_asking_for_rooms_is_closed_and_nobody_else_notices
         _ => unreachable!(),
     }
 }
+
+/// A rejoin lists rooms to enter again: each is answered, in the order
+/// asked, with its `room_state` or an error (a bad name, past the cap), so
+/// the client knows which rooms it is in again.
+#[tokio::test]
+async fn a_rejoin_answers_every_room_it_lists_in_order() {
+    let server = server().await;
+    let mut raw = common::Raw::greeted(&server).await;
+    let mut rooms: Vec<String> = vec!["#a".into(), "no-hash".into()];
+    rooms.extend((0..MAX_ROOMS_PER_MEMBER).map(|i| format!("#r{i}")));
+    raw.send(&ClientMsg::Rejoin {
+        name: "Leo".into(),
+        last_seen: Vec::new(),
+        rooms: rooms.clone(),
+    })
+    .await;
+    let mut answers = Vec::new();
+    while answers.len() < rooms.len() {
+        match raw.next().await.expect("answers") {
+            ServerMsg::RoomState(state) if state.room != LOBBY => answers.push(state.room),
+            ServerMsg::Error { code, fatal, .. } => {
+                assert!(!fatal);
+                answers.push(format!("error {}", code.0));
+            }
+            _ => {}
+        }
+    }
+    // #lobby and #a, then 30 of the #r rooms reach the cap of 32.
+    let mut expected = vec![
+        "#a".to_string(),
+        format!("error {}", ErrorCode::ROOM_INVALID.0),
+    ];
+    expected.extend((0..MAX_ROOMS_PER_MEMBER - 2).map(|i| format!("#r{i}")));
+    expected.extend(std::iter::repeat_n(
+        format!("error {}", ErrorCode::TOO_MANY_ROOMS.0),
+        2,
+    ));
+    assert_eq!(answers, expected);
+}

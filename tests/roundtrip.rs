@@ -184,6 +184,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
         )
             .prop_map(
                 |(server, name, members, servers, seen)| ServerMsg::Welcome {
+                    web: vec![],
                     server,
                     name,
                     members,
@@ -193,9 +194,10 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                     rooms: Vec::new(),
                 }
             ),
-        addrs
-            .clone()
-            .prop_map(|servers| ServerMsg::Servers { servers }),
+        addrs.clone().prop_map(|servers| ServerMsg::Servers {
+            servers,
+            web: vec![]
+        }),
         (message_id(), text(40), server_id()).prop_map(|(id, name, server)| ServerMsg::Joined {
             id,
             name,
@@ -306,6 +308,7 @@ fn v2_server_msg() -> impl Strategy<Value = ServerMsg> {
             vec(room_state(), 0..3)
         )
             .prop_map(|(server, name, members, room, rooms)| ServerMsg::Welcome {
+                web: vec![],
                 server,
                 name,
                 members,
@@ -513,11 +516,11 @@ proptest! {
         heartbeat in any::<u64>(),
         entries in vec((server_id(), addr_text(), addr_text(), any::<u64>(), any::<u32>()), 0..30),
     ) {
-        let hb = Heartbeat { id, client_addr, udp_addr, heartbeat };
+        let hb = Heartbeat { web_addr: None,  id, client_addr, udp_addr, heartbeat };
         datagram_round_trip(Kind::Heartbeat, &cluster, &hb)?;
         let entries = entries
             .into_iter()
-            .map(|(id, client_addr, udp_addr, heartbeat, age_ms)| GossipEntry {
+            .map(|(id, client_addr, udp_addr, heartbeat, age_ms)| GossipEntry { web_addr: None,
                 id, client_addr, udp_addr, heartbeat, age_ms,
             })
             .collect();

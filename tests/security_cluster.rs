@@ -70,6 +70,7 @@ fn attacker() -> std::net::UdpSocket {
 /// Another server's announcement, forged: plain, as any unkeyed server sends.
 fn forged_heartbeat(cluster: &str) -> Vec<u8> {
     let hb = Heartbeat {
+        web_addr: None,
         id: ServerId::random(),
         client_addr: "127.0.0.1:1".into(),
         udp_addr: "127.0.0.1:2".into(),

@@ -148,6 +148,7 @@ where
 /// peer before the fuzzed datagram arrives.
 fn peer_heartbeat(key: Option<&SealConfig>) -> Vec<u8> {
     let hb = Heartbeat {
+        web_addr: None,
         id: peer(),
         client_addr: peer_addr().to_string(),
         udp_addr: peer_addr().to_string(),
@@ -175,6 +176,7 @@ pub fn dispatch(datagram: &[u8], key: Option<&SealConfig>) {
         seal: key.cloned(),
     };
     let info = MemberInfo {
+        web_addr: None,
         id: me(),
         client_addr: me_addr(),
         udp_addr: me_addr(),

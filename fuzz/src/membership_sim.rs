@@ -94,6 +94,8 @@ pub enum Forged {
         client: u8,
         udp: u8,
         heartbeat: u64,
+        /// A web address (port 0–3 of its own) or none.
+        web: Option<u8>,
     },
     /// A gossip digest.
     Gossip {
@@ -181,6 +183,7 @@ impl World {
         id[..8].copy_from_slice(&self.next_incarnation.to_be_bytes());
         id[15] = slot as u8;
         let me = MemberInfo {
+            web_addr: None,
             id: ServerId::from_bytes(id),
             client_addr: client_addr(slot),
             udp_addr: udp_addr(slot),
@@ -415,8 +418,10 @@ impl World {
                 client: c,
                 udp: u,
                 heartbeat,
+                web,
             } => {
                 let hb = Heartbeat {
+                    web_addr: web.map(|p| format!("127.0.0.1:{}", 7900 + u16::from(p % 4))),
                     id: self.who(&id),
                     client_addr: client(c),
                     udp_addr: udp(u),
@@ -431,6 +436,7 @@ impl World {
                         .into_iter()
                         .take(12)
                         .map(|(id, c, u, heartbeat, age_ms)| GossipEntry {
+                            web_addr: None,
                             id: self.who(&id),
                             client_addr: client(c),
                             udp_addr: udp(u),

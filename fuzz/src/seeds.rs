@@ -77,6 +77,7 @@ pub fn server_messages() -> Vec<ServerMsg> {
             rate: Some(chatty::protocol::RateLimit::default()),
         },
         ServerMsg::Welcome {
+            web: vec![],
             server,
             name: "Leo".into(),
             members: vec![member.clone()],
@@ -86,6 +87,7 @@ pub fn server_messages() -> Vec<ServerMsg> {
             rooms: Vec::new(),
         },
         ServerMsg::Servers {
+            web: vec![],
             servers: vec!["127.0.0.1:7878".into(), "127.0.0.1:7879".into()],
         },
         ServerMsg::Joined {
@@ -175,6 +177,7 @@ pub fn frame_streams() -> Vec<Vec<u8>> {
 pub fn datagrams() -> Vec<Vec<u8>> {
     let peer_addr = peer_addr().to_string();
     let hb = Heartbeat {
+        web_addr: None,
         id: peer(),
         client_addr: "127.0.0.1:7879".into(),
         udp_addr: peer_addr.clone(),
@@ -183,6 +186,7 @@ pub fn datagrams() -> Vec<Vec<u8>> {
     let gossip = Gossip {
         from: peer(),
         entries: vec![GossipEntry {
+            web_addr: None,
             id: peer(),
             client_addr: "127.0.0.1:7879".into(),
             udp_addr: peer_addr,

@@ -77,10 +77,10 @@ pub(super) struct ServerArgs {
     /// Address for client connections (port 0 picks a free port).
     #[arg(long, env = "CHATTY_LISTEN", default_value_t = format!("0.0.0.0:{DEFAULT_PORT}"))]
     listen: String,
-    /// Messages per second each client may send (0 = no limit).
+    /// Requests per second each client may make (0 = no limit).
     #[arg(long, value_name = "PER_SEC", default_value_t = defaults().rate_limit.per_sec)]
     rate_limit: f64,
-    /// Messages a client may send in a burst.
+    /// Requests a client may make in a burst.
     #[arg(long, value_name = "N", default_value_t = defaults().rate_limit.burst)]
     burst: u32,
     /// Frames that may queue for one client before it is dropped as too slow.
@@ -92,7 +92,8 @@ pub(super) struct ServerArgs {
     /// Seconds of silence after which the server drops a client.
     #[arg(long, value_name = "SECS", default_value_t = Secs(defaults().idle_timeout))]
     idle_timeout: Secs,
-    /// Recent messages a client is shown when it joins (0 = none; at most 1000).
+    /// Recent messages of a room a client is shown when it joins or enters it
+    /// (0 = none; at most 1000, the messages a server keeps per room).
     #[arg(long, value_name = "N", default_value_t = defaults().history_on_join)]
     history: usize,
     /// Interface address to send and join multicast on (default: the system's choice).
@@ -164,6 +165,11 @@ pub(super) struct ServerArgs {
     /// traffic is neither authenticated nor encrypted.
     #[arg(long, env = "CHATTY_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
+    /// Serve the web client, its WebSocket, /cluster, /metrics and /healthz
+    /// on this address (e.g. 0.0.0.0:7880; port 0 picks a free port). Off
+    /// by default (README says why). HTTPS when --tls-cert is given.
+    #[arg(long, env = "CHATTY_HTTP", value_name = "ADDR")]
+    http: Option<String>,
     /// With a key: seconds a datagram's send time may differ from this
     /// server's clock before it is refused as stale (replay protection).
     #[arg(long, value_name = "SECS", default_value_t = Secs(DEFAULT_MAX_CLOCK_SKEW))]
@@ -303,6 +309,21 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
         eprintln!("chatty: {} {}", flag_of(err.field), err.problem);
         return 2;
     }
+    // Bound before the server, whose heartbeats announce the address.
+    let http = match &args.http {
+        None => None,
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("chatty: cannot listen for web clients on {addr} (--http): {e}");
+                return 1;
+            }
+        },
+    };
+    let config = ServerConfig {
+        web_addr: http.as_ref().and_then(|l| l.local_addr().ok()),
+        ..config
+    };
     let server = match start(&args, config).await {
         Ok(server) => server,
         Err(err) => {
@@ -321,6 +342,15 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
         },
     };
     println!("listening on {}", server.local_addr());
+    if let Some(listener) = http {
+        match crate::web::spawn(listener, &server.sessions()) {
+            Ok(addr) => println!("http listening on {addr}"),
+            Err(err) => {
+                eprintln!("chatty: cannot serve web clients (--http): {err}");
+                return 1;
+            }
+        }
+    }
     if let Some(listener) = irc {
         let options = IrcOptions {
             server_name: args.irc_name.clone().unwrap_or_else(crate::irc::host_name),

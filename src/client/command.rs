@@ -7,8 +7,8 @@
 //! case-sensitive. What can be checked here is (room and member names,
 //! text), for a fast error; the server stays the authority.
 
-use crate::protocol::validate::{validate_name, validate_text};
-use crate::protocol::{MAX_ROOM_CHARS, MAX_TOPIC_BYTES};
+use crate::protocol::validate::{validate_name, validate_text, validate_topic};
+use crate::protocol::MAX_ROOM_CHARS;
 
 /// What a typed line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub const HELP: &[&str] = &[
     "/msg NAME text      a private message (quote a name with spaces: \"Ann Lee\")",
     "/me text            an action in the active room: * Leo waves",
     "/nick NAME          change your name",
-    "/topic [#room] [text]  show a room's topic, or set it",
+    "/topic [#room] [text]  show a room's topic, or set it (-delete clears it)",
     "/who [#room]        who is in a room, and on which server",
     "/rooms              every room with members",
     "/whois NAME         where someone is",
@@ -155,7 +155,8 @@ fn optional_room(args: &str, usage: &str) -> Result<Option<String>, Refusal> {
 }
 
 /// `/topic`, `/topic #room`, `/topic text`, `/topic #room text`: a first
-/// word starting with `#` is the room.
+/// word starting with `#` is the room. The text `-delete` clears the topic
+/// (as in irssi and WeeChat).
 fn topic(args: &str) -> Result<Command, Refusal> {
     let (room, text) = if args.starts_with('#') {
         match args.find(char::is_whitespace) {
@@ -166,10 +167,10 @@ fn topic(args: &str) -> Result<Command, Refusal> {
         (None, args)
     };
     let room = room.map(checked_room).transpose()?;
-    let text = if text.is_empty() {
-        None
-    } else {
-        Some(checked_topic(text)?)
+    let text = match text {
+        "" => None,
+        CLEAR_TOPIC => Some(String::new()),
+        text => Some(checked_topic(text)?),
     };
     Ok(Command::Topic { room, text })
 }
@@ -205,14 +206,12 @@ fn checked_text(text: &str) -> Result<String, Refusal> {
     Ok(text.to_string())
 }
 
+/// What `/topic` takes for "clear the topic".
+const CLEAR_TOPIC: &str = "-delete";
+
+/// A topic as the server checks it (no tab either, unlike a line).
 fn checked_topic(text: &str) -> Result<String, Refusal> {
-    if text.len() > MAX_TOPIC_BYTES {
-        return Err(format!(
-            "topic is {} bytes; at most {MAX_TOPIC_BYTES} are allowed",
-            text.len()
-        ));
-    }
-    validate_text(text).map_err(|why| why.replace("message", "topic"))?;
+    validate_topic(text)?;
     Ok(text.to_string())
 }
 
@@ -234,7 +233,8 @@ fn checked_room(room: &str) -> Result<String, Refusal> {
     }
     // A character alone passes the name rules exactly when it is not
     // white space, a control or an invisible character: the set room names
-    // refuse too. (`protocol::validate` has no room check of its own yet.)
+    // refuse too. (`validate_room` checks the same set; this keeps the
+    // client's own wording of the refusals.)
     let mut buf = [0; 4];
     if rest
         .chars()
@@ -390,6 +390,9 @@ mod tests {
         );
         assert!(refused(&format!("/topic {}", "x".repeat(301))).contains("300"));
         assert!(refused("/topic a\u{7}").contains("topic must not contain control"));
+        assert!(refused("/topic a\tb").contains("topic must not contain control"));
+        assert_eq!(ok("/topic -delete"), topic(None, Some("")));
+        assert_eq!(ok("/topic #dev -delete"), topic(Some("#dev"), Some("")));
         assert!(refused("/topic #a,b x").contains(','));
     }
 }

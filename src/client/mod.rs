@@ -323,8 +323,9 @@ impl Client {
         self.features.iter().any(|f| f == FEATURE_ACK)
     }
 
-    /// The server's flood limit on `join`, `send` and `status`, to pace
-    /// sends by; `None` if it has none (or did not say).
+    /// The server's flood limit on every request but `hello`, `leave`,
+    /// `ping` and `pong`, to pace sends by; `None` if it has none (or did
+    /// not say).
     pub fn rate(&self) -> Option<RateLimit> {
         self.rate
     }

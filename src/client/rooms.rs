@@ -181,14 +181,19 @@ impl Rooms {
     }
 
     /// After a rejoin: the rooms the server's `welcome` lists are the ones
-    /// the member is in. The active room stays if it is among them (or
-    /// still being entered).
+    /// the member is in; the others the rejoin asked for (see
+    /// [`Rooms::to_rejoin`]) are being entered, each answered by its own
+    /// `room_state` after the welcome. The active room stays the one it
+    /// was: re-entering a room does not make it active.
     pub fn rejoined(&mut self, rooms: &[RoomState]) {
         let active = self.active.take();
+        let again = self.to_rejoin();
         let mut fresh = Rooms::from_welcome(rooms);
-        let mut entering = std::mem::take(&mut self.entering);
-        entering.retain(|e| fresh.position(&e.room).is_none());
-        fresh.entering = entering;
+        for room in again {
+            if fresh.position(&room).is_none() {
+                fresh.entering.push(Entering { room, before: None });
+            }
+        }
         if let Some(active) = active.filter(|a| fresh.has(a)) {
             let _ = fresh.switch(&active);
         }
@@ -325,15 +330,43 @@ mod tests {
         rooms.entering("#c");
         rooms.switch("#a").unwrap();
         assert_eq!(rooms.to_rejoin(), ["#b", "#a", "#c"]);
-        // The new server could enter #a and #lobby again, not #b.
-        rooms.rejoined(&[state("#lobby"), state("#a")]);
+        // The new server lists #lobby, refuses #b (an error, in the order
+        // asked), enters #a and #c again (their room_state).
+        rooms.rejoined(&[state("#lobby")]);
+        assert_eq!(rooms.active(), Some("#a"), "still being entered");
+        rooms.refused_entry();
+        rooms.entered("#a");
+        rooms.entered("#c");
         assert_eq!(rooms.active(), Some("#a"));
         assert!(!rooms.has("#b"));
-        assert!(rooms.has("#c"), "still being entered");
+        assert!(rooms.has("#c"));
         rooms.switch("#b").unwrap_err();
-        // The active room was lost: the lobby is active.
-        rooms.switch("#a").unwrap();
-        rooms.rejoined(&[state("#lobby")]);
-        assert_eq!(rooms.active(), Some("#lobby"));
+        // A welcome that lists a room: the member is in it already.
+        rooms.rejoined(&[state("#lobby"), state("#a")]);
+        assert_eq!(rooms.active(), Some("#a"));
+        assert_eq!(rooms.to_rejoin(), ["#a", "#c"]);
+    }
+
+    #[test]
+    fn re_entering_rooms_after_a_rejoin_keeps_the_active_room() {
+        for active in ["#lobby", "#dev", "#ops"] {
+            let mut rooms = Rooms::default();
+            for room in ["#dev", "#ops"] {
+                rooms.entering(room);
+                rooms.entered(room);
+            }
+            rooms.switch(active).unwrap();
+            let asked = rooms.to_rejoin();
+            // The welcome lists #lobby; each other room's state follows.
+            rooms.rejoined(&[state("#lobby")]);
+            assert_eq!(rooms.active(), Some(active));
+            rooms.entered("#dev");
+            rooms.entered("#ops");
+            assert_eq!(rooms.active(), Some(active), "was {active}");
+            assert!(rooms.has("#dev") && rooms.has("#ops") && rooms.has("#lobby"));
+            let mut again = rooms.to_rejoin();
+            again.sort();
+            assert_eq!(again, ["#dev", "#ops"], "asked {asked:?}");
+        }
     }
 }

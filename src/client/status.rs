@@ -20,7 +20,8 @@ pub async fn fetch_via(addr: &str, connector: &Connector) -> Result<StatusReport
 
 /// The report as one JSON object. Field names are a stable interface:
 /// `id`, `servers[].{id,addr,state,last_heard_ms}`, `members[].{name,server}`,
-/// `counters.{<name>}` (PROTOCOL.md lists the names).
+/// `rooms[].{room,members,topic}`, `counters.{<name>}` (PROTOCOL.md lists
+/// the names).
 pub fn to_json(report: &StatusReport) -> serde_json::Value {
     json!({
         "id": report.id.to_string(),
@@ -33,6 +34,11 @@ pub fn to_json(report: &StatusReport) -> serde_json::Value {
         "members": report.members.iter().map(|m| json!({
             "name": m.name,
             "server": m.server.to_string(),
+        })).collect::<Vec<_>>(),
+        "rooms": report.rooms.iter().map(|r| json!({
+            "room": r.room,
+            "members": r.members,
+            "topic": r.topic,
         })).collect::<Vec<_>>(),
         "counters": report.counters,
     })
@@ -90,6 +96,26 @@ pub fn to_table(report: &StatusReport) -> String {
             );
         }
     }
+    let _ = writeln!(out, "\nROOMS ({})", report.rooms.len());
+    if !report.rooms.is_empty() {
+        let room_width = report
+            .rooms
+            .iter()
+            .map(|r| r.room.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let _ = writeln!(out, "  {:<room_width$}  MEMBERS  TOPIC", "ROOM");
+        for r in &report.rooms {
+            let _ = writeln!(
+                out,
+                "  {:<room_width$}  {:>7}  {}",
+                super::render::clean(&r.room),
+                r.members,
+                super::render::clean(&r.topic)
+            );
+        }
+    }
     // Only what happened: a row of zeros says nothing to a person.
     let happened: Vec<_> = report.counters.iter().filter(|(_, v)| **v > 0).collect();
     if !happened.is_empty() {
@@ -104,7 +130,7 @@ pub fn to_table(report: &StatusReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Member, ServerId, ServerInfo};
+    use crate::protocol::{Member, RoomInfo, ServerId, ServerInfo};
 
     fn report() -> StatusReport {
         let id = ServerId::random();
@@ -126,7 +152,18 @@ mod tests {
             ]
             .into_iter()
             .collect(),
-            rooms: Vec::new(),
+            rooms: vec![
+                RoomInfo {
+                    room: "#lobby".into(),
+                    members: 1,
+                    topic: String::new(),
+                },
+                RoomInfo {
+                    room: "#dev".into(),
+                    members: 1,
+                    topic: "ship \u{1b}[31mit".into(),
+                },
+            ],
         }
     }
 
@@ -141,6 +178,9 @@ mod tests {
         assert_eq!(v["members"][0]["name"], "Leo");
         assert_eq!(v["members"][0]["server"], r.id.to_string());
         assert_eq!(v["counters"]["seal_replayed"], 3);
+        assert_eq!(v["rooms"][1]["room"], "#dev");
+        assert_eq!(v["rooms"][1]["members"], 1);
+        assert_eq!(v["rooms"][0]["topic"], "");
     }
 
     #[test]
@@ -148,6 +188,12 @@ mod tests {
         let t = to_table(&report());
         assert!(t.contains("127.0.0.1:7878"));
         assert!(t.contains("(this server)"));
+        assert!(t.contains("ROOMS (2)"), "{t}");
+        assert!(t.contains("#dev"), "{t}");
+        assert!(
+            !t.contains('\u{1b}'),
+            "a topic's escapes are not printed: {t}"
+        );
         assert!(t.contains("MEMBERS (1)"));
         assert!(t.contains("Leo"));
         assert!(t.contains("seal_replayed"));

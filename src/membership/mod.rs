@@ -343,6 +343,10 @@ impl Membership {
             return;
         };
         if let Some(m) = self.members.get_mut(&info.id) {
+            // First heard through an older server's gossip, which lacks it.
+            if info.web_addr.is_some() {
+                m.info.web_addr = info.web_addr;
+            }
             if direct == Some(Via::Multicast) {
                 m.last_multicast = Some(now);
             }

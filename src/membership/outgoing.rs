@@ -38,6 +38,7 @@ impl Membership {
             client_addr: self.me.client_addr.to_string(),
             udp_addr: self.me.udp_addr.to_string(),
             heartbeat: self.heartbeat,
+            web_addr: self.me.web_addr.map(|a| a.to_string()),
         };
         if let Ok(bytes) = envelope::seal(Kind::Heartbeat, &self.cluster, &body) {
             self.fan_out(bytes, now);
@@ -62,6 +63,7 @@ impl Membership {
                     .saturating_duration_since(m.last_change)
                     .as_millis()
                     .min(u128::from(u32::MAX)) as u32,
+                web_addr: m.info.web_addr.map(|a| a.to_string()),
             })
             .collect();
         candidates.sort_by_key(|e| e.id);
@@ -72,6 +74,7 @@ impl Membership {
             udp_addr: self.me.udp_addr.to_string(),
             heartbeat: self.heartbeat,
             age_ms: 0,
+            web_addr: self.me.web_addr.map(|a| a.to_string()),
         }];
         // Envelope + struct/array headers leave this much for entries.
         let mut budget = MAX_DATAGRAM - envelope::overhead(&self.cluster) - 32;

@@ -13,6 +13,7 @@ const CLUSTER: &str = "c";
 
 fn info(n: u8) -> MemberInfo {
     MemberInfo {
+        web_addr: None,
         id: ServerId::from_bytes([n; 16]),
         client_addr: SocketAddr::from(([127, 0, 0, 1], 7100 + u16::from(n))),
         udp_addr: SocketAddr::from(([127, 0, 0, 1], 7200 + u16::from(n))),
@@ -48,6 +49,7 @@ fn node(seal: Option<SealConfig>, now: Now) -> Node {
 fn heartbeat(n: u8, counter: u64) -> Vec<u8> {
     let me = info(n);
     let hb = Heartbeat {
+        web_addr: None,
         id: me.id,
         client_addr: me.client_addr.to_string(),
         udp_addr: me.udp_addr.to_string(),

@@ -92,7 +92,9 @@ impl<'de> Deserialize<'de> for ServerId {
 
 /// A cluster-wide event id: the server that created the event and that
 /// server's sequence number for it. Sequence numbers start at 1 and increase
-/// by one per event (join, leave, message) the origin creates.
+/// by one per event the origin creates (join, leave, message, and in
+/// protocol version 2 room entry and part, private message, nick change,
+/// topic).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MessageId {
     /// The server (incarnation) where the event happened.

@@ -153,8 +153,9 @@ pub enum ServerMsg {
         /// (always sent; empty for a client that asked for none).
         #[serde(default)]
         features: Vec<String>,
-        /// The flood limit on `join`, `send` and `status`, so a client can
-        /// pace itself instead of being refused; absent when there is none.
+        /// The flood limit on every request but `hello`, `leave`, `ping`
+        /// and `pong`, so a client can pace itself instead of being
+        /// refused; absent when there is none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rate: Option<RateLimit>,
     },
@@ -164,18 +165,24 @@ pub enum ServerMsg {
         server: ServerId,
         /// The name the client now holds.
         name: String,
-        /// Everyone in the chat at the moment of joining, the new client included.
+        /// Everyone in `#lobby` at the moment of joining, the new client
+        /// included (for version 1: everyone in the chat, but version-2
+        /// members who parted `#lobby`).
         members: Vec<Member>,
         /// Client addresses (`ip:port`) of every live server, this one
         /// first: where to go if this server is lost.
         #[serde(default)]
         servers: Vec<String>,
-        /// The watermark: the newest message id per origin in this
-        /// server's history at the moment of joining. A client that fails
+        /// The watermark: the newest message id per origin in `#lobby`'s
+        /// history on this server at the moment of joining. A client that fails
         /// over before hearing anything sends these as `rejoin.last_seen`,
         /// so it is sent only what came after its own welcome.
         #[serde(default)]
         seen: Vec<MessageId>,
+        /// Web addresses of the live servers that serve the web client,
+        /// as in `servers`; absent when none does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        web: Vec<String>,
         /// Version 2: the room the member starts in (`#lobby`); `members`
         /// are that room's.
         #[serde(default = "lobby")]
@@ -188,6 +195,10 @@ pub enum ServerMsg {
     Servers {
         /// Client addresses of every live server, this one first.
         servers: Vec<String>,
+        /// Web addresses (`ip:port`) of the live servers that serve the
+        /// web client, this one first if it does; absent when none does.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        web: Vec<String>,
     },
     /// Someone entered a room (version 1: the chat, `#lobby`).
     Joined {

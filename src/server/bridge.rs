@@ -18,7 +18,7 @@ use super::admission::{Admission, Refusal};
 use super::room::Room;
 use super::{session, ServerConfig};
 use crate::net::driver::ClusterView;
-use crate::protocol::ServerId;
+use crate::protocol::{ServerId, StatusReport};
 
 /// Bytes buffered in each direction of a pipe. A gateway that stops
 /// reading its end backs up into the session's queue, which evicts it as a
@@ -83,6 +83,21 @@ impl Sessions {
     /// A live view of the cluster's members, if clustered.
     pub fn cluster_view(&self) -> Option<watch::Receiver<ClusterView>> {
         self.view.clone()
+    }
+
+    /// What `status` answers now: servers, members, rooms, counters.
+    pub fn status(&self) -> StatusReport {
+        self.room.status()
+    }
+
+    /// For each server with members, how many rooms have a member there.
+    pub fn rooms_per_server(&self) -> std::collections::BTreeMap<ServerId, usize> {
+        self.room.rooms_per_server()
+    }
+
+    /// Whether the server has begun shutting down.
+    pub fn is_stopping(&self) -> bool {
+        self.stop.is_cancelled()
     }
 
     /// Client connections open now, bridged ones included.

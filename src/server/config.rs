@@ -1,5 +1,6 @@
 //! Server tuning knobs, with defaults fit for people typing on a LAN.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::tls::ServerTls;
@@ -60,10 +61,16 @@ pub struct ServerConfig {
     pub tls: Option<ServerTls>,
     /// How long shutdown waits for connections to flush their last frames.
     pub shutdown_grace: Duration,
-    /// How many recent messages a client sees when it joins (0 = none).
+    /// How many recent messages of a room a client sees when it joins
+    /// (`#lobby`) or enters the room (0 = none).
     pub history_on_join: usize,
     /// Cluster membership; `None` runs a lone server with no UDP at all.
     pub cluster: Option<ClusterConfig>,
+    /// Where this server serves the web client (`--http`), bound by the
+    /// caller before the server is built: announced to the cluster, so
+    /// every page can fail over to every server's page. A wildcard IP is
+    /// announced as the interface's, like the client address.
+    pub web_addr: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +89,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(3),
             history_on_join: 20,
             cluster: None,
+            web_addr: None,
         }
     }
 }
@@ -135,7 +143,7 @@ impl ServerConfig {
             return Err(invalid(
                 "history_on_join",
                 format!(
-                    "at most {} (the messages a server keeps)",
+                    "at most {} (the messages a server keeps per room)",
                     super::room::RECENT_MESSAGES
                 ),
             ));

@@ -125,16 +125,12 @@ impl Server {
                 let udp_addr = transport.local_addr();
                 // Clients elsewhere cannot connect to 0.0.0.0: advertise the
                 // interface address instead.
-                let ip = if local.ip().is_unspecified() {
-                    udp_addr.ip()
-                } else {
-                    local.ip()
-                };
-                let advertised = SocketAddr::new(ip, local.port());
+                let advertised = advertise(local, udp_addr);
                 let me = MemberInfo {
                     id,
                     client_addr: advertised,
                     udp_addr,
+                    web_addr: config.web_addr.map(|web| advertise(web, udp_addr)),
                 };
                 let node = Node::new(
                     &cc.node_config(transport.multicast()),
@@ -157,9 +153,14 @@ impl Server {
             _ => (local, None),
         };
         let admission = Admission::new(config.max_connections, config.max_per_ip);
+        let web = config.web_addr.map(|web| match &cluster {
+            Some((pending, _)) => advertise(web, pending.udp_addr),
+            None => web,
+        });
         let mut room = Room::new(id, advertised.to_string(), config.client_queue)
             .with_history(config.history_on_join)
-            .with_admission(admission.clone());
+            .with_admission(admission.clone())
+            .with_web(web.map(|w| w.to_string()));
         if let Some((pending, local_tx)) = &cluster {
             room = room
                 .with_cluster(pending.view.clone())
@@ -237,11 +238,11 @@ impl Server {
             let mut view = c.view.clone();
             let announcer = room.clone();
             tokio::spawn(async move {
-                let mut last = announcer.server_addrs();
+                let mut last = (announcer.server_addrs(), announcer.web_addrs());
                 while view.changed().await.is_ok() {
-                    let now = announcer.server_addrs();
+                    let now = (announcer.server_addrs(), announcer.web_addrs());
                     if now != last {
-                        announcer.announce_servers(now.clone());
+                        announcer.announce_servers(now.0.clone(), now.1.clone());
                         last = now;
                     }
                 }
@@ -317,6 +318,16 @@ impl Server {
         }
         info!("stopped");
         Ok(())
+    }
+}
+
+/// The address others are told for `bound`: clients elsewhere cannot
+/// connect to 0.0.0.0, so a wildcard IP becomes the cluster interface's.
+fn advertise(bound: SocketAddr, udp_addr: SocketAddr) -> SocketAddr {
+    if bound.ip().is_unspecified() {
+        SocketAddr::new(udp_addr.ip(), bound.port())
+    } else {
+        bound
     }
 }
 

@@ -125,6 +125,7 @@ impl Cluster {
         bytes[..8].copy_from_slice(&self.next_id.to_be_bytes());
         bytes[8..].copy_from_slice(&self.sim.rng().u64(..).to_be_bytes());
         let me = MemberInfo {
+            web_addr: None,
             id: ServerId::from_bytes(bytes),
             client_addr: addr(10_000, slot),
             udp_addr: udp_addr(slot),

@@ -124,26 +124,7 @@ impl Truth {
 
 /// Applies a membership event to a member list.
 pub fn project(members: &mut BTreeSet<String>, event: &ChatEvent) {
-    match event {
-        ChatEvent::Joined { name } => {
-            members.insert(name.clone());
-        }
-        ChatEvent::Left { name, .. } => {
-            members.remove(name);
-        }
-        ChatEvent::Nick { old, new } => {
-            if members.remove(old) {
-                members.insert(new.clone());
-            }
-        }
-        // Room events and lines leave the member list as it is.
-        ChatEvent::Entered { .. }
-        | ChatEvent::Parted { .. }
-        | ChatEvent::Message { .. }
-        | ChatEvent::Private { .. }
-        | ChatEvent::Topic { .. }
-        | ChatEvent::Unknown { .. } => {}
-    }
+    event.update_names(members);
 }
 
 impl Stream {

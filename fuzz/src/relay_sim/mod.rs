@@ -199,6 +199,7 @@ impl World {
         id[..8].copy_from_slice(&self.next_incarnation.to_be_bytes());
         id[15] = slot as u8;
         let me = MemberInfo {
+            web_addr: None,
             id: ServerId::from_bytes(id),
             client_addr: SocketAddr::from(([127, 0, 0, 1], 9000 + slot as u16)),
             udp_addr: addr(slot),

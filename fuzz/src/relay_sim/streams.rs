@@ -82,24 +82,7 @@ impl World {
     }
 }
 
+/// Applies a membership event to a member list.
 pub(super) fn project(members: &mut BTreeSet<String>, event: &ChatEvent) {
-    match event {
-        ChatEvent::Joined { name } => {
-            members.insert(name.clone());
-        }
-        ChatEvent::Left { name, .. } => {
-            members.remove(name);
-        }
-        ChatEvent::Nick { old, new } => {
-            if members.remove(old) {
-                members.insert(new.clone());
-            }
-        }
-        ChatEvent::Entered { .. }
-        | ChatEvent::Parted { .. }
-        | ChatEvent::Message { .. }
-        | ChatEvent::Private { .. }
-        | ChatEvent::Topic { .. }
-        | ChatEvent::Unknown { .. } => {}
-    }
+    event.update_names(members);
 }

@@ -41,7 +41,7 @@ impl Chat<'_> {
                 self.servers.announce(&servers);
                 return Flow::Moving;
             }
-            ServerMsg::Servers { servers } => self.servers.announce(&servers),
+            ServerMsg::Servers { servers, .. } => self.servers.announce(&servers),
             ServerMsg::Error {
                 code,
                 text,

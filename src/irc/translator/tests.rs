@@ -223,6 +223,7 @@ pub(super) fn welcome(name: &str) -> ServerMsg {
             server: server(),
         }],
         servers: vec![],
+        web: vec![],
         seen: vec![],
         room: "#lobby".into(),
         rooms: vec![RoomState {

@@ -69,6 +69,7 @@ fn server_types_list_every_variant() {
             rate: Some(crate::protocol::RateLimit::default()),
         },
         ServerMsg::Welcome {
+            web: vec![],
             server,
             name: "a".into(),
             members: vec![],
@@ -125,7 +126,10 @@ fn server_types_list_every_variant() {
             reason: String::new(),
             servers: vec![],
         },
-        ServerMsg::Servers { servers: vec![] },
+        ServerMsg::Servers {
+            servers: vec![],
+            web: vec![],
+        },
         ServerMsg::Ping { nonce: 1 },
         ServerMsg::Pong { nonce: 1 },
         ServerMsg::Private {

@@ -124,6 +124,32 @@ impl ChatEvent {
         }
     }
 
+    /// Applies the event to the names held on its origin: a join adds its
+    /// name, a leave removes it, a nick change renames; other kinds leave
+    /// the names as they are. (What a snapshot's member list plus the
+    /// stream after it add up to; the simulations and fuzzers check it.)
+    pub fn update_names(&self, names: &mut std::collections::BTreeSet<String>) {
+        match self {
+            ChatEvent::Joined { name } => {
+                names.insert(name.clone());
+            }
+            ChatEvent::Left { name, .. } => {
+                names.remove(name);
+            }
+            ChatEvent::Nick { old, new } => {
+                if names.remove(old) {
+                    names.insert(new.clone());
+                }
+            }
+            ChatEvent::Entered { .. }
+            | ChatEvent::Parted { .. }
+            | ChatEvent::Message { .. }
+            | ChatEvent::Private { .. }
+            | ChatEvent::Topic { .. }
+            | ChatEvent::Unknown { .. } => {}
+        }
+    }
+
     /// An upper bound of its encoding as a relay event, in bytes.
     pub fn size_bound(&self) -> usize {
         EVENT_OVERHEAD + self.strings().iter().map(|s| s.len()).sum::<usize>()
@@ -483,7 +509,7 @@ mod tests {
     #[test]
     fn the_old_flat_form_is_refused() {
         // Servers before rooms wrote [seq, kind, name, text, reason]: a
-        // cluster is upgraded all at once (CLUSTER-rooms.md).
+        // cluster is upgraded all at once (CLUSTER.md 5.2, Compatibility).
         let old = (42u64, 3u8, "Ann", "hi", 0u8);
         assert!(rmp_serde::from_slice::<WireEvent>(&rmp_serde::to_vec(&old).unwrap()).is_err());
     }

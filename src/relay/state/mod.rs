@@ -226,7 +226,7 @@ const LAST_SEQ: u64 = u64::MAX - 1;
 /// one snapshot (about 5 MiB). The largest snapshot that fits is 4.5 MB of
 /// entries: about 680 members in 32 rooms if every name and room were as
 /// long as the rules allow in four-byte characters, or 2,600 with
-/// ASCII names of the longest kind (CLUSTER-rooms.md).
+/// ASCII names of the longest kind (CLUSTER.md 5.3).
 const MAX_SNAPSHOT_PARTS: u32 = 4096;
 /// How long a peer's start snapshot is kept for it. A sync normally
 /// completes within a few round trips; a request later than this is

@@ -21,7 +21,7 @@ pub(crate) struct StartSnapshot {
 /// any cluster (the longest cluster name, a seal). The room refuses a
 /// local event that does not, since it could never be relayed: only a
 /// message or private line with long multi-byte names, room and text can
-/// fail (see PROTOCOL-rooms.md).
+/// fail (PROTOCOL.md 17.4, CLUSTER.md 5.3).
 pub fn fits_one_datagram(event: &ChatEvent) -> bool {
     let budget = MAX_DATAGRAM - envelope::overhead("") - MAX_CLUSTER_NAME - DATA_OVERHEAD;
     event.size_bound() <= budget

@@ -102,6 +102,7 @@ pub(super) struct Welcome<'a> {
     pub(super) name: &'a str,
     pub(super) servers: &'a [String],
     pub(super) seen: &'a [MessageId],
+    pub(super) web: &'a [String],
     pub(super) room: &'a str,
     /// Version 2: the rooms the member is in (empty for version 1).
     pub(super) rooms: &'a [RoomView],
@@ -120,6 +121,8 @@ pub(super) fn welcome_frame(w: &Welcome<'_>, members: &BTreeMap<String, ServerId
         members: Roster<'a>,
         servers: &'a [String],
         seen: &'a [MessageId],
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        web: &'a [String],
         room: &'a str,
         #[serde(skip_serializing_if = "<[RoomView]>::is_empty")]
         rooms: &'a [RoomView],
@@ -145,6 +148,7 @@ pub(super) fn welcome_frame(w: &Welcome<'_>, members: &BTreeMap<String, ServerId
         members: Roster(members),
         servers: w.servers,
         seen: w.seen,
+        web: w.web,
         room: w.room,
         rooms: w.rooms,
     })
@@ -209,7 +213,10 @@ mod tests {
                 server: s,
             }],
         };
-        for rooms in [vec![], vec![lobby]] {
+        for (rooms, web) in [
+            (vec![], vec![]),
+            (vec![lobby], vec!["127.0.0.1:2".to_string()]),
+        ] {
             let expected = encode_frame(&ServerMsg::Welcome {
                 server: s,
                 name: "ann".into(),
@@ -222,6 +229,7 @@ mod tests {
                     .collect(),
                 servers: servers.clone(),
                 seen: seen.clone(),
+                web: web.clone(),
                 room: "#lobby".into(),
                 rooms: rooms.clone(),
             });
@@ -230,6 +238,7 @@ mod tests {
                 name: "ann",
                 servers: &servers,
                 seen: &seen,
+                web: &web,
                 room: "#lobby",
                 rooms: &rooms,
             };

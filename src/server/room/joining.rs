@@ -8,7 +8,7 @@ use super::history::{backfill, watermark};
 use super::state::RoomState;
 use super::{ConnId, JoinError, Room};
 use crate::protocol::validate::name_key;
-use crate::protocol::{MessageId, LOBBY};
+use crate::protocol::{encode_frame, MessageId, ServerMsg, LOBBY};
 use crate::relay::ChatEvent;
 
 /// A request to take a name.
@@ -105,11 +105,13 @@ impl Room {
             Vec::new()
         };
         let servers = self.server_addrs();
+        let web = self.web_addrs();
         let welcome = Welcome {
             server: self.id,
             name,
             servers: &servers,
             seen: &seen,
+            web: &web,
             room: LOBBY,
             rooms: &rooms,
         };
@@ -135,8 +137,20 @@ impl Room {
                     .conns
                     .get(&conn)
                     .is_some_and(|c| c.rooms.contains(&key));
-                if !inside {
-                    let _ = state.enter_room(conn, room, replay);
+                if inside {
+                    continue;
+                }
+                // The client waits for each room it asked for: a room_state,
+                // or this error (in the order asked), so it knows which it
+                // is in again.
+                if let Err(refused) = state.enter_room(conn, room, replay) {
+                    let error = ServerMsg::Error {
+                        code: refused.code(),
+                        text: format!("could not enter {room} again: {refused}"),
+                        fatal: false,
+                        cid: None,
+                    };
+                    state.push(conn, encode_frame(&error));
                 }
             }
         }

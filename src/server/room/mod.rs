@@ -158,6 +158,8 @@ impl RoomError {
 pub struct Room {
     id: ServerId,
     addr: String,
+    /// Where this server serves the web client, if it does.
+    web: Option<String>,
     queue_capacity: usize,
     state: Mutex<RoomState>,
     cluster: Option<watch::Receiver<ClusterView>>,
@@ -171,6 +173,7 @@ impl Room {
         Room {
             id,
             addr,
+            web: None,
             queue_capacity: queue_capacity.max(1),
             state: Mutex::new(RoomState::new(id)),
             cluster: None,
@@ -181,6 +184,12 @@ impl Room {
     /// Lets `status` report the connection caps' counts from `admission`.
     pub fn with_admission(mut self, admission: Arc<Admission>) -> Self {
         self.admission = Some(admission);
+        self
+    }
+
+    /// Lists `web` (this server's web address) first in `web_addrs`.
+    pub fn with_web(mut self, web: Option<String>) -> Self {
+        self.web = web;
         self
     }
 
@@ -303,13 +312,28 @@ impl Room {
         addrs
     }
 
+    /// Web addresses of every live server that serves the web client,
+    /// this one first (if it does), then the others in id order.
+    pub fn web_addrs(&self) -> Vec<String> {
+        let mut addrs: Vec<String> = self.web.iter().cloned().collect();
+        if let Some(view) = &self.cluster {
+            addrs.extend(
+                view.borrow()
+                    .members
+                    .iter()
+                    .filter_map(|m| m.info.web_addr.map(|a| a.to_string())),
+            );
+        }
+        addrs
+    }
+
     /// Tells every member the live servers changed.
-    pub fn announce_servers(&self, servers: Vec<String>) {
+    pub fn announce_servers(&self, servers: Vec<String>, web: Vec<String>) {
         let mut state = self.lock();
         if state.closing {
             return;
         }
-        state.broadcast(encode_frame(&ServerMsg::Servers { servers }));
+        state.broadcast(encode_frame(&ServerMsg::Servers { servers, web }));
         self.finish(&mut state);
     }
 

@@ -1,12 +1,12 @@
 //! The questions a client may ask: `who`, `rooms`, `whois` and `status`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::rooms::members_of;
 use super::{Room, RoomError};
 use crate::net::ClusterView;
 use crate::protocol::validate::name_key;
-use crate::protocol::{ServerInfo, ServerMsg, StatusReport};
+use crate::protocol::{ServerId, ServerInfo, ServerMsg, StatusReport};
 
 impl Room {
     /// `who_reply` for `room`: its members, by name.
@@ -52,6 +52,23 @@ impl Room {
             server,
             rooms,
         })
+    }
+
+    /// For each server with members, how many rooms have a member there
+    /// (the web layer's cluster view).
+    pub fn rooms_per_server(&self) -> BTreeMap<ServerId, usize> {
+        let state = self.lock();
+        let mut rooms: BTreeMap<ServerId, BTreeSet<&String>> = BTreeMap::new();
+        for entry in state.conns.values().filter(|c| c.name.is_some()) {
+            rooms.entry(self.id).or_default().extend(&entry.rooms);
+        }
+        for member in state.remote.values() {
+            rooms
+                .entry(member.server)
+                .or_default()
+                .extend(&member.rooms);
+        }
+        rooms.into_iter().map(|(s, r)| (s, r.len())).collect()
     }
 
     /// What this server knows, for `status`.

@@ -240,6 +240,7 @@ impl Chat {
         let mut states = vec![self.room_state(LOBBY)];
         states.extend(self.rooms.keys().map(|room| self.room_state(room)));
         vec![ServerMsg::Welcome {
+            web: vec![],
             server: self.id,
             name: name.clone(),
             members: vec![self.member(ANN), self.member(&name)],

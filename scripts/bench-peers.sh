@@ -11,7 +11,9 @@
 # setting. Bounded: the generator gets at most BENCH_TIMEOUT seconds (600).
 #
 # Usage: scripts/bench-peers.sh [extra options for the generator, e.g. --duration 2]
-#   BENCH_SYSTEMS="chatty nats redis irc"  which systems to run
+#   BENCH_SYSTEMS="chatty nats redis irc chatty-irc"  which systems to run
+#                                          (chatty-irc: Chatty's IRC gateway, on the
+#                                          IRC workload beside ngIRCd)
 #   BENCH_WORKLOADS="fanout chat idle"     which workloads to run
 #   BENCH_PORT_BASE=24000                  first of ~40 consecutive TCP/UDP ports used
 #   BENCH_BASELINE=/path/to/old/chatty     also run this Chatty binary, labelled
@@ -21,7 +23,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/sbin:/sbin"
-SYSTEMS=${BENCH_SYSTEMS:-"chatty nats redis irc"}
+SYSTEMS=${BENCH_SYSTEMS:-"chatty nats redis irc chatty-irc"}
 WORKLOADS=${BENCH_WORKLOADS:-"fanout chat idle"}
 BASE=${BENCH_PORT_BASE:-24000}
 LIMIT=${BENCH_TIMEOUT:-600}
@@ -152,6 +154,24 @@ if has chatty && [[ -n ${BENCH_BASELINE:-} ]]; then
     CHAT+=("--chat" "chatty:baseline=$spec")
     chatty_binary "$BENCH_BASELINE" base-idle "$(port 36)" "$(port 37)"
     IDLE+=("--idle" "chatty:baseline=127.0.0.1:$(port 36)@$LAST_PID")
+fi
+
+# Chatty's IRC gateway: the Chatty servers above, each also with --irc and
+# --irc-no-lobby (the IRC clients join only #bench, as on ngIRCd), on the
+# IRC workload; fan-out on one server, chat across three clustered ones.
+if has chatty-irc; then
+    chatty_server chatty-irc-fanout "$(port 25)" "$(port 27)" --irc "127.0.0.1:$(port 26)" --irc-no-lobby
+    wait_port "$(port 26)" "$LAST_PID" chatty-irc-fanout
+    FANOUT+=("--fanout" "chatty-irc=127.0.0.1:$(port 26)@$LAST_PID")
+    spec=""
+    irc_ports=(28 29 38)
+    for i in 0 1 2; do
+        chatty_server "chatty-irc-chat$i" "$(port $((16 + i)))" "$(port 39)" \
+            --irc "127.0.0.1:$(port "${irc_ports[$i]}")" --irc-no-lobby
+        wait_port "$(port "${irc_ports[$i]}")" "$LAST_PID" "chatty-irc-chat$i"
+        spec+="${spec:+,}127.0.0.1:$(port "${irc_ports[$i]}")@$LAST_PID"
+    done
+    CHAT+=("--chat" "chatty-irc=$spec")
 fi
 
 # nats-server: 1 MiB payloads, 1 GiB pending per connection before a slow

@@ -23,6 +23,9 @@
 //! * [`web`] — the web front-end on `--http`: the browser client (its
 //!   WebSocket opens an ordinary session through [`server::Sessions`]),
 //!   the live cluster view, `/metrics` and `/healthz`.
+//! * [`irc`] — the IRC gateway: each IRC connection is an ordinary Chatty
+//!   session opened through [`server::Sessions`], translated by a sans-IO
+//!   state machine.
 //! * [`cli`] — the `chatty` command line (clap); `main.rs` only calls it.
 //! * `sim` — with the `sim` feature: a deterministic simulator that runs
 //!   real nodes over a simulated network (tests and fuzzers).
@@ -49,6 +52,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod irc;
 pub mod membership;
 pub mod net;
 pub mod node;

@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["node"],
     &["net", "sim"],
     &["server", "client"],
-    &["web"],
+    &["web", "irc"],
     &["cli"],
 ];
 

@@ -114,6 +114,13 @@ impl ServerTls {
         })
     }
 
+    /// The acceptor, for a gateway that speaks another protocol inside TLS
+    /// with the same certificate (the IRC port) and refuses plain peers in
+    /// its own words.
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+
     /// Runs the TLS handshake by `deadline`. A peer whose first byte is not a
     /// TLS record is taken for a plain chat client and told, in the clear, to
     /// use TLS. Returns `None` if the connection is over.

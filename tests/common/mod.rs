@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod irc;
 pub mod proc;
 #[cfg(target_os = "linux")]
 pub mod pty;

@@ -72,7 +72,25 @@ pub(in crate::cli) struct ServerArgs {
     #[command(flatten)]
     pub(in crate::cli) tls: TlsArgs,
     #[command(flatten)]
+    pub(in crate::cli) irc: IrcArgs,
+    #[command(flatten)]
     pub(in crate::cli) testing: TestingArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "IRC gateway")]
+pub(in crate::cli) struct IrcArgs {
+    /// Also serve IRC clients on this address (IRC.md); over TLS when --tls-cert is given.
+    /// Off unless given.
+    #[arg(long, value_name = "ADDR")]
+    pub(super) irc: Option<String>,
+    /// The server name the IRC gateway uses in its replies (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    pub(super) irc_name: Option<String>,
+    /// IRC users start in no channel, as on other IRC servers, instead of in #lobby with
+    /// every Chatty member (Chatty clients then see them join and leave #lobby at once).
+    #[arg(long)]
+    pub(super) irc_no_lobby: bool,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 
 pub(super) use args::{Secs, ServerArgs, EXAMPLES};
 
+use crate::irc::IrcOptions;
 use crate::net::{Lossy, UdpTransport};
 use crate::server::{RateLimit, Server, ServerConfig, ServerTls};
 
@@ -135,7 +136,36 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
             return 1;
         }
     };
+    let irc = match &args.irc.irc {
+        None => None,
+        Some(addr) => match TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("chatty: cannot listen for IRC clients on {addr} (--irc): {e}");
+                return 1;
+            }
+        },
+    };
     println!("listening on {}", server.local_addr());
+    if let Some(listener) = irc {
+        let options = IrcOptions {
+            server_name: args
+                .irc
+                .irc_name
+                .clone()
+                .unwrap_or_else(crate::irc::host_name),
+            motd: Vec::new(),
+            lobby: !args.irc.irc_no_lobby,
+            tls: server.sessions().config().tls.is_some(),
+        };
+        match crate::irc::start(listener, server.sessions(), options) {
+            Ok(addr) => println!("irc listening on {addr}"),
+            Err(e) => {
+                eprintln!("chatty: IRC gateway: {e}");
+                return 1;
+            }
+        }
+    }
     if let Some(listener) = http {
         match crate::web::spawn(listener, &server.sessions()) {
             Ok(addr) => println!("http listening on {addr}"),

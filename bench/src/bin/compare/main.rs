@@ -89,10 +89,17 @@ fn parse_target(spec: &str) -> anyhow::Result<Target> {
         Some((system, note)) => (system, Some(note)),
         None => (name, None),
     };
-    let system = System::parse_name(system)?;
+    // `chatty-irc` is Chatty's IRC gateway: the IRC workload, labelled so.
+    let (system, shown) = match system {
+        "chatty-irc" => (System::Irc, "chatty IRC gateway"),
+        other => {
+            let system = System::parse_name(other)?;
+            (system, system.label())
+        }
+    };
     let label = match note {
-        Some(note) => format!("{} ({note})", system.label()),
-        None => system.label().to_string(),
+        Some(note) => format!("{shown} ({note})"),
+        None => shown.to_string(),
     };
     let mut addrs = Vec::new();
     let mut pids = Vec::new();

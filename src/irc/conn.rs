@@ -1,0 +1,233 @@
+//! The IO shell of one IRC connection: reads lines (bounded), feeds them
+//! and the Chatty session's frames to the [`Translator`], and writes what
+//! it says, with a bounded output buffer. When the IRC client stops
+//! reading, the buffer fills, the shell stops reading the session, and the
+//! session's own queue evicts it as a slow reader (error 240), exactly as
+//! on the Chatty port.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::{interval, Instant};
+use tokio_util::codec::Decoder;
+use tracing::{debug, trace};
+
+use crate::protocol::{decode, encode_frame, FrameDecoder, ServerMsg, MAX_SERVER_FRAME};
+use crate::server::admission::Refusal;
+
+use super::translator::{Output, Translator};
+use super::{Gateway, Presence};
+
+/// Longest line read: 8,191 bytes of tags and 512 of message (IRCv3
+/// message-tags). A longer one is dropped with 417.
+pub const MAX_IN_LINE: usize = 8191 + 512;
+
+/// IRC output buffered before the shell stops reading the session.
+const OUT_LIMIT: usize = 64 * 1024;
+
+/// Now, in Unix milliseconds.
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Serves one IRC client on `stream` until either side ends.
+pub(super) async fn serve<S>(stream: S, peer: SocketAddr, gw: Arc<Gateway>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut irc_r, mut irc_w) = tokio::io::split(stream);
+    let pipe = match gw.sessions.open(peer) {
+        Ok(pipe) => pipe,
+        Err(refusal) => {
+            let why = match refusal {
+                Refusal::Total { limit } => format!("the server is full ({limit} connections)"),
+                Refusal::PerAddress { limit } => {
+                    format!("too many connections from your address ({limit})")
+                }
+            };
+            let line = format!("ERROR :Closing link: {why}\r\n");
+            let _ = tokio::time::timeout(Duration::from_secs(2), irc_w.write_all(line.as_bytes()))
+                .await;
+            return;
+        }
+    };
+    let (mut pipe_r, mut pipe_w) = tokio::io::split(pipe);
+    let mut t = Translator::new(gw.info.clone(), now_ms());
+    for (name, presence) in gw.board.snapshot() {
+        t.presence_changed(&name, Some(&presence));
+    }
+    let mut board_rx = gw.board.subscribe();
+    let mut published: Option<(String, Presence)> = None;
+
+    let mut irc_in = BytesMut::with_capacity(1024);
+    let mut discarding = false;
+    let mut pipe_in = BytesMut::with_capacity(4096);
+    let mut frames = FrameDecoder::new(MAX_SERVER_FRAME);
+    let mut irc_out = BytesMut::with_capacity(4096);
+    let mut pipe_out = BytesMut::with_capacity(256);
+    let mut need_flush = false;
+    let mut closing = false;
+    let mut pipe_open = true;
+    let mut last_progress = Instant::now();
+    let stall = Duration::from_millis(gw.info.idle_timeout_ms.max(1000));
+    let mut tick = interval(Duration::from_millis(gw.info.keepalive_ms.clamp(100, 1000)));
+    let stopping = gw.sessions.stopping();
+    tokio::pin!(stopping);
+    let mut stop_deadline: Option<Instant> = None;
+
+    loop {
+        while let Some(out) = t.poll() {
+            match out {
+                Output::Irc(line) => {
+                    trace!(line = %line, "irc: out");
+                    irc_out.extend_from_slice(line.as_bytes());
+                    irc_out.extend_from_slice(b"\r\n");
+                }
+                Output::Chatty(msg) => pipe_out.extend_from_slice(&encode_frame(&msg)),
+                Output::Close => closing = true,
+            }
+        }
+        let presence = t.presence();
+        if presence != published {
+            if let Some((name, _)) = published.take() {
+                gw.board.set(&name, None);
+            }
+            if let Some((name, p)) = &presence {
+                gw.board.set(name, Some(p));
+            }
+            published = presence;
+        }
+        if closing && irc_out.is_empty() && (pipe_out.is_empty() || !pipe_open) {
+            break;
+        }
+        if irc_out.is_empty() {
+            last_progress = Instant::now();
+        }
+        tokio::select! {
+            read = irc_r.read_buf(&mut irc_in), if !closing => {
+                match read {
+                    Ok(0) | Err(_) => break, // the client went away
+                    Ok(_) => take_lines(&mut irc_in, &mut discarding, &mut t),
+                }
+            }
+            read = pipe_r.read_buf(&mut pipe_in), if pipe_open && irc_out.len() < OUT_LIMIT => {
+                match read {
+                    Ok(0) | Err(_) => {
+                        pipe_open = false;
+                        t.session_closed();
+                    }
+                    Ok(_) => loop {
+                        match frames.decode(&mut pipe_in) {
+                            Ok(Some(body)) => match decode::<ServerMsg>(&body) {
+                                Ok(msg) => t.chatty(msg, now_ms()),
+                                Err(err) => debug!(cause = %err, "irc: a frame this build cannot read; skipped"),
+                            },
+                            Ok(None) => break,
+                            Err(_) => {
+                                pipe_open = false;
+                                t.session_closed();
+                                break;
+                            }
+                        }
+                    },
+                }
+            }
+            wrote = async {
+                if irc_out.is_empty() {
+                    irc_w.flush().await.map(|()| 0)
+                } else {
+                    irc_w.write(&irc_out).await
+                }
+            }, if !irc_out.is_empty() || need_flush => {
+                match wrote {
+                    Err(_) => break,
+                    Ok(0) if !irc_out.is_empty() => break,
+                    Ok(_) if irc_out.is_empty() => need_flush = false,
+                    Ok(n) => {
+                        irc_out.advance(n);
+                        need_flush = true;
+                        last_progress = Instant::now();
+                    }
+                }
+            }
+            wrote = pipe_w.write(&pipe_out), if !pipe_out.is_empty() && pipe_open => {
+                match wrote {
+                    Ok(0) | Err(_) => {
+                        pipe_open = false;
+                        t.session_closed();
+                    }
+                    Ok(n) => pipe_out.advance(n),
+                }
+            }
+            _ = tick.tick() => {
+                t.tick(now_ms());
+                if !irc_out.is_empty() && last_progress.elapsed() > stall {
+                    debug!(%peer, "irc: client stopped reading; closed");
+                    break;
+                }
+                if stop_deadline.is_some_and(|d| Instant::now() > d) {
+                    break;
+                }
+            }
+            changed = board_rx.recv() => {
+                if let Ok((name, presence)) = changed {
+                    t.presence_changed(&name, presence.as_ref());
+                }
+            }
+            _ = &mut stopping, if stop_deadline.is_none() => {
+                // The session sends its shutdown notice; give it a moment.
+                stop_deadline = Some(Instant::now() + Duration::from_secs(2));
+            }
+        }
+    }
+    if let Some((name, _)) = published {
+        gw.board.set(&name, None);
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let _ = irc_w.write_all(&irc_out).await;
+        let _ = irc_w.shutdown().await;
+        if pipe_open {
+            let _ = pipe_w.write_all(&pipe_out).await;
+            let _ = pipe_w.shutdown().await;
+        }
+    })
+    .await;
+}
+
+/// Hands every complete line in `buf` to the translator; a line longer
+/// than [`MAX_IN_LINE`] is dropped (417) up to its end.
+fn take_lines(buf: &mut BytesMut, discarding: &mut bool, t: &mut Translator) {
+    while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+        let line = buf.split_to(end + 1);
+        if std::mem::take(discarding) {
+            continue;
+        }
+        let mut line = &line[..end];
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        if line.len() > MAX_IN_LINE {
+            t.line_too_long(now_ms());
+            continue;
+        }
+        let line = String::from_utf8_lossy(line);
+        trace!(line = %line, "irc: in");
+        t.irc_line(&line, now_ms());
+        if t.is_closed() {
+            buf.clear();
+            return;
+        }
+    }
+    if buf.len() > MAX_IN_LINE {
+        buf.clear();
+        if !*discarding {
+            t.line_too_long(now_ms());
+        }
+        *discarding = true;
+    }
+}

@@ -1,0 +1,149 @@
+//! Other members' comings and goings as IRC sees them: JOIN, PART, QUIT
+//! (one per lost session, however many rooms showed it), NICK and TOPIC.
+
+use crate::protocol::{LeaveReason, MessageId};
+
+use super::super::names::to_nick;
+use super::{Pending, Translator};
+
+impl Translator {
+    pub(super) fn member_joined(
+        &mut self,
+        name: String,
+        server: crate::protocol::ServerId,
+        room: String,
+    ) {
+        let key = self.key(&room);
+        let who = self.key(&name);
+        if self.is_me(&name) {
+            return; // shown when `room_state` came
+        }
+        let Some(channel) = self.channels.get_mut(&key) else {
+            return;
+        };
+        if channel
+            .members
+            .insert(who.clone(), (name.clone(), server))
+            .is_some()
+        {
+            return;
+        }
+        let shown = channel.name.clone();
+        let source = self.source_of_name(&name);
+        self.raw_bare(Some(&source), "JOIN", &[&shown]);
+        if self.caps.away_notify {
+            if let Some(away) = self.others_away.get(&who).cloned() {
+                self.raw(Some(&source), "AWAY", &[&away]);
+            }
+        }
+    }
+
+    pub(super) fn member_left(
+        &mut self,
+        id: MessageId,
+        name: &str,
+        room: &str,
+        reason: LeaveReason,
+    ) {
+        let key = self.key(room);
+        let who = self.key(name);
+        if self.is_me(name) {
+            let our_reason = match self.pending.front() {
+                Some(Pending::Part {
+                    room: asked,
+                    reason,
+                }) if self.key(asked) == key => {
+                    let reason = reason.clone();
+                    self.pending.pop_front();
+                    reason
+                }
+                _ if reason == LeaveReason::NameConflict => {
+                    return self.close("Nick collision: someone on another server took this name at the same moment");
+                }
+                _ => None,
+            };
+            if let Some(channel) = self.channels.remove(&key) {
+                let me = self.me();
+                match our_reason {
+                    Some(r) => self.raw(Some(&me), "PART", &[&channel.name, &r]),
+                    None => self.raw_bare(Some(&me), "PART", &[&channel.name]),
+                }
+            }
+            return;
+        }
+        let source = self.source_of_name(name);
+        if reason == LeaveReason::Leave {
+            if let Some(channel) = self.channels.get_mut(&key) {
+                if channel.members.remove(&who).is_some() {
+                    let shown = channel.name.clone();
+                    self.raw_bare(Some(&source), "PART", &[&shown]);
+                }
+            }
+            return;
+        }
+        // Any other reason ends the member's session: one QUIT for all rooms.
+        let mut was_here = false;
+        for channel in self.channels.values_mut() {
+            was_here |= channel.members.remove(&who).is_some();
+        }
+        let repeat = self
+            .last_quit
+            .as_ref()
+            .is_some_and(|(i, k)| *i == id && *k == who && id.seq != 0);
+        if was_here && !repeat {
+            let text = reason.describe().unwrap_or("left");
+            self.raw(Some(&source), "QUIT", &[&format!("Quit: {text}")]);
+        }
+        self.last_quit = Some((id, who));
+    }
+
+    pub(super) fn renamed(&mut self, old: &str, new: &str, server: crate::protocol::ServerId) {
+        let (old_key, new_key) = (self.key(old), self.key(new));
+        let source = self.source_of_name(old);
+        let new_nick = to_nick(new);
+        if self.is_me(old) {
+            if matches!(self.pending.front(), Some(Pending::Nick { .. })) {
+                self.pending.pop_front();
+            }
+            self.nick = Some(new_nick.clone());
+        } else if !self.shares_room(&old_key) {
+            return;
+        }
+        for channel in self.channels.values_mut() {
+            if channel.members.remove(&old_key).is_some() {
+                channel
+                    .members
+                    .insert(new_key.clone(), (new.to_string(), server));
+            }
+        }
+        if let Some(away) = self.others_away.remove(&old_key) {
+            self.others_away.insert(new_key, away);
+        }
+        self.raw(Some(&source), "NICK", &[&new_nick]);
+    }
+
+    pub(super) fn topic_frame(&mut self, room: String, text: String, by: String, at: u64) {
+        let key = self.key(&room);
+        if let Some(Pending::TopicAsk { room: asked }) = self.pending.front() {
+            if self.key(asked) == key {
+                self.pending.pop_front();
+                let topic = crate::protocol::TopicInfo { text, by, at };
+                return self.topic_reply(&room, Some(&topic));
+            }
+        }
+        if matches!(self.pending.front(), Some(Pending::TopicSet)) {
+            self.pending.pop_front();
+        }
+        let Some(channel) = self.channels.get_mut(&key) else {
+            return;
+        };
+        channel.topic = Some(crate::protocol::TopicInfo {
+            text: text.clone(),
+            by: by.clone(),
+            at,
+        });
+        let shown = channel.name.clone();
+        let source = self.source_of_name(&by);
+        self.raw(Some(&source), "TOPIC", &[&shown, &text]);
+    }
+}

@@ -1,0 +1,438 @@
+//! The IRC side of one connection as a sans-IO state machine: IRC lines in,
+//! Chatty requests and IRC lines out; Chatty frames in, IRC lines out. No
+//! sockets and no clocks: every input carries `now` (Unix ms), and the
+//! caller drains [`Output`]s. The connection shell (`super::conn`) drives it.
+//!
+//! It opens an ordinary Chatty session (protocol version 2 with `ack`), so
+//! every rule of the Chatty port holds; what the translator adds is only
+//! what IRC needs and Chatty does not keep (IRC.md, "Local to the gateway").
+
+mod commands;
+mod events;
+mod history;
+mod local;
+mod members;
+mod query;
+mod refusals;
+mod register;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_chat;
+#[cfg(test)]
+mod tests_more;
+#[cfg(test)]
+mod tests_ours;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::protocol::validate::name_key;
+use crate::protocol::{ClientMsg, ServerId, ServerMsg, TopicInfo};
+
+use super::message::Message;
+use history::History;
+
+/// What the gateway is, the same for all its connections.
+#[derive(Debug, Clone)]
+pub struct GatewayInfo {
+    /// The server name in replies (`--irc-name`).
+    pub server_name: String,
+    /// The network name (ISUPPORT `NETWORK`).
+    pub network: String,
+    /// The Chatty server the gateway runs on.
+    pub server_id: ServerId,
+    /// When the server started, for 003.
+    pub created: String,
+    /// Message of the day lines; none sends 422.
+    pub motd: Vec<String>,
+    /// Ping an IRC client after this much silence (ms).
+    pub keepalive_ms: u64,
+    /// Close an IRC client after this much silence (ms).
+    pub idle_timeout_ms: u64,
+    /// The gateway's own flood guard: lines per second, any command.
+    pub lines_per_sec: f64,
+    /// ... and lines at once.
+    pub lines_burst: u32,
+    /// Show the user in `#lobby`, where every Chatty member starts (a
+    /// forced JOIN at registration); when false the gateway parts it at
+    /// once and the user starts in no channel, as on other IRC servers.
+    pub lobby: bool,
+}
+
+/// Something the connection shell must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Write this line to the IRC client (CR LF is added by the shell).
+    Irc(String),
+    /// Send this request on the Chatty session.
+    Chatty(ClientMsg),
+    /// Flush what is queued and close both sides.
+    Close,
+}
+
+/// Capabilities this gateway offers (IRC.md, "Capabilities").
+pub const CAPS: &[&str] = &[
+    "away-notify",
+    "batch",
+    "draft/chathistory",
+    "echo-message",
+    "message-tags",
+    "multi-prefix",
+    "server-time",
+];
+
+/// The user name and host shown for every member (Chatty keeps neither).
+pub const USER: &str = "chatty";
+/// See [`USER`].
+pub const HOST: &str = "chatty";
+
+/// A room the user is in, as the translator tracks it.
+#[derive(Debug, Clone)]
+struct Channel {
+    /// The room as the server spells it.
+    name: String,
+    /// Members by name key: (name, server).
+    members: BTreeMap<String, (String, ServerId)>,
+    /// The topic, if any.
+    topic: Option<TopicInfo>,
+}
+
+/// A request sent to Chatty whose answer is still to come. The server
+/// answers a connection's requests strictly in order, so answers (and
+/// errors) match the front of the queue.
+#[derive(Debug, Clone)]
+enum Pending {
+    Join {
+        nick: String,
+    },
+    Status {
+        lusers_only: bool,
+    },
+    Enter {
+        room: String,
+    },
+    Part {
+        room: String,
+        reason: Option<String>,
+    },
+    Say {
+        cid: u64,
+        target: String,
+        notice: bool,
+    },
+    Nick {
+        nick: String,
+    },
+    TopicSet,
+    TopicAsk {
+        room: String,
+    },
+    Who {
+        mask: String,
+        purpose: WhoFor,
+    },
+    Whois {
+        nick: String,
+        purpose: WhoisFor,
+    },
+    Rooms {
+        filter: Option<Vec<String>>,
+    },
+}
+
+/// Why a room's members were asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhoFor {
+    Who,
+    Names,
+    Mode,
+    /// A PRIVMSG to a room the user is not in: does it exist (404 or 403)?
+    Send {
+        notice: bool,
+    },
+}
+
+/// Why a member was looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WhoisFor {
+    Whois,
+    Who,
+}
+
+/// Negotiated capabilities.
+#[derive(Debug, Clone, Copy, Default)]
+struct Caps {
+    away_notify: bool,
+    batch: bool,
+    chathistory: bool,
+    echo_message: bool,
+    message_tags: bool,
+    multi_prefix: bool,
+    server_time: bool,
+}
+
+impl Caps {
+    fn set(&mut self, cap: &str, on: bool) -> bool {
+        let slot = match cap {
+            "away-notify" => &mut self.away_notify,
+            "batch" => &mut self.batch,
+            "draft/chathistory" => &mut self.chathistory,
+            "echo-message" => &mut self.echo_message,
+            "message-tags" => &mut self.message_tags,
+            "multi-prefix" => &mut self.multi_prefix,
+            "server-time" => &mut self.server_time,
+            _ => return false,
+        };
+        *slot = on;
+        true
+    }
+
+    fn list(&self) -> Vec<&'static str> {
+        let on = [
+            self.away_notify,
+            self.batch,
+            self.chathistory,
+            self.echo_message,
+            self.message_tags,
+            self.multi_prefix,
+            self.server_time,
+        ];
+        CAPS.iter()
+            .zip(on)
+            .filter(|(_, on)| *on)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+}
+
+/// The IRC side of one connection.
+#[derive(Debug)]
+pub struct Translator {
+    gw: Arc<GatewayInfo>,
+    out: VecDeque<Output>,
+    /// The nick: asked for before registration, held after.
+    nick: Option<String>,
+    /// USER's user name and real name.
+    user: Option<(String, String)>,
+    cap_open: bool,
+    caps: Caps,
+    registered: bool,
+    /// Frames that arrived during the registration burst, replayed after it.
+    held: Option<Vec<(ServerMsg, u64)>>,
+    /// IRC lines that arrived while registering or during the burst,
+    /// handled after it, in order.
+    held_lines: Vec<(String, u64)>,
+    /// `#lobby` as the welcome showed it, for the end of the burst.
+    lobby: Option<crate::protocol::RoomState>,
+    invisible: bool,
+    away: Option<String>,
+    /// Away messages of the gateway's other users, by name key.
+    others_away: HashMap<String, String>,
+    /// User and real names of the gateway's other users, by name key.
+    idents: HashMap<String, (String, String)>,
+    /// Name keys already computed (a skeleton is costly, and every
+    /// forwarded message needs its sender's and room's).
+    keys: std::cell::RefCell<HashMap<String, String>>,
+    channels: BTreeMap<String, Channel>,
+    pending: VecDeque<Pending>,
+    next_cid: u64,
+    /// Our own line, waiting for its `ack` to be echoed (echo-message).
+    held_echo: Option<ServerMsg>,
+    history: History,
+    /// The id of the last QUIT shown, so a leave seen in several rooms is one QUIT.
+    last_quit: Option<(crate::protocol::MessageId, String)>,
+    last_heard: u64,
+    ping_sent: Option<u64>,
+    flood_tokens: f64,
+    flood_at: u64,
+    batches: u64,
+    closed: bool,
+}
+
+impl Translator {
+    /// A new connection at `now`: the Chatty `hello` is its first output.
+    pub fn new(gw: Arc<GatewayInfo>, now: u64) -> Translator {
+        let mut t = Translator {
+            flood_tokens: f64::from(gw.lines_burst),
+            gw,
+            out: VecDeque::new(),
+            nick: None,
+            user: None,
+            cap_open: false,
+            caps: Caps::default(),
+            registered: false,
+            held: None,
+            held_lines: Vec::new(),
+            lobby: None,
+            invisible: false,
+            away: None,
+            others_away: HashMap::new(),
+            idents: HashMap::new(),
+            keys: Default::default(),
+            channels: BTreeMap::new(),
+            pending: VecDeque::new(),
+            next_cid: 1,
+            held_echo: None,
+            history: History::default(),
+            last_quit: None,
+            last_heard: now,
+            ping_sent: None,
+            flood_at: now,
+            batches: 0,
+            closed: false,
+        };
+        t.chatty_out(ClientMsg::Hello {
+            version: 2,
+            agent: concat!("chatty-irc/", env!("CARGO_PKG_VERSION")).to_string(),
+            features: vec![crate::protocol::FEATURE_ACK.to_string()],
+        });
+        t
+    }
+
+    /// The next thing to do, if any.
+    pub fn poll(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Whether the connection is over (a `Close` has been queued).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The nick, once registered.
+    pub fn nick(&self) -> Option<&str> {
+        self.registered.then_some(self.nick.as_deref()).flatten()
+    }
+
+    /// The Chatty session ended without a word (the server closed it).
+    pub fn session_closed(&mut self) {
+        self.close("Chatty session ended");
+    }
+
+    /// An IRC line too long to read arrived (and was dropped).
+    pub fn line_too_long(&mut self, now: u64) {
+        self.last_heard = now;
+        self.numeric("417", &["Input line was too long"]);
+    }
+
+    /// The time passes: pings a silent client, closes a dead one.
+    pub fn tick(&mut self, now: u64) {
+        if self.closed {
+            return;
+        }
+        let silent = now.saturating_sub(self.last_heard);
+        match self.ping_sent {
+            None if silent >= self.gw.keepalive_ms => {
+                self.ping_sent = Some(now);
+                let token = self.gw.server_name.clone();
+                self.raw(None, "PING", &[&token]);
+            }
+            Some(_) if silent >= self.gw.idle_timeout_ms => {
+                let secs = silent / 1000;
+                self.close(&format!("Ping timeout: {secs} seconds"));
+            }
+            _ => {}
+        }
+    }
+
+    /// [`name_key`], remembered (at most a few thousand spellings).
+    fn key(&self, s: &str) -> String {
+        let mut keys = self.keys.borrow_mut();
+        if let Some(key) = keys.get(s) {
+            return key.clone();
+        }
+        let key = name_key(s);
+        if keys.len() >= 4096 {
+            keys.clear();
+        }
+        keys.insert(s.to_string(), key.clone());
+        key
+    }
+
+    fn nick_key(&self) -> Option<String> {
+        self.nick
+            .as_deref()
+            .and_then(super::names::from_nick)
+            .map(|n| self.key(&n))
+    }
+
+    fn shares_room(&self, key: &str) -> bool {
+        self.channels.values().any(|c| c.members.contains_key(key))
+    }
+
+    // ----- output helpers -----
+
+    fn chatty_out(&mut self, msg: ClientMsg) {
+        self.out.push_back(Output::Chatty(msg));
+    }
+
+    fn cid(&mut self) -> u64 {
+        let cid = self.next_cid;
+        self.next_cid += 1;
+        cid
+    }
+
+    /// Sends `msg` as one line.
+    fn send(&mut self, msg: Message) {
+        self.out.push_back(Output::Irc(msg.write(true)));
+    }
+
+    /// A line with a source, command and params (the last one with `:`).
+    fn raw(&mut self, source: Option<&str>, command: &str, params: &[&str]) {
+        let mut msg = Message::new(command, params);
+        msg.source = source.map(str::to_string);
+        self.send(msg);
+    }
+
+    /// As [`Translator::raw`], but the last param gets `:` only if needed.
+    fn raw_bare(&mut self, source: Option<&str>, command: &str, params: &[&str]) {
+        let mut msg = Message::new(command, params);
+        msg.source = source.map(str::to_string);
+        self.out.push_back(Output::Irc(msg.write(false)));
+    }
+
+    /// A numeric reply to the user (`*` before registration).
+    fn numeric(&mut self, code: &str, params: &[&str]) {
+        let target = match (&self.nick, self.registered) {
+            (Some(nick), true) => nick.clone(),
+            _ => "*".to_string(),
+        };
+        let mut all = vec![target.as_str()];
+        all.extend_from_slice(params);
+        let server = self.gw.server_name.clone();
+        if BARE_LAST.contains(&code) {
+            self.raw_bare(Some(&server), code, &all);
+        } else {
+            self.raw(Some(&server), code, &all);
+        }
+    }
+
+    /// Sends `ERROR` and closes.
+    fn close(&mut self, reason: &str) {
+        if self.closed {
+            return;
+        }
+        self.raw(None, "ERROR", &[&format!("Closing link: {reason}")]);
+        self.out.push_back(Output::Close);
+        self.closed = true;
+    }
+
+    /// Our source, `nick!user@host`.
+    fn me(&self) -> String {
+        let nick = self.nick.as_deref().unwrap_or("*");
+        match &self.user {
+            Some((user, _)) => format!("{nick}!{user}@{HOST}"),
+            None => source_of(nick),
+        }
+    }
+}
+
+/// Numerics whose last parameter is a value, not text: written without a
+/// `:` (as servers do; clients read either).
+const BARE_LAST: &[&str] = &["221", "324", "333"];
+
+/// A member's source, `nick!user@host`.
+fn source_of(nick: &str) -> String {
+    format!("{nick}!{USER}@{HOST}")
+}

@@ -169,7 +169,8 @@ fn nick_topic_queries_and_commands_that_stay_local() {
     assert_eq!(
         fake.next(),
         ClientMsg::Who {
-            room: "#dev".into()
+            room: "#dev".into(),
+            after: None,
         }
     );
     term.wait_for("[WHO] #dev has 2 members");

@@ -107,12 +107,14 @@ async fn every_bad_request_gets_its_error_and_disturbs_nothing() {
         (
             ClientMsg::Who {
                 room: "#nowhere".into(),
+                after: None,
             },
             ErrorCode::NO_SUCH_ROOM,
         ),
         (
             ClientMsg::Who {
                 room: "nowhere".into(),
+                after: None,
             },
             ErrorCode::ROOM_INVALID,
         ),

@@ -147,7 +147,8 @@ fn v2_client_msg() -> impl Strategy<Value = ClientMsg> {
         text(40).prop_map(|name| ClientMsg::Nick { name }),
         (text(60), proptest::option::of(text(320)))
             .prop_map(|(room, text)| ClientMsg::Topic { room, text }),
-        text(60).prop_map(|room| ClientMsg::Who { room }),
+        (text(60), proptest::option::of(text(40)))
+            .prop_map(|(room, after)| ClientMsg::Who { room, after }),
         Just(ClientMsg::Rooms),
         text(40).prop_map(|name| ClientMsg::Whois { name }),
     ]
@@ -281,11 +282,13 @@ fn room_state() -> impl Strategy<Value = RoomState> {
         text(60),
         proptest::option::of(topic_info()),
         vec(member(), 0..5),
+        proptest::option::of(any::<u32>()),
     )
-        .prop_map(|(room, topic, members)| RoomState {
+        .prop_map(|(room, topic, members, count)| RoomState {
             room,
             topic,
             members,
+            count,
         })
 }
 
@@ -360,8 +363,18 @@ fn v2_server_msg() -> impl Strategy<Value = ServerMsg> {
         (text(60), text(320), text(40), any::<u64>())
             .prop_map(|(room, text, by, at)| ServerMsg::Topic { room, text, by, at }),
         room_state().prop_map(ServerMsg::RoomState),
-        (text(60), vec(member(), 0..5))
-            .prop_map(|(room, members)| ServerMsg::WhoReply { room, members }),
+        (
+            text(60),
+            vec(member(), 0..5),
+            proptest::option::of(any::<u32>()),
+            proptest::option::of(text(40)),
+        )
+            .prop_map(|(room, members, count, next)| ServerMsg::WhoReply {
+                room,
+                members,
+                count,
+                next,
+            }),
         vec(room_info(), 0..5).prop_map(|rooms| ServerMsg::RoomsReply { rooms }),
         (text(40), server_id(), vec(text(60), 0..4)).prop_map(|(name, server, rooms)| {
             ServerMsg::WhoisReply {

@@ -190,9 +190,15 @@ impl Client {
     /// Who is in `room`, and on which server.
     pub async fn who(&mut self, room: &str) -> Result<Vec<Member>, ClientError> {
         self.require_rooms()?;
-        self.send_msg(&ClientMsg::Who { room: room.into() }).await?;
+        self.send_msg(&ClientMsg::Who {
+            room: room.into(),
+            after: None,
+        })
+        .await?;
         match self.next_answer().await? {
-            ServerMsg::WhoReply { room: r, members } if same(&r, room) => Ok(members),
+            ServerMsg::WhoReply {
+                room: r, members, ..
+            } if same(&r, room) => Ok(members),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }

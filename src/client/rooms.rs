@@ -219,6 +219,7 @@ mod tests {
             room: room.into(),
             topic: None,
             members: Vec::new(),
+            count: None,
         }
     }
 

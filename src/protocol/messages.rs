@@ -112,6 +112,10 @@ pub enum ClientMsg {
     Who {
         /// The room.
         room: String,
+        /// Only members whose names sort after this one (the `next` of the
+        /// previous page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
     },
     /// Version 2: every room in the cluster; answered by `rooms_reply`.
     Rooms,
@@ -312,8 +316,14 @@ pub enum ServerMsg {
     WhoReply {
         /// The room.
         room: String,
-        /// Its members, by name.
+        /// Its members, by name (one page of them for a large room).
         members: Vec<Member>,
+        /// For a page of a large room: how many members the room has.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u32>,
+        /// When more members follow: the `after` to ask for them with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
     /// Version 2: answer to `rooms`.
     RoomsReply {

@@ -26,8 +26,14 @@ pub struct RoomState {
     /// Its topic, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<TopicInfo>,
-    /// Its members, by name.
+    /// Its members, by name; empty for a large room.
     pub members: Vec<Member>,
+    /// Present only for a large room (more members than the server's
+    /// `--large-room` limit): how many members it has. Its members are then
+    /// not listed here, and joins and leaves of others are not sent; `who`
+    /// lists them a page at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
 }
 
 /// A room's topic.

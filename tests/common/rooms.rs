@@ -150,7 +150,15 @@ pub async fn ask(server: &TestServer, msg: ClientMsg) -> ServerMsg {
 
 /// The names `server` lists in `room` (none if the room does not exist).
 pub async fn who(server: &TestServer, room: &str) -> Vec<String> {
-    match ask(server, ClientMsg::Who { room: room.into() }).await {
+    match ask(
+        server,
+        ClientMsg::Who {
+            room: room.into(),
+            after: None,
+        },
+    )
+    .await
+    {
         ServerMsg::WhoReply { members, .. } => members.into_iter().map(|m| m.name).collect(),
         _ => Vec::new(),
     }
@@ -187,7 +195,10 @@ pub async fn wait_who(servers: &[TestServer], room: &str, names: &[&str]) {
         wait_answer(
             server,
             &what,
-            ClientMsg::Who { room: room.into() },
+            ClientMsg::Who {
+                room: room.into(),
+                after: None,
+            },
             |m| match m {
                 ServerMsg::WhoReply { members, .. } => {
                     let mut got: Vec<&String> = members.iter().map(|m| &m.name).collect();

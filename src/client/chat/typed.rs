@@ -108,7 +108,7 @@ impl Chat<'_> {
             }
             Command::Who(room) => {
                 let room = self.rooms.target(room.as_deref())?;
-                self.outbox.request(ClientMsg::Who { room });
+                self.outbox.request(ClientMsg::Who { room, after: None });
             }
             Command::Rooms => self.outbox.request(ClientMsg::Rooms),
             Command::Whois(name) => self.outbox.request(ClientMsg::Whois { name }),

@@ -173,6 +173,7 @@ fn answers_are_tagged_lines() {
             at: 1,
         }),
         members: vec![ann.clone()],
+        count: None,
     };
     assert_eq!(
         render(&ServerMsg::RoomState(state), "Leo"),
@@ -185,6 +186,7 @@ fn answers_are_tagged_lines() {
         room: "#new".into(),
         topic: None,
         members: Vec::new(),
+        count: None,
     };
     assert_eq!(
         render(&ServerMsg::RoomState(empty), "Leo"),
@@ -199,6 +201,8 @@ fn answers_are_tagged_lines() {
                 server: server(),
             },
         ],
+        count: None,
+        next: None,
     };
     assert_eq!(
         render(&who, "Leo"),
@@ -291,6 +295,8 @@ fn escape_sequences_are_neutralised_everywhere() {
                 name: evil.into(),
                 server: server(),
             }],
+            count: None,
+            next: None,
         },
         ServerMsg::RoomsReply {
             rooms: vec![RoomInfo {
@@ -315,6 +321,7 @@ fn escape_sequences_are_neutralised_everywhere() {
                 name: evil.into(),
                 server: server(),
             }],
+            count: None,
         }),
     ];
     for frame in frames {

@@ -246,6 +246,7 @@ impl Translator {
                 if !notice {
                     self.chatty_out(ClientMsg::Who {
                         room: target.to_string(),
+                        after: None,
                     });
                     self.pending.push_back(Pending::Who {
                         mask: target.to_string(),
@@ -436,6 +437,7 @@ impl Translator {
                 None => {
                     self.chatty_out(ClientMsg::Who {
                         room: room.to_string(),
+                        after: None,
                     });
                     self.pending.push_back(Pending::Who {
                         mask: room.to_string(),

@@ -218,7 +218,7 @@ impl Translator {
                 old, new, server, ..
             } => self.renamed(&old, &new, server),
             ServerMsg::Topic { room, text, by, at } => self.topic_frame(room, text, by, at),
-            ServerMsg::WhoReply { room, members } => self.who_answered(room, members),
+            ServerMsg::WhoReply { room, members, .. } => self.who_answered(room, members),
             ServerMsg::RoomsReply { rooms } => self.rooms_answered(rooms),
             ServerMsg::WhoisReply {
                 name,

@@ -38,6 +38,7 @@ impl Translator {
         }
         self.chatty_out(ClientMsg::Who {
             room: room.to_string(),
+            after: None,
         });
         self.pending.push_back(Pending::Who {
             mask: room.to_string(),

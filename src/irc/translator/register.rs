@@ -128,6 +128,7 @@ impl Translator {
             room: LOBBY.to_string(),
             topic: None,
             members,
+            count: None,
         }));
         let gw = self.gw.clone();
         let me = self.me();

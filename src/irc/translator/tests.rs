@@ -233,6 +233,7 @@ pub(super) fn welcome(name: &str) -> ServerMsg {
                 name: name.into(),
                 server: server(),
             }],
+            count: None,
         }],
     }
 }

@@ -32,6 +32,7 @@ fn join_shows_topic_only_when_set_and_names_with_the_joiner() {
             name: "Ann Lee".into(),
             server: server(),
         }],
+        count: None,
     }));
     assert_eq!(
         out,
@@ -47,6 +48,7 @@ fn join_shows_topic_only_when_set_and_names_with_the_joiner() {
         room: "#ops".into(),
         topic: None,
         members: vec![],
+        count: None,
     }));
     assert_eq!(commands(&out), vec!["JOIN", "353", "366"]);
     // Our own `joined` after room_state shows nothing more.
@@ -242,7 +244,8 @@ fn privmsg_errors() {
     assert_eq!(
         rig.take_chatty(),
         vec![ClientMsg::Who {
-            room: "#elsewhere".into()
+            room: "#elsewhere".into(),
+            after: None,
         }]
     );
     let out = rig.frame(ServerMsg::Error {
@@ -256,6 +259,8 @@ fn privmsg_errors() {
     let out = rig.frame(ServerMsg::WhoReply {
         room: "#there".into(),
         members: vec![],
+        count: None,
+        next: None,
     });
     assert_eq!(
         out,
@@ -324,6 +329,7 @@ fn parts_quits_nicks_and_topics_of_others() {
         room: "#dev".into(),
         topic: None,
         members: vec![],
+        count: None,
     }));
     for room in ["#lobby", "#dev"] {
         let id = rig.id();

@@ -19,6 +19,7 @@ fn in_dev(rig: &mut Rig) {
             name: "Ann Lee".into(),
             server: other(),
         }],
+        count: None,
     }));
     rig.irc.clear();
 }
@@ -103,13 +104,16 @@ fn channel_queries_outside_the_room_ask_chatty() {
         rig.take_chatty(),
         vec![
             ClientMsg::Who {
-                room: "#far".into()
+                room: "#far".into(),
+                after: None,
             },
             ClientMsg::Who {
-                room: "#far".into()
+                room: "#far".into(),
+                after: None,
             },
             ClientMsg::Who {
-                room: "#far".into()
+                room: "#far".into(),
+                after: None,
             },
             ClientMsg::Rooms
         ]
@@ -121,6 +125,8 @@ fn channel_queries_outside_the_room_ask_chatty() {
     let out = rig.frame(ServerMsg::WhoReply {
         room: "#far".into(),
         members: members.clone(),
+        count: None,
+        next: None,
     });
     assert_eq!(
         out,
@@ -132,6 +138,8 @@ fn channel_queries_outside_the_room_ask_chatty() {
     let out = rig.frame(ServerMsg::WhoReply {
         room: "#far".into(),
         members,
+        count: None,
+        next: None,
     });
     assert_eq!(commands(&out), vec!["352", "315"]);
     let out = rig.frame(ServerMsg::Error {
@@ -346,6 +354,7 @@ fn history_is_replayed_without_chathistory_and_served_with_it() {
         room: "#dev".into(),
         topic: None,
         members: vec![],
+        count: None,
     }));
     let id = rig.id();
     let out = rig.frame(ServerMsg::History {
@@ -363,6 +372,7 @@ fn history_is_replayed_without_chathistory_and_served_with_it() {
         room: "#dev".into(),
         topic: None,
         members: vec![],
+        count: None,
     }));
     let old = rig.id();
     assert!(rig

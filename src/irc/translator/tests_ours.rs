@@ -37,6 +37,7 @@ fn our_part_nick_and_topic() {
         room: "#dev".into(),
         topic: None,
         members: vec![],
+        count: None,
     }));
     rig.take_chatty();
     assert_eq!(rig.lines(&["NICK Leo"]), Vec::<String>::new());

@@ -175,10 +175,13 @@ fn server_types_list_every_variant() {
             room: "#r".into(),
             topic: None,
             members: vec![],
+            count: None,
         }),
         ServerMsg::WhoReply {
             room: "#r".into(),
             members: vec![],
+            count: None,
+            next: None,
         },
         ServerMsg::RoomsReply { rooms: vec![] },
         ServerMsg::WhoisReply {

@@ -212,6 +212,7 @@ mod tests {
                 name: "Bob".into(),
                 server: s,
             }],
+            count: None,
         };
         for (rooms, web) in [
             (vec![], vec![]),

@@ -16,6 +16,8 @@ impl Room {
         Ok(ServerMsg::WhoReply {
             room: channel.name.clone(),
             members: members_of(channel),
+            count: None,
+            next: None,
         })
     }
 

@@ -147,6 +147,7 @@ impl Rooms {
             room: channel.name.clone(),
             topic: self.topic(key),
             members: members_of(channel),
+            count: None,
         })
     }
 

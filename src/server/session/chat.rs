@@ -48,7 +48,7 @@ impl Session {
                     self.answer(self.room.topic(&room));
                 }
             }
-            ClientMsg::Who { room } => {
+            ClientMsg::Who { room, .. } => {
                 if !self.rate_limited() {
                     self.answer(self.room.who(&room));
                 }

@@ -58,6 +58,7 @@ impl Chat {
                 at: 1,
             }),
             members: vec![self.member(&self.me)],
+            count: None,
         }
     }
 
@@ -196,9 +197,11 @@ impl Chat {
                     at: 1,
                 }]
             }
-            ClientMsg::Who { room } => vec![ServerMsg::WhoReply {
+            ClientMsg::Who { room, .. } => vec![ServerMsg::WhoReply {
                 room,
                 members: vec![self.member(ANN), self.member(&self.me)],
+                count: None,
+                next: None,
             }],
             ClientMsg::Rooms => {
                 let mut rooms = vec![RoomInfo {

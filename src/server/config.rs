@@ -64,6 +64,10 @@ pub struct ServerConfig {
     /// How many recent messages of a room a client sees when it joins
     /// (`#lobby`) or enters the room (0 = none).
     pub history_on_join: usize,
+    /// A room with more members than this is large: joins and leaves of
+    /// others are not shown there, and its members are listed a page at a
+    /// time on request (0 = no room is ever large). See PROTOCOL.md §17.11.
+    pub large_room: usize,
     /// Cluster membership; `None` runs a lone server with no UDP at all.
     pub cluster: Option<ClusterConfig>,
     /// Where this server serves the web client (`--http`), bound by the
@@ -88,6 +92,7 @@ impl Default for ServerConfig {
             tls: None,
             shutdown_grace: Duration::from_secs(3),
             history_on_join: 20,
+            large_room: super::room::DEFAULT_LARGE_ROOM,
             cluster: None,
             web_addr: None,
         }

@@ -160,6 +160,7 @@ impl Server {
         });
         let mut room = Room::new(id, advertised.to_string(), config.client_queue)
             .with_history(config.history_on_join)
+            .with_large_room(config.large_room)
             .with_admission(admission.clone())
             .with_web(web.map(|w| w.to_string()));
         if let Some((pending, local_tx)) = &cluster {

@@ -183,6 +183,11 @@ pub(in crate::cli) struct LimitArgs {
     /// (0 = none; at most 1000, the messages a server keeps per room).
     #[arg(long, value_name = "N", default_value_t = defaults().history_on_join)]
     pub(super) history: usize,
+    /// Rooms with more members than this are large: nobody is shown the
+    /// others' joins and leaves there, and members are listed on request
+    /// (`/who`), a page at a time (0 = never).
+    #[arg(long, value_name = "N", default_value_t = defaults().large_room)]
+    pub(super) large_room: usize,
     /// Most client connections at once (0 = no limit).
     #[arg(long, value_name = "N", default_value_t = defaults().max_connections)]
     pub(super) max_connections: usize,

@@ -103,6 +103,7 @@ pub(super) async fn serve(args: ServerArgs) -> i32 {
         keepalive: l.keepalive.0,
         idle_timeout: l.idle_timeout.0.max(l.keepalive.0),
         history_on_join: l.history,
+        large_room: l.large_room,
         join_timeout: l.join_timeout.0,
         max_connections: l.max_connections,
         max_per_ip: l.max_per_ip,

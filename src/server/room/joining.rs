@@ -115,7 +115,8 @@ impl Room {
             room: LOBBY,
             rooms: &rooms,
         };
-        let frame = match state.rooms.get(&lobby) {
+        // A large #lobby is not listed (`large`).
+        let frame = match state.rooms.get(&lobby).filter(|c| !c.large) {
             Some(channel) => welcome_frame(&welcome, &channel.members),
             None => welcome_frame(&welcome, &Default::default()),
         };

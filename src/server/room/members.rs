@@ -139,7 +139,7 @@ impl RoomState {
         for room in member.rooms.clone() {
             if let Some(spelled) = self.rooms.name(&room) {
                 let frame = joined_frame(id, &name, server, spelled);
-                self.fan_out(&room, &frame, false, None);
+                self.fan_presence(&room, &frame, &name, server, None);
             }
         }
     }
@@ -229,13 +229,13 @@ impl RoomState {
                     LeaveReason::NameConflict,
                     spelled,
                 );
-                self.fan_out(room, &frame, false, None);
+                self.fan_presence(room, &frame, &old.name, old.server, None);
             }
         }
         for room in now.difference(&old.rooms) {
             if let Some(spelled) = self.rooms.name(room) {
                 let frame = joined_frame(id, &name, id.origin, spelled);
-                self.fan_out(room, &frame, false, None);
+                self.fan_presence(room, &frame, &name, id.origin, None);
             }
         }
     }

@@ -29,6 +29,7 @@ mod enter;
 mod frames;
 mod history;
 mod joining;
+mod large;
 mod members;
 mod nick;
 mod private;
@@ -44,7 +45,9 @@ mod topics;
 pub use dedupe::{ClientId, DEDUPE_WINDOW};
 pub use history::{MAX_HISTORIES, MAX_LINES, RECENT_MESSAGES};
 pub use joining::Joining;
+pub use queries::WHO_PAGE;
 pub use queue::{frame_queue, FrameReceiver, FrameSender, Pusher, Wakes};
+pub use rooms::DEFAULT_LARGE_ROOM;
 pub use say::ChatLine;
 
 use state::{Conn, IdHash, RoomState};
@@ -211,6 +214,13 @@ impl Room {
         self
     }
 
+    /// Makes rooms with more than `members` members large (0: never; see
+    /// `large`).
+    pub fn with_large_room(self, members: usize) -> Self {
+        self.lock().rooms.large_above = members;
+        self
+    }
+
     /// Sends every local event, numbered, to the relay.
     pub fn with_relay(self, relay: mpsc::UnboundedSender<(u64, ChatEvent)>) -> Self {
         self.lock().relay = Some(relay);
@@ -355,7 +365,10 @@ impl Room {
     /// Ends an operation: evicts whoever overflowed, then wakes the writers
     /// that were given frames.
     fn finish(&self, state: &mut RoomState) {
+        state.refresh_flipped();
         self.settle(state);
+        // Evictions change rooms too.
+        state.refresh_flipped();
         state.wakes.wake_all();
     }
 

@@ -71,7 +71,9 @@ impl RoomState {
                 }
                 if slot.v2 {
                     v2.push(c);
-                } else if key == lobby {
+                } else if key == lobby && !channel.large {
+                    // Version 1 sees a nick change as a leave and a join,
+                    // which a large room does not show.
                     v1.push(c);
                 }
             }

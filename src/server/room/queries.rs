@@ -1,23 +1,53 @@
 //! The questions a client may ask: `who`, `rooms`, `whois` and `status`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
-use super::rooms::members_of;
 use super::{Room, RoomError};
 use crate::net::ClusterView;
 use crate::protocol::validate::name_key;
-use crate::protocol::{ServerId, ServerInfo, ServerMsg, StatusReport};
+use crate::protocol::{Member, ServerId, ServerInfo, ServerMsg, StatusReport};
+
+/// The most members one `who_reply` lists.
+pub const WHO_PAGE: usize = 500;
 
 impl Room {
-    /// `who_reply` for `room`: its members, by name.
+    /// `who_reply` for `room`: its members, by name (the first page).
     pub fn who(&self, room: &str) -> Result<ServerMsg, RoomError> {
+        self.who_page(room, None)
+    }
+
+    /// `who_reply` for `room`: at most [`WHO_PAGE`] of its members, by
+    /// name, after `after` if given. A large room's reply, or one with
+    /// more to follow, says how many members there are (`count`), and
+    /// `next` is the `after` that asks for the rest.
+    pub fn who_page(&self, room: &str, after: Option<&str>) -> Result<ServerMsg, RoomError> {
         let state = self.lock();
         let channel = state.existing_room(room)?;
+        let from = match after {
+            Some(after) => Bound::Excluded(after),
+            None => Bound::Unbounded,
+        };
+        let mut page = channel.members.range::<str, _>((from, Bound::Unbounded));
+        let members: Vec<Member> = page
+            .by_ref()
+            .take(WHO_PAGE)
+            .map(|(name, &server)| Member {
+                name: name.clone(),
+                server,
+            })
+            .collect();
+        let more = page.next().is_some();
+        let next = more
+            .then(|| members.last().map(|m| m.name.clone()))
+            .flatten();
+        let count =
+            (channel.large || more || after.is_some()).then_some(channel.members.len() as u32);
         Ok(ServerMsg::WhoReply {
             room: channel.name.clone(),
-            members: members_of(channel),
-            count: None,
-            next: None,
+            members,
+            count,
+            next,
         })
     }
 

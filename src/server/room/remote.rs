@@ -261,14 +261,14 @@ impl RoomState {
                 }
                 if let Some(spelled) = self.rooms.name(&room_key) {
                     let frame = joined_frame(id, &name, origin, spelled);
-                    self.fan_out(&room_key, &frame, false, None);
+                    self.fan_presence(&room_key, &frame, &name, origin, None);
                 }
             }
         }
         for room_key in held.difference(&listed_keys) {
             if let Some(spelled) = self.rooms.name(room_key) {
                 let frame = left_frame(id, &name, origin, LeaveReason::Unknown, spelled);
-                self.fan_out(room_key, &frame, false, None);
+                self.fan_presence(room_key, &frame, &name, origin, None);
             }
             self.rooms.remove(room_key, &name, None);
             if let Some(member) = self.remote.get_mut(key) {

@@ -17,6 +17,10 @@ use crate::protocol::validate::name_key;
 use crate::protocol::{Member, RoomInfo, ServerId, TopicInfo, LOBBY};
 use crate::relay::TopicBook;
 
+/// The default `--large-room`: like Discord's "large guild" threshold, a
+/// room where every join shown to everyone would be noise and O(N²).
+pub const DEFAULT_LARGE_ROOM: usize = 200;
+
 /// One room.
 #[derive(Debug)]
 pub(super) struct Channel {
@@ -26,6 +30,9 @@ pub(super) struct Channel {
     pub(super) members: BTreeMap<String, ServerId>,
     /// Its local members: where its frames go.
     pub(super) local: HashMap<ConnId, Slot, IdHash>,
+    /// Large (see `large`): joins and leaves of others are not shown, and
+    /// its members are listed only on request.
+    pub(super) large: bool,
 }
 
 /// A local member of a room: its queue, and whether it speaks version 2.
@@ -45,6 +52,11 @@ pub(super) struct Rooms {
     lobby: String,
     pub(super) history: Histories,
     pub(super) topics: TopicBook,
+    /// A room with more members than this is large (0: never).
+    pub(super) large_above: usize,
+    /// Rooms (by key) that became large or stopped being large during the
+    /// current operation: their local members are told at its end.
+    pub(super) flipped: Vec<String>,
 }
 
 impl Default for Rooms {
@@ -55,6 +67,8 @@ impl Default for Rooms {
             lobby: name_key(LOBBY),
             history: Histories::default(),
             topics: TopicBook::default(),
+            large_above: DEFAULT_LARGE_ROOM,
+            flipped: Vec::new(),
         }
     }
 }
@@ -104,6 +118,7 @@ impl Rooms {
                 name: room.to_string(),
                 members: BTreeMap::new(),
                 local: HashMap::default(),
+                large: false,
             };
             self.channels.insert(key.to_string(), channel);
         }
@@ -111,6 +126,9 @@ impl Rooms {
             channel.members.insert(name.to_string(), server);
             if let Some((conn, slot)) = local {
                 channel.local.insert(conn, slot);
+            }
+            if channel.flip(self.large_above) {
+                self.flipped.push(key.to_string());
             }
         }
     }
@@ -128,6 +146,8 @@ impl Rooms {
             if let Some(gone) = self.channels.remove(key) {
                 self.keys.remove(&gone.name);
             }
+        } else if channel.flip(self.large_above) {
+            self.flipped.push(key.to_string());
         }
     }
 
@@ -143,11 +163,16 @@ impl Rooms {
     /// The room as a member entering it finds it.
     pub(super) fn view(&self, key: &str) -> Option<RoomView> {
         let channel = self.channels.get(key)?;
+        let (members, count) = if channel.large {
+            (Vec::new(), Some(channel.members.len() as u32))
+        } else {
+            (members_of(channel), None)
+        };
         Some(RoomView {
             room: channel.name.clone(),
             topic: self.topic(key),
-            members: members_of(channel),
-            count: None,
+            members,
+            count,
         })
     }
 

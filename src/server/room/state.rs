@@ -202,20 +202,21 @@ impl RoomState {
         match event {
             ChatEvent::Joined { name } => {
                 let lobby = self.rooms.lobby().to_string();
-                self.fan_out(&lobby, &joined_frame(id, name, server, LOBBY), false, None);
+                let frame = joined_frame(id, name, server, LOBBY);
+                self.fan_presence(&lobby, &frame, name, server, None);
             }
             ChatEvent::Left { name, reason } => self.show_left(id, server, name, *reason),
             ChatEvent::Entered { name, room } => {
                 let key = self.rooms.key_of(room).into_owned();
                 let room = self.rooms.name(&key).unwrap_or(room);
                 let frame = joined_frame(id, name, server, room);
-                self.fan_out(&key, &frame, false, None);
+                self.fan_presence(&key, &frame, name, server, None);
             }
             ChatEvent::Parted { name, room } => {
                 let key = self.rooms.key_of(room).into_owned();
                 let room = self.rooms.name(&key).unwrap_or(room);
                 let frame = left_frame(id, name, server, LeaveReason::Leave, room);
-                self.fan_out(&key, &frame, false, None);
+                self.fan_presence(&key, &frame, name, server, None);
             }
             ChatEvent::Message {
                 from,
@@ -268,7 +269,7 @@ impl RoomState {
                 continue;
             };
             let frame = left_frame(id, name, server, reason, room);
-            self.fan_out(key, &frame, false, except);
+            self.fan_presence(key, &frame, name, server, except);
         }
         if let (true, LeaveReason::Leave, Some(conn)) = (rooms.is_empty(), reason, conn) {
             self.push(conn, left_frame(id, name, server, reason, LOBBY));

@@ -48,9 +48,9 @@ impl Session {
                     self.answer(self.room.topic(&room));
                 }
             }
-            ClientMsg::Who { room, .. } => {
+            ClientMsg::Who { room, after } => {
                 if !self.rate_limited() {
-                    self.answer(self.room.who(&room));
+                    self.answer(self.room.who_page(&room, after.as_deref()));
                 }
             }
             ClientMsg::Rooms => {

@@ -9,6 +9,7 @@ use crate::protocol::{decode, MessageId, ServerMsg, LOBBY};
 
 mod consistency;
 mod convergence;
+mod large;
 mod nick;
 mod private;
 mod resync;

@@ -24,6 +24,7 @@ const state = {
   lastSeen: new Map(), // origin hex -> newest seq of message/history
   shown: new Set(), // "origin#seq" of every line on screen
   rooms: new Set(), // rooms we are in
+  quietWho: new Set(), // rooms (lower case) whose next who_reply fills the sidebar only
   held: null, // our own message frame, waiting for its ack (12.5)
   keepaliveMs: 15000,
   lastHeard: 0,
@@ -244,7 +245,7 @@ function receive(msg) {
       send({ type: "pong", nonce: msg.nonce });
       break;
     case "who_reply":
-      view.line(view.active || msg.room, { text: msg.room + ": " + msg.members.map((m) => m.name).join(", "), kind: "event" });
+      onWhoReply(msg);
       break;
     case "rooms_reply":
       view.line(view.active || "#lobby", { text: "rooms: " + msg.rooms.map((r) => r.room + " (" + r.members + ")").join(", "), kind: "event" });
@@ -286,8 +287,22 @@ function onWelcome(msg) {
 
 function onRoomState(msg) {
   const conv = view.conv(msg.room);
+  const pending = state.pendingShow && state.pendingShow.toLowerCase() === msg.room.toLowerCase();
+  // Unasked, for a room we are in: it became large, or small again.
+  if (state.rooms.has(msg.room) && !pending && state.joined && (conv.count != null) !== (msg.count != null)) {
+    const text = msg.count != null
+      ? "now has " + msg.count + " members: joins and leaves are no longer shown (/who lists them)"
+      : "has " + msg.members.length + " members again: joins and leaves are shown again";
+    view.line(msg.room, { text: msg.room + " " + text, kind: "event" });
+  }
   state.rooms.add(msg.room);
+  conv.count = msg.count != null ? msg.count : null;
   conv.members = new Map(msg.members.map((m) => [m.name, m.server]));
+  // A large room lists nobody: the sidebar shows its first page.
+  if (conv.count != null) {
+    state.quietWho.add(msg.room.toLowerCase());
+    send({ type: "who", room: msg.room });
+  }
   view.setTopic(msg.room, msg.topic ? msg.topic.text : "");
   if (msg.room === view.active) view.renderMembers();
   // A room we asked to enter is shown once its state arrives.
@@ -295,6 +310,21 @@ function onRoomState(msg) {
     state.pendingShow = null;
     view.show(msg.room);
   }
+}
+
+/// A page of members: asked by the page itself for a large room's sidebar
+/// (not shown as a line), or by /who.
+function onWhoReply(msg) {
+  const conv = view.conv(msg.room);
+  const quiet = state.quietWho.delete(msg.room.toLowerCase());
+  if (conv.count != null) {
+    for (const m of msg.members) conv.members.set(m.name, m.server);
+    if (msg.room === view.active) view.renderMembers();
+  }
+  if (quiet) return;
+  let text = msg.room + ": " + msg.members.map((m) => m.name).join(", ");
+  if (msg.count != null) text += " (" + msg.members.length + " of " + msg.count + " shown" + (msg.next ? "; /who " + msg.room + " " + msg.next + " for more)" : ")");
+  view.line(view.active || msg.room, { text, kind: "event" });
 }
 
 function onLeft(msg) {
@@ -433,9 +463,14 @@ function typed(line) {
     case "topic":
       if (key.startsWith("#")) send({ type: "topic", room: key, text: rest });
       break;
-    case "who":
-      send({ type: "who", room: arg || key });
+    case "who": {
+      // /who, /who #room, /who #room NAME (the members after NAME).
+      const first = arg.split(/\s+/)[0];
+      const room = first.startsWith("#") ? first : key;
+      const after = first.startsWith("#") ? arg.slice(first.length).trim().replace(/^"(.*)"$/, "$1") : "";
+      send(after ? { type: "who", room, after } : { type: "who", room });
       break;
+    }
     case "rooms":
       send({ type: "rooms" });
       break;

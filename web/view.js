@@ -135,6 +135,11 @@ class View {
     list.replaceChildren();
     const conv = this.active && this.convs.get(this.active);
     if (!conv) return;
+    if (conv.count != null) {
+      // A large room: its count, and the members the page has listed.
+      const note = el("li", "count", conv.count + " members (large room; " + conv.members.size + " listed)");
+      list.appendChild(note);
+    }
     const names = [...conv.members.keys()].sort((a, b) => a.localeCompare(b));
     for (const name of names) {
       const item = el("li", name === this.myName ? "self" : "");

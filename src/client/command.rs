@@ -40,7 +40,7 @@ pub enum Command {
         text: Option<String>,
     },
     /// `/who [#room]`: who is in a room.
-    Who(Option<String>),
+    Who(Option<String>, Option<String>),
     /// `/rooms`: every room with a member.
     Rooms,
     /// `/whois NAME`: where a member is.
@@ -65,7 +65,7 @@ pub const HELP: &[&str] = &[
     "/me text            an action in the active room: * Leo waves",
     "/nick NAME          change your name",
     "/topic [#room] [text]  show a room's topic, or set it (-delete clears it)",
-    "/who [#room]        who is in a room, and on which server",
+    "/who [#room [NAME]] who is in a room, and on which server (after NAME: the next page)",
     "/rooms              every room with members",
     "/whois NAME         where someone is",
     "/quit or exit       leave the chat",
@@ -105,7 +105,7 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
             Some(room) => Ok(Command::Switch(checked_room(room)?)),
             None => usage("/switch #room"),
         },
-        "who" => Ok(Command::Who(optional_room(args, "/who [#room]")?)),
+        "who" => who(args),
         "msg" => {
             let Some((to, text)) = addressee(args) else {
                 return usage("/msg NAME text");
@@ -152,6 +152,27 @@ fn optional_room(args: &str, usage: &str) -> Result<Option<String>, Refusal> {
         Some(room) => Ok(Some(checked_room(room)?)),
         None => Err(format!("usage: {usage}")),
     }
+}
+
+/// `/who`, `/who #room`, and `/who #room NAME` for the members after
+/// `NAME` (the next page of a large room, as the last page said).
+fn who(args: &str) -> Result<Command, Refusal> {
+    const USAGE: &str = "usage: /who [#room [NAME]]";
+    if args.is_empty() {
+        return Ok(Command::Who(None, None));
+    }
+    let (room, after) = match args.find(char::is_whitespace) {
+        Some(at) => (&args[..at], Some(unquoted(args[at..].trim()))),
+        None => (args, None),
+    };
+    if !room.starts_with('#') {
+        return Err(USAGE.into());
+    }
+    let after = after
+        .filter(|a| !a.is_empty())
+        .map(checked_name)
+        .transpose()?;
+    Ok(Command::Who(Some(checked_room(room)?), after))
 }
 
 /// `/topic`, `/topic #room`, `/topic text`, `/topic #room text`: a first
@@ -304,15 +325,23 @@ mod tests {
         assert_eq!(ok("/part"), Command::Part(None));
         assert_eq!(ok("/part #dev"), Command::Part(Some("#dev".into())));
         assert_eq!(ok("/switch #lobby"), Command::Switch("#lobby".into()));
-        assert_eq!(ok("/who"), Command::Who(None));
-        assert_eq!(ok("/who #dev"), Command::Who(Some("#dev".into())));
+        assert_eq!(ok("/who"), Command::Who(None, None));
+        assert_eq!(ok("/who #dev"), Command::Who(Some("#dev".into()), None));
+        assert_eq!(
+            ok("/who #dev Ann"),
+            Command::Who(Some("#dev".into()), Some("Ann".into()))
+        );
+        assert_eq!(
+            ok("/who #dev \"Ann Lee\""),
+            Command::Who(Some("#dev".into()), Some("Ann Lee".into()))
+        );
         assert_eq!(ok("/rooms"), Command::Rooms);
         assert_eq!(ok("/help"), Command::Help);
         assert_eq!(refused("/join"), "usage: /join #room");
         assert_eq!(refused("/join #a #b"), "usage: /join #room");
         assert_eq!(refused("/switch"), "usage: /switch #room");
         assert_eq!(refused("/part #a #b"), "usage: /part [#room]");
-        assert_eq!(refused("/who #a b"), "usage: /who [#room]");
+        assert_eq!(refused("/who a b"), "usage: /who [#room [NAME]]");
         assert_eq!(refused("/rooms #dev"), "usage: /rooms");
     }
 

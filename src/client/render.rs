@@ -76,7 +76,12 @@ pub fn render(msg: &ServerMsg, me: &str) -> Vec<String> {
         ServerMsg::Shutdown { reason, .. } => format!("[SERVER] {}", clean(reason)),
         ServerMsg::Notice { text } => format!("[SERVER] {}", clean(text)),
         ServerMsg::RoomState(state) => return replies::room_state(state),
-        ServerMsg::WhoReply { room, members, .. } => return replies::who(room, members),
+        ServerMsg::WhoReply {
+            room,
+            members,
+            count,
+            next,
+        } => return replies::who(room, members, *count, next.as_deref()),
         ServerMsg::RoomsReply { rooms } => return replies::rooms(rooms),
         ServerMsg::WhoisReply {
             name,

@@ -28,11 +28,20 @@ fn count(n: usize, what: &str) -> String {
 /// The room as the member entering it finds it.
 pub fn room_state(state: &RoomState) -> Vec<String> {
     let room = clean(&state.room);
-    let names: Vec<String> = state.members.iter().map(|m| clean(&m.name)).collect();
-    let mut line = format!("[ROOM] {room} has {}", count(names.len(), "member"));
-    if !names.is_empty() {
-        line = format!("{line}: {}", names.join(", "));
-    }
+    let line = if let Some(n) = state.count {
+        format!(
+            "[ROOM] {room} has {} (a large room: joins and leaves are not shown; /who lists them)",
+            count(n as usize, "member")
+        )
+    } else {
+        let names: Vec<String> = state.members.iter().map(|m| clean(&m.name)).collect();
+        let line = format!("[ROOM] {room} has {}", count(names.len(), "member"));
+        if names.is_empty() {
+            line
+        } else {
+            format!("{line}: {}", names.join(", "))
+        }
+    };
     let mut lines = vec![line];
     if let Some(topic) = &state.topic {
         lines.push(topic_line(&state.room, &topic.text, &topic.by));
@@ -40,18 +49,47 @@ pub fn room_state(state: &RoomState) -> Vec<String> {
     lines
 }
 
-/// Who is in `room`, and where.
-pub fn who(room: &str, members: &[Member]) -> Vec<String> {
+/// A room already entered became large, or small again (the server's
+/// unasked `room_state`).
+pub fn room_resized(state: &RoomState) -> String {
+    let room = clean(&state.room);
+    match state.count {
+        Some(n) => format!(
+            "[ROOM] {room} now has {}: joins and leaves are no longer shown (/who lists them)",
+            count(n as usize, "member")
+        ),
+        None => format!(
+            "[ROOM] {room} has {} again: joins and leaves are shown again",
+            count(state.members.len(), "member")
+        ),
+    }
+}
+
+/// Who is in `room`, and where: one page of a large room (`count` in all,
+/// `next` the name to continue after).
+pub fn who(room: &str, members: &[Member], total: Option<u32>, next: Option<&str>) -> Vec<String> {
+    let spelled = room;
     let room = clean(room);
-    let mut lines = vec![format!(
-        "[WHO] {room} has {}",
-        count(members.len(), "member")
-    )];
+    let total = total.map_or(members.len(), |n| n as usize);
+    let mut lines = vec![format!("[WHO] {room} has {}", count(total, "member"))];
     lines.extend(
         members
             .iter()
             .map(|m| format!("[WHO] {room}: {} on {}", clean(&m.name), m.server.short())),
     );
+    if let Some(next) = next {
+        let after = if next.contains(char::is_whitespace) {
+            format!("\"{next}\"")
+        } else {
+            next.to_string()
+        };
+        lines.push(format!(
+            "[WHO] {room}: {} shown; /who {} {} lists the next ones",
+            members.len(),
+            clean(spelled),
+            clean(&after)
+        ));
+    }
     lines
 }
 

@@ -187,19 +187,34 @@ impl Client {
         }
     }
 
-    /// Who is in `room`, and on which server.
+    /// Who is in `room`, and on which server: every page of a large room.
     pub async fn who(&mut self, room: &str) -> Result<Vec<Member>, ClientError> {
         self.require_rooms()?;
-        self.send_msg(&ClientMsg::Who {
-            room: room.into(),
-            after: None,
-        })
-        .await?;
-        match self.next_answer().await? {
-            ServerMsg::WhoReply {
-                room: r, members, ..
-            } if same(&r, room) => Ok(members),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            self.send_msg(&ClientMsg::Who {
+                room: room.into(),
+                after: after.take(),
+            })
+            .await?;
+            match self.next_answer().await? {
+                ServerMsg::WhoReply {
+                    room: r,
+                    members,
+                    next,
+                    ..
+                } if same(&r, room) => {
+                    // A page that lists nobody ends it, whatever it says.
+                    let next = next.filter(|_| !members.is_empty());
+                    all.extend(members);
+                    match next {
+                        Some(next) => after = Some(next),
+                        None => return Ok(all),
+                    }
+                }
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
         }
     }
 

@@ -105,6 +105,12 @@ impl Rooms {
         self.active = Some(self.spelled(room));
     }
 
+    /// Whether a `room_state` for `room` is news of a room the member is
+    /// already in (it became large or small), not the answer to an entry.
+    pub fn is_refresh(&self, room: &str) -> bool {
+        self.has(room) && !self.entering.iter().any(|e| same_room(&e.room, room))
+    }
+
     /// The server answered an entry with the room's state: the member is
     /// in it. A room entered without asking (none was pending) becomes
     /// active too, as the last one entered.

@@ -10,7 +10,7 @@ use super::connect::{connect_first, join, NotJoined, Servers};
 use super::console::Console;
 use super::link::{Conn, Link};
 use super::render::clean;
-use super::replies::topic_line;
+use super::replies::{self, topic_line};
 use super::Connector;
 
 pub use super::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};
@@ -78,6 +78,9 @@ async fn start(
         connector,
     };
     for room in &welcome.rooms {
+        if room.count.is_some() {
+            console.print(&replies::room_state(room)[0]);
+        }
         if let Some(topic) = &room.topic {
             console.print(&topic_line(&room.room, &topic.text, &topic.by));
         }

@@ -9,6 +9,7 @@ use crate::client::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERV
 use crate::client::link::Conn;
 use crate::client::names::NameError;
 use crate::client::render::{clean, render, said, Place};
+use crate::client::replies;
 use crate::client::rooms::Rooms;
 use crate::client::seen::Scope;
 use crate::protocol::{ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg};
@@ -133,6 +134,11 @@ impl Chat<'_> {
             } => {
                 self.names.nick(old, new);
                 self.print_all(&msg);
+            }
+            ServerMsg::RoomState(ref state) if self.rooms.is_refresh(&state.room) => {
+                // A room we are in became large or small again: no
+                // history follows, and the active room stays.
+                self.console.print(&replies::room_resized(state));
             }
             ServerMsg::RoomState(ref state) => {
                 self.rooms.entered(&state.room);

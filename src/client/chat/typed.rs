@@ -106,9 +106,9 @@ impl Chat<'_> {
                 let room = self.rooms.target(room.as_deref())?;
                 self.outbox.request(ClientMsg::Topic { room, text });
             }
-            Command::Who(room) => {
+            Command::Who(room, after) => {
                 let room = self.rooms.target(room.as_deref())?;
-                self.outbox.request(ClientMsg::Who { room, after: None });
+                self.outbox.request(ClientMsg::Who { room, after });
             }
             Command::Rooms => self.outbox.request(ClientMsg::Rooms),
             Command::Whois(name) => self.outbox.request(ClientMsg::Whois { name }),

@@ -1,0 +1,224 @@
+//! Large rooms with the real binary: two `chatty server` processes with
+//! `--large-room 4`, clustered on loopback (their own multicast group port),
+//! a terminal client (through pipes) and library clients. The room turns
+//! large and the terminal says so; a join storm of 300 clients on both
+//! servers while the terminal types costs each joiner one `joined` (its
+//! own), evicts nobody, and loses no typed line; `/who` pages list
+//! everyone; when the room shrinks, joins are shown again.
+
+mod common;
+
+use std::time::Duration;
+
+use chatty::client::Client;
+use chatty::protocol::ServerMsg;
+use common::free_udp_port;
+use common::proc::{loopback_server, spawn, Process, DEADLINE};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+const STORM: usize = 300;
+
+async fn person(addr: &str, name: &str) -> Process {
+    let mut p = spawn(&["client", addr, "--name", name]);
+    let greeting = format!(" as {name}; ");
+    p.until_match("the greeting", |l| {
+        l.starts_with("[SERVER] connected to") && l.contains(&greeting)
+    })
+    .await
+    .expect("connected");
+    p
+}
+
+async fn sees(p: &mut Process, seen: &mut Vec<String>, want: &str) {
+    let lines = p
+        .until(want)
+        .await
+        .unwrap_or_else(|e| panic!("never saw {want:?} (after {seen:?}): {e:#}"));
+    seen.extend(lines);
+}
+
+async fn member(addr: &str, name: &str) -> Client {
+    let mut c = Client::connect(addr).await.expect("connect");
+    c.join(name).await.expect("join");
+    c
+}
+
+/// What one storm client saw until told to stop.
+#[derive(Debug, Default)]
+struct Seen {
+    joined: Vec<String>,
+    left: usize,
+    refreshes: usize,
+    ended: Option<String>,
+}
+
+/// Joins `name` on `addr` and reads everything until `stop`.
+fn storm_client(addr: String, name: String, stop: CancellationToken) -> JoinHandle<Seen> {
+    tokio::spawn(async move {
+        let mut seen = Seen::default();
+        let mut client = match Client::connect(&addr).await {
+            Ok(c) => c,
+            Err(e) => {
+                seen.ended = Some(format!("connect: {e}"));
+                return seen;
+            }
+        };
+        if let Err(e) = client.join(&name).await {
+            seen.ended = Some(format!("join: {e}"));
+            return seen;
+        }
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => break,
+                msg = client.recv() => msg,
+            };
+            match msg {
+                Ok(Some(ServerMsg::Joined { name, .. })) => seen.joined.push(name),
+                Ok(Some(ServerMsg::Left { .. })) => seen.left += 1,
+                Ok(Some(ServerMsg::RoomState(_))) => seen.refreshes += 1,
+                Ok(Some(ServerMsg::Error { code, text, .. })) => {
+                    seen.ended = Some(format!("error {code:?}: {text}"));
+                    break;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    seen.ended = Some("EOF".into());
+                    break;
+                }
+                Err(e) => {
+                    seen.ended = Some(format!("{e}"));
+                    break;
+                }
+            }
+        }
+        seen
+    })
+}
+
+/// Polls `who #lobby` on `addr` until it lists `n` members.
+async fn lobby_reaches(addr: &str, n: usize) {
+    let mut asker = Client::connect(addr).await.expect("connect");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let names = asker.who("#lobby").await.expect("who");
+        if names.len() == n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} lists {} of {n} members",
+            names.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_room_hides_joins_survives_a_storm_and_shrinks_back() {
+    let group = free_udp_port();
+    let flags = [
+        "--large-room",
+        "4",
+        "--max-per-ip",
+        "0",
+        "--rate-limit",
+        "0",
+    ];
+    let s1 = loopback_server(group, &flags).await;
+    let s2 = loopback_server(group, &flags).await;
+    let (a1, a2) = (s1.addr().to_string(), s2.addr().to_string());
+    let mut seen = Vec::new();
+
+    let mut ann = person(&a1, "Ann").await;
+    let mut bob = member(&a2, "Bob").await;
+    sees(&mut ann, &mut seen, "[JOIN] Bob joined the chat").await;
+    let cy = member(&a1, "Cy").await;
+    sees(&mut ann, &mut seen, "[JOIN] Cy joined the chat").await;
+    let dee = member(&a2, "Dee").await;
+    sees(&mut ann, &mut seen, "[JOIN] Dee joined the chat").await;
+
+    // The fifth member makes #lobby large (5 > 4): Ann is told, and Eve's
+    // join is not shown — checked once a later line of Eve's has arrived.
+    let mut eve = member(&a2, "Eve").await;
+    sees(
+        &mut ann,
+        &mut seen,
+        "[ROOM] #lobby now has 5 members: joins and leaves are no longer shown (/who lists them)",
+    )
+    .await;
+    eve.say("hi from Eve").await.expect("say");
+    sees(&mut ann, &mut seen, "[Eve] hi from Eve").await;
+    assert!(
+        !seen.iter().any(|l| l.contains("Eve joined")),
+        "Eve's join shown in a large room: {seen:?}"
+    );
+
+    // A join storm on both servers while Ann types.
+    let stop = CancellationToken::new();
+    let storm: Vec<JoinHandle<Seen>> = (0..STORM)
+        .map(|i| {
+            let addr = if i % 2 == 0 { &a1 } else { &a2 };
+            storm_client(addr.clone(), format!("storm{i:03}"), stop.clone())
+        })
+        .collect();
+    for n in 0..20 {
+        ann.write(&format!("typing during the storm {n}\n"))
+            .await
+            .expect("typed");
+    }
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let text = match common::wait_for(
+            &mut bob,
+            "Ann's lines",
+            |m| matches!(m, ServerMsg::Message { from, .. } if from == "Ann"),
+        )
+        .await
+        {
+            ServerMsg::Message { text, .. } => text,
+            _ => unreachable!(),
+        };
+        got.push(text);
+    }
+    let expected: Vec<String> = (0..20)
+        .map(|n| format!("typing during the storm {n}"))
+        .collect();
+    assert_eq!(got, expected, "every typed line once, in order");
+
+    // Everyone is in, on both servers; Ann's /who says so.
+    let total = STORM + 5;
+    lobby_reaches(&a1, total).await;
+    lobby_reaches(&a2, total).await;
+    ann.write("/who\n").await.expect("typed");
+    sees(
+        &mut ann,
+        &mut seen,
+        &format!("[WHO] #lobby has {total} members"),
+    )
+    .await;
+
+    stop.cancel();
+    for task in storm {
+        let s = task.await.expect("storm client");
+        assert_eq!(s.ended, None, "a storm client was cut off: {s:?}");
+        assert_eq!(s.joined.len(), 1, "a joiner hears only its own join: {s:?}");
+        assert_eq!(s.left, 0, "{s:?}");
+        assert!(s.refreshes <= 1, "{s:?}");
+    }
+
+    // Everyone but Ann and Bob goes: at 2 (half the limit) #lobby is small
+    // again, and the next join is shown.
+    drop((cy, dee, eve));
+    lobby_reaches(&a1, 2).await;
+    sees(
+        &mut ann,
+        &mut seen,
+        "[ROOM] #lobby has 2 members again: joins and leaves are shown again",
+    )
+    .await;
+    let _fay = member(&a2, "Fay").await;
+    sees(&mut ann, &mut seen, "[JOIN] Fay joined the chat").await;
+    drop(s1);
+    drop(s2);
+}

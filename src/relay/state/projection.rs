@@ -21,13 +21,46 @@ pub(crate) struct SnapshotPart {
     pub(crate) topics: Vec<TopicEntry>,
 }
 
-/// The local members (name → room key → room as spelled) and known topics.
+/// The local members (name → their rooms) and known topics.
 #[derive(Debug, Default)]
 pub(crate) struct Projection {
-    members: BTreeMap<String, BTreeMap<String, String>>,
+    members: BTreeMap<String, MemberRooms>,
     topics: TopicBook,
     /// Counts the changes to `topics`, so a snapshot can tell it is behind.
     pub(crate) topics_seen: u64,
+}
+
+/// A member's rooms, by key, each as spelled: at most 32, so a sorted
+/// vector, not a tree (a tree node per member was ~0.5 KiB of every idle
+/// client).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct MemberRooms(Vec<(String, String)>);
+
+impl MemberRooms {
+    /// Just `#lobby`, as a member is on joining.
+    fn lobby() -> MemberRooms {
+        static LOBBY_KEY: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| name_key(LOBBY));
+        MemberRooms(vec![(LOBBY_KEY.clone(), LOBBY.to_string())])
+    }
+
+    fn insert(&mut self, key: String, room: &str) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&key)) {
+            Ok(at) => self.0[at].1 = room.to_string(),
+            Err(at) => self.0.insert(at, (key, room.to_string())),
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Ok(at) = self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            self.0.remove(at);
+        }
+    }
+
+    /// The rooms as spelled, in key order.
+    fn spelled(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(_, room)| room)
+    }
 }
 
 /// Encoded size of a member entry's fixed part beyond its name: the entry's
@@ -44,15 +77,14 @@ impl Projection {
     pub(crate) fn apply_local(&mut self, me: ServerId, event: &ChatEvent) {
         match event {
             ChatEvent::Joined { name } => {
-                let lobby = BTreeMap::from([(name_key(LOBBY), LOBBY.to_string())]);
-                self.members.insert(name.clone(), lobby);
+                self.members.insert(name.clone(), MemberRooms::lobby());
             }
             ChatEvent::Left { name, .. } => {
                 self.members.remove(name);
             }
             ChatEvent::Entered { name, room } => {
                 if let Some(rooms) = self.members.get_mut(name) {
-                    rooms.insert(name_key(room), room.clone());
+                    rooms.insert(name_key(room), room);
                 }
             }
             ChatEvent::Parted { name, room } => {
@@ -107,7 +139,7 @@ impl Projection {
         for (name, rooms) in &self.members {
             out.make_room(MEMBER_OVERHEAD + name.len());
             out.start_member(name);
-            for room in rooms.values() {
+            for room in rooms.spelled() {
                 let size = ROOM_OVERHEAD + room.len();
                 if out.used + size > SNAPSHOT_PART_BYTES {
                     out.next_part();

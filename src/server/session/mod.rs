@@ -17,7 +17,7 @@ use bytes::BytesMut;
 use futures_util::{FutureExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{interval_at, sleep_until, Instant, MissedTickBehavior};
+use tokio::time::{sleep_until, Instant};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, Instrument};
@@ -207,6 +207,30 @@ impl End {
     }
 }
 
+/// A session's deadlines, served by one timer.
+struct Deadlines {
+    /// `hello` must have come by then.
+    handshake: Instant,
+    /// `join` must have come by then (not for watchers).
+    join: Instant,
+    /// The next silence check (and ping).
+    keepalive: Instant,
+}
+
+impl Deadlines {
+    /// The earliest deadline that still applies to `session`.
+    fn next(&self, session: &Session) -> Instant {
+        let mut next = self.keepalive;
+        if !session.greeted {
+            next = next.min(self.handshake);
+        }
+        if session.awaits_join() {
+            next = next.min(self.join);
+        }
+        next
+    }
+}
+
 struct Session {
     conn: ConnId,
     room: Arc<Room>,
@@ -245,15 +269,19 @@ impl Session {
         // chat; slowloris-style clients that never get there are reaped.
         let join_deadline = accepted + self.config.join_timeout;
         let period = self.config.keepalive.max(Duration::from_millis(10));
-        let mut keepalive = interval_at(Instant::now() + period, period);
-        keepalive.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut deadlines = Deadlines {
+            handshake: handshake_deadline,
+            join: join_deadline,
+            keepalive: Instant::now() + period,
+        };
         // Made once for the session's life, not once per frame: each of
         // these registers with the token or the timer when first polled.
+        // One timer serves every deadline (each `Sleep` is part of every
+        // connection's task, idle ones included).
         let evicted_now = evicted.cancelled();
         let shutting_down = shutdown.cancelled();
-        let handshake_over = sleep_until(handshake_deadline);
-        let join_over = sleep_until(join_deadline);
-        tokio::pin!(evicted_now, shutting_down, handshake_over, join_over);
+        let timer = sleep_until(deadlines.next(self));
+        tokio::pin!(evicted_now, shutting_down, timer);
         loop {
             tokio::select! {
                 // In this order when several are ready: a silent connection
@@ -262,19 +290,25 @@ impl Session {
                 biased;
                 _ = &mut evicted_now => return End::Evicted,
                 _ = &mut shutting_down => return End::Shutdown,
-                _ = &mut handshake_over, if !self.greeted => {
-                    return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
-                        "no hello within {} ms", self.config.handshake_timeout.as_millis()));
-                }
-                // A watcher never joins: it is not in the chat.
-                _ = &mut join_over, if !self.ever_joined && self.watcher.is_none() => {
-                    return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
-                        "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
-                }
-                _ = keepalive.tick() => {
-                    if let Some(end) = self.keepalive() {
-                        return end;
+                _ = &mut timer => {
+                    let now = Instant::now();
+                    if !self.greeted && now >= deadlines.handshake {
+                        return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
+                            "no hello within {} ms", self.config.handshake_timeout.as_millis()));
                     }
+                    if self.awaits_join() && now >= deadlines.join {
+                        return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
+                            "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
+                    }
+                    if now >= deadlines.keepalive {
+                        // As a tokio interval with `Delay`: the next check a
+                        // whole period after this one.
+                        deadlines.keepalive = now + period;
+                        if let Some(end) = self.keepalive() {
+                            return end;
+                        }
+                    }
+                    timer.as_mut().reset(deadlines.next(self));
                 }
                 _ = watch::next(&mut self.watcher) => {
                     if let Some(watcher) = &mut self.watcher {
@@ -291,9 +325,17 @@ impl Session {
                     if let Some(end) = end {
                         return end;
                     }
+                    // A hello or join makes a deadline moot: the timer then
+                    // wakes once early and is set again (no reset per frame).
                 }
             }
         }
+    }
+
+    /// Whether the join deadline still applies: not joined yet, and not a
+    /// watcher (which never joins: it is not in the chat).
+    fn awaits_join(&self) -> bool {
+        !self.ever_joined && self.watcher.is_none()
     }
 
     /// Handles `first` and then the frames already buffered behind it,

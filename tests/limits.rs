@@ -222,3 +222,63 @@ async fn shutdown_notifies_every_client() {
         "no longer accepting"
     );
 }
+
+/// An idle connection gives its read buffer back at each keepalive check;
+/// what it sends afterwards — a small frame, a large one, a frame split
+/// across writes, several in one write — still arrives whole.
+#[tokio::test]
+async fn an_idle_connection_reads_whole_frames_after_giving_its_buffer_back() {
+    let server = TestServer::start(ServerConfig {
+        keepalive: Duration::from_millis(20),
+        idle_timeout: Duration::from_secs(30),
+        rate_limit: RateLimit::OFF,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut listener = joined(&server, "Ear").await;
+    let mut raw = Raw::greeted(&server).await;
+    raw.send(&ClientMsg::Join {
+        name: "Idle".into(),
+    })
+    .await;
+    let texts = [
+        "x".to_string(),
+        "y".repeat(900),
+        "z".repeat(40),
+        "w".to_string(),
+    ];
+    for (i, text) in texts.iter().enumerate() {
+        // Several keepalive checks pass in silence: the buffer goes back.
+        tokio::time::sleep(Duration::from_millis(70)).await;
+        let frame = chatty::protocol::encode_frame(&ClientMsg::Send {
+            text: text.clone(),
+            room: None,
+            action: false,
+            cid: None,
+        });
+        match i {
+            // Split: the prefix and a few bytes, then the rest.
+            2 => {
+                raw.write(&frame[..6]).await;
+                tokio::time::sleep(Duration::from_millis(70)).await;
+                raw.write(&frame[6..]).await;
+            }
+            _ => raw.write(&frame).await,
+        }
+        assert_eq!(wait_for_text(&mut listener, text).await, "Idle");
+    }
+    // Two frames in one write after a quiet spell.
+    tokio::time::sleep(Duration::from_millis(70)).await;
+    let mut both = Vec::new();
+    for text in ["first of two", "second of two"] {
+        both.extend_from_slice(&chatty::protocol::encode_frame(&ClientMsg::Send {
+            text: text.into(),
+            room: None,
+            action: false,
+            cid: None,
+        }));
+    }
+    raw.write(&both).await;
+    wait_for_text(&mut listener, "first of two").await;
+    wait_for_text(&mut listener, "second of two").await;
+}

@@ -62,6 +62,11 @@ impl FrameError {
 /// Read-buffer size a connection grows to once it sends frames in bursts.
 pub const BURST_BUFFER: usize = 16 * 1024;
 
+/// Read-buffer size of a quiet connection: a read that fills at least this
+/// much is taken as a burst. (A buffer an idle connection gave back regrows
+/// to the size of one frame, which says nothing of bursts.)
+pub const IDLE_BUFFER: usize = 512;
+
 /// Splits a stream into frame bodies of at most `max` bytes.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
@@ -97,7 +102,7 @@ impl Decoder for FrameDecoder {
         // A read filled the whole buffer: the peer sends in bursts, and
         // reading them through an idle-sized buffer would cost a syscall per
         // few frames, so grow it once. Quiet connections keep the small one.
-        let full = src.len() + PREFIX_LEN >= src.capacity();
+        let full = src.capacity() >= IDLE_BUFFER && src.len() + PREFIX_LEN >= src.capacity();
         src.advance(PREFIX_LEN);
         let frame = src.split_to(len);
         if full && src.capacity() < BURST_BUFFER {

@@ -37,8 +37,8 @@ use crate::protocol::{
 };
 
 /// Initial read buffer: small, so idle connections stay cheap; it grows for
-/// larger frames.
-const READ_BUFFER: usize = 512;
+/// larger frames, and an idle connection gives it back.
+const READ_BUFFER: usize = crate::protocol::codec::IDLE_BUFFER;
 
 /// Most buffered frames handled in a row before the session looks at its
 /// timers and tokens again and wakes the writers of what it queued. Long
@@ -307,6 +307,12 @@ impl Session {
                         if let Some(end) = self.keepalive() {
                             return end;
                         }
+                    }
+                    // Quiet since at least the last deadline: an empty read
+                    // buffer goes back (the next read regrows it), so an
+                    // idle connection holds none.
+                    if frames.read_buffer().is_empty() && frames.read_buffer().capacity() > 0 {
+                        *frames.read_buffer_mut() = BytesMut::new();
                     }
                     timer.as_mut().reset(deadlines.next(self));
                 }

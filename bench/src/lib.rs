@@ -11,6 +11,7 @@
 //!
 //! * [`stamp`]: a shared clock and the fixed-width digits that carry
 //!   counters and send times in message text.
+//! * [`losses`]: clients lost in a run, counted by cause (240, EOF, …).
 //! * [`procfs`]: CPU time, memory and kernel drop counters from `/proc`.
 //! * [`report`]: histograms and number formatting for the tables.
 //! * [`seen`]: telling duplicates and reordering from a sender's counters.
@@ -18,6 +19,7 @@
 //! * [`run`]: the `main` every program shares (runtime, Ctrl-C, exit code).
 //! * [`api`]: the library items the programs use.
 
+pub mod losses;
 pub mod procfs;
 pub mod report;
 pub mod run;
@@ -30,7 +32,7 @@ pub mod stamp;
 pub mod api {
     pub use chatty::client::{status, Client, ClientError, ClientReader, ClientWriter};
     pub use chatty::protocol::{
-        decode, encode_frame, ClientMsg, ServerId, ServerMsg, MAX_SERVER_FRAME,
+        decode, encode_frame, ClientMsg, MessageId, ServerId, ServerMsg, MAX_SERVER_FRAME,
         MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
     };
     pub use chatty::seal::{unix_ms, ClusterKey, Keyring, SealConfig, Sealer};

@@ -11,17 +11,21 @@
 //!
 //! * [`stamp`]: a shared clock and the fixed-width digits that carry
 //!   counters and send times in message text.
+//! * [`exactly`]: every chat line shown exactly once, across failovers.
 //! * [`losses`]: clients lost in a run, counted by cause (240, EOF, …).
 //! * [`procfs`]: CPU time, memory and kernel drop counters from `/proc`.
+//! * [`resend`]: a sender's lines kept until safe, sent again after a rejoin.
 //! * [`report`]: histograms and number formatting for the tables.
 //! * [`seen`]: telling duplicates and reordering from a sender's counters.
 //! * [`server`]: a server started for the load generator to flood.
 //! * [`run`]: the `main` every program shares (runtime, Ctrl-C, exit code).
 //! * [`api`]: the library items the programs use.
 
+pub mod exactly;
 pub mod losses;
 pub mod procfs;
 pub mod report;
+pub mod resend;
 pub mod run;
 pub mod seen;
 pub mod server;

@@ -3,9 +3,11 @@
 //! Each program measures one thing and prints Markdown tables for
 //! BENCHMARKS.md: `fanout` (one server, N receivers), `relay` (three
 //! servers, injected loss), `detection` (SIGKILL to removal), `failover`
-//! (SIGKILL to chatting again), `seal` (the cluster key's cost), `vlan` (the
-//! same on a virtual LAN of network namespaces) and `compare` (Chatty side
-//! by side with NATS, Redis and ngIRCd). Servers are real `chatty` processes
+//! (SIGKILL to chatting again), `massfail` (one of three loaded servers
+//! SIGKILLed: until all its clients chat again, exactly once), `seal`
+//! (the cluster key's cost), `vlan` (the same on a virtual LAN of network
+//! namespaces) and `compare` (Chatty side by side with NATS, Redis and
+//! ngIRCd, join storms included). Servers are real `chatty` processes
 //! started with `chatty-harness`, always on loopback or inside the virtual
 //! LAN's own namespaces.
 //!

@@ -71,6 +71,10 @@ struct Args {
     /// Seconds every client of the lost server may take to be back.
     #[arg(long, default_value_t = 30.0)]
     limit: f64,
+    /// Seconds the lines may take to be acknowledged, and again to reach
+    /// everyone, once typing stops; a line not shown by then is missed.
+    #[arg(long, default_value_t = 10.0)]
+    drain: f64,
     /// Where a failed-over client starts its round of survivors: rotate
     /// (spread by index) or first (the terminal client's order).
     #[arg(long, value_enum, default_value_t = Spread::Rotate)]
@@ -120,6 +124,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         limit: Duration::from_secs_f64(args.limit),
         spread: args.spread,
         parallel: args.parallel.max(1),
+        drain: Duration::from_secs_f64(args.drain),
         server_args: args
             .server_args
             .split_whitespace()

@@ -25,9 +25,6 @@ const SERVERS: usize = 3;
 const SETUP: Duration = Duration::from_secs(180);
 /// A pause after the last join, so that its backlog is read before the chat.
 const SETTLE: Duration = Duration::from_secs(2);
-/// How long the senders' lines may take to be acknowledged and delivered
-/// everywhere once typing stops.
-const DRAIN: Duration = Duration::from_secs(10);
 
 /// What a run does.
 #[derive(Debug, Clone)]
@@ -42,12 +39,22 @@ pub struct RunSpec {
     pub parallel: usize,
     /// Further `chatty server` flags.
     pub server_args: Vec<String>,
+    /// How long the senders' lines may take to be acknowledged, and then
+    /// delivered everywhere, once typing stops; what has not arrived by
+    /// then counts as missed.
+    pub drain: Duration,
 }
 
 impl RunSpec {
     /// The most one run may take.
     pub fn bound(&self) -> Duration {
-        SETUP + SETTLE + self.before + self.limit + self.after + DRAIN * 2 + Duration::from_secs(30)
+        SETUP
+            + SETTLE
+            + self.before
+            + self.limit
+            + self.after
+            + self.drain * 2
+            + Duration::from_secs(30)
     }
 }
 
@@ -193,13 +200,13 @@ pub async fn one(chatty: &Chatty, spec: &RunSpec, run: usize) -> anyhow::Result<
     .await;
     tokio::time::sleep(spec.after).await;
     shared.sending.store(false, Relaxed);
-    until(DRAIN, || {
+    until(spec.drain, || {
         shared.unacked.iter().all(|u| u.load(Relaxed) == 0)
     })
     .await;
     let typed: Vec<u64> = shared.typed.iter().map(|t| t.load(Relaxed)).collect();
     let total: u64 = typed.iter().sum();
-    until(DRAIN, || {
+    until(spec.drain, || {
         shared.shown.iter().all(|s| s.load(Relaxed) >= total)
     })
     .await;

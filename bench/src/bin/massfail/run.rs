@@ -223,12 +223,6 @@ pub async fn one(chatty: &Chatty, spec: &RunSpec, run: usize) -> anyhow::Result<
         let report = task.await?;
         name_busy += u64::from(report.name_busy);
         filtered += report.filtered;
-        if let Some(why) = report.stranded {
-            stranded += 1;
-            stranded_example.get_or_insert(why);
-            continue;
-        }
-        verdict.absorb(report.ledger.verdict(&typed));
         // The lost server's clients lose their first connection to the kill.
         let expected = usize::from(i % SERVERS == 0);
         if i % SERVERS != 0 && !report.lost.is_empty() {
@@ -237,6 +231,12 @@ pub async fn one(chatty: &Chatty, spec: &RunSpec, run: usize) -> anyhow::Result<
         for why in report.lost.iter().skip(expected) {
             unexpected.record(why);
         }
+        if let Some(why) = report.stranded {
+            stranded += 1;
+            stranded_example.get_or_insert(why);
+            continue;
+        }
+        verdict.absorb(report.ledger.verdict(&typed));
     }
     let since_kill = |stamp: u64| {
         shared

@@ -22,6 +22,7 @@
 #                                          (mass failover; Chatty only, its own servers
 #                                          on free loopback ports)
 #   BENCH_MASSFAIL_RUNS=5                  massfail runs per Chatty binary
+#   BENCH_MASSFAIL_ARGS="--clients 300"    further massfail options (see its --help)
 #   BENCH_PORT_BASE=24000                  first of 50 consecutive TCP/UDP ports used
 #   BENCH_BASELINE=/path/to/old/chatty     also run this Chatty binary, labelled
 #                                          "chatty (baseline)", beside the one built
@@ -333,7 +334,8 @@ if runs massfail && has chatty; then
     mf=(--chatty "chatty=$CHATTY")
     [[ -n ${BENCH_BASELINE:-} ]] && mf+=(--chatty "baseline=$BENCH_BASELINE")
     echo "massfail…" >&2
+    read -r -a mf_extra <<<"${BENCH_MASSFAIL_ARGS:-}"
     timeout --kill-after=10 "${BENCH_MASSFAIL_TIMEOUT:-900}" "$MASSFAIL" "${mf[@]}" \
-        --runs "${BENCH_MASSFAIL_RUNS:-5}" || status=$?
+        --runs "${BENCH_MASSFAIL_RUNS:-5}" "${mf_extra[@]}" || status=$?
 fi
 exit "$status"

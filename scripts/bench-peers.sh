@@ -4,21 +4,30 @@
 # Installs the peers from Debian packages if they are missing, writes their
 # configurations to a temporary directory, starts every server on 127.0.0.1
 # only (single servers for fan-out and idle scale, three-server set-ups for
-# chat), builds Chatty and the load generator in release mode, runs
-# `compare` (bench/src/bin/compare/) once over everything, and kills every
-# server on exit.
+# chat, and for the join storm one Chatty server and three clustered ones),
+# builds Chatty and the load generator in release mode, runs `compare`
+# (bench/src/bin/compare/) once over everything, then the mass-failover
+# benchmark (bench/src/bin/massfail/) if asked for, and kills every server
+# on exit.
 # The tables go to stdout; progress to stderr. BENCHMARKS.md explains each
-# setting. Bounded: the generator gets at most BENCH_TIMEOUT seconds (600).
+# setting. Bounded: the generator gets at most BENCH_TIMEOUT seconds (600,
+# or 1500 with the idle workload: two 20,000-client join storms per Chatty
+# binary), massfail at most BENCH_MASSFAIL_TIMEOUT (900).
 #
 # Usage: scripts/bench-peers.sh [extra options for the generator, e.g. --duration 2]
 #   BENCH_SYSTEMS="chatty nats redis irc chatty-irc"  which systems to run
 #                                          (chatty-irc: Chatty's IRC gateway, on the
 #                                          IRC workload beside ngIRCd)
-#   BENCH_WORKLOADS="fanout chat idle"     which workloads to run
-#   BENCH_PORT_BASE=24000                  first of ~40 consecutive TCP/UDP ports used
+#   BENCH_WORKLOADS="fanout chat idle"     which workloads to run; also "massfail"
+#                                          (mass failover; Chatty only, its own servers
+#                                          on free loopback ports)
+#   BENCH_MASSFAIL_RUNS=5                  massfail runs per Chatty binary
+#   BENCH_MASSFAIL_ARGS="--clients 300"    further massfail options (see its --help)
+#   BENCH_PORT_BASE=24000                  first of 50 consecutive TCP/UDP ports used
 #   BENCH_BASELINE=/path/to/old/chatty     also run this Chatty binary, labelled
 #                                          "chatty (baseline)", beside the one built
-#                                          here: an A/B of two builds in one run
+#                                          here: an A/B of two builds in one run (every
+#                                          workload, the join storms and massfail too)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,11 +35,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 SYSTEMS=${BENCH_SYSTEMS:-"chatty nats redis irc chatty-irc"}
 WORKLOADS=${BENCH_WORKLOADS:-"fanout chat idle"}
 BASE=${BENCH_PORT_BASE:-24000}
-LIMIT=${BENCH_TIMEOUT:-600}
 IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-20000}
 
 has() { [[ " $SYSTEMS " == *" $1 "* ]]; }
 runs() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+if runs idle; then LIMIT=${BENCH_TIMEOUT:-1500}; else LIMIT=${BENCH_TIMEOUT:-600}; fi
 
 # ---------------------------------------------------------------- install
 missing=()
@@ -57,10 +66,13 @@ fi
 
 # ---------------------------------------------------------------- build
 echo "building (release)…" >&2
-cargo build --release --quiet -p chatty -p chatty-bench --bin chatty --bin compare
+bins=(--bin chatty --bin compare)
+runs massfail && bins+=(--bin massfail)
+cargo build --release --quiet -p chatty -p chatty-bench "${bins[@]}"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 CHATTY="$TARGET_DIR/release/chatty"
 GEN="$TARGET_DIR/release/compare"
+MASSFAIL="$TARGET_DIR/release/massfail"
 
 # ---------------------------------------------------------------- servers
 TMP=$(mktemp -d /tmp/bench-peers.XXXXXX)
@@ -74,7 +86,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port() { echo $((BASE + $1)); }
-for i in $(seq 0 39); do
+for i in $(seq 0 49); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$(port "$i")") 2>/dev/null; then
         echo "port $(port "$i") is in use; set BENCH_PORT_BASE" >&2
         exit 1
@@ -124,6 +136,16 @@ chatty_binary() { # binary name listen-port group-port [extra flags…]
         --iface 127.0.0.1 --group "239.255.77.77:$group" "$@"
     wait_port "$listen" "$LAST_PID" "$name"
 }
+# The join storm spread over three clustered servers (clients round-robin):
+# a set of its own, ports FIRST..FIRST+2, group FIRST+3.
+idle3() { # name binary first-port label
+    local name=$1 bin=$2 first=$3 label=$4 spec=""
+    for i in 0 1 2; do
+        chatty_binary "$bin" "$name-idle3-$i" "$(port $((first + i)))" "$(port $((first + 3)))"
+        spec+="${spec:+,}127.0.0.1:$(port $((first + i)))@$LAST_PID"
+    done
+    IDLE+=("--idle" "chatty:$label=$spec")
+}
 if has chatty; then
     chatty_server chatty-fanout "$(port 0)" "$(port 1)"
     FANOUT+=("--fanout" "chatty=127.0.0.1:$(port 0)@$LAST_PID")
@@ -140,6 +162,7 @@ if has chatty; then
     CHAT+=("--chat" "chatty=$spec" "--chat" "chatty:1 thread=$spec1")
     chatty_server chatty-idle "$(port 6)" "$(port 7)"
     IDLE+=("--idle" "chatty=127.0.0.1:$(port 6)@$LAST_PID")
+    idle3 chatty "$CHATTY" 40 "3 servers"
 fi
 # The baseline build, for an A/B: fan-out and chat beside the default
 # configuration above, on ports 30-39.
@@ -154,6 +177,7 @@ if has chatty && [[ -n ${BENCH_BASELINE:-} ]]; then
     CHAT+=("--chat" "chatty:baseline=$spec")
     chatty_binary "$BENCH_BASELINE" base-idle "$(port 36)" "$(port 37)"
     IDLE+=("--idle" "chatty:baseline=127.0.0.1:$(port 36)@$LAST_PID")
+    idle3 base "$BENCH_BASELINE" 44 "baseline, 3 servers"
 fi
 
 # Chatty's IRC gateway: the Chatty servers above, each also with --irc and
@@ -296,9 +320,22 @@ runs chat && args+=("${CHAT[@]}")
 runs idle && args+=("${IDLE[@]}")
 echo "machine: $(nproc) cores, $(uname -r); servers logging to $TMP" >&2
 status=0
-timeout --kill-after=10 "$LIMIT" "$GEN" "${args[@]}" --idle-clients "$IDLE_CLIENTS" "$@" || status=$?
-if ((status != 0)); then
-    echo "generator exited with status $status; server logs:" >&2
-    tail -n 5 "$TMP"/*.log >&2 || true
+if ((${#args[@]})); then
+    timeout --kill-after=10 "$LIMIT" "$GEN" "${args[@]}" --idle-clients "$IDLE_CLIENTS" "$@" || status=$?
+    if ((status != 0)); then
+        echo "generator exited with status $status; server logs:" >&2
+        tail -n 5 "$TMP"/*.log >&2 || true
+    fi
+fi
+
+# Mass failover: massfail starts (and kills) its own three servers per run,
+# on free loopback ports in a private multicast group.
+if runs massfail && has chatty; then
+    mf=(--chatty "chatty=$CHATTY")
+    [[ -n ${BENCH_BASELINE:-} ]] && mf+=(--chatty "baseline=$BENCH_BASELINE")
+    echo "massfail…" >&2
+    read -r -a mf_extra <<<"${BENCH_MASSFAIL_ARGS:-}"
+    timeout --kill-after=10 "${BENCH_MASSFAIL_TIMEOUT:-900}" "$MASSFAIL" "${mf[@]}" \
+        --runs "${BENCH_MASSFAIL_RUNS:-5}" "${mf_extra[@]}" || status=$?
 fi
 exit "$status"

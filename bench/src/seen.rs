@@ -20,6 +20,12 @@ pub enum Arrival {
 }
 
 impl Seen {
+    /// Whether `counter` has been recorded.
+    pub fn contains(&self, counter: u64) -> bool {
+        let (word, bit) = ((counter / 64) as usize, 1u64 << (counter % 64));
+        self.words.get(word).is_some_and(|w| w & bit != 0)
+    }
+
     /// Records `counter`.
     pub fn record(&mut self, counter: u64) -> Arrival {
         let (word, bit) = ((counter / 64) as usize, 1u64 << (counter % 64));
@@ -51,5 +57,7 @@ mod tests {
         assert_eq!(seen.record(200), Arrival::InOrder);
         assert_eq!(seen.record(5), Arrival::Reordered);
         assert_eq!(seen.record(200), Arrival::Duplicate);
+        assert!(seen.contains(5) && seen.contains(200) && !seen.contains(6));
+        assert!(!seen.contains(100_000), "beyond anything recorded");
     }
 }

@@ -77,11 +77,18 @@ pub fn parse(
                 }
             }
             b"error" | b"shutdown" => {
-                if let Ok(msg) = decode::<ServerMsg>(body) {
-                    match msg {
-                        ServerMsg::Error { fatal: false, .. } => {}
-                        other => on(Event::Error(format!("{other:?}"))),
+                // `error 240 too_slow: …`: the code's number and name, so
+                // that the loss tables can count evictions by cause.
+                match decode::<ServerMsg>(body) {
+                    Ok(ServerMsg::Error { fatal: false, .. }) => {}
+                    Ok(ServerMsg::Error { code, text, .. }) => {
+                        on(Event::Error(format!("error {code}: {text}")))
                     }
+                    Ok(ServerMsg::Shutdown { reason, .. }) => {
+                        on(Event::Error(format!("shutdown: {reason}")))
+                    }
+                    Ok(other) => on(Event::Error(format!("{other:?}"))),
+                    Err(e) => on(Event::Error(format!("undecodable {e}"))),
                 }
             }
             _ => {}

@@ -37,7 +37,8 @@ struct Args {
     /// Chat target: SYSTEM=ADDR@PID[,ADDR@PID…] (clients spread over the servers). Repeatable.
     #[arg(long)]
     chat: Vec<String>,
-    /// Idle-scale target: SYSTEM=ADDR@PID. Repeatable.
+    /// Join-storm / idle-scale target: SYSTEM=ADDR@PID[,ADDR@PID…] (clients
+    /// spread round-robin over the servers). Repeatable.
     #[arg(long)]
     idle: Vec<String>,
     /// Fan-out subscriber counts.
@@ -70,6 +71,10 @@ struct Args {
     /// Idle clients.
     #[arg(long, default_value_t = 20_000)]
     idle_clients: usize,
+    /// Seconds the idle clients may take to connect and join, per target;
+    /// those not confirmed by then count as lost ("no answer in time").
+    #[arg(long, default_value_t = 400.0)]
+    idle_limit: f64,
     /// Seconds to let idle connections settle before measuring (a server
     /// may return a burst's memory only after it is over).
     #[arg(long, default_value_t = 5.0)]
@@ -328,43 +333,59 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 
     if !idle.is_empty() {
         println!(
-            "### Idle scale: {} subscribed, silent clients on one server\n",
+            "### Join storm and idle scale: {} clients connect and join, then stay silent\n",
             args.idle_clients
         );
-        println!("| system | clients | connect + subscribe s | server RSS before MiB | server RSS after MiB | RSS per idle client KiB | this ÷ Chatty | errors |");
-        println!("|:---|---:|---:|---:|---:|---:|---:|:---|");
+        println!("Clients spread round-robin over the servers, 64 connecting at a time, each read continuously from its confirmation on. Lost: clients that were refused, got no confirmation within {} s, or were disconnected before the end of the {} s settle, by cause.\n", args.idle_limit, args.settle);
+        println!("| system | servers | clients | kept | connect + join s | this ÷ Redis | lost | server RSS before MiB | server RSS after MiB | RSS per idle client KiB |");
+        println!("|:---|---:|---:|---:|---:|---:|:---|---:|---:|---:|");
         let mut rows = Vec::new();
         for target in &idle {
-            eprintln!("idle {} × {}…", target.label, args.idle_clients);
+            eprintln!(
+                "idle {} × {} on {} server(s)…",
+                target.label,
+                args.idle_clients,
+                target.addrs.len()
+            );
             let o = idle::idle(
                 target,
                 args.idle_clients,
                 Duration::from_secs_f64(args.settle),
+                Duration::from_secs_f64(args.idle_limit),
             )
             .await;
+            eprintln!("  {:.1} s, lost: {}", o.connect_secs, o.losses.summary());
+            for e in &o.losses.examples {
+                eprintln!("  e.g. {e}");
+            }
             rows.push((target, o));
         }
-        let per = |o: &idle::IdleOutcome| {
-            o.rss_after_kib.saturating_sub(o.rss_before_kib) as f64 / o.clients.max(1) as f64
-        };
-        let chatty = rows
+        let redis = rows
             .iter()
-            .find(|(t, _)| t.system == System::Chatty)
-            .map(|(_, o)| per(o));
+            .find(|(t, o)| t.system == System::Redis && o.losses.total() == 0)
+            .map(|(_, o)| o.connect_secs);
         for (target, o) in &rows {
-            ok &= o.errors.is_empty();
+            ok &= o.losses.total() == 0 && !o.timed_out;
+            let lost = if o.timed_out {
+                format!("{} (timed out)", o.losses.summary())
+            } else {
+                o.losses.summary()
+            };
             println!(
-                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {} |",
+                "| {} | {} | {} | {} | {:.1} | {} | {} | {:.1} | {:.1} | {:.2} |",
                 target.label,
+                target.addrs.len(),
                 thousands(o.clients as f64),
+                thousands(o.kept as f64),
                 o.connect_secs,
+                redis.map_or("–".into(), |r| format!(
+                    "{:.2}",
+                    o.connect_secs / r.max(1e-9)
+                )),
+                lost.replace('|', "/"),
                 o.rss_before_kib as f64 / 1024.0,
                 o.rss_after_kib as f64 / 1024.0,
-                per(o),
-                chatty.map_or("–".into(), |c| format!("{:.2}", per(o) / c.max(1e-9))),
-                o.errors
-                    .first()
-                    .map_or("none".into(), |e| e.replace('|', "/"))
+                o.rss_per_client(),
             );
         }
         println!();

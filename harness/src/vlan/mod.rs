@@ -17,6 +17,7 @@
 
 pub mod connect;
 pub mod faults;
+pub mod meter;
 pub mod netns;
 
 use std::future::Future;

@@ -69,7 +69,7 @@ fn run(
     let mut t = Duration::ZERO;
     while t < span {
         let now = from + t;
-        if t.as_millis() % 50 == 0 {
+        if t.as_millis().is_multiple_of(50) {
             let counter = 100 + t.as_millis() as u64;
             hear(m, 2, counter, via2, now);
             hear(m, 3, counter, via3, now);

@@ -192,7 +192,7 @@ fn idle_traffic(others: u8) -> Vec<(Destination, Kind)> {
             mono: t0.mono + Duration::from_millis(step * 10),
             unix_ms: t0.unix_ms + step * 10,
         };
-        if step % 5 == 0 {
+        if step.is_multiple_of(5) {
             counter += 1;
             for n in 2..=others + 1 {
                 let hb = heartbeat(n, counter);

@@ -130,6 +130,38 @@ fn no_false_removals_under_sustained_loss() {
     });
 }
 
+/// Issue 19: heartbeats go by multicast only, so loss on the group is all a
+/// member has against false removal; at 10 and 50 servers too. (The 50
+/// run is short in simulated time: it is 2,500 observer pairs.)
+#[test]
+fn no_false_removals_at_ten_percent_loss_with_ten_and_fifty_servers() {
+    with_seed(15, |seed| {
+        for (n, secs) in [(10, 30), (50, 5)] {
+            let mut w = Cluster::new(seed, lossy(0.10));
+            w.spawn(n);
+            w.run_until_converged(Duration::from_secs(3));
+            for slot in w.sim.running() {
+                w.take_events(slot);
+            }
+            w.run(Duration::from_secs(secs));
+            for slot in w.sim.running() {
+                let downs: Vec<_> = w
+                    .take_events(slot)
+                    .into_iter()
+                    .filter(|e| matches!(e, Event::Down(..)))
+                    .collect();
+                assert!(downs.is_empty(), "{n} servers: false removals {downs:?}");
+            }
+            w.assert_converged("after the lossy run");
+            // And a crash is still noticed within the bound.
+            let victim = w.id(3);
+            w.sim.crash(3);
+            let took = w.time_until_forgotten(victim, DETECTION_BOUND);
+            assert!(took >= Duration::from_millis(700), "{n}: early ({took:?})");
+        }
+    });
+}
+
 #[test]
 fn a_graceful_leave_is_seen_at_once() {
     with_seed(4, |seed| {

@@ -30,6 +30,8 @@ use tracing::info;
 pub mod config;
 pub mod messages;
 mod outgoing;
+#[cfg(test)]
+mod tests;
 pub mod tombstones;
 
 pub use config::MembershipConfig;

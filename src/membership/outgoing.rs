@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::messages::{Gossip, GossipEntry, Heartbeat, Leave};
 use super::{Health, Member, Membership};
+use crate::protocol::ServerId;
 use crate::wire::{envelope, Destination, Kind, Transmit, MAX_DATAGRAM};
 
 impl Membership {
@@ -17,17 +18,37 @@ impl Membership {
         let mut out = Vec::new();
         let mut members: Vec<&Member> = self.members.values().collect();
         members.sort_by_key(|m| m.info.id);
-        let member_addrs = members.into_iter().filter_map(|m| {
-            let heard_on_group = self.multicast
-                && m.last_multicast
-                    .is_some_and(|t| now.saturating_duration_since(t) < self.config.suspect_after);
-            (!heard_on_group).then_some(m.info.udp_addr)
-        });
+        let member_addrs = members
+            .into_iter()
+            .filter_map(|m| (!self.heard_on_group(m, now)).then_some(m.info.udp_addr));
         for addr in self.peers.iter().copied().chain(member_addrs) {
             if addr != self.me.udp_addr && seen.insert(addr) {
                 out.push(addr);
             }
         }
+        out
+    }
+
+    /// Whether `m` was heard on the multicast group within `suspect_after`:
+    /// then the group reaches it, and it needs no unicast (unless it is a
+    /// static peer).
+    pub(super) fn heard_on_group(&self, m: &Member, now: Instant) -> bool {
+        self.multicast
+            && m.last_multicast
+                .is_some_and(|t| now.saturating_duration_since(t) < self.config.suspect_after)
+    }
+
+    /// The members the multicast group reaches (heard on it within
+    /// `suspect_after`), in id order: the relay announces to them with one
+    /// datagram to the group.
+    pub fn group_members(&self, now: Instant) -> Vec<ServerId> {
+        let mut out: Vec<ServerId> = self
+            .members
+            .values()
+            .filter(|m| self.heard_on_group(m, now))
+            .map(|m| m.info.id)
+            .collect();
+        out.sort();
         out
     }
 

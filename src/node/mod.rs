@@ -226,6 +226,9 @@ impl Node {
         }
         self.route_membership_events(now.mono);
         if self.relay.next_deadline() <= now.mono {
+            // Who hears the group decides how the relay's statuses go.
+            self.relay
+                .set_group_peers(self.membership.group_members(now.mono));
             self.relay.handle_tick(now.mono);
         }
         if let Gate::Keyed(sealer) = &mut self.gate {

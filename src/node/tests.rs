@@ -178,3 +178,53 @@ fn membership_events_nobody_reads_are_bounded() {
         .count();
     assert_eq!(gone as u64, rounds);
 }
+
+/// Server 1 idle among `others` servers that all heartbeat on the group,
+/// for 10 s: its heartbeats, gossip and relay statuses, by destination
+/// (sync traffic, unanswered here, is left out).
+fn idle_traffic(others: u8) -> Vec<(Destination, Kind)> {
+    let t0 = now();
+    let mut node = Node::new(&config(None), info(1), 1, t0);
+    let mut out = Vec::new();
+    let mut counter = 0;
+    for step in 0..1000u64 {
+        let now = Now {
+            mono: t0.mono + Duration::from_millis(step * 10),
+            unix_ms: t0.unix_ms + step * 10,
+        };
+        if step.is_multiple_of(5) {
+            counter += 1;
+            for n in 2..=others + 1 {
+                let hb = heartbeat(n, counter);
+                node.handle_datagram(info(n).udp_addr, Via::Multicast, &hb, now);
+            }
+        }
+        if node.next_deadline() <= now.mono {
+            node.handle_tick(now);
+        }
+        out.extend(sent(&mut node).into_iter().filter(|(_, kind)| {
+            matches!(kind, Kind::Heartbeat | Kind::Gossip | Kind::RelayStatus)
+        }));
+    }
+    out
+}
+
+#[test]
+fn an_idle_server_on_the_group_sends_the_same_whatever_the_cluster_size() {
+    for others in [2, 9, 49] {
+        let out = idle_traffic(others);
+        let group = |kind| {
+            out.iter()
+                .filter(|s| **s == (Destination::Group, kind))
+                .count()
+        };
+        assert_eq!(group(Kind::Heartbeat), 200, "{others} others: 20 a second");
+        // One status at the start, then a keepalive a second.
+        assert_eq!(group(Kind::RelayStatus), 10, "{others} others");
+        let unicast: Vec<_> = out
+            .iter()
+            .filter(|(to, _)| *to != Destination::Group)
+            .collect();
+        assert!(unicast.is_empty(), "{others} others: {unicast:?}");
+    }
+}

@@ -4,8 +4,8 @@
 //! pairs to a bridge in a "switch" namespace, on a private /24 with no route
 //! anywhere else ([`netns`]). It runs the real `chatty server` on each host
 //! ([`server`]), injects loss, duplication and partitions with nftables
-//! ([`faults`]), and opens client connections from inside a host
-//! ([`connect`]). Everything is removed when the `Lan` is dropped, which
+//! ([`faults`]), counts what each host sends ([`meter`]), and opens client
+//! connections from inside a host ([`connect`]). Everything is removed when the `Lan` is dropped, which
 //! also happens when a test panics; namespaces left by a killed run are
 //! removed by the next one.
 //!
@@ -17,6 +17,7 @@
 
 pub mod connect;
 pub mod faults;
+pub mod meter;
 pub mod netns;
 
 use std::future::Future;

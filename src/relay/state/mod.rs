@@ -12,9 +12,11 @@
 //! * **Sender.** Each origin's events arrive numbered 1, 2, 3… (a restarted
 //!   server is a new origin with a new numbering). New events are packed
 //!   into `RelayData` datagrams for every peer, and the last
-//!   `retransmit_capacity` are kept for repair. Every `status_interval` a
-//!   `RelayStatus` tells peers the range `[oldest, highest]` still held, so
-//!   loss at the tail of a burst is noticed too.
+//!   `retransmit_capacity` are kept for repair. A `RelayStatus` tells
+//!   peers the range `[oldest, highest]` still held, so loss at the tail of
+//!   a burst is noticed too: every `status_interval` while there is news,
+//!   then only a slow keepalive, by multicast to the peers the group
+//!   reaches (see `status.rs`).
 //! * **The sync point.** When a peer comes up, the sender notes the last
 //!   event it has (`since`) and keeps a snapshot of its members as of that
 //!   event. Everything after `since` is relayed to the peer, so that is
@@ -42,7 +44,7 @@
 //! snapshots, as a projection of the events it was given, and the topics
 //! this server knows, for the same snapshots (see `projection`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -54,6 +56,7 @@ mod projection;
 mod receiver;
 mod sender;
 mod stash;
+mod status;
 #[cfg(test)]
 mod tests;
 
@@ -79,8 +82,16 @@ pub struct RelayConfig {
     /// Events an origin keeps for repair. At most ~1.2 KB each, so the
     /// default bounds the buffer near 5 MB.
     pub retransmit_capacity: usize,
-    /// How often an origin announces the range it holds.
+    /// How often an origin announces the range it holds while it has news:
+    /// after new events went out (see `status.rs`).
     pub status_interval: Duration,
+    /// How many announcements follow the last new event, one per
+    /// `status_interval`, so that the loss of a burst's last event is
+    /// noticed even when some announcements are lost too.
+    pub status_repeats: u32,
+    /// How often an idle origin announces its range anyway: the backstop
+    /// if every repeat was lost.
+    pub status_keepalive: Duration,
     /// Least time between two NACKs for one origin.
     pub nack_interval: Duration,
     /// How often an unanswered snapshot request is repeated.
@@ -95,6 +106,8 @@ impl Default for RelayConfig {
         RelayConfig {
             retransmit_capacity: 4096,
             status_interval: Duration::from_millis(100),
+            status_repeats: 5,
+            status_keepalive: Duration::from_secs(1),
             nack_interval: Duration::from_millis(20),
             sync_retry: Duration::from_millis(100),
             max_buffered: 8192,
@@ -198,6 +211,10 @@ pub struct Relay {
     /// that comes up before the next event.
     snapshot_cache: Option<Arc<StartSnapshot>>,
     next_status: Instant,
+    /// Announcements still due at `status_interval` pace (news went out).
+    announcements_left: u32,
+    /// Peers the multicast group reaches, as membership last said.
+    on_group: BTreeSet<ServerId>,
     last_now: Instant,
     transmits: VecDeque<Transmit>,
     deliveries: VecDeque<Delivery>,
@@ -257,6 +274,8 @@ impl Relay {
             ended: Ended::default(),
             snapshot_cache: None,
             next_status: now,
+            announcements_left: 0,
+            on_group: BTreeSet::new(),
             last_now: now,
             transmits: VecDeque::new(),
             deliveries: VecDeque::new(),
@@ -424,15 +443,7 @@ impl Relay {
     pub fn handle_tick(&mut self, now: Instant) {
         self.last_now = now;
         self.flush_unsent();
-        if now >= self.next_status {
-            let status = Status {
-                origin: self.me,
-                highest: self.last_seq,
-                oldest: self.oldest_retained(),
-            };
-            self.send_to_all_peers(Kind::RelayStatus, &status);
-            self.next_status = now + self.config.status_interval;
-        }
+        self.announce_if_due(now);
         let ids: Vec<ServerId> = self.origins.keys().copied().collect();
         for id in ids {
             self.chase(id, now);

@@ -198,6 +198,7 @@ impl Relay {
                 self.send(Destination::Unicast(addr), bytes.clone());
             }
         }
+        self.news_sent(self.last_now);
     }
 
     /// Packs events into as few `RelayData` datagrams as fit.
@@ -231,15 +232,6 @@ impl Relay {
             Err(err) => {
                 warn!(cause = %err, "relay: could not encode a data datagram");
                 None
-            }
-        }
-    }
-
-    pub(super) fn send_to_all_peers<T: serde::Serialize>(&mut self, kind: Kind, body: &T) {
-        if let Ok(bytes) = envelope::seal(kind, &self.cluster, body) {
-            let peers: Vec<SocketAddr> = self.peers.values().map(|p| p.addr).collect();
-            for addr in peers {
-                self.send(Destination::Unicast(addr), bytes.clone());
             }
         }
     }

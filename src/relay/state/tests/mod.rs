@@ -17,6 +17,7 @@ use crate::protocol::LeaveReason;
 mod forged;
 mod repair;
 mod stash;
+mod status;
 mod sync;
 
 const CLUSTER: &str = "c";

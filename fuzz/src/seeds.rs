@@ -109,6 +109,7 @@ pub fn server_messages() -> Vec<ServerMsg> {
             text: "hi \u{1b}[2J".into(),
             action: false,
             room: "#lobby".into(),
+            cid: None,
         },
         ServerMsg::History {
             id,
@@ -116,6 +117,7 @@ pub fn server_messages() -> Vec<ServerMsg> {
             text: "earlier".into(),
             action: false,
             room: "#lobby".into(),
+            cid: None,
         },
         ServerMsg::Error {
             code: ErrorCode::NAME_TAKEN,

@@ -9,7 +9,7 @@
 //! twice — is decided per room: a watermark per (room, origin). Private
 //! messages are a scope of their own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::protocol::validate::name_key;
 use crate::protocol::{MessageId, ServerId, LOBBY};
@@ -30,10 +30,20 @@ impl Scope {
     }
 }
 
-/// The newest message seq shown per scope and origin.
+/// How many recent lines (by sender and client id) are remembered: far
+/// more than arrive during one failover.
+const SEEN_LINES: usize = 4096;
+
+/// The newest message seq shown per scope and origin, and the recent
+/// lines shown by their sender's client id.
 #[derive(Debug, Clone, Default)]
 pub struct SeenIds {
     newest: HashMap<(Scope, ServerId), u64>,
+    /// (sender's name key, cid) of recent lines shown: a line its sender
+    /// resent after failing over may be numbered anew by a server that
+    /// never had it, and come again under that id (PROTOCOL.md 12.5).
+    lines: HashSet<(String, u64)>,
+    order: VecDeque<(String, u64)>,
 }
 
 impl SeenIds {
@@ -65,6 +75,36 @@ impl SeenIds {
         true
     }
 
+    /// Like [`SeenIds::fresh`] for a chat line that carries its sender's
+    /// client id: also not new if a line with the same `(from, cid)` was
+    /// shown already, under whatever id. The id is recorded either way.
+    pub fn fresh_line(
+        &mut self,
+        scope: &Scope,
+        id: MessageId,
+        from: &str,
+        cid: Option<u64>,
+    ) -> bool {
+        if !self.fresh(scope, id) {
+            return false;
+        }
+        let Some(cid) = cid else {
+            return true;
+        };
+        let key = (name_key(from), cid);
+        if self.lines.contains(&key) {
+            return false;
+        }
+        if self.order.len() >= SEEN_LINES {
+            if let Some(old) = self.order.pop_front() {
+                self.lines.remove(&old);
+            }
+        }
+        self.order.push_back(key.clone());
+        self.lines.insert(key);
+        true
+    }
+
     /// Whether a message with this id was shown in `scope` (or is older
     /// than one that was).
     pub fn has_seen(&self, scope: &Scope, id: MessageId) -> bool {
@@ -91,6 +131,32 @@ impl SeenIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_resent_and_numbered_anew_is_shown_once() {
+        let mut seen = SeenIds::default();
+        let lobby = Scope::room(LOBBY);
+        assert!(seen.fresh_line(&lobby, id(1, 5), "Ann", Some(77)));
+        // The same line from another server's numbering, after a failover.
+        assert!(!seen.fresh_line(&lobby, id(2, 9), "ann", Some(77)));
+        // ... whose id still counts as seen, for `last_seen`.
+        assert!(seen.has_seen(&lobby, id(2, 9)));
+        // Another line of Ann's, and lines without a cid, are new.
+        assert!(seen.fresh_line(&lobby, id(2, 10), "Ann", Some(78)));
+        assert!(seen.fresh_line(&lobby, id(2, 11), "Ann", None));
+        assert!(seen.fresh_line(&lobby, id(2, 12), "Bob", Some(77)));
+    }
+
+    #[test]
+    fn the_line_window_is_bounded() {
+        let mut seen = SeenIds::default();
+        let lobby = Scope::room(LOBBY);
+        for n in 0..(SEEN_LINES as u64 + 10) {
+            seen.fresh_line(&lobby, id(1, n + 1), "Ann", Some(n));
+        }
+        assert_eq!(seen.lines.len(), SEEN_LINES);
+        assert_eq!(seen.order.len(), SEEN_LINES);
+    }
 
     fn id(origin: u8, seq: u64) -> MessageId {
         MessageId {

@@ -254,6 +254,11 @@ pub enum ServerMsg {
         /// An action (`/me`); absent when false.
         #[serde(default, skip_serializing_if = "is_false")]
         action: bool,
+        /// The sender's client id for the line, if it gave one: a line its
+        /// sender resent after failing over may be numbered anew, and the
+        /// same `(from, cid)` is then the same line (PROTOCOL.md 12.5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<u64>,
     },
     /// A chat message from before the client entered the room, replayed
     /// right after `welcome` or `room_state` (oldest first).
@@ -270,6 +275,9 @@ pub enum ServerMsg {
         /// An action (`/me`); absent when false.
         #[serde(default, skip_serializing_if = "is_false")]
         action: bool,
+        /// As in `message`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<u64>,
     },
     /// Version 2: a private message, to its addressee and (as the echo)
     /// to its sender; no one else ever gets it.

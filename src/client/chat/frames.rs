@@ -104,9 +104,14 @@ impl Chat<'_> {
                 text,
                 room,
                 action,
+                cid,
             } => {
+                let scope = Scope::room(&room);
+                if !self.seen.fresh_line(&scope, id, &from, cid) {
+                    return Flow::Continue;
+                }
                 let line = said(Place::Room(&room), &from, &text, action);
-                self.chat_line(Scope::room(&room), id, &from, text, line);
+                self.show_line(id, &from, text, line);
             }
             ServerMsg::Private {
                 id,
@@ -171,6 +176,11 @@ impl Chat<'_> {
         if !self.seen.fresh(&scope, id) {
             return;
         }
+        self.show_line(id, from, text, line);
+    }
+
+    /// Prints a chat line not seen before: our own once with its echo.
+    fn show_line(&mut self, id: MessageId, from: &str, text: String, line: String) {
         if self.names.is_me(from) {
             if let Some(line) = self.echo.message(id, text, line, &self.outbox) {
                 self.console.print(&line);

@@ -46,6 +46,7 @@ fn message(room: &str, text: &str, action: bool) -> ServerMsg {
         text: text.into(),
         room: room.into(),
         action,
+        cid: None,
     }
 }
 
@@ -56,6 +57,7 @@ fn history(room: &str, text: &str, action: bool) -> ServerMsg {
         text: text.into(),
         room: room.into(),
         action,
+        cid: None,
     }
 }
 

@@ -87,6 +87,7 @@ impl Translator {
                 room,
                 text,
                 action,
+                ..
             } => {
                 if !self.channels.contains_key(&self.key(&room)) {
                     return; // a room we are not shown in (e.g. #lobby, parted at start)
@@ -122,6 +123,7 @@ impl Translator {
                 room,
                 text,
                 action,
+                ..
             } => {
                 if !self.channels.contains_key(&self.key(&room)) {
                     return; // a room we are not shown in
@@ -146,6 +148,7 @@ impl Translator {
                             room,
                             text,
                             action,
+                            cid: None,
                         });
                     }
                     return;

@@ -168,6 +168,7 @@ fn without_the_lobby_the_user_starts_in_no_channel() {
         room: "#lobby".into(),
         text: "old".into(),
         action: false,
+        cid: None,
     });
     let out = rig.frame(ServerMsg::StatusReply(status(&["Leo"])));
     assert_eq!(
@@ -192,7 +193,8 @@ fn without_the_lobby_the_user_starts_in_no_channel() {
             from: "Ann".into(),
             room: "#lobby".into(),
             text: "x".into(),
-            action: false
+            action: false,
+            cid: None,
         })
         .is_empty());
     let id = rig.id();

@@ -119,7 +119,8 @@ fn privmsg_to_a_room_and_its_echo() {
                 from: "Leo".into(),
                 room: "#lobby".into(),
                 text: text.into(),
-                action
+                action,
+                cid: None,
             })
             .is_empty());
         let out = rig.frame(ServerMsg::Ack { cid, id });
@@ -141,7 +142,8 @@ fn privmsg_to_a_room_and_its_echo() {
             from: "Leo".into(),
             room: "#lobby".into(),
             text: "hi".into(),
-            action: false
+            action: false,
+            cid: None,
         })
         .is_empty());
     assert!(rig.frame(ServerMsg::Ack { cid: 1, id }).is_empty());
@@ -157,6 +159,7 @@ fn others_messages_actions_and_private_messages() {
         room: "#lobby".into(),
         text: "hello".into(),
         action: false,
+        cid: None,
     });
     assert_eq!(out, vec![":Ann^20^Lee!chatty@chatty PRIVMSG #lobby :hello"]);
     let id = rig.id();
@@ -166,6 +169,7 @@ fn others_messages_actions_and_private_messages() {
         room: "#lobby".into(),
         text: "waves".into(),
         action: true,
+        cid: None,
     });
     assert_eq!(
         out,
@@ -304,6 +308,7 @@ fn long_messages_are_split_under_512_bytes() {
         room: "#lobby".into(),
         text: text.clone(),
         action: true,
+        cid: None,
     });
     assert!(out.len() >= 2, "{out:?}");
     let mut joined = String::new();

@@ -363,6 +363,7 @@ fn history_is_replayed_without_chathistory_and_served_with_it() {
         room: "#dev".into(),
         text: "earlier".into(),
         action: false,
+        cid: None,
     });
     assert_eq!(out, vec![":Ann!chatty@chatty PRIVMSG #dev :earlier"]);
 
@@ -381,7 +382,8 @@ fn history_is_replayed_without_chathistory_and_served_with_it() {
             from: "Ann".into(),
             room: "#dev".into(),
             text: "old".into(),
-            action: false
+            action: false,
+            cid: None,
         })
         .is_empty());
     let mut ids = vec![old];
@@ -395,6 +397,7 @@ fn history_is_replayed_without_chathistory_and_served_with_it() {
                 room: "#dev".into(),
                 text: format!("m{n}"),
                 action: false,
+                cid: None,
             },
             T0 + n * 1000,
         );

@@ -47,6 +47,7 @@ fn round_trips_server_message_with_ids() {
         text: "hello".into(),
         action: false,
         room: "#lobby".into(),
+        cid: None,
     };
     let frame = encode_frame(&msg);
     assert_eq!(decode::<ServerMsg>(body(&frame)).unwrap(), msg);
@@ -111,6 +112,7 @@ fn server_types_list_every_variant() {
             text: "t".into(),
             action: false,
             room: "#lobby".into(),
+            cid: None,
         },
         ServerMsg::History {
             id,
@@ -118,6 +120,7 @@ fn server_types_list_every_variant() {
             text: "t".into(),
             action: false,
             room: "#lobby".into(),
+            cid: None,
         },
         ServerMsg::Error {
             code: ErrorCode::BAD_FRAME,

@@ -21,6 +21,7 @@ pub(super) fn line_frame(
     text: &str,
     room: &str,
     action: bool,
+    cid: u64,
 ) -> Bytes {
     #[derive(Serialize)]
     struct Line<'a> {
@@ -34,6 +35,8 @@ pub(super) fn line_frame(
         text: &'a str,
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         action: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cid: Option<u64>,
     }
     encode_frame_sized(
         &Line {
@@ -43,8 +46,9 @@ pub(super) fn line_frame(
             room,
             text,
             action,
+            cid: (cid != 0).then_some(cid),
         },
-        80 + from.len() + text.len() + room.len(),
+        90 + from.len() + text.len() + room.len(),
     )
 }
 
@@ -55,8 +59,9 @@ pub(super) fn message_frame(
     text: &str,
     room: &str,
     action: bool,
+    cid: u64,
 ) -> Bytes {
-    line_frame("message", id, from, text, room, action)
+    line_frame("message", id, from, text, room, action, cid)
 }
 
 /// `joined` for `name` in `room`.
@@ -168,16 +173,18 @@ mod tests {
 
     #[test]
     fn line_frames_encode_like_the_message_types() {
-        for action in [false, true] {
+        for (action, cid) in [(false, 0), (true, 0), (false, 7), (true, u64::MAX)] {
+            let wire_cid = (cid != 0).then_some(cid);
             let expected = encode_frame(&ServerMsg::Message {
                 id: id(),
                 from: "Ann".into(),
                 text: "héllo".into(),
                 room: "#dev".into(),
                 action,
+                cid: wire_cid,
             });
             assert_eq!(
-                message_frame(id(), "Ann", "héllo", "#dev", action),
+                message_frame(id(), "Ann", "héllo", "#dev", action, cid),
                 expected
             );
             let expected = encode_frame(&ServerMsg::History {
@@ -186,9 +193,10 @@ mod tests {
                 text: "héllo".into(),
                 room: "#dev".into(),
                 action,
+                cid: wire_cid,
             });
             assert_eq!(
-                line_frame("history", id(), "Ann", "héllo", "#dev", action),
+                line_frame("history", id(), "Ann", "héllo", "#dev", action, cid),
                 expected
             );
         }

@@ -28,6 +28,8 @@ pub(super) struct Line {
     pub(super) from: String,
     pub(super) text: String,
     pub(super) action: bool,
+    /// The sender's client id for the line (0 = none).
+    pub(super) cid: u64,
 }
 
 #[derive(Debug, Default)]
@@ -157,6 +159,7 @@ mod tests {
             from: "Leo".into(),
             text: "t".into(),
             action: false,
+            cid: 0,
         }
     }
 

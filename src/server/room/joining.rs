@@ -176,10 +176,10 @@ pub(super) fn replay_frames(
         Replay::History => ring
             .iter()
             .skip(ring.len().saturating_sub(count))
-            .map(|l| line_frame("history", l.id, &l.from, &l.text, room, l.action))
+            .map(|l| line_frame("history", l.id, &l.from, &l.text, room, l.action, l.cid))
             .collect(),
         Replay::Backfill(seen) => backfill(ring, seen)
-            .map(|l| line_frame("message", l.id, &l.from, &l.text, room, l.action))
+            .map(|l| line_frame("message", l.id, &l.from, &l.text, room, l.action, l.cid))
             .collect(),
     }
 }

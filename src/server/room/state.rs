@@ -177,7 +177,7 @@ impl RoomState {
             text,
             room,
             action,
-            ..
+            cid,
         } = event
         {
             let line = Line {
@@ -185,6 +185,7 @@ impl RoomState {
                 from,
                 text,
                 action,
+                cid,
             };
             self.rooms.record(&room, line);
         }
@@ -223,14 +224,14 @@ impl RoomState {
                 room,
                 text,
                 action,
-                ..
+                cid,
             } => {
                 // The hot path: no key is copied, one frame is encoded.
                 let key = self.rooms.key_of(room);
                 let Some(channel) = self.rooms.get(&key) else {
                     return;
                 };
-                let frame = message_frame(id, from, text, &channel.name, *action);
+                let frame = message_frame(id, from, text, &channel.name, *action, *cid);
                 let to = Recipients {
                     wakes: &mut self.wakes,
                     overflowed: &mut self.overflowed,

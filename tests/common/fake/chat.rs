@@ -116,6 +116,7 @@ impl Chat {
                     text,
                     room: room.unwrap_or_else(|| LOBBY.into()),
                     action,
+                    cid: None,
                 }];
                 out.extend(self.ack(cid, id));
                 out

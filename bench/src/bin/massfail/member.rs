@@ -109,11 +109,23 @@ pub struct Report {
     pub name_busy: u32,
 }
 
-/// Newest seq per origin: what was seen, as `rejoin.last_seen` wants it.
+/// Newest seq per origin: what was seen, as `rejoin.last_seen` wants it;
+/// and the (sender, cid) of the lines shown (PROTOCOL.md 12.5).
 #[derive(Debug, Default)]
-struct Watermark(HashMap<ServerId, u64>);
+struct Watermark(
+    HashMap<ServerId, u64>,
+    std::collections::HashSet<(String, u64)>,
+);
 
 impl Watermark {
+    /// Whether a line with this sender and cid is new; records it if so.
+    fn fresh_line(&mut self, from: &str, cid: Option<u64>) -> bool {
+        match cid {
+            Some(cid) => self.1.insert((from.to_string(), cid)),
+            None => true,
+        }
+    }
+
     fn fresh(&mut self, id: MessageId) -> bool {
         if id.seq == 0 {
             return true;
@@ -203,8 +215,15 @@ pub async fn live(role: Role, shared: Arc<Shared>, gate: Arc<Semaphore>) -> Repo
         };
         let now = Instant::now();
         match frame {
-            Frame::Message { id, text } => {
-                if seen.fresh(id) {
+            Frame::Message {
+                id,
+                from,
+                text,
+                cid,
+            } => {
+                // As the reference client: a line resent after a failover
+                // and numbered anew is known by its (sender, cid).
+                if seen.fresh(id) && seen.fresh_line(&from, cid) {
                     if let Some((s, c)) = parse_line(&text) {
                         report.ledger.show(s, c);
                         shared.shown[role.index].store(report.ledger.shown, Relaxed);

@@ -170,10 +170,12 @@ impl Wire {
 /// A frame the benchmark acts on.
 pub enum Frame {
     Welcome(Welcome),
-    /// A lobby line: its id and text.
+    /// A lobby line: its id, sender, text and the sender's cid.
     Message {
         id: MessageId,
+        from: String,
         text: String,
+        cid: Option<u64>,
     },
     /// A private message's text.
     Private {
@@ -198,7 +200,18 @@ impl Frame {
     fn of(msg: ServerMsg) -> Option<Frame> {
         Some(match msg {
             ServerMsg::Welcome { servers, seen, .. } => Frame::Welcome(Welcome { servers, seen }),
-            ServerMsg::Message { id, text, .. } => Frame::Message { id, text },
+            ServerMsg::Message {
+                id,
+                from,
+                text,
+                cid,
+                ..
+            } => Frame::Message {
+                id,
+                from,
+                text,
+                cid,
+            },
             ServerMsg::Private { text, .. } => Frame::Private { text },
             ServerMsg::Ack { cid, .. } => Frame::Ack { cid },
             ServerMsg::Servers { servers, .. } => Frame::Servers(servers),

@@ -268,6 +268,7 @@ fn backfill_sends_exactly_what_was_missed() {
             from: "x".into(),
             text: "t".into(),
             action: false,
+            cid: 0,
         })
         .collect();
     let missed =

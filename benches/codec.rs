@@ -28,6 +28,7 @@ fn message(size: usize) -> ServerMsg {
         text: text(size),
         action: false,
         room: "#lobby".into(),
+        cid: None,
     }
 }
 

@@ -54,6 +54,7 @@ async fn a_failover_keeps_the_rooms_the_nick_and_the_unsent_lines() {
         text: "before the crash".into(),
         room: "#dev".into(),
         action: false,
+        cid: None,
     });
     shown.extend(leo.until("[#dev] [Ann] before the crash").await.unwrap());
     let newest = last.seq;
@@ -100,6 +101,7 @@ async fn a_failover_keeps_the_rooms_the_nick_and_the_unsent_lines() {
             text: text.into(),
             room: room.into(),
             action: false,
+            cid: None,
         });
     }
     shown.extend(leo.until("[#dev] [Ann] dev late").await.unwrap());

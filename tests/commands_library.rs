@@ -33,6 +33,7 @@ fn ann_talks(fake: &FakeServer) {
         text: "chatter".into(),
         room: LOBBY.into(),
         action: false,
+        cid: None,
     });
 }
 

@@ -105,6 +105,7 @@ fn rooms_actions_and_private_messages_from_the_keyboard() {
             text: text.into(),
             room: room.into(),
             action: false,
+            cid: None,
         });
     }
     term.wait_for("[#dev] [Ann] dev talk");

@@ -220,6 +220,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             text,
             action: false,
             room: "#lobby".into(),
+            cid: None,
         }),
         (message_id(), text(40), text(200)).prop_map(|(id, from, text)| ServerMsg::History {
             id,
@@ -227,6 +228,7 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
             text,
             action: false,
             room: "#lobby".into(),
+            cid: None,
         }),
         (
             any::<u16>(),
@@ -341,6 +343,7 @@ fn v2_server_msg() -> impl Strategy<Value = ServerMsg> {
                 text,
                 room,
                 action,
+                cid: None,
             }
         ),
         (message_id(), text(40), text(40), text(1100), any::<bool>()).prop_map(

@@ -1,9 +1,15 @@
 //! The IO shell of one IRC connection: reads lines (bounded), feeds them
 //! and the Chatty session's frames to the [`Translator`], and writes what
-//! it says, with a bounded output buffer. When the IRC client stops
-//! reading, the buffer fills, the shell stops reading the session, and the
-//! session's own queue evicts it as a slow reader (error 240), exactly as
-//! on the Chatty port.
+//! it says, with a bounded output buffer.
+//!
+//! The shell always reads its session, whatever the IRC client does: the
+//! slow party must be the IRC client, never the gateway's own pipe (a
+//! session evicted as a slow reader would lose the user every room at
+//! once, and the publisher's session, whose acks the shell reads, would be
+//! evicted for someone else's slowness). As on other IRC servers, a client
+//! whose output passes its send queue limit ([`SEND_QUEUE`]) is closed
+//! with `ERROR :Closing link: SendQ exceeded`; one that reads nothing for
+//! the idle timeout is closed too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +21,7 @@ use tokio::time::{interval, Instant};
 use tokio_util::codec::Decoder;
 use tracing::{debug, trace};
 
-use crate::protocol::{decode, encode_frame, FrameDecoder, ServerMsg, MAX_SERVER_FRAME};
+use crate::protocol::{encode_frame, FrameDecoder, MAX_SERVER_FRAME};
 use crate::server::admission::Refusal;
 
 use super::translator::{Output, Translator};
@@ -25,8 +31,12 @@ use super::{Gateway, Presence};
 /// message-tags). A longer one is dropped with 417.
 pub const MAX_IN_LINE: usize = 8191 + 512;
 
-/// IRC output buffered before the shell stops reading the session.
-const OUT_LIMIT: usize = 64 * 1024;
+/// IRC output a client may leave unread before it is closed ("SendQ
+/// exceeded"): about 3,000 chat lines.
+pub const SEND_QUEUE: usize = 256 * 1024;
+
+/// Output buffer capacity kept while idle; a burst's larger one is freed.
+const IDLE_OUT: usize = 4096;
 
 /// Now, in Unix milliseconds.
 pub(super) fn now_ms() -> u64 {
@@ -57,19 +67,18 @@ where
         }
     };
     let (mut pipe_r, mut pipe_w) = tokio::io::split(pipe);
-    let mut t = Translator::new(gw.info.clone(), now_ms());
-    for (name, presence) in gw.board.snapshot() {
-        t.presence_changed(&name, Some(&presence));
-    }
+    let mut t = Translator::new(gw.info.clone(), gw.board.clone(), now_ms());
     let mut board_rx = gw.board.subscribe();
     let mut published: Option<(String, Presence)> = None;
+    let mut presence_seen = t.presence_version();
 
-    let mut irc_in = BytesMut::with_capacity(1024);
+    // Small to start: most connections are idle most of the time.
+    let mut irc_in = BytesMut::with_capacity(512);
     let mut discarding = false;
-    let mut pipe_in = BytesMut::with_capacity(4096);
+    let mut pipe_in = BytesMut::with_capacity(1024);
     let mut frames = FrameDecoder::new(MAX_SERVER_FRAME);
-    let mut irc_out = BytesMut::with_capacity(4096);
-    let mut pipe_out = BytesMut::with_capacity(256);
+    let mut irc_out = BytesMut::new();
+    let mut pipe_out = BytesMut::new();
     let mut need_flush = false;
     let mut closing = false;
     let mut pipe_open = true;
@@ -83,30 +92,37 @@ where
     loop {
         while let Some(out) = t.poll() {
             match out {
-                Output::Irc(line) => {
-                    trace!(line = %line, "irc: out");
-                    irc_out.extend_from_slice(line.as_bytes());
-                    irc_out.extend_from_slice(b"\r\n");
-                }
                 Output::Chatty(msg) => pipe_out.extend_from_slice(&encode_frame(&msg)),
                 Output::Close => closing = true,
             }
         }
-        let presence = t.presence();
-        if presence != published {
-            if let Some((name, _)) = published.take() {
-                gw.board.set(&name, None);
+        t.take_irc(&mut irc_out);
+        if t.presence_version() != presence_seen {
+            presence_seen = t.presence_version();
+            let presence = t.presence();
+            if presence != published {
+                if let Some((name, _)) = published.take() {
+                    gw.board.set(&name, None);
+                }
+                if let Some((name, p)) = &presence {
+                    gw.board.set(name, Some(p));
+                }
+                published = presence;
             }
-            if let Some((name, p)) = &presence {
-                gw.board.set(name, Some(p));
-            }
-            published = presence;
         }
         if closing && irc_out.is_empty() && (pipe_out.is_empty() || !pipe_open) {
             break;
         }
+        if irc_out.len() > SEND_QUEUE {
+            debug!(%peer, queued = irc_out.len(), "irc: client's send queue exceeded; closed");
+            irc_out.extend_from_slice(b"ERROR :Closing link: SendQ exceeded\r\n");
+            break;
+        }
         if irc_out.is_empty() {
             last_progress = Instant::now();
+            if irc_out.capacity() > IDLE_OUT {
+                irc_out = BytesMut::new();
+            }
         }
         tokio::select! {
             read = irc_r.read_buf(&mut irc_in), if !closing => {
@@ -115,18 +131,22 @@ where
                     Ok(_) => take_lines(&mut irc_in, &mut discarding, &mut t),
                 }
             }
-            read = pipe_r.read_buf(&mut pipe_in), if pipe_open && irc_out.len() < OUT_LIMIT => {
+            read = pipe_r.read_buf(&mut pipe_in), if pipe_open => {
                 match read {
                     Ok(0) | Err(_) => {
                         pipe_open = false;
                         t.session_closed();
                     }
-                    Ok(_) => loop {
+                    Ok(_) => {
+                        // One clock read per read, not per frame.
+                        let now = now_ms();
+                        loop {
                         match frames.decode(&mut pipe_in) {
-                            Ok(Some(body)) => match decode::<ServerMsg>(&body) {
-                                Ok(msg) => t.chatty(msg, now_ms()),
-                                Err(err) => debug!(cause = %err, "irc: a frame this build cannot read; skipped"),
-                            },
+                            Ok(Some(body)) => {
+                                if let Err(err) = t.chatty_frame(&body, now) {
+                                    debug!(cause = %err, "irc: a frame this build cannot read; skipped");
+                                }
+                            }
                             Ok(None) => break,
                             Err(_) => {
                                 pipe_open = false;
@@ -134,7 +154,11 @@ where
                                 break;
                             }
                         }
-                    },
+                        }
+                        if pipe_in.is_empty() && pipe_in.capacity() > IDLE_OUT {
+                            pipe_in = BytesMut::with_capacity(1024);
+                        }
+                    }
                 }
             }
             wrote = async {
@@ -175,8 +199,8 @@ where
                 }
             }
             changed = board_rx.recv() => {
-                if let Ok((name, presence)) = changed {
-                    t.presence_changed(&name, presence.as_ref());
+                if let Ok(change) = changed {
+                    t.presence_changed(&change);
                 }
             }
             _ = &mut stopping, if stop_deadline.is_none() => {

@@ -32,7 +32,7 @@ impl Translator {
         let source = self.source_of_name(&name);
         self.raw_bare(Some(&source), "JOIN", &[&shown]);
         if self.caps.away_notify {
-            if let Some(away) = self.others_away.get(&who).cloned() {
+            if let Some(away) = self.board.away(&who) {
                 self.raw(Some(&source), "AWAY", &[&away]);
             }
         }
@@ -106,6 +106,7 @@ impl Translator {
                 self.pending.pop_front();
             }
             self.nick = Some(new_nick.clone());
+            self.presence_version += 1;
         } else if !self.shares_room(&old_key) {
             return;
         }
@@ -115,9 +116,6 @@ impl Translator {
                     .members
                     .insert(new_key.clone(), (new.to_string(), server));
             }
-        }
-        if let Some(away) = self.others_away.remove(&old_key) {
-            self.others_away.insert(new_key, away);
         }
         self.raw(Some(&source), "NICK", &[&new_nick]);
     }

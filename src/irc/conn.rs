@@ -138,22 +138,9 @@ where
                         t.session_closed();
                     }
                     Ok(_) => {
-                        // One clock read per read, not per frame.
-                        let now = now_ms();
-                        loop {
-                        match frames.decode(&mut pipe_in) {
-                            Ok(Some(body)) => {
-                                if let Err(err) = t.chatty_frame(&body, now) {
-                                    debug!(cause = %err, "irc: a frame this build cannot read; skipped");
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(_) => {
-                                pipe_open = false;
-                                t.session_closed();
-                                break;
-                            }
-                        }
+                        if !take_frames(&mut pipe_in, &mut frames, &mut t) {
+                            pipe_open = false;
+                            t.session_closed();
                         }
                         if pipe_in.is_empty() && pipe_in.capacity() > IDLE_OUT {
                             pipe_in = BytesMut::with_capacity(1024);
@@ -212,15 +199,43 @@ where
     if let Some((name, _)) = published {
         gw.board.set(&name, None);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    // Both at once: the IRC client may never read its last lines, and
+    // meanwhile the session must still be read (and ended by our close),
+    // or it would be evicted as too slow for the client's slowness.
+    let flush_irc = async {
         let _ = irc_w.write_all(&irc_out).await;
         let _ = irc_w.shutdown().await;
+    };
+    let close_session = async {
         if pipe_open {
             let _ = pipe_w.write_all(&pipe_out).await;
             let _ = pipe_w.shutdown().await;
+            // What it still says goes nowhere; it ends on our close.
+            let mut sink = [0u8; 4096];
+            while matches!(pipe_r.read(&mut sink).await, Ok(n) if n > 0) {}
         }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tokio::join!(flush_irc, close_session)
     })
     .await;
+}
+
+/// Hands every complete frame in `buf` to the translator, with one clock
+/// read for all. False if the framing broke (the session is unusable).
+fn take_frames(buf: &mut BytesMut, frames: &mut FrameDecoder, t: &mut Translator) -> bool {
+    let now = now_ms();
+    loop {
+        match frames.decode(buf) {
+            Ok(Some(body)) => {
+                if let Err(err) = t.chatty_frame(&body, now) {
+                    debug!(cause = %err, "irc: a frame this build cannot read; skipped");
+                }
+            }
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Hands every complete line in `buf` to the translator; a line longer

@@ -41,9 +41,19 @@ pub struct PresenceChange {
     pub away_changed: bool,
 }
 
+#[derive(Debug, Default)]
+struct Entries {
+    /// By name key.
+    by_key: HashMap<String, Presence>,
+    /// Name keys by the name as spelled (the server's spelling, which is
+    /// what its frames carry): a message's sender is found without
+    /// computing a skeleton.
+    keys: HashMap<String, String>,
+}
+
 #[derive(Debug)]
 struct Inner {
-    now: RwLock<HashMap<String, Presence>>,
+    now: RwLock<Entries>,
     /// Bumped on every change: lets a connection keep a looked-up user
     /// name until the board changes.
     version: AtomicU64,
@@ -76,8 +86,14 @@ impl Board {
         let old_away = {
             let mut now = self.inner.now.write().unwrap_or_else(|e| e.into_inner());
             let old = match presence {
-                Some(p) => now.insert(key.clone(), p.clone()),
-                None => now.remove(&key),
+                Some(p) => {
+                    now.keys.insert(name.to_string(), key.clone());
+                    now.by_key.insert(key.clone(), p.clone())
+                }
+                None => {
+                    now.keys.remove(name);
+                    now.by_key.remove(&key)
+                }
             };
             old.and_then(|p| p.away)
         };
@@ -95,7 +111,14 @@ impl Board {
     /// Calls `f` with the presence of the user whose name key is `key`.
     pub fn with<R>(&self, key: &str, f: impl FnOnce(Option<&Presence>) -> R) -> R {
         let now = self.inner.now.read().unwrap_or_else(|e| e.into_inner());
-        f(now.get(key))
+        f(now.by_key.get(key))
+    }
+
+    /// Calls `f` with the presence of the user named exactly `name` (as
+    /// the server spells it); `None` for any other spelling.
+    pub fn with_name<R>(&self, name: &str, f: impl FnOnce(Option<&Presence>) -> R) -> R {
+        let now = self.inner.now.read().unwrap_or_else(|e| e.into_inner());
+        f(now.keys.get(name).and_then(|key| now.by_key.get(key)))
     }
 
     /// The away message of the user whose name key is `key`.

@@ -1,6 +1,7 @@
 //! Chatty frames to IRC: events become JOIN, PART, QUIT, NICK, TOPIC and
 //! PRIVMSG lines; answers are matched to the request waiting for them.
 
+use crate::protocol::validate::name_key;
 use crate::protocol::{decode, ClientMsg, DecodeError, MessageId, RoomState, ServerMsg};
 
 use super::super::frames::{skim, Skimmed};
@@ -320,7 +321,7 @@ impl Translator {
                 },
             );
         }
-        if self.is_me(from) {
+        if self.is_from_me(from) {
             if self.caps.echo_message {
                 self.held_echo = Some(ServerMsg::Message {
                     id,
@@ -432,7 +433,7 @@ impl Translator {
         let mut members: std::collections::BTreeMap<_, _> = state
             .members
             .into_iter()
-            .map(|m| (self.key(&m.name), (m.name, m.server)))
+            .map(|m| (name_key(&m.name), (m.name, m.server)))
             .collect();
         if let Some(nick) = self.nick.clone() {
             if let Some(name) = super::super::names::from_nick(&nick) {

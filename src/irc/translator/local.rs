@@ -75,10 +75,11 @@ impl Translator {
         let fresh =
             matches!(&*self.last_user.borrow(), Some((n, v, _)) if *v == version && n == name);
         if !fresh {
-            let user = self.with_key(name, |key| {
-                self.board
-                    .with(key, |p| p.map_or(USER, |p| p.user.as_str()).to_string())
-            });
+            // By the name as spelled: the server's frames spell every name
+            // as the board does, so no skeleton is computed per sender.
+            let user = self
+                .board
+                .with_name(name, |p| p.map_or(USER, |p| p.user.as_str()).to_string());
             *self.last_user.borrow_mut() = Some((name.to_string(), version, user));
         }
         std::cell::Ref::map(self.last_user.borrow(), |cached| {

@@ -1,6 +1,7 @@
 //! Other members' comings and goings as IRC sees them: JOIN, PART, QUIT
 //! (one per lost session, however many rooms showed it), NICK and TOPIC.
 
+use crate::protocol::validate::name_key;
 use crate::protocol::{LeaveReason, MessageId};
 
 use super::super::names::to_nick;
@@ -13,11 +14,13 @@ impl Translator {
         server: crate::protocol::ServerId,
         room: String,
     ) {
-        let key = self.key(&room);
-        let who = self.key(&name);
-        if self.is_me(&name) {
+        if self.is_from_me(&name) {
             return; // shown when `room_state` came
         }
+        let key = self.key(&room);
+        // Not cached: each joiner's key is needed once, and a cache of
+        // every name seen would be most of an idle connection's memory.
+        let who = name_key(&name);
         let Some(channel) = self.channels.get_mut(&key) else {
             return;
         };
@@ -46,8 +49,8 @@ impl Translator {
         reason: LeaveReason,
     ) {
         let key = self.key(room);
-        let who = self.key(name);
-        if self.is_me(name) {
+        let who = name_key(name);
+        if self.is_from_me(name) {
             let our_reason = match self.pending.front() {
                 Some(Pending::Part {
                     room: asked,

@@ -327,6 +327,12 @@ impl Translator {
         self.irc.len()
     }
 
+    /// Whether a `status` request just asked is the only answer awaited,
+    /// so the shell may answer it in place, out of the session's order.
+    pub fn status_is_next(&self) -> bool {
+        self.pending.len() == 1 && matches!(self.pending.front(), Some(Pending::Status { .. }))
+    }
+
     /// Whether the connection is over (a `Close` has been queued).
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -382,7 +388,7 @@ impl Translator {
         let key = name_key(s);
         let out = f(&key);
         let mut keys = self.keys.borrow_mut();
-        if keys.len() >= 4096 {
+        if keys.len() >= KEYS_KEPT {
             keys.clear();
         }
         keys.insert(s.to_string(), key);
@@ -407,9 +413,18 @@ impl Translator {
         self.with_my_key(|k| k.map(str::to_string))
     }
 
-    /// Whether the Chatty name `name` is ours.
+    /// Whether the Chatty name `name` is ours, however spelled.
     pub(super) fn is_me(&self, name: &str) -> bool {
         self.with_my_key(|mine| mine.is_some_and(|mine| self.with_key(name, |k| k == mine)))
+    }
+
+    /// Whether a name from the server is ours: the server spells our name
+    /// as it did in `welcome` (or the last `nick`), and no one else can
+    /// hold a name with our key, so the spelling answers without a key.
+    pub(super) fn is_from_me(&self, name: &str) -> bool {
+        self.nick
+            .as_deref()
+            .is_some_and(|nick| super::names::as_nick(name) == nick)
     }
 
     fn shares_room(&self, key: &str) -> bool {
@@ -489,6 +504,12 @@ impl Translator {
         }
     }
 }
+
+/// Name keys a connection remembers: its rooms' and the names it meets
+/// most. Small, since every idle connection holds its own; the message
+/// path needs none for its senders (`is_me` and the board go by
+/// spelling first).
+const KEYS_KEPT: usize = 64;
 
 /// Output buffer capacity kept between bursts; a larger one (a long
 /// NAMES, a history batch) is given back.

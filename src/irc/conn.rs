@@ -21,7 +21,7 @@ use tokio::time::{interval, Instant};
 use tokio_util::codec::Decoder;
 use tracing::{debug, trace};
 
-use crate::protocol::{encode_frame, FrameDecoder, MAX_SERVER_FRAME};
+use crate::protocol::{encode_frame, ClientMsg, FrameDecoder, ServerMsg, MAX_SERVER_FRAME};
 use crate::server::admission::Refusal;
 
 use super::translator::{Output, Translator};
@@ -34,6 +34,13 @@ pub const MAX_IN_LINE: usize = 8191 + 512;
 /// IRC output a client may leave unread before it is closed ("SendQ
 /// exceeded"): about 3,000 chat lines.
 pub const SEND_QUEUE: usize = 256 * 1024;
+
+/// Requests for the session written ahead before the shell stops reading
+/// the IRC client.
+const PIPE_OUT_LIMIT: usize = 16 * 1024;
+
+/// How much more to read from a busy session at once.
+const PIPE_READ_BURST: usize = 16 * 1024;
 
 /// Output buffer capacity kept while idle; a burst's larger one is freed.
 const IDLE_OUT: usize = 4096;
@@ -92,6 +99,14 @@ where
     loop {
         while let Some(out) = t.poll() {
             match out {
+                // The status report lists every member of the cluster:
+                // through the pipe it would leave the pipe's buffer grown
+                // to its size for the connection's life (64 KiB at 1,000
+                // members). The server's own report, taken in place, is
+                // the same answer.
+                Output::Chatty(ClientMsg::Status) if t.status_is_next() => {
+                    t.chatty(ServerMsg::StatusReply(gw.sessions.status()), now_ms());
+                }
                 Output::Chatty(msg) => pipe_out.extend_from_slice(&encode_frame(&msg)),
                 Output::Close => closing = true,
             }
@@ -120,12 +135,12 @@ where
         }
         if irc_out.is_empty() {
             last_progress = Instant::now();
-            if irc_out.capacity() > IDLE_OUT {
-                irc_out = BytesMut::new();
-            }
         }
         tokio::select! {
-            read = irc_r.read_buf(&mut irc_in), if !closing => {
+            // A client sending faster than its session takes it waits (TCP
+            // flow control), so that its sends cannot pile up here while
+            // their acks pile up in the session's queue and evict it.
+            read = irc_r.read_buf(&mut irc_in), if !closing && pipe_out.len() < PIPE_OUT_LIMIT => {
                 match read {
                     Ok(0) | Err(_) => break, // the client went away
                     Ok(_) => take_lines(&mut irc_in, &mut discarding, &mut t),
@@ -138,12 +153,16 @@ where
                         t.session_closed();
                     }
                     Ok(_) => {
+                        // A read that filled the buffer: the session is
+                        // busy (a publisher's acks and echoes, a room's
+                        // traffic); read it in larger bites from now on,
+                        // or it outruns us and evicts itself.
+                        let filled = pipe_in.len() == pipe_in.capacity();
                         if !take_frames(&mut pipe_in, &mut frames, &mut t) {
                             pipe_open = false;
                             t.session_closed();
-                        }
-                        if pipe_in.is_empty() && pipe_in.capacity() > IDLE_OUT {
-                            pipe_in = BytesMut::with_capacity(1024);
+                        } else if filled {
+                            pipe_in.reserve(PIPE_READ_BURST);
                         }
                     }
                 }
@@ -177,6 +196,13 @@ where
             }
             _ = tick.tick() => {
                 t.tick(now_ms());
+                // Give back what a burst grew, once it is over.
+                if irc_out.is_empty() && irc_out.capacity() > IDLE_OUT {
+                    irc_out = BytesMut::new();
+                }
+                if pipe_in.is_empty() && pipe_in.capacity() > IDLE_OUT {
+                    pipe_in = BytesMut::with_capacity(1024);
+                }
                 if !irc_out.is_empty() && last_progress.elapsed() > stall {
                     debug!(%peer, "irc: client stopped reading; closed");
                     break;

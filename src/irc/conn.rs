@@ -1,9 +1,15 @@
 //! The IO shell of one IRC connection: reads lines (bounded), feeds them
 //! and the Chatty session's frames to the [`Translator`], and writes what
-//! it says, with a bounded output buffer. When the IRC client stops
-//! reading, the buffer fills, the shell stops reading the session, and the
-//! session's own queue evicts it as a slow reader (error 240), exactly as
-//! on the Chatty port.
+//! it says, with a bounded output buffer.
+//!
+//! The shell always reads its session, whatever the IRC client does: the
+//! slow party must be the IRC client, never the gateway's own pipe (a
+//! session evicted as a slow reader would lose the user every room at
+//! once, and the publisher's session, whose acks the shell reads, would be
+//! evicted for someone else's slowness). As on other IRC servers, a client
+//! whose output passes its send queue limit ([`SEND_QUEUE`]) is closed
+//! with `ERROR :Closing link: SendQ exceeded`; one that reads nothing for
+//! the idle timeout is closed too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +21,7 @@ use tokio::time::{interval, Instant};
 use tokio_util::codec::Decoder;
 use tracing::{debug, trace};
 
-use crate::protocol::{decode, encode_frame, FrameDecoder, ServerMsg, MAX_SERVER_FRAME};
+use crate::protocol::{encode_frame, ClientMsg, FrameDecoder, ServerMsg, MAX_SERVER_FRAME};
 use crate::server::admission::Refusal;
 
 use super::translator::{Output, Translator};
@@ -25,8 +31,19 @@ use super::{Gateway, Presence};
 /// message-tags). A longer one is dropped with 417.
 pub const MAX_IN_LINE: usize = 8191 + 512;
 
-/// IRC output buffered before the shell stops reading the session.
-const OUT_LIMIT: usize = 64 * 1024;
+/// IRC output a client may leave unread before it is closed ("SendQ
+/// exceeded"): about 3,000 chat lines.
+pub const SEND_QUEUE: usize = 256 * 1024;
+
+/// Requests for the session written ahead before the shell stops reading
+/// the IRC client.
+const PIPE_OUT_LIMIT: usize = 16 * 1024;
+
+/// How much more to read from a busy session at once.
+const PIPE_READ_BURST: usize = 16 * 1024;
+
+/// Output buffer capacity kept while idle; a burst's larger one is freed.
+const IDLE_OUT: usize = 4096;
 
 /// Now, in Unix milliseconds.
 pub(super) fn now_ms() -> u64 {
@@ -57,19 +74,18 @@ where
         }
     };
     let (mut pipe_r, mut pipe_w) = tokio::io::split(pipe);
-    let mut t = Translator::new(gw.info.clone(), now_ms());
-    for (name, presence) in gw.board.snapshot() {
-        t.presence_changed(&name, Some(&presence));
-    }
+    let mut t = Translator::new(gw.info.clone(), gw.board.clone(), now_ms());
     let mut board_rx = gw.board.subscribe();
     let mut published: Option<(String, Presence)> = None;
+    let mut presence_seen = t.presence_version();
 
-    let mut irc_in = BytesMut::with_capacity(1024);
+    // Small to start: most connections are idle most of the time.
+    let mut irc_in = BytesMut::with_capacity(512);
     let mut discarding = false;
-    let mut pipe_in = BytesMut::with_capacity(4096);
+    let mut pipe_in = BytesMut::with_capacity(1024);
     let mut frames = FrameDecoder::new(MAX_SERVER_FRAME);
-    let mut irc_out = BytesMut::with_capacity(4096);
-    let mut pipe_out = BytesMut::with_capacity(256);
+    let mut irc_out = BytesMut::new();
+    let mut pipe_out = BytesMut::new();
     let mut need_flush = false;
     let mut closing = false;
     let mut pipe_open = true;
@@ -83,58 +99,72 @@ where
     loop {
         while let Some(out) = t.poll() {
             match out {
-                Output::Irc(line) => {
-                    trace!(line = %line, "irc: out");
-                    irc_out.extend_from_slice(line.as_bytes());
-                    irc_out.extend_from_slice(b"\r\n");
+                // The status report lists every member of the cluster:
+                // through the pipe it would leave the pipe's buffer grown
+                // to its size for the connection's life (64 KiB at 1,000
+                // members). The server's own report, taken in place, is
+                // the same answer.
+                Output::Chatty(ClientMsg::Status) if t.status_is_next() => {
+                    t.chatty(ServerMsg::StatusReply(gw.sessions.status()), now_ms());
                 }
                 Output::Chatty(msg) => pipe_out.extend_from_slice(&encode_frame(&msg)),
                 Output::Close => closing = true,
             }
         }
-        let presence = t.presence();
-        if presence != published {
-            if let Some((name, _)) = published.take() {
-                gw.board.set(&name, None);
+        t.take_irc(&mut irc_out);
+        if t.presence_version() != presence_seen {
+            presence_seen = t.presence_version();
+            let presence = t.presence();
+            if presence != published {
+                if let Some((name, _)) = published.take() {
+                    gw.board.set(&name, None);
+                }
+                if let Some((name, p)) = &presence {
+                    gw.board.set(name, Some(p));
+                }
+                published = presence;
             }
-            if let Some((name, p)) = &presence {
-                gw.board.set(name, Some(p));
-            }
-            published = presence;
         }
         if closing && irc_out.is_empty() && (pipe_out.is_empty() || !pipe_open) {
+            break;
+        }
+        if irc_out.len() > SEND_QUEUE {
+            debug!(%peer, queued = irc_out.len(), "irc: client's send queue exceeded; closed");
+            irc_out.extend_from_slice(b"ERROR :Closing link: SendQ exceeded\r\n");
             break;
         }
         if irc_out.is_empty() {
             last_progress = Instant::now();
         }
         tokio::select! {
-            read = irc_r.read_buf(&mut irc_in), if !closing => {
+            // A client sending faster than its session takes it waits (TCP
+            // flow control), so that its sends cannot pile up here while
+            // their acks pile up in the session's queue and evict it.
+            read = irc_r.read_buf(&mut irc_in), if !closing && pipe_out.len() < PIPE_OUT_LIMIT => {
                 match read {
                     Ok(0) | Err(_) => break, // the client went away
                     Ok(_) => take_lines(&mut irc_in, &mut discarding, &mut t),
                 }
             }
-            read = pipe_r.read_buf(&mut pipe_in), if pipe_open && irc_out.len() < OUT_LIMIT => {
+            read = pipe_r.read_buf(&mut pipe_in), if pipe_open => {
                 match read {
                     Ok(0) | Err(_) => {
                         pipe_open = false;
                         t.session_closed();
                     }
-                    Ok(_) => loop {
-                        match frames.decode(&mut pipe_in) {
-                            Ok(Some(body)) => match decode::<ServerMsg>(&body) {
-                                Ok(msg) => t.chatty(msg, now_ms()),
-                                Err(err) => debug!(cause = %err, "irc: a frame this build cannot read; skipped"),
-                            },
-                            Ok(None) => break,
-                            Err(_) => {
-                                pipe_open = false;
-                                t.session_closed();
-                                break;
-                            }
+                    Ok(_) => {
+                        // A read that filled the buffer: the session is
+                        // busy (a publisher's acks and echoes, a room's
+                        // traffic); read it in larger bites from now on,
+                        // or it outruns us and evicts itself.
+                        let filled = pipe_in.len() == pipe_in.capacity();
+                        if !take_frames(&mut pipe_in, &mut frames, &mut t) {
+                            pipe_open = false;
+                            t.session_closed();
+                        } else if filled {
+                            pipe_in.reserve(PIPE_READ_BURST);
                         }
-                    },
+                    }
                 }
             }
             wrote = async {
@@ -166,6 +196,13 @@ where
             }
             _ = tick.tick() => {
                 t.tick(now_ms());
+                // Give back what a burst grew, once it is over.
+                if irc_out.is_empty() && irc_out.capacity() > IDLE_OUT {
+                    irc_out = BytesMut::new();
+                }
+                if pipe_in.is_empty() && pipe_in.capacity() > IDLE_OUT {
+                    pipe_in = BytesMut::with_capacity(1024);
+                }
                 if !irc_out.is_empty() && last_progress.elapsed() > stall {
                     debug!(%peer, "irc: client stopped reading; closed");
                     break;
@@ -175,8 +212,8 @@ where
                 }
             }
             changed = board_rx.recv() => {
-                if let Ok((name, presence)) = changed {
-                    t.presence_changed(&name, presence.as_ref());
+                if let Ok(change) = changed {
+                    t.presence_changed(&change);
                 }
             }
             _ = &mut stopping, if stop_deadline.is_none() => {
@@ -188,15 +225,43 @@ where
     if let Some((name, _)) = published {
         gw.board.set(&name, None);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    // Both at once: the IRC client may never read its last lines, and
+    // meanwhile the session must still be read (and ended by our close),
+    // or it would be evicted as too slow for the client's slowness.
+    let flush_irc = async {
         let _ = irc_w.write_all(&irc_out).await;
         let _ = irc_w.shutdown().await;
+    };
+    let close_session = async {
         if pipe_open {
             let _ = pipe_w.write_all(&pipe_out).await;
             let _ = pipe_w.shutdown().await;
+            // What it still says goes nowhere; it ends on our close.
+            let mut sink = [0u8; 4096];
+            while matches!(pipe_r.read(&mut sink).await, Ok(n) if n > 0) {}
         }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        tokio::join!(flush_irc, close_session)
     })
     .await;
+}
+
+/// Hands every complete frame in `buf` to the translator, with one clock
+/// read for all. False if the framing broke (the session is unusable).
+fn take_frames(buf: &mut BytesMut, frames: &mut FrameDecoder, t: &mut Translator) -> bool {
+    let now = now_ms();
+    loop {
+        match frames.decode(buf) {
+            Ok(Some(body)) => {
+                if let Err(err) = t.chatty_frame(&body, now) {
+                    debug!(cause = %err, "irc: a frame this build cannot read; skipped");
+                }
+            }
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// Hands every complete line in `buf` to the translator; a line longer

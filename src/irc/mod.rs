@@ -17,6 +17,7 @@
 
 mod away;
 mod conn;
+mod frames;
 pub mod message;
 pub mod names;
 pub mod text;
@@ -33,8 +34,8 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use crate::server::Sessions;
-pub use away::{Board, Presence};
-pub use conn::MAX_IN_LINE;
+pub use away::{Board, Presence, PresenceChange};
+pub use conn::{MAX_IN_LINE, SEND_QUEUE};
 pub use translator::{GatewayInfo, Output, Translator};
 
 /// How the gateway presents itself.

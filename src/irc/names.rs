@@ -26,6 +26,20 @@ fn nick_start(c: char) -> bool {
     nick_char(c) && !c.is_ascii_digit() && c != '-'
 }
 
+/// The IRC nick for a Chatty name, borrowed when the name is its own nick
+/// (nearly always): the message path formats a sender per line.
+pub fn as_nick(name: &str) -> std::borrow::Cow<'_, str> {
+    let plain = name.chars().enumerate().all(|(i, c)| {
+        let fits = if i == 0 { nick_start(c) } else { nick_char(c) };
+        fits && c != ESCAPE
+    });
+    if plain {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(to_nick(name))
+    }
+}
+
 /// The IRC nick for a Chatty name.
 pub fn to_nick(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

@@ -85,39 +85,59 @@ pub fn strip_formatting(text: &str) -> String {
 /// one is near the end of a piece, else at a character boundary. Never
 /// returns an empty list.
 pub fn split(text: &str, budget: usize) -> Vec<&str> {
-    let budget = budget.max(4);
     let mut out = Vec::new();
     let mut rest = text;
-    while rest.len() > budget {
-        let mut cut = budget;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
+    loop {
+        let (piece, after) = rest.split_at(next_cut(rest, budget));
+        out.push(piece);
+        rest = after;
+        if rest.is_empty() {
+            return out;
         }
-        // Prefer a space in the last quarter of the piece.
-        if let Some(space) = rest[..cut].rfind(' ') {
-            if space >= cut - cut / 4 && space > 0 {
-                cut = space + 1;
-            }
-        }
-        out.push(&rest[..cut]);
-        rest = &rest[cut..];
     }
-    out.push(rest);
-    out
+}
+
+/// Where the first piece of `text` ends when [`split`] cuts it: all of it
+/// if it fits in `budget` bytes.
+pub fn next_cut(text: &str, budget: usize) -> usize {
+    let budget = budget.max(4);
+    if text.len() <= budget {
+        return text.len();
+    }
+    let mut cut = budget;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    // Prefer a space in the last quarter of the piece.
+    if let Some(space) = text[..cut].rfind(' ') {
+        if space >= cut - cut / 4 && space > 0 {
+            cut = space + 1;
+        }
+    }
+    cut
 }
 
 /// Unix milliseconds as IRCv3 `server-time` (`2026-12-01T12:00:00.000Z`).
 pub fn timestamp(unix_ms: u64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_timestamp(&mut out, unix_ms);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`timestamp`], written at the end of `out`.
+pub fn write_timestamp(out: &mut Vec<u8>, unix_ms: u64) {
+    use std::io::Write as _;
     let secs = unix_ms / 1000;
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
+    let _ = write!(
+        out,
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
         rem / 3600,
         rem / 60 % 60,
         rem % 60,
         unix_ms % 1000
-    )
+    );
 }
 
 /// Reads a `server-time` timestamp back into Unix milliseconds.

@@ -292,7 +292,7 @@ impl Translator {
             return;
         }
         if !notice {
-            if let Some(away) = self.others_away.get(&name_key(&name)).cloned() {
+            if let Some(away) = self.board.away(&self.key(&name)) {
                 self.numeric("301", &[target, &away]);
             }
         }
@@ -378,10 +378,12 @@ impl Translator {
             Some(text) => {
                 let text: String = strip_formatting(text).chars().take(390).collect();
                 self.away = Some(text.clone());
+                self.presence_version += 1;
                 self.numeric("306", &["You have been marked as being away"]);
             }
             None => {
                 self.away = None;
+                self.presence_version += 1;
                 self.numeric("305", &["You are no longer marked as being away"]);
             }
         }

@@ -1,13 +1,14 @@
 //! Chatty frames to IRC: events become JOIN, PART, QUIT, NICK, TOPIC and
 //! PRIVMSG lines; answers are matched to the request waiting for them.
 
-use crate::protocol::{ClientMsg, MessageId, RoomState, ServerMsg};
+use crate::protocol::validate::name_key;
+use crate::protocol::{decode, ClientMsg, DecodeError, MessageId, RoomState, ServerMsg};
 
-use super::super::message::Message;
-use super::super::names::to_nick;
-use super::super::text::{split, timestamp, MAX_LINE};
+use super::super::frames::{skim, Skimmed};
+use super::super::names::{as_nick, to_nick};
+use super::super::text::{next_cut, write_timestamp, MAX_LINE};
 use super::history::Entry;
-use super::{Channel, Pending, Translator};
+use super::{Channel, Pending, Translator, HOST, USER};
 
 /// A chat line to show: who, where, what.
 pub(super) struct Line<'a> {
@@ -22,6 +23,27 @@ pub(super) struct Line<'a> {
 }
 
 impl Translator {
+    /// One frame body from the Chatty session, at `now`. A room message
+    /// and an ack, nearly all of a busy session's frames, are read without
+    /// serde ([`super::super::frames`]); an error means a frame this build
+    /// cannot read, and the caller skips it.
+    pub fn chatty_frame(&mut self, body: &[u8], now: u64) -> Result<(), DecodeError> {
+        match skim(body) {
+            Some(Skimmed::Message {
+                id,
+                from,
+                room,
+                text,
+                action,
+            }) if self.held.is_none() && !self.closed => {
+                self.room_message(id, from, room, text, action, now);
+            }
+            Some(Skimmed::Ack { cid, id }) => self.chatty(ServerMsg::Ack { cid, id }, now),
+            _ => self.chatty(decode::<ServerMsg>(body)?, now),
+        }
+        Ok(())
+    }
+
     /// One frame from the Chatty session, at `now`.
     pub fn chatty(&mut self, msg: ServerMsg, now: u64) {
         if self.closed {
@@ -92,18 +114,21 @@ impl Translator {
                 if !self.channels.contains_key(&self.key(&room)) {
                     return; // a room we are not shown in (e.g. #lobby, parted at start)
                 }
-                let fresh = self.history.record_keyed(
-                    self.key(&room),
-                    &room,
-                    Entry {
-                        id,
-                        at: None,
-                        from: from.clone(),
-                        text: text.clone(),
-                        action,
-                    },
-                );
-                if fresh && !self.caps.chathistory {
+                // Kept only for a client that can ask for it
+                // (draft/chathistory); any other sees the replay.
+                if self.caps.chathistory {
+                    self.history.record_keyed(
+                        self.key(&room),
+                        &room,
+                        Entry {
+                            id,
+                            at: None,
+                            from,
+                            text,
+                            action,
+                        },
+                    );
+                } else {
                     let nick = to_nick(&from);
                     self.show_line(&Line {
                         id,
@@ -124,47 +149,7 @@ impl Translator {
                 text,
                 action,
                 ..
-            } => {
-                if !self.channels.contains_key(&self.key(&room)) {
-                    return; // a room we are not shown in
-                }
-                self.history.record_keyed(
-                    self.key(&room),
-                    &room,
-                    Entry {
-                        id,
-                        at: Some(now),
-                        from: from.clone(),
-                        text: text.clone(),
-                        action,
-                    },
-                );
-                let nick = to_nick(&from);
-                if self.is_me(&from) {
-                    if self.caps.echo_message {
-                        self.held_echo = Some(ServerMsg::Message {
-                            id,
-                            from,
-                            room,
-                            text,
-                            action,
-                            cid: None,
-                        });
-                    }
-                    return;
-                }
-                let room = self.shown_room(&room);
-                self.show_line(&Line {
-                    id,
-                    from: &nick,
-                    target: &room,
-                    text: &text,
-                    action,
-                    at: Some(now),
-                    verb: "PRIVMSG",
-                    batch: None,
-                });
-            }
+            } => self.room_message(id, &from, &room, &text, action, now),
             ServerMsg::Private {
                 id,
                 from,
@@ -221,7 +206,12 @@ impl Translator {
                 old, new, server, ..
             } => self.renamed(&old, &new, server),
             ServerMsg::Topic { room, text, by, at } => self.topic_frame(room, text, by, at),
-            ServerMsg::WhoReply { room, members, .. } => self.who_answered(room, members),
+            ServerMsg::WhoReply {
+                room,
+                members,
+                count,
+                next,
+            } => self.who_answered(room, members, count, next),
             ServerMsg::RoomsReply { rooms } => self.rooms_answered(rooms),
             ServerMsg::WhoisReply {
                 name,
@@ -242,10 +232,6 @@ impl Translator {
                 self.close(&format!("{reason}{also}"));
             }
         }
-    }
-
-    pub(super) fn is_me(&self, name: &str) -> bool {
-        self.nick_key().is_some_and(|k| k == self.key(name))
     }
 
     /// A room's name as this connection shows it (as it joined it).
@@ -305,45 +291,152 @@ impl Translator {
         }
     }
 
+    /// A message said in a room: the hot path of a busy room, which
+    /// borrows the frame's strings and writes the line straight into the
+    /// output.
+    fn room_message(
+        &mut self,
+        id: MessageId,
+        from: &str,
+        room: &str,
+        text: &str,
+        action: bool,
+        now: u64,
+    ) {
+        if self.held_echo.is_some() {
+            self.flush_echo(None);
+        }
+        if !self.with_key(room, |k| self.channels.contains_key(k)) {
+            return; // a room we are not shown in
+        }
+        if self.caps.chathistory {
+            let key = self.key(room);
+            self.history.record_live(
+                key,
+                room,
+                Entry {
+                    id,
+                    at: Some(now),
+                    from: from.to_string(),
+                    text: text.to_string(),
+                    action,
+                },
+            );
+        }
+        if self.is_from_me(from) {
+            if self.caps.echo_message {
+                self.held_echo = Some(ServerMsg::Message {
+                    id,
+                    from: from.to_string(),
+                    room: room.to_string(),
+                    text: text.to_string(),
+                    action,
+                    cid: None,
+                });
+            }
+            return;
+        }
+        let nick = as_nick(from);
+        let mut buf = std::mem::take(&mut self.irc);
+        {
+            let user = self.user_ref(from);
+            self.with_key(room, |k| {
+                if let Some(channel) = self.channels.get(k) {
+                    let line = Line {
+                        id,
+                        from: &nick,
+                        target: &channel.name,
+                        text,
+                        action,
+                        at: Some(now),
+                        verb: "PRIVMSG",
+                        batch: None,
+                    };
+                    self.write_line(&mut buf, &user, &line);
+                }
+            });
+        }
+        self.irc = buf;
+    }
+
     /// A chat line, split to fit IRC's 512 bytes.
     pub(super) fn show_line(&mut self, line: &Line) {
-        let source = self.source_of_nick(line.from);
-        let head = format!(":{source} {} {} :", line.verb, line.target).len();
+        let mut buf = std::mem::take(&mut self.irc);
+        match super::super::names::from_nick(line.from) {
+            Some(name) if self.is_me(&name) => {
+                let user = self.user.as_ref().map_or(USER, |(u, _)| u.as_str());
+                self.write_line(&mut buf, user, line);
+            }
+            Some(name) => self.with_user(&name, |user| self.write_line(&mut buf, user, line)),
+            None => self.write_line(&mut buf, USER, line),
+        }
+        self.irc = buf;
+    }
+
+    /// Writes `line`, from `line.from!user@host`, into `buf`: as many
+    /// lines as it takes to keep each within 512 bytes (tags aside).
+    fn write_line(&self, buf: &mut Vec<u8>, user: &str, line: &Line) {
+        let head = 1 + line.from.len() + 1 + user.len() + 1 + HOST.len() + 1;
+        let head = head + line.verb.len() + 1 + line.target.len() + 2;
         let extra = if line.action { 9 } else { 0 };
         let budget = MAX_LINE.saturating_sub(2 + head + extra);
-        for (part, piece) in split(line.text, budget).into_iter().enumerate() {
-            let mut msg = Message::new(
-                line.verb,
-                &[
-                    line.target,
-                    &if line.action {
-                        format!("\u{1}ACTION {piece}\u{1}")
-                    } else {
-                        piece.to_string()
-                    },
-                ],
-            );
-            msg.source = Some(source.clone());
+        let mut rest = line.text;
+        let mut part = 0;
+        loop {
+            let (piece, after) = rest.split_at(next_cut(rest, budget));
+            let mut sep = b'@';
             if let Some(batch) = line.batch {
-                msg.tags.push(("batch".into(), batch.into()));
+                buf.push(sep);
+                buf.extend_from_slice(b"batch=");
+                buf.extend_from_slice(batch.as_bytes());
+                sep = b';';
             }
             if self.caps.message_tags {
-                msg.tags.push(("msgid".into(), msgid(line.id, part)));
+                buf.push(sep);
+                buf.extend_from_slice(b"msgid=");
+                write_msgid(buf, line.id, part);
+                sep = b';';
             }
             if let (true, Some(at)) = (self.caps.server_time, line.at) {
-                msg.tags.push(("time".into(), timestamp(at)));
+                buf.push(sep);
+                buf.extend_from_slice(b"time=");
+                write_timestamp(buf, at);
+                sep = b';';
             }
-            self.send(msg);
+            if sep == b';' {
+                buf.push(b' ');
+            }
+            for bit in [":", line.from, "!", user, "@", HOST, " ", line.verb, " "] {
+                buf.extend_from_slice(bit.as_bytes());
+            }
+            buf.extend_from_slice(line.target.as_bytes());
+            buf.extend_from_slice(b" :");
+            if line.action {
+                buf.extend_from_slice(b"\x01ACTION ");
+            }
+            buf.extend_from_slice(piece.as_bytes());
+            if line.action {
+                buf.push(1);
+            }
+            buf.extend_from_slice(b"\r\n");
+            rest = after;
+            part += 1;
+            if rest.is_empty() {
+                return;
+            }
         }
     }
 
-    /// We are in `state.room`: JOIN, topic, NAMES.
+    /// We are in `state.room`: JOIN, topic, NAMES. A `room_state` for a
+    /// room we are already in replaces what we knew of it (the room became
+    /// large, or small again): a fresh NAMES when it is small, a notice
+    /// when it is large.
     pub(super) fn show_room(&mut self, state: RoomState) {
         let key = self.key(&state.room);
         let mut members: std::collections::BTreeMap<_, _> = state
             .members
             .into_iter()
-            .map(|m| (self.key(&m.name), (m.name, m.server)))
+            .map(|m| (name_key(&m.name), (m.name, m.server)))
             .collect();
         if let Some(nick) = self.nick.clone() {
             if let Some(name) = super::super::names::from_nick(&nick) {
@@ -356,9 +449,10 @@ impl Translator {
             name: state.room.clone(),
             members,
             topic: state.topic,
+            count: state.count,
         };
-        let fresh = !self.channels.contains_key(&key);
-        self.channels.insert(key, channel.clone());
+        let was = self.channels.insert(key, channel.clone());
+        let fresh = was.is_none();
         if fresh {
             let me = self.me();
             self.raw_bare(Some(&me), "JOIN", &[&channel.name]);
@@ -366,9 +460,46 @@ impl Translator {
                 self.topic_reply(&channel.name, channel.topic.as_ref());
             }
         }
+        let was_large = was.is_some_and(|c| c.count.is_some());
+        if let Some(count) = channel.count {
+            if fresh {
+                let names: Vec<String> =
+                    channel.members.values().map(|(n, _)| to_nick(n)).collect();
+                self.names_reply(&channel.name, &names);
+            }
+            if fresh || !was_large {
+                self.large_notice(&channel.name, count);
+            }
+            return;
+        }
         let names: Vec<String> = channel.members.values().map(|(n, _)| to_nick(n)).collect();
         self.names_reply(&channel.name, &names);
     }
+
+    /// Tells the user that `room` is large: what they will not see.
+    fn large_notice(&mut self, room: &str, count: u32) {
+        let server = self.gw.server_name.clone();
+        let text = format!(
+            "{room} is a large channel ({count} members): joins, parts and quits in it are not \
+             shown, and NAMES and WHO list only its first {} members",
+            super::query::LARGE_PAGE
+        );
+        self.raw(Some(&server), "NOTICE", &[room, &text]);
+    }
+}
+
+/// [`msgid`], written at the end of `out`.
+fn write_msgid(out: &mut Vec<u8>, id: MessageId, part: usize) {
+    use std::io::Write as _;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in id.origin.as_bytes() {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+    let _ = match part {
+        0 => write!(out, "-{}", id.seq),
+        n => write!(out, "-{}-{n}", id.seq),
+    };
 }
 
 /// A line's IRCv3 `msgid`: the Chatty event id, and the piece for a split line.

@@ -66,6 +66,27 @@ impl History {
         true
     }
 
+    /// Keeps a message seen live: its id is new, so no search for it.
+    pub fn record_live(&mut self, key: String, room: &str, entry: Entry) {
+        if self.order.back() != Some(&key) {
+            if !self.rooms.contains_key(&key) && self.rooms.len() >= ROOMS {
+                if let Some(old) = self.order.pop_front() {
+                    self.rooms.remove(&old);
+                }
+            }
+            self.order.retain(|k| *k != key);
+            self.order.push_back(key.clone());
+        }
+        let (_, entries) = self
+            .rooms
+            .entry(key)
+            .or_insert_with(|| (room.to_string(), VecDeque::new()));
+        if entries.len() == PER_ROOM {
+            entries.pop_front();
+        }
+        entries.push_back(entry);
+    }
+
     fn room(&self, room: &str) -> Option<&(String, VecDeque<Entry>)> {
         self.rooms.get(&name_key(room))
     }
@@ -211,7 +232,7 @@ impl Translator {
             if let Some(b) = &batch {
                 line.tags.push(("batch".into(), b.clone()));
             }
-            self.out.push_back(super::Output::Irc(line.write(false)));
+            self.line(&line.write(false));
         }
         self.close_batch(batch);
     }

@@ -1,90 +1,104 @@
 //! What the gateway's IRC users say of themselves that Chatty does not
 //! carry (USER's names, AWAY): ours, told to the gateway's other
-//! connections, and theirs, used in sources, WHO, WHOIS and away-notify.
+//! connections, and theirs, read from the gateway's board when a source,
+//! WHO, WHOIS or away-notify needs them.
 
-use crate::protocol::validate::name_key;
-
-use super::{source_of, Translator, HOST, USER};
+use super::super::away::{Presence, PresenceChange};
+use super::{Translator, USER};
 
 impl Translator {
     /// Our Chatty name and what we said of ourselves (USER, AWAY), while
     /// registered: what the gateway tells its other connections.
-    pub fn presence(&self) -> Option<(String, super::super::Presence)> {
+    pub fn presence(&self) -> Option<(String, Presence)> {
         let name = super::super::names::from_nick(self.nick()?)?;
         let (user, real) = self.user.clone()?;
         Some((
             name,
-            super::super::Presence {
+            Presence {
                 user,
                 real,
                 away: self.away.clone(),
             },
         ))
     }
-    /// Another user of this gateway registered, changed, or left.
-    pub fn presence_changed(&mut self, name: &str, presence: Option<&super::super::Presence>) {
-        let key = name_key(name);
-        if Some(&key) == self.nick_key().as_ref() {
+
+    /// A number that changes whenever [`Translator::presence`] may have:
+    /// the shell asks for the presence only then.
+    pub fn presence_version(&self) -> u64 {
+        self.presence_version
+    }
+
+    /// Another user of this gateway registered, changed, or left (the
+    /// board already says so): away-notify, if it is someone we see.
+    pub fn presence_changed(&mut self, change: &PresenceChange) {
+        if !change.away_changed || !self.registered || !self.caps.away_notify {
             return;
         }
-        match presence {
-            Some(p) => self.idents.insert(key, (p.user.clone(), p.real.clone())),
-            None => self.idents.remove(&key),
-        };
-        self.away_changed(name, presence.and_then(|p| p.away.as_deref()));
+        if self.is_me(&change.name) || !self.shares_room(&change.key) {
+            return;
+        }
+        let source = self.source_of_name(&change.name);
+        match &change.away {
+            Some(text) => self.raw(Some(&source), "AWAY", &[text]),
+            None => self.raw_bare(Some(&source), "AWAY", &[]),
+        }
     }
+
     /// The source of the member named `name`: `nick!user@host`, with the
     /// user name a user of this gateway gave, else [`USER`].
     pub(super) fn source_of_name(&self, name: &str) -> String {
-        if self.nick_key().is_some_and(|k| k == name_key(name)) {
+        if self.is_me(name) {
             return self.me();
         }
         let nick = super::super::names::to_nick(name);
-        match self.idents.get(&name_key(name)) {
-            Some((user, _)) => format!("{nick}!{user}@{HOST}"),
-            None => source_of(&nick),
-        }
+        let user = self.user_of(name);
+        format!("{nick}!{user}@{}", super::HOST)
     }
-    /// As [`Translator::source_of_name`], from a nick.
-    pub(super) fn source_of_nick(&self, nick: &str) -> String {
-        match super::super::names::from_nick(nick) {
-            Some(name) => self.source_of_name(&name),
-            None => source_of(nick),
-        }
+
+    /// The user name in the source of `name` (not us): the one a user of
+    /// this gateway gave, else [`USER`].
+    pub(super) fn user_of(&self, name: &str) -> String {
+        self.with_user(name, str::to_string)
     }
+
+    /// Calls `f` with [`Translator::user_of`] `name`, without copying it.
+    pub(super) fn with_user<R>(&self, name: &str, f: impl FnOnce(&str) -> R) -> R {
+        f(&self.user_ref(name))
+    }
+
+    /// [`Translator::user_of`] `name`, borrowed: the last one looked up is
+    /// kept until the board changes, since a busy room's lines mostly come
+    /// from a few. Hold it only while formatting (no other look-up of a
+    /// user name may happen meanwhile).
+    pub(super) fn user_ref(&self, name: &str) -> std::cell::Ref<'_, str> {
+        let version = self.board.version();
+        let fresh =
+            matches!(&*self.last_user.borrow(), Some((n, v, _)) if *v == version && n == name);
+        if !fresh {
+            // By the name as spelled: the server's frames spell every name
+            // as the board does, so no skeleton is computed per sender.
+            let user = self
+                .board
+                .with_name(name, |p| p.map_or(USER, |p| p.user.as_str()).to_string());
+            *self.last_user.borrow_mut() = Some((name.to_string(), version, user));
+        }
+        std::cell::Ref::map(self.last_user.borrow(), |cached| {
+            cached.as_ref().map_or(USER, |(_, _, user)| user.as_str())
+        })
+    }
+
     /// The user name and real name shown for `name` in WHO and WHOIS.
     pub(super) fn ident_of(&self, name: &str) -> (String, String) {
-        if self.nick_key().is_some_and(|k| k == name_key(name)) {
+        if self.is_me(name) {
             if let Some(ident) = &self.user {
                 return ident.clone();
             }
         }
-        self.idents
-            .get(&name_key(name))
-            .cloned()
-            .unwrap_or_else(|| (USER.to_string(), name.to_string()))
-    }
-    /// Another user of this gateway set or cleared their away message.
-    fn away_changed(&mut self, name: &str, away: Option<&str>) {
-        let key = name_key(name);
-        if Some(&key) == self.nick_key().as_ref() {
-            return;
-        }
-        let changed = match away {
-            Some(text) => {
-                self.others_away
-                    .insert(key.clone(), text.to_string())
-                    .as_deref()
-                    != Some(text)
-            }
-            None => self.others_away.remove(&key).is_some(),
-        };
-        if changed && self.registered && self.caps.away_notify && self.shares_room(&key) {
-            let source = self.source_of_name(name);
-            match away {
-                Some(text) => self.raw(Some(&source), "AWAY", &[text]),
-                None => self.raw_bare(Some(&source), "AWAY", &[]),
-            }
-        }
+        self.with_key(name, |key| {
+            self.board.with(key, |p| match p {
+                Some(p) => (p.user.clone(), p.real.clone()),
+                None => (USER.to_string(), name.to_string()),
+            })
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! Other members' comings and goings as IRC sees them: JOIN, PART, QUIT
 //! (one per lost session, however many rooms showed it), NICK and TOPIC.
 
+use crate::protocol::validate::name_key;
 use crate::protocol::{LeaveReason, MessageId};
 
 use super::super::names::to_nick;
@@ -13,11 +14,13 @@ impl Translator {
         server: crate::protocol::ServerId,
         room: String,
     ) {
-        let key = self.key(&room);
-        let who = self.key(&name);
-        if self.is_me(&name) {
+        if self.is_from_me(&name) {
             return; // shown when `room_state` came
         }
+        let key = self.key(&room);
+        // Not cached: each joiner's key is needed once, and a cache of
+        // every name seen would be most of an idle connection's memory.
+        let who = name_key(&name);
         let Some(channel) = self.channels.get_mut(&key) else {
             return;
         };
@@ -32,7 +35,7 @@ impl Translator {
         let source = self.source_of_name(&name);
         self.raw_bare(Some(&source), "JOIN", &[&shown]);
         if self.caps.away_notify {
-            if let Some(away) = self.others_away.get(&who).cloned() {
+            if let Some(away) = self.board.away(&who) {
                 self.raw(Some(&source), "AWAY", &[&away]);
             }
         }
@@ -46,8 +49,8 @@ impl Translator {
         reason: LeaveReason,
     ) {
         let key = self.key(room);
-        let who = self.key(name);
-        if self.is_me(name) {
+        let who = name_key(name);
+        if self.is_from_me(name) {
             let our_reason = match self.pending.front() {
                 Some(Pending::Part {
                     room: asked,
@@ -106,6 +109,7 @@ impl Translator {
                 self.pending.pop_front();
             }
             self.nick = Some(new_nick.clone());
+            self.presence_version += 1;
         } else if !self.shares_room(&old_key) {
             return;
         }
@@ -115,9 +119,6 @@ impl Translator {
                     .members
                     .insert(new_key.clone(), (new.to_string(), server));
             }
-        }
-        if let Some(away) = self.others_away.remove(&old_key) {
-            self.others_away.insert(new_key, away);
         }
         self.raw(Some(&source), "NICK", &[&new_nick]);
     }

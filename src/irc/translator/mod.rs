@@ -20,16 +20,20 @@ mod tests;
 #[cfg(test)]
 mod tests_chat;
 #[cfg(test)]
+mod tests_large;
+#[cfg(test)]
 mod tests_more;
 #[cfg(test)]
 mod tests_ours;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::protocol::validate::name_key;
 use crate::protocol::{ClientMsg, ServerId, ServerMsg, TopicInfo};
 
+use super::away::Board;
 use super::message::Message;
 use history::History;
 
@@ -60,11 +64,10 @@ pub struct GatewayInfo {
     pub lobby: bool,
 }
 
-/// Something the connection shell must do.
+/// Something the connection shell must do, besides writing the IRC
+/// output ([`Translator::take_irc`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// Write this line to the IRC client (CR LF is added by the shell).
-    Irc(String),
     /// Send this request on the Chatty session.
     Chatty(ClientMsg),
     /// Flush what is queued and close both sides.
@@ -96,6 +99,10 @@ struct Channel {
     members: BTreeMap<String, (String, ServerId)>,
     /// The topic, if any.
     topic: Option<TopicInfo>,
+    /// For a large room (PROTOCOL.md, "Large rooms"): how many members
+    /// it had when we last heard. Its `members` are then only what we
+    /// know (ourselves at least): joins and leaves of others are not sent.
+    count: Option<u32>,
 }
 
 /// A request sent to Chatty whose answer is still to come. The server
@@ -227,13 +234,20 @@ pub struct Translator {
     lobby: Option<crate::protocol::RoomState>,
     invisible: bool,
     away: Option<String>,
-    /// Away messages of the gateway's other users, by name key.
-    others_away: HashMap<String, String>,
-    /// User and real names of the gateway's other users, by name key.
-    idents: HashMap<String, (String, String)>,
+    /// What the gateway's users say of themselves (USER, AWAY).
+    board: Board,
+    /// The last user name looked up on the board: (name, board version,
+    /// user name).
+    last_user: RefCell<Option<(String, u64, String)>>,
+    /// Bumped whenever our nick, USER or AWAY may have changed.
+    presence_version: u64,
     /// Name keys already computed (a skeleton is costly, and every
     /// forwarded message needs its sender's and room's).
-    keys: std::cell::RefCell<HashMap<String, String>>,
+    keys: RefCell<HashMap<String, String>>,
+    /// Our nick and its name key, as last computed.
+    my_key: RefCell<Option<(String, Option<String>)>>,
+    /// IRC output not yet taken by the shell: whole lines, CR LF ended.
+    irc: Vec<u8>,
     channels: BTreeMap<String, Channel>,
     pending: VecDeque<Pending>,
     next_cid: u64,
@@ -252,7 +266,7 @@ pub struct Translator {
 
 impl Translator {
     /// A new connection at `now`: the Chatty `hello` is its first output.
-    pub fn new(gw: Arc<GatewayInfo>, now: u64) -> Translator {
+    pub fn new(gw: Arc<GatewayInfo>, board: Board, now: u64) -> Translator {
         let mut t = Translator {
             flood_tokens: f64::from(gw.lines_burst),
             gw,
@@ -267,9 +281,12 @@ impl Translator {
             lobby: None,
             invisible: false,
             away: None,
-            others_away: HashMap::new(),
-            idents: HashMap::new(),
-            keys: Default::default(),
+            board,
+            last_user: RefCell::default(),
+            presence_version: 0,
+            keys: RefCell::default(),
+            my_key: RefCell::default(),
+            irc: Vec::new(),
             channels: BTreeMap::new(),
             pending: VecDeque::new(),
             next_cid: 1,
@@ -293,6 +310,27 @@ impl Translator {
     /// The next thing to do, if any.
     pub fn poll(&mut self) -> Option<Output> {
         self.out.pop_front()
+    }
+
+    /// Moves the IRC output so far (whole lines, each ending in CR LF) to
+    /// the end of `into`.
+    pub fn take_irc(&mut self, into: &mut bytes::BytesMut) {
+        into.extend_from_slice(&self.irc);
+        self.irc.clear();
+        if self.irc.capacity() > IDLE_OUTPUT {
+            self.irc = Vec::new();
+        }
+    }
+
+    /// How many bytes of IRC output wait in [`Translator::take_irc`].
+    pub fn irc_pending(&self) -> usize {
+        self.irc.len()
+    }
+
+    /// Whether a `status` request just asked is the only answer awaited,
+    /// so the shell may answer it in place, out of the session's order.
+    pub fn status_is_next(&self) -> bool {
+        self.pending.len() == 1 && matches!(self.pending.front(), Some(Pending::Status { .. }))
     }
 
     /// Whether the connection is over (a `Close` has been queued).
@@ -338,23 +376,55 @@ impl Translator {
 
     /// [`name_key`], remembered (at most a few thousand spellings).
     fn key(&self, s: &str) -> String {
-        let mut keys = self.keys.borrow_mut();
-        if let Some(key) = keys.get(s) {
-            return key.clone();
+        self.with_key(s, str::to_string)
+    }
+
+    /// Calls `f` with `s`'s name key, from the cache when it is there; `f`
+    /// must not look up keys itself.
+    fn with_key<R>(&self, s: &str, f: impl FnOnce(&str) -> R) -> R {
+        if let Some(key) = self.keys.borrow().get(s) {
+            return f(key);
         }
         let key = name_key(s);
-        if keys.len() >= 4096 {
+        let out = f(&key);
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() >= KEYS_KEPT {
             keys.clear();
         }
-        keys.insert(s.to_string(), key.clone());
-        key
+        keys.insert(s.to_string(), key);
+        out
+    }
+
+    /// Calls `f` with our own name key (if our nick is a name).
+    fn with_my_key<R>(&self, f: impl FnOnce(Option<&str>) -> R) -> R {
+        let Some(nick) = self.nick.as_deref() else {
+            return f(None);
+        };
+        let stale = !matches!(&*self.my_key.borrow(), Some((n, _)) if n == nick);
+        if stale {
+            let key = super::names::from_nick(nick).map(|n| name_key(&n));
+            *self.my_key.borrow_mut() = Some((nick.to_string(), key));
+        }
+        let mine = self.my_key.borrow();
+        f(mine.as_ref().and_then(|(_, k)| k.as_deref()))
     }
 
     fn nick_key(&self) -> Option<String> {
+        self.with_my_key(|k| k.map(str::to_string))
+    }
+
+    /// Whether the Chatty name `name` is ours, however spelled.
+    pub(super) fn is_me(&self, name: &str) -> bool {
+        self.with_my_key(|mine| mine.is_some_and(|mine| self.with_key(name, |k| k == mine)))
+    }
+
+    /// Whether a name from the server is ours: the server spells our name
+    /// as it did in `welcome` (or the last `nick`), and no one else can
+    /// hold a name with our key, so the spelling answers without a key.
+    pub(super) fn is_from_me(&self, name: &str) -> bool {
         self.nick
             .as_deref()
-            .and_then(super::names::from_nick)
-            .map(|n| self.key(&n))
+            .is_some_and(|nick| super::names::as_nick(name) == nick)
     }
 
     fn shares_room(&self, key: &str) -> bool {
@@ -375,7 +445,14 @@ impl Translator {
 
     /// Sends `msg` as one line.
     fn send(&mut self, msg: Message) {
-        self.out.push_back(Output::Irc(msg.write(true)));
+        self.line(&msg.write(true));
+    }
+
+    /// Queues one IRC line (without its CR LF).
+    fn line(&mut self, line: &str) {
+        tracing::trace!(line = %line, "irc: out");
+        self.irc.extend_from_slice(line.as_bytes());
+        self.irc.extend_from_slice(b"\r\n");
     }
 
     /// A line with a source, command and params (the last one with `:`).
@@ -389,7 +466,7 @@ impl Translator {
     fn raw_bare(&mut self, source: Option<&str>, command: &str, params: &[&str]) {
         let mut msg = Message::new(command, params);
         msg.source = source.map(str::to_string);
-        self.out.push_back(Output::Irc(msg.write(false)));
+        self.line(&msg.write(false));
     }
 
     /// A numeric reply to the user (`*` before registration).
@@ -427,6 +504,16 @@ impl Translator {
         }
     }
 }
+
+/// Name keys a connection remembers: its rooms' and the names it meets
+/// most. Small, since every idle connection holds its own; the message
+/// path needs none for its senders (`is_me` and the board go by
+/// spelling first).
+const KEYS_KEPT: usize = 64;
+
+/// Output buffer capacity kept between bursts; a larger one (a long
+/// NAMES, a history batch) is given back.
+const IDLE_OUTPUT: usize = 4096;
 
 /// Numerics whose last parameter is a value, not text: written without a
 /// `:` (as servers do; clients read either).

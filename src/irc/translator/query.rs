@@ -10,6 +10,11 @@ use super::super::names::{from_nick, to_nick};
 use super::super::text::MAX_LINE;
 use super::{Pending, Translator, WhoFor, WhoisFor, HOST};
 
+/// How many members of a large room NAMES and WHO show: the first page
+/// the server sends (PROTOCOL.md: at most 500, by name). Never more, so a
+/// client's automatic WHO after JOIN does not fetch 20,000 names.
+pub(super) const LARGE_PAGE: usize = 500;
+
 impl Translator {
     pub(super) fn names(&mut self, msg: &Message) {
         let Some(list) = msg.param(0) else {
@@ -17,6 +22,11 @@ impl Translator {
         };
         for room in list.split(',').filter(|r| !r.is_empty()).take(1) {
             match self.channels.get(&name_key(room)) {
+                // A large room's members are not all known here: ask.
+                Some(channel) if channel.count.is_some() => {
+                    let name = channel.name.clone();
+                    self.ask_who(&name, WhoFor::Names);
+                }
                 Some(channel) => {
                     let name = channel.name.clone();
                     let nicks: Vec<String> =
@@ -74,6 +84,9 @@ impl Translator {
         };
         if mask.starts_with('#') {
             match self.channels.get(&name_key(&mask)).cloned() {
+                Some(channel) if channel.count.is_some() => {
+                    self.ask_who(&channel.name, WhoFor::Who);
+                }
                 Some(channel) => {
                     for (name, server) in channel.members.values() {
                         self.who_line(&channel.name, name, *server);
@@ -102,7 +115,8 @@ impl Translator {
         let away = if self.is_me_name(name) {
             self.away.is_some()
         } else {
-            self.others_away.contains_key(&name_key(name))
+            self.board
+                .with(&self.key(name), |p| p.is_some_and(|p| p.away.is_some()))
         };
         let flags = if away { "G" } else { "H" };
         let server = self.server_label(server);
@@ -122,7 +136,7 @@ impl Translator {
     }
 
     fn is_me_name(&self, name: &str) -> bool {
-        self.nick_key().is_some_and(|k| k == name_key(name))
+        self.is_me(name)
     }
 
     /// How a Chatty server is named in replies: this one by `--irc-name`,
@@ -135,14 +149,37 @@ impl Translator {
         }
     }
 
-    pub(super) fn who_answered(&mut self, room: String, members: Vec<Member>) {
+    /// The answer to `who`: for a large room one page of its members
+    /// (`count` members in all, more after `next`), shown as they are,
+    /// with a notice of how many were left out.
+    pub(super) fn who_answered(
+        &mut self,
+        room: String,
+        members: Vec<Member>,
+        count: Option<u32>,
+        next: Option<String>,
+    ) {
         let Some(Pending::Who { mask, purpose }) = self.pending.front().cloned() else {
             return;
         };
         self.pending.pop_front();
+        let room = self.shown_room_name(&room);
+        let shown = members.len().min(LARGE_PAGE);
+        let members = &members[..shown];
+        if let Some(count) = count {
+            // What we learnt of the room's size, for the next notice.
+            if let Some(channel) = self.channels.get_mut(&name_key(&room)) {
+                channel.count = channel.count.map(|_| count);
+            }
+        }
+        let left_out = match (count, &next) {
+            (Some(count), _) => (count as usize).saturating_sub(shown),
+            (None, Some(_)) => 1, // more follow; how many is not said
+            (None, None) => 0,
+        };
         match purpose {
             WhoFor::Who => {
-                for m in &members {
+                for m in members {
                     self.who_line(&room, &m.name, m.server);
                 }
                 self.numeric("315", &[&mask, "End of WHO list"]);
@@ -152,10 +189,23 @@ impl Translator {
                 self.names_reply(&room, &nicks);
             }
             WhoFor::Mode => self.numeric("324", &[&room, "+n"]),
-            WhoFor::Send { .. } => self.numeric(
-                "404",
-                &[&room, "Cannot send to channel (you are not in it)"],
-            ),
+            WhoFor::Send { .. } => {
+                return self.numeric(
+                    "404",
+                    &[&room, "Cannot send to channel (you are not in it)"],
+                );
+            }
+        }
+        if left_out > 0 && matches!(purpose, WhoFor::Who | WhoFor::Names) {
+            let server = self.gw.server_name.clone();
+            let text = match count {
+                Some(total) => format!(
+                    "{room} is a large channel: {shown} of its {total} members listed, \
+                     {left_out} not shown"
+                ),
+                None => format!("{room} has more members than the {shown} listed"),
+            };
+            self.raw(Some(&server), "NOTICE", &[&room, &text]);
         }
     }
 
@@ -205,7 +255,7 @@ impl Translator {
         let away = if self.is_me_name(&name) {
             self.away.clone()
         } else {
-            self.others_away.get(&name_key(&name)).cloned()
+            self.board.away(&self.key(&name))
         };
         if let Some(away) = away {
             self.numeric("301", &[&nick, &away]);
@@ -265,7 +315,8 @@ impl Translator {
             let away = if me {
                 self.away.is_some()
             } else {
-                self.others_away.contains_key(&key)
+                self.board
+                    .with(&key, |p| p.is_some_and(|p| p.away.is_some()))
             };
             let (user, _) = self.ident_of(&name);
             replies.push(format!(

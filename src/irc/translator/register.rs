@@ -77,6 +77,7 @@ impl Translator {
             return self.numeric("432", &[nick, "Erroneous nickname"]);
         }
         self.nick = Some(nick.to_string());
+        self.presence_version += 1;
         self.try_register();
     }
 
@@ -90,6 +91,7 @@ impl Translator {
         }
         let user: String = msg.params[0].chars().take(16).collect();
         self.user = Some((user, msg.params[3].clone()));
+        self.presence_version += 1;
         self.try_register();
     }
 
@@ -123,6 +125,7 @@ impl Translator {
         let nick = to_nick(&name);
         self.nick = Some(nick.clone());
         self.registered = true;
+        self.presence_version += 1;
         self.held = Some(Vec::new());
         self.lobby = Some(rooms.into_iter().next().unwrap_or(RoomState {
             room: LOBBY.to_string(),

@@ -8,6 +8,7 @@ use crate::protocol::{
     StatusReport,
 };
 
+use super::super::away::{Board, Presence};
 use super::super::message::Message;
 use super::{GatewayInfo, Output, Translator};
 
@@ -44,7 +45,7 @@ pub(super) struct Rig {
 impl Rig {
     pub fn new() -> Rig {
         let mut rig = Rig {
-            t: Translator::new(gateway(), T0),
+            t: Translator::new(gateway(), Board::default(), T0),
             irc: vec![],
             chatty: vec![],
             closed: false,
@@ -61,17 +62,34 @@ impl Rig {
     pub fn drain(&mut self) {
         while let Some(out) = self.t.poll() {
             match out {
-                Output::Irc(line) => {
-                    assert!(
-                        line.len() + 2 <= 512 || line.starts_with('@'),
-                        "over 512: {line}"
-                    );
-                    self.irc.push(line)
-                }
                 Output::Chatty(msg) => self.chatty.push(msg),
                 Output::Close => self.closed = true,
             }
         }
+        let mut bytes = bytes::BytesMut::new();
+        self.t.take_irc(&mut bytes);
+        let text = String::from_utf8(bytes.to_vec()).expect("IRC output is UTF-8");
+        assert!(
+            text.is_empty() || text.ends_with("\r\n"),
+            "whole lines: {text:?}"
+        );
+        for line in text.split_terminator("\r\n") {
+            assert!(!line.contains(['\r', '\n']), "one line: {line:?}");
+            assert!(
+                line.len() + 2 <= 512 || line.starts_with('@'),
+                "over 512: {line}"
+            );
+            self.irc.push(line.to_string());
+        }
+    }
+
+    /// Another user of the gateway sets (or clears) their presence.
+    pub fn tell(&mut self, name: &str, presence: Option<&Presence>) {
+        let mut changes = self.t.board.subscribe();
+        self.t.board.set(name, presence);
+        let change = changes.try_recv().expect("the board tells");
+        self.t.presence_changed(&change);
+        self.drain();
     }
 
     /// Sends lines; returns the IRC lines they caused.
@@ -87,7 +105,12 @@ impl Rig {
     /// Feeds a frame; returns the IRC lines it caused.
     pub fn frame(&mut self, msg: ServerMsg) -> Vec<String> {
         let before = self.irc.len();
-        self.t.chatty(msg, T0);
+        // As the shell does: encoded, then read back (the fast path for
+        // messages and acks, serde for the rest).
+        let frame = crate::protocol::encode_frame(&msg);
+        self.t
+            .chatty_frame(&frame[4..], T0)
+            .expect("a frame this build reads");
         self.drain();
         self.irc[before..].to_vec()
     }
@@ -151,7 +174,7 @@ fn without_the_lobby_the_user_starts_in_no_channel() {
     let mut gw = (*gateway()).clone();
     gw.lobby = false;
     let mut rig = Rig {
-        t: Translator::new(Arc::new(gw), T0),
+        t: Translator::new(Arc::new(gw), Board::default(), T0),
         irc: vec![],
         chatty: vec![],
         closed: false,

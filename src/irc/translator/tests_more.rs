@@ -318,9 +318,7 @@ fn away_is_shown_to_senders_and_in_whois_and_notified() {
         vec![":irc.test 305 Leo :You are no longer marked as being away"]
     );
     assert_eq!(rig.t.presence().unwrap().1.away, None);
-    rig.t
-        .presence_changed("Ann Lee", Some(&presence(Some("brb"))));
-    rig.drain();
+    rig.tell("Ann Lee", Some(&presence(Some("brb"))));
     assert_eq!(rig.irc.last().unwrap(), ":Ann^20^Lee!ann@chatty AWAY :brb");
     let out = rig.lines(&["PRIVMSG Ann^20^Lee :hi", "WHO #dev"]);
     assert_eq!(out[0], ":irc.test 301 Leo Ann^20^Lee :brb");
@@ -335,14 +333,11 @@ fn away_is_shown_to_senders_and_in_whois_and_notified() {
         has(&out, "352 Leo #dev u chatty irc.test Leo H :0 Real Name"),
         "{out:?}"
     );
-    rig.t.presence_changed("Ann Lee", Some(&presence(None)));
-    rig.drain();
+    rig.tell("Ann Lee", Some(&presence(None)));
     assert_eq!(rig.irc.last().unwrap(), ":Ann^20^Lee!ann@chatty AWAY");
     // Someone we share no room with: no notification.
     rig.irc.clear();
-    rig.t
-        .presence_changed("Stranger", Some(&presence(Some("x"))));
-    rig.drain();
+    rig.tell("Stranger", Some(&presence(Some("x"))));
     assert!(rig.irc.is_empty());
 }
 

@@ -13,30 +13,11 @@ use std::time::Duration;
 use chatty::client::Client;
 use chatty::protocol::ServerMsg;
 use common::free_udp_port;
-use common::proc::{loopback_server, spawn, Process, DEADLINE};
+use common::proc::{loopback_server, person, sees, DEADLINE};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 const STORM: usize = 300;
-
-async fn person(addr: &str, name: &str) -> Process {
-    let mut p = spawn(&["client", addr, "--name", name]);
-    let greeting = format!(" as {name}; ");
-    p.until_match("the greeting", |l| {
-        l.starts_with("[SERVER] connected to") && l.contains(&greeting)
-    })
-    .await
-    .expect("connected");
-    p
-}
-
-async fn sees(p: &mut Process, seen: &mut Vec<String>, want: &str) {
-    let lines = p
-        .until(want)
-        .await
-        .unwrap_or_else(|e| panic!("never saw {want:?} (after {seen:?}): {e:#}"));
-    seen.extend(lines);
-}
 
 async fn member(addr: &str, name: &str) -> Client {
     let mut c = Client::connect(addr).await.expect("connect");

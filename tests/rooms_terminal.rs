@@ -11,31 +11,10 @@
 mod common;
 
 use common::free_udp_port;
-use common::proc::{loopback_server, spawn, Process};
-
-/// A terminal client on `addr`, joined as `name`.
-async fn person(addr: &str, name: &str) -> Process {
-    let mut p = spawn(&["client", addr, "--name", name]);
-    let greeting = format!(" as {name}; ");
-    p.until_match("the greeting", |l| {
-        l.starts_with("[SERVER] connected to") && l.contains(&greeting)
-    })
-    .await
-    .expect("connected");
-    p
-}
+use common::proc::{loopback_server, person, sees, spawn, Process};
 
 async fn says(p: &mut Process, line: &str) {
     p.write(&format!("{line}\n")).await.expect("typed");
-}
-
-/// Reads until `want`, returning everything read so far.
-async fn sees(p: &mut Process, seen: &mut Vec<String>, want: &str) {
-    let lines = p
-        .until(want)
-        .await
-        .unwrap_or_else(|e| panic!("never saw {want:?} (after {seen:?}): {e:#}"));
-    seen.extend(lines);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,3 +27,24 @@ pub async fn loopback_server(group_port: u16, extra: &[&str]) -> Server {
 pub fn spawn(args: &[&str]) -> Process {
     chatty().spawn(args).expect("start chatty")
 }
+
+/// A terminal client (`chatty client`, piped) on `addr`, joined as `name`.
+pub async fn person(addr: &str, name: &str) -> Process {
+    let mut p = spawn(&["client", addr, "--name", name]);
+    let greeting = format!(" as {name}; ");
+    p.until_match("the greeting", |l| {
+        l.starts_with("[SERVER] connected to") && l.contains(&greeting)
+    })
+    .await
+    .expect("connected");
+    p
+}
+
+/// Reads `p` until `want`, adding everything read to `seen`.
+pub async fn sees(p: &mut Process, seen: &mut Vec<String>, want: &str) {
+    let lines = p
+        .until(want)
+        .await
+        .unwrap_or_else(|e| panic!("never saw {want:?} (after {seen:?}): {e:#}"));
+    seen.extend(lines);
+}

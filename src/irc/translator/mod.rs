@@ -7,6 +7,7 @@
 //! every rule of the Chatty port holds; what the translator adds is only
 //! what IRC needs and Chatty does not keep (IRC.md, "Local to the gateway").
 
+mod caps;
 mod commands;
 mod events;
 mod history;
@@ -35,6 +36,7 @@ use crate::protocol::{ClientMsg, ServerId, ServerMsg, TopicInfo};
 
 use super::away::Board;
 use super::message::Message;
+use caps::Caps;
 use history::History;
 
 /// What the gateway is, the same for all its connections.
@@ -165,52 +167,6 @@ enum WhoFor {
 enum WhoisFor {
     Whois,
     Who,
-}
-
-/// Negotiated capabilities.
-#[derive(Debug, Clone, Copy, Default)]
-struct Caps {
-    away_notify: bool,
-    batch: bool,
-    chathistory: bool,
-    echo_message: bool,
-    message_tags: bool,
-    multi_prefix: bool,
-    server_time: bool,
-}
-
-impl Caps {
-    fn set(&mut self, cap: &str, on: bool) -> bool {
-        let slot = match cap {
-            "away-notify" => &mut self.away_notify,
-            "batch" => &mut self.batch,
-            "draft/chathistory" => &mut self.chathistory,
-            "echo-message" => &mut self.echo_message,
-            "message-tags" => &mut self.message_tags,
-            "multi-prefix" => &mut self.multi_prefix,
-            "server-time" => &mut self.server_time,
-            _ => return false,
-        };
-        *slot = on;
-        true
-    }
-
-    fn list(&self) -> Vec<&'static str> {
-        let on = [
-            self.away_notify,
-            self.batch,
-            self.chathistory,
-            self.echo_message,
-            self.message_tags,
-            self.multi_prefix,
-            self.server_time,
-        ];
-        CAPS.iter()
-            .zip(on)
-            .filter(|(_, on)| *on)
-            .map(|(c, _)| *c)
-            .collect()
-    }
 }
 
 /// The IRC side of one connection.

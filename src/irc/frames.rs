@@ -10,6 +10,7 @@
 //! returns `None` and goes through [`crate::protocol::decode`], so what the
 //! translator sees never differs (the tests check both ways agree).
 
+use crate::protocol::fast::{msgpack_str, msgpack_uint};
 use crate::protocol::{MessageId, ServerId};
 
 /// A frame read without serde.
@@ -37,10 +38,10 @@ pub(super) fn skim(body: &[u8]) -> Option<Skimmed<'_>> {
     let (mut kind, mut id, mut cid) = (None, None, None);
     let (mut from, mut room, mut text, mut action) = (None, None, None, None);
     for _ in 0..keys {
-        let (key, after) = string(rest)?;
+        let (key, after) = msgpack_str(rest)?;
         rest = match key {
             b"type" if kind.is_none() => {
-                let (v, after) = string(after)?;
+                let (v, after) = msgpack_str(after)?;
                 kind = Some(v);
                 after
             }
@@ -50,7 +51,7 @@ pub(super) fn skim(body: &[u8]) -> Option<Skimmed<'_>> {
                 after
             }
             b"cid" if cid.is_none() => {
-                let (v, after) = uint(after)?;
+                let (v, after) = msgpack_uint(after)?;
                 cid = Some(v);
                 after
             }
@@ -106,7 +107,7 @@ fn message_id(bytes: &[u8]) -> Option<(MessageId, &[u8])> {
     };
     let (mut origin, mut seq) = (None, None);
     for _ in 0..2 {
-        let (key, after) = string(rest)?;
+        let (key, after) = msgpack_str(rest)?;
         rest = match key {
             b"origin" if origin.is_none() => {
                 let (&[0xc4, 16], after) = (after.get(..2)?, &after[2..]) else {
@@ -117,7 +118,7 @@ fn message_id(bytes: &[u8]) -> Option<(MessageId, &[u8])> {
                 &after[16..]
             }
             b"seq" if seq.is_none() => {
-                let (v, after) = uint(after)?;
+                let (v, after) = msgpack_uint(after)?;
                 seq = Some(v);
                 after
             }
@@ -133,54 +134,10 @@ fn message_id(bytes: &[u8]) -> Option<(MessageId, &[u8])> {
     ))
 }
 
-/// An unsigned MessagePack integer; other integer forms take the slow path.
-fn uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    let (&marker, rest) = bytes.split_first()?;
-    let width = match marker {
-        0x00..=0x7f => return Some((u64::from(marker), rest)),
-        0xcc => 1,
-        0xcd => 2,
-        0xce => 4,
-        0xcf => 8,
-        _ => return None,
-    };
-    let digits = rest.get(..width)?;
-    let value = digits
-        .iter()
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    Some((value, &rest[width..]))
-}
-
 /// A MessagePack string, as valid UTF-8.
 fn utf8(bytes: &[u8]) -> Option<(&str, &[u8])> {
-    let (s, rest) = string(bytes)?;
+    let (s, rest) = msgpack_str(bytes)?;
     Some((std::str::from_utf8(s).ok()?, rest))
-}
-
-/// A MessagePack string's bytes.
-fn string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (&marker, rest) = bytes.split_first()?;
-    let (len, rest) = match marker {
-        0xa0..=0xbf => (usize::from(marker & 0x1f), rest),
-        0xd9 => {
-            let (&len, rest) = rest.split_first()?;
-            (usize::from(len), rest)
-        }
-        0xda => {
-            let len = rest.get(..2)?;
-            (
-                usize::from(u16::from_be_bytes([len[0], len[1]])),
-                &rest[2..],
-            )
-        }
-        0xdb => {
-            let len = rest.get(..4)?;
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-            (usize::try_from(len).ok()?, &rest[4..])
-        }
-        _ => return None,
-    };
-    (rest.len() >= len).then(|| rest.split_at(len))
 }
 
 #[cfg(test)]

@@ -62,8 +62,9 @@ fn send_fields(body: &[u8]) -> Option<(&str, Option<u64>)> {
 }
 
 /// An unsigned MessagePack integer at the front of `bytes`, and what
-/// follows it. Other integer forms take the slow path.
-fn msgpack_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+/// follows it. Other integer forms take the slow path. (The IRC gateway's
+/// frame reader shares it.)
+pub(crate) fn msgpack_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let (&marker, rest) = bytes.split_first()?;
     let width = match marker {
         0x00..=0x7f => return Some((u64::from(marker), rest)),
@@ -81,7 +82,7 @@ fn msgpack_uint(bytes: &[u8]) -> Option<(u64, &[u8])> {
 }
 
 /// A MessagePack string at the front of `bytes`, and what follows it.
-fn msgpack_str(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn msgpack_str(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let (&marker, rest) = bytes.split_first()?;
     let (len, rest) = match marker {
         0xa0..=0xbf => (usize::from(marker & 0x1f), rest),
@@ -95,6 +96,11 @@ fn msgpack_str(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
                 usize::from(u16::from_be_bytes([len[0], len[1]])),
                 &rest[2..],
             )
+        }
+        0xdb => {
+            let len = rest.get(..4)?;
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+            (usize::try_from(len).ok()?, &rest[4..])
         }
         _ => return None,
     };

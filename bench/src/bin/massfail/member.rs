@@ -266,28 +266,12 @@ pub async fn live(role: Role, shared: Arc<Shared>, gate: Arc<Semaphore>) -> Repo
                     }
                 }
             }
-            Frame::Error { code, text, .. } => {
-                report.lost.push(format!("error {code}: {text}"));
-                if !fail_over(
-                    &role,
-                    &shared,
-                    &mut wire,
-                    &mut addr,
-                    &mut announced,
-                    &seen,
-                    &mut outbox,
-                    &mut rng,
-                    &mut report,
-                )
-                .await
-                {
-                    break;
-                }
-                back_cid += 1;
-                back = Some((back_cid, Some(Instant::now())));
-            }
-            Frame::Closed(why) => {
-                report.lost.push(why);
+            Frame::Error { .. } | Frame::Closed(_) => {
+                report.lost.push(match frame {
+                    Frame::Error { code, text, .. } => format!("error {code}: {text}"),
+                    Frame::Closed(why) => why,
+                    _ => unreachable!("matched above"),
+                });
                 if !fail_over(
                     &role,
                     &shared,

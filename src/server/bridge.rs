@@ -49,7 +49,6 @@ impl Sessions {
             permit,
             self.room.clone(),
             self.config.clone(),
-            self.stop.clone(),
         ));
         Ok(ours)
     }

@@ -22,8 +22,6 @@
 //! never learn it lost (its member may have moved on first), and then it
 //! takes the name here once the name is free.
 
-use std::collections::BTreeSet;
-
 use super::frames::{error_frame, joined_frame, left_frame};
 use super::shadows::Shadow;
 use super::state::{Remote, RoomState};
@@ -80,7 +78,7 @@ impl RoomState {
         let mut member = Remote {
             name,
             server: origin,
-            rooms: BTreeSet::new(),
+            rooms: Default::default(),
             previous: None,
         };
         for room in rooms {

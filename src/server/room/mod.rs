@@ -29,6 +29,7 @@ mod enter;
 mod frames;
 mod history;
 mod joining;
+mod keys;
 mod large;
 mod members;
 mod nick;
@@ -59,7 +60,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use super::admission::Admission;
 use crate::net::ClusterView;
@@ -76,10 +76,9 @@ pub type ConnId = u64;
 pub struct Registration {
     /// The connection's id.
     pub id: ConnId,
-    /// Frames to write to the client, in order; closed when the room drops the connection.
+    /// Frames to write to the client, in order; closed when the room drops
+    /// the connection, and marked when it evicts it (too slow).
     pub outbound: FrameReceiver,
-    /// Cancelled when the room evicts the connection (too slow).
-    pub evicted: CancellationToken,
 }
 
 /// Why a `join` was refused.
@@ -242,16 +241,15 @@ impl Room {
     /// Adds a connection (not yet a member) and hands back its queue.
     pub fn register(&self) -> Registration {
         let (tx, outbound) = frame_queue(self.queue_capacity);
-        let evicted = CancellationToken::new();
         let mut state = self.lock();
         state.next_conn += 1;
         let id = state.next_conn;
-        state.conns.insert(id, Conn::new(tx, evicted.clone()));
-        Registration {
-            id,
-            outbound,
-            evicted,
+        // After the shutdown notice went out, a new connection gets a queue
+        // closed from the start: its session ends as if shut down.
+        if !state.closing {
+            state.conns.insert(id, Conn::new(tx));
         }
+        Registration { id, outbound }
     }
 
     /// Queues a frame for one connection. Drops it silently if the connection
@@ -380,7 +378,7 @@ impl Room {
             let Some(entry) = state.conns.get(&conn) else {
                 continue;
             };
-            entry.evicted.cancel();
+            entry.tx.evict();
             if let Some(name) = &entry.name {
                 tracing::warn!(conn, name = %name, "evicting client: outbound queue full");
             }

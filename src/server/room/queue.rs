@@ -10,13 +10,19 @@
 //! that queues a burst of messages wakes each writer once, after the burst,
 //! so the writer finds the whole burst and writes it with one syscall
 //! instead of racing the publisher for the first frame.
+//!
+//! The queue also carries the room's eviction of a slow reader
+//! ([`FrameSender::evict`]): the connection's task learns of it where it
+//! waits for frames, with no token or future of its own per connection.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
-use tokio::sync::Notify;
 
 /// Frame slots an empty queue may keep; beyond this an idle queue gives its
 /// memory back.
@@ -25,8 +31,14 @@ const IDLE_SLOTS: usize = 4;
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    /// Wakes the writer when the queue stops being empty or closes.
-    ready: Notify,
+    /// The connection's task, woken when the queue stops being empty,
+    /// closes, or is evicted.
+    waker: AtomicWaker,
+    /// Set by the room when it evicts the connection as too slow.
+    evicted: AtomicBool,
+    /// Set when the room's end is dropped: the connection is over for the
+    /// room (it is shutting down, or the session ended).
+    closed: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -40,6 +52,10 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn wake(&self) {
+        self.waker.wake();
+    }
 }
 
 /// A queue holding at most `capacity` frames.
@@ -50,7 +66,9 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
             sender_alive: true,
             receiver_alive: true,
         }),
-        ready: Notify::new(),
+        waker: AtomicWaker::new(),
+        evicted: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
     });
     (
         FrameSender {
@@ -82,7 +100,7 @@ impl Wakes {
     /// Wakes every writer on the list and empties it (keeping its capacity).
     pub fn wake_all(&mut self) {
         for shared in self.writers.drain(..) {
-            shared.ready.notify_one();
+            shared.wake();
         }
         self.queued = 0;
     }
@@ -121,6 +139,15 @@ impl FrameSender {
             shared: self.shared.clone(),
             capacity: self.capacity,
         }
+    }
+}
+
+impl FrameSender {
+    /// Marks the connection evicted (too slow) and wakes its task, which
+    /// ends the session on seeing it. Frames already queued stay readable.
+    pub fn evict(&self) {
+        self.shared.evicted.store(true, Ordering::Release);
+        self.shared.wake();
     }
 }
 
@@ -165,7 +192,8 @@ fn push(
 impl Drop for FrameSender {
     fn drop(&mut self) {
         self.shared.lock().sender_alive = false;
-        self.shared.ready.notify_one();
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.wake();
     }
 }
 
@@ -176,21 +204,48 @@ pub struct FrameReceiver {
 }
 
 impl FrameReceiver {
+    /// Registers the connection's task to be woken by the next push into
+    /// an empty queue, the close, or an eviction. Call before looking at the
+    /// queue, so nothing that happens after the look is missed.
+    pub fn register(&self, waker: &Waker) {
+        self.shared.waker.register(waker);
+    }
+
+    /// Whether the room evicted the connection.
+    pub fn is_evicted(&self) -> bool {
+        self.shared.evicted.load(Ordering::Acquire)
+    }
+
+    /// Whether the room dropped its end: nothing more will be queued
+    /// (what was queued is still readable).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Like [`FrameReceiver::take_into`], but `Pending` (with the task
+    /// registered) while the queue is empty and open, and `Ready(None)`
+    /// once it is closed and drained.
+    pub fn poll_take_into(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut VecDeque<Bytes>,
+        max: usize,
+    ) -> Poll<Option<usize>> {
+        self.register(cx.waker());
+        let mut state = self.shared.lock();
+        match take(&mut state, out, max) {
+            0 if state.sender_alive => Poll::Pending,
+            0 => Poll::Ready(None),
+            n => Poll::Ready(Some(n)),
+        }
+    }
+
     /// The next frame; `None` once the sender is gone and the queue drained.
     pub async fn recv(&mut self) -> Option<Bytes> {
-        loop {
-            {
-                let mut state = self.shared.lock();
-                if let Some(frame) = state.frames.pop_front() {
-                    return Some(frame);
-                }
-                if !state.sender_alive {
-                    return None;
-                }
-            }
-            // A push after the check leaves a permit, so this cannot miss it.
-            self.shared.ready.notified().await;
-        }
+        let mut one = VecDeque::new();
+        std::future::poll_fn(|cx| self.poll_take_into(cx, &mut one, 1))
+            .await
+            .and_then(|_| one.pop_front())
     }
 
     /// A frame if one is queued.
@@ -208,14 +263,7 @@ impl FrameReceiver {
     /// instead: nothing is copied, and both keep their slots for the next
     /// burst.
     pub fn take_into(&mut self, out: &mut VecDeque<Bytes>, max: usize) -> usize {
-        let mut state = self.shared.lock();
-        let n = state.frames.len().min(max);
-        if out.is_empty() && n == state.frames.len() {
-            std::mem::swap(out, &mut state.frames);
-        } else {
-            out.extend(state.frames.drain(..n));
-        }
-        n
+        take(&mut self.shared.lock(), out, max)
     }
 
     /// Gives back the queue's slots if it is empty and holds more than an
@@ -232,6 +280,17 @@ impl FrameReceiver {
     pub fn holds_slots(&self) -> bool {
         self.shared.lock().frames.capacity() > IDLE_SLOTS
     }
+}
+
+/// See [`FrameReceiver::take_into`].
+fn take(state: &mut State, out: &mut VecDeque<Bytes>, max: usize) -> usize {
+    let n = state.frames.len().min(max);
+    if out.is_empty() && n == state.frames.len() {
+        std::mem::swap(out, &mut state.frames);
+    } else {
+        out.extend(state.frames.drain(..n));
+    }
+    n
 }
 
 impl Drop for FrameReceiver {

@@ -5,9 +5,10 @@
 //! not part of any server's stream (members found in a snapshot, members
 //! of a lost server, rooms brought up to date) carry `seq` 0 in their id.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::frames::{joined_frame, left_frame};
+use super::keys::RoomKeys;
 use super::shadows::{Found, Shadow};
 use super::state::RoomState;
 use super::Room;
@@ -174,13 +175,13 @@ impl RoomState {
                 .unwrap_or(key);
             now.insert(shown, member);
         }
-        let held: BTreeMap<String, BTreeSet<String>> = self
+        let held: BTreeMap<String, RoomKeys> = self
             .remote
             .iter()
             .filter(|(_, m)| m.server == origin)
             .map(|(k, m)| (k.clone(), m.rooms.clone()))
             .collect();
-        let rooms_of = |state: &RoomState, m: &SnapshotMember| -> BTreeSet<String> {
+        let rooms_of = |state: &RoomState, m: &SnapshotMember| -> RoomKeys {
             m.rooms
                 .iter()
                 .filter(|r| validate_room(r).is_ok())
@@ -239,18 +240,12 @@ impl RoomState {
 
     /// Brings the rooms of `origin`'s member shown under `key` from `held`
     /// to `listed` (as spelled in a snapshot).
-    fn resync_rooms(
-        &mut self,
-        origin: ServerId,
-        key: &str,
-        held: &BTreeSet<String>,
-        listed: &[String],
-    ) {
+    fn resync_rooms(&mut self, origin: ServerId, key: &str, held: &RoomKeys, listed: &[String]) {
         let Some(name) = self.remote.get(key).map(|m| m.name.clone()) else {
             return;
         };
         let id = MessageId { origin, seq: 0 };
-        let mut listed_keys = BTreeSet::new();
+        let mut listed_keys = RoomKeys::default();
         for room in listed.iter().filter(|r| validate_room(r).is_ok()) {
             let room_key = self.rooms.key_of(room).into_owned();
             listed_keys.insert(room_key.clone());

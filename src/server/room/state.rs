@@ -7,12 +7,11 @@
 //! it is when the event happens (after a join, entry or nick change took
 //! effect, before a leave or part does).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio_util::sync::CancellationToken;
 
 use super::dedupe::SentLines;
 use super::frames::{joined_frame, left_frame, message_frame};
@@ -83,25 +82,23 @@ pub(super) struct RoomState {
 #[derive(Debug)]
 pub(super) struct Conn {
     pub(super) tx: FrameSender,
-    pub(super) evicted: CancellationToken,
     pub(super) name: Option<String>,
     /// The protocol version of the connection (1 or 2), known once joined.
     pub(super) version: u16,
     /// The rooms the member is in, by key.
-    pub(super) rooms: BTreeSet<String>,
+    pub(super) rooms: super::keys::RoomKeys,
     /// The name held before the last nick change: taken back if another
     /// server wins a same-moment claim on the new one.
     pub(super) previous: Option<String>,
 }
 
 impl Conn {
-    pub(super) fn new(tx: FrameSender, evicted: CancellationToken) -> Conn {
+    pub(super) fn new(tx: FrameSender) -> Conn {
         Conn {
             tx,
-            evicted,
             name: None,
             version: 1,
-            rooms: BTreeSet::new(),
+            rooms: Default::default(),
             previous: None,
         }
     }
@@ -113,7 +110,7 @@ pub(super) struct Remote {
     pub(super) name: String,
     pub(super) server: ServerId,
     /// Its rooms, by key.
-    pub(super) rooms: BTreeSet<String>,
+    pub(super) rooms: super::keys::RoomKeys,
     /// As for [`Conn::previous`]: what to show if its nick loses a tie.
     pub(super) previous: Option<String>,
 }

@@ -1,14 +1,16 @@
 //! One client connection: handshake, requests, keepalive, and a clean close.
 //!
-//! The session owns the read half and the protocol state of one connection;
-//! a [`super::writer`] task owns the write half. Everything the session says
-//! goes through the room's queue for this connection, so replies and
-//! broadcasts reach the client in one order.
+//! One task per connection: the session owns the protocol state and both
+//! halves of the socket, and drives its [`Writer`] beside its reads and
+//! timers in one `select!`. Everything the session says goes through the
+//! room's queue for this connection, so replies and broadcasts reach the
+//! client in one order.
 //!
 //! Bad input affects only this connection: a fatal error frame is queued,
 //! the session ends, and the room tells the others that this member left.
 //! This module runs the connection; `requests` answers each message.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +32,7 @@ use super::admission::Permit;
 use super::closing::linger;
 use super::config::ServerConfig;
 use super::room::{ConnId, Room, Wakes};
-use super::writer;
+use super::writer::{self, Step, Writer, WriterExit};
 use crate::protocol::rate::TokenBucket;
 use crate::protocol::{
     decode_client, ErrorCode, FrameDecoder, FrameError, LeaveReason, ServerMsg, MAX_CLIENT_FRAME,
@@ -55,26 +57,33 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Serves one accepted connection until it closes. `permit` is its slot
 /// under the connection caps, held until the end. Never panics on input.
-pub async fn serve(
-    stream: TcpStream,
+///
+/// The future is the connection's whole cost while it is idle (one task
+/// per connection), so its layers are plain functions returning one
+/// `async move` block each: an `async fn` would keep a second copy of
+/// every argument in its state.
+pub fn serve(
+    mut stream: TcpStream,
     peer: SocketAddr,
     permit: Permit,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
     shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + Send {
     // Every deadline counts from here, so a TLS handshake cannot stretch them.
     let accepted = Instant::now();
     let _ = stream.set_nodelay(true);
     let span = tracing::info_span!("session", conn = tracing::field::Empty, %peer);
+    let tls = config.tls.clone();
     async move {
-        let _permit = permit;
         // Plain TCP keeps its own split halves (no lock between reader and
         // writer); TLS needs `io::split`. Both monomorphise the same code.
-        match config.tls.clone() {
+        match tls {
+            // Borrowed halves: both live in this one task, so they need no
+            // shared ownership of the socket.
             None => {
-                let (read_half, write_half) = stream.into_split();
-                serve_stream(read_half, write_half, accepted, room, config, shutdown).await
+                let (read_half, write_half) = stream.split();
+                serve_stream(read_half, write_half, accepted, room, config).await
             }
             // Boxed: the TLS handshake's state is large, and unboxed it
             // would sit in every plain connection's task as well.
@@ -87,86 +96,101 @@ pub async fn serve(
                     };
                     if let Some(stream) = handshake {
                         let (read_half, write_half) = tokio::io::split(stream);
-                        serve_stream(read_half, write_half, accepted, room, config, shutdown).await
+                        serve_stream(read_half, write_half, accepted, room, config).await
                     }
                 })
                 .await
             }
         }
+        drop(permit);
     }
     .instrument(span)
-    .await
 }
 
 /// Serves one bridged connection (see `bridge.rs`) until it closes: the
 /// same session over an in-process pipe instead of a socket.
-pub(crate) async fn serve_pipe(
+pub(crate) fn serve_pipe(
     pipe: tokio::io::DuplexStream,
     peer: SocketAddr,
     permit: Permit,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
-    shutdown: CancellationToken,
-) {
+) -> impl Future<Output = ()> + Send {
     let accepted = Instant::now();
     let span = tracing::info_span!("session", conn = tracing::field::Empty, %peer, bridged = true);
     async move {
-        let _permit = permit;
         let (read_half, write_half) = tokio::io::split(pipe);
-        serve_stream(read_half, write_half, accepted, room, config, shutdown).await
+        serve_stream(read_half, write_half, accepted, room, config).await;
+        drop(permit);
     }
     .instrument(span)
-    .await
 }
 
-/// Serves the chat protocol over an established byte stream.
-async fn serve_stream<R, W>(
+/// Serves the chat protocol over an established byte stream. (Not an
+/// `async fn`, which would keep its arguments twice: see [`serve`].)
+#[allow(clippy::manual_async_fn)]
+fn serve_stream<R, W>(
     read_half: R,
     write_half: W,
     accepted: Instant,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
-    shutdown: CancellationToken,
-) where
+) -> impl Future<Output = ()>
+where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
 {
-    let reg = room.register();
-    let conn = reg.id;
-    tracing::Span::current().record("conn", conn);
-    let writer = tokio::spawn(writer::run(write_half, reg.outbound, reg.evicted.clone()));
-    let now = Instant::now();
-    let mut session = Session {
-        conn,
-        room: room.clone(),
-        bucket: TokenBucket::new(config.rate_limit, now.into_std()),
-        nick_bucket: TokenBucket::new(config.nick_limit, now.into_std()),
-        config,
-        greeted: false,
-        version: 0,
-        acks: false,
-        name: None,
-        ever_joined: false,
-        last_heard: now,
-        pings_sent: 0,
-        wakes: Wakes::default(),
-        watcher: None,
-    };
-    let mut frames =
-        FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
-    let end = session
-        .run(&mut frames, accepted, &reg.evicted, &shutdown)
-        .await;
-    debug!(?end, "session ended");
-    if let Some(name) = session.name.as_deref() {
-        info!(name = %name, reason = ?end.reason(), "left");
+    async move {
+        let reg = room.register();
+        let conn = reg.id;
+        tracing::Span::current().record("conn", conn);
+        let mut writer = Writer::new(write_half, reg.outbound);
+        let now = Instant::now();
+        let mut session = Session {
+            conn,
+            room: room.clone(),
+            bucket: TokenBucket::new(config.rate_limit, now.into_std()),
+            nick_bucket: TokenBucket::new(config.nick_limit, now.into_std()),
+            config,
+            greeted: false,
+            version: 0,
+            acks: false,
+            name: None,
+            ever_joined: false,
+            last_heard: now,
+            pings_sent: 0,
+            wakes: Wakes::default(),
+            watcher: None,
+        };
+        let mut frames =
+            FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
+        let end = session.run(&mut frames, &mut writer, accepted).await;
+        debug!(?end, "session ended");
+        if let Some(name) = session.name.as_deref() {
+            info!(name = %name, reason = ?end.reason(), "left");
+        }
+        room.unregister(conn, end.reason());
+        // The room dropped our queue's sender: the writer flushes what is left
+        // (a final error or shutdown notice) and half-closes.
+        let exit = match end {
+            End::Evicted => WriterExit::Evicted,
+            End::WriteFailed => WriterExit::Failed,
+            _ => tokio::time::timeout(FLUSH_TIMEOUT, writer.drain())
+                .await
+                .unwrap_or(WriterExit::Failed),
+        };
+        writer.close(exit).await;
+        if end.lingers() && exit == WriterExit::Drained {
+            linger(frames.into_inner()).await;
+        }
     }
-    room.unregister(conn, end.reason());
-    // The room dropped our queue's sender: the writer flushes what is left
-    // (a final error or shutdown notice) and half-closes.
-    let flushed = tokio::time::timeout(FLUSH_TIMEOUT, writer).await;
-    if end.lingers() && matches!(flushed, Ok(Ok(writer::WriterExit::Drained))) {
-        linger(frames.into_inner()).await;
+}
+
+/// Gives back an empty read buffer (the next read regrows it), so a quiet
+/// connection holds none.
+fn release_read_buffer<R>(frames: &mut FramedRead<R, FrameDecoder>) {
+    if frames.read_buffer().is_empty() && frames.read_buffer().capacity() > 0 {
+        *frames.read_buffer_mut() = BytesMut::new();
     }
 }
 
@@ -183,6 +207,8 @@ enum End {
     TimedOut,
     /// The room evicted the client as too slow.
     Evicted,
+    /// Writing to the client failed (the connection broke).
+    WriteFailed,
     /// The server is shutting down.
     Shutdown,
 }
@@ -191,7 +217,7 @@ impl End {
     fn reason(self) -> LeaveReason {
         match self {
             End::Left => LeaveReason::Leave,
-            End::Closed => LeaveReason::Disconnected,
+            End::Closed | End::WriteFailed => LeaveReason::Disconnected,
             End::ProtocolError => LeaveReason::ProtocolError,
             End::TimedOut => LeaveReason::Timeout,
             End::Evicted => LeaveReason::TooSlow,
@@ -209,23 +235,39 @@ impl End {
 
 /// A session's deadlines, served by one timer.
 struct Deadlines {
-    /// `hello` must have come by then.
-    handshake: Instant,
-    /// `join` must have come by then (not for watchers).
-    join: Instant,
+    /// When the connection was accepted: `hello` and `join` (not for
+    /// watchers) must come within their timeouts of it.
+    accepted: Instant,
     /// The next silence check (and ping).
     keepalive: Instant,
+    /// When the writer may give back a burst's slots, if it stays idle.
+    release: Option<Instant>,
 }
 
 impl Deadlines {
+    /// `hello` must have come by then.
+    fn handshake(&self, session: &Session) -> Instant {
+        self.accepted + session.config.handshake_timeout
+    }
+
+    /// `join` must have come by then: until it joins, a connection holds a
+    /// slot without being in the chat, and slowloris-style clients that
+    /// never get there are reaped.
+    fn join(&self, session: &Session) -> Instant {
+        self.accepted + session.config.join_timeout
+    }
+
     /// The earliest deadline that still applies to `session`.
     fn next(&self, session: &Session) -> Instant {
         let mut next = self.keepalive;
         if !session.greeted {
-            next = next.min(self.handshake);
+            next = next.min(self.handshake(session));
         }
         if session.awaits_join() {
-            next = next.min(self.join);
+            next = next.min(self.join(session));
+        }
+        if let Some(release) = self.release {
+            next = next.min(release);
         }
         next
     }
@@ -253,89 +295,110 @@ struct Session {
     /// Writers given this burst's messages, woken when the burst is done.
     wakes: Wakes,
     /// The status subscription, once the client sent `watch`.
-    watcher: Option<watch::Watcher>,
+    /// (Boxed: few connections watch, and every one would carry it.)
+    watcher: Option<Box<watch::Watcher>>,
 }
 
 impl Session {
-    async fn run<R: AsyncRead + Unpin>(
-        &mut self,
-        frames: &mut FramedRead<R, FrameDecoder>,
+    /// Runs the connection until it ends. (Not an `async fn`: see [`serve`].)
+    #[allow(clippy::manual_async_fn)]
+    fn run<'a, R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+        &'a mut self,
+        frames: &'a mut FramedRead<R, FrameDecoder>,
+        writer: &'a mut Writer<W>,
         accepted: Instant,
-        evicted: &CancellationToken,
-        shutdown: &CancellationToken,
-    ) -> End {
-        let handshake_deadline = accepted + self.config.handshake_timeout;
-        // Until it joins, a connection holds a slot without being in the
-        // chat; slowloris-style clients that never get there are reaped.
-        let join_deadline = accepted + self.config.join_timeout;
-        let period = self.config.keepalive.max(Duration::from_millis(10));
-        let mut deadlines = Deadlines {
-            handshake: handshake_deadline,
-            join: join_deadline,
-            keepalive: Instant::now() + period,
-        };
-        // Made once for the session's life, not once per frame: each of
-        // these registers with the token or the timer when first polled.
-        // One timer serves every deadline (each `Sleep` is part of every
-        // connection's task, idle ones included).
-        let evicted_now = evicted.cancelled();
-        let shutting_down = shutdown.cancelled();
-        let timer = sleep_until(deadlines.next(self));
-        tokio::pin!(evicted_now, shutting_down, timer);
-        loop {
-            tokio::select! {
-                // In this order when several are ready: a silent connection
-                // whose handshake and join deadlines fall together (both
-                // 10 s by default) always gets 105, never 242 at random.
-                biased;
-                _ = &mut evicted_now => return End::Evicted,
-                _ = &mut shutting_down => return End::Shutdown,
-                _ = &mut timer => {
-                    let now = Instant::now();
-                    if !self.greeted && now >= deadlines.handshake {
-                        return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
-                            "no hello within {} ms", self.config.handshake_timeout.as_millis()));
+    ) -> impl Future<Output = End> + 'a {
+        async move {
+            let mut deadlines = Deadlines {
+                accepted,
+                keepalive: Instant::now() + self.period(),
+                release: None,
+            };
+            // Made once for the session's life, not once per frame: each of
+            // these registers with the token or the timer when first polled.
+            // One timer serves every deadline (each `Sleep` is part of every
+            // connection's task, idle ones included).
+            let timer = sleep_until(deadlines.next(self));
+            tokio::pin!(timer);
+            loop {
+                tokio::select! {
+                    // In this order when several are ready: a silent connection
+                    // whose handshake and join deadlines fall together (both
+                    // 10 s by default) always gets 105, never 242 at random.
+                    // The writer comes first: it also tells of an eviction.
+                    biased;
+                    step = std::future::poll_fn(|cx| writer.poll_drive(cx)) => match step {
+                        Step::Idle => {
+                            deadlines.release = Some(Instant::now() + writer::RELEASE_SLOTS_AFTER);
+                            timer.as_mut().reset(deadlines.next(self));
+                        }
+                        // The room closes a running session's queue only when
+                        // the server shuts down (after queueing its notice).
+                        Step::Closed => return End::Shutdown,
+                        Step::Exit(WriterExit::Evicted) => return End::Evicted,
+                        Step::Exit(_) => return End::WriteFailed,
+                    },
+                    _ = &mut timer => {
+                        let now = Instant::now();
+                        if !self.greeted && now >= deadlines.handshake(self) {
+                            return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
+                                "no hello within {} ms", self.config.handshake_timeout.as_millis()));
+                        }
+                        if self.awaits_join() && now >= deadlines.join(self) {
+                            return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
+                                "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
+                        }
+                        if deadlines.release.is_some_and(|at| now >= at) {
+                            deadlines.release = None;
+                            writer.release_if_idle();
+                        }
+                        if now >= deadlines.keepalive {
+                            // As a tokio interval with `Delay`: the next check a
+                            // whole period after this one.
+                            deadlines.keepalive = now + self.period();
+                            if let Some(end) = self.keepalive() {
+                                return end;
+                            }
+                        }
+                        // Quiet since at least the last deadline: an empty read
+                        // buffer goes back (the next read regrows it), so an
+                        // idle connection holds none.
+                        release_read_buffer(frames);
+                        timer.as_mut().reset(deadlines.next(self));
                     }
-                    if self.awaits_join() && now >= deadlines.join {
-                        return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
-                            "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
+                    _ = watch::next(&mut self.watcher) => {
+                        if let Some(watcher) = &mut self.watcher {
+                            for msg in watcher.due(&self.room) {
+                                self.reply(&msg);
+                            }
+                        }
                     }
-                    if now >= deadlines.keepalive {
-                        // As a tokio interval with `Delay`: the next check a
-                        // whole period after this one.
-                        deadlines.keepalive = now + period;
-                        if let Some(end) = self.keepalive() {
+                    frame = frames.next() => {
+                        let joined_before = self.ever_joined;
+                        let end = self.on_burst(frame, frames, writer);
+                        // The burst's messages are all queued: now wake their
+                        // writers, once each.
+                        self.wakes.wake_all();
+                        if let Some(end) = end {
                             return end;
                         }
-                    }
-                    // Quiet since at least the last deadline: an empty read
-                    // buffer goes back (the next read regrows it), so an
-                    // idle connection holds none.
-                    if frames.read_buffer().is_empty() && frames.read_buffer().capacity() > 0 {
-                        *frames.read_buffer_mut() = BytesMut::new();
-                    }
-                    timer.as_mut().reset(deadlines.next(self));
-                }
-                _ = watch::next(&mut self.watcher) => {
-                    if let Some(watcher) = &mut self.watcher {
-                        for msg in watcher.due(&self.room) {
-                            self.reply(&msg);
+                        // Most clients go quiet once joined: the buffer the
+                        // handshake was read into goes back now rather than
+                        // at the next deadline.
+                        if !joined_before && self.ever_joined {
+                            release_read_buffer(frames);
                         }
+                        // A hello or join makes a deadline moot: the timer then
+                        // wakes once early and is set again (no reset per frame).
                     }
-                }
-                frame = frames.next() => {
-                    let end = self.on_burst(frame, frames, evicted, shutdown);
-                    // The burst's messages are all queued: now wake their
-                    // writers, once each.
-                    self.wakes.wake_all();
-                    if let Some(end) = end {
-                        return end;
-                    }
-                    // A hello or join makes a deadline moot: the timer then
-                    // wakes once early and is set again (no reset per frame).
                 }
             }
         }
+    }
+
+    /// How often a silent connection is checked (and pinged).
+    fn period(&self) -> Duration {
+        self.config.keepalive.max(Duration::from_millis(10))
     }
 
     /// Whether the join deadline still applies: not joined yet, and not a
@@ -347,12 +410,11 @@ impl Session {
     /// Handles `first` and then the frames already buffered behind it,
     /// without another trip through `select!`, whose timer and token
     /// futures cost more than a small frame (publishers send dozens per read).
-    fn on_burst<R: AsyncRead + Unpin>(
+    fn on_burst<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         &mut self,
         first: Option<Result<BytesMut, FrameError>>,
         frames: &mut FramedRead<R, FrameDecoder>,
-        evicted: &CancellationToken,
-        shutdown: &CancellationToken,
+        writer: &Writer<W>,
     ) -> Option<End> {
         // Once per burst: the clock is read for keepalive only.
         self.last_heard = Instant::now();
@@ -360,10 +422,7 @@ impl Session {
             return Some(end);
         }
         for _ in 0..BURST_FRAMES {
-            if self.wakes.queued() >= BURST_DELIVERIES
-                || evicted.is_cancelled()
-                || shutdown.is_cancelled()
-            {
+            if self.wakes.queued() >= BURST_DELIVERIES || writer.is_over() {
                 break;
             }
             let frame = frames.next().now_or_never()?;

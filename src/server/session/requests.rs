@@ -76,7 +76,7 @@ impl Session {
             ClientMsg::Watch if self.version >= 2 => {
                 if !self.rate_limited() && self.watcher.is_none() {
                     let (watcher, answer) = super::watch::Watcher::start(&self.room);
-                    self.watcher = Some(watcher);
+                    self.watcher = Some(Box::new(watcher));
                     self.reply(&answer);
                 }
                 None

@@ -95,10 +95,11 @@ impl Watcher {
 }
 
 /// Waits on the subscription if there is one, forever otherwise (a
-/// `select!` branch that never fires).
-pub(super) async fn next(watcher: &mut Option<Watcher>) {
+/// `select!` branch that never fires). The wait is boxed: this future is
+/// part of every connection's state, watching or not.
+pub(super) async fn next(watcher: &mut Option<Box<Watcher>>) {
     match watcher {
-        Some(w) => w.wait().await,
+        Some(w) => Box::pin(w.wait()).await,
         None => std::future::pending().await,
     }
 }

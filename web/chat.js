@@ -23,6 +23,7 @@ const state = {
   web: [], // every live server's web address, from the server
   lastSeen: new Map(), // origin hex -> newest seq of message/history
   shown: new Set(), // "origin#seq" of every line on screen
+  lines: new SeenLines(), // (from, cid) of the lines shown lately (12.5)
   rooms: new Set(), // rooms we are in
   quietWho: new Set(), // rooms (lower case) whose next who_reply fills the sidebar only
   held: null, // our own message frame, waiting for its ack (12.5)
@@ -33,14 +34,14 @@ const state = {
   leaving: false,
   notify: false,
 };
-window.chatty = { state, view, outbox }; // for people debugging, and the tests
+window.chatty = { state, view, outbox, Wire, SeenLines }; // for people debugging, and the tests
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const idKey = (id) => hex(id.origin) + "#" + id.seq;
 
 function send(msg) {
   if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(MessagePack.encode(msg, { ignoreUndefined: true }));
+  state.ws.send(Wire.encode(msg));
   return true;
 }
 
@@ -68,7 +69,7 @@ function connect(host) {
     if (ws !== state.ws) return;
     let msg;
     try {
-      msg = MessagePack.decode(new Uint8Array(event.data));
+      msg = Wire.decode(new Uint8Array(event.data));
     } catch (err) {
       return; // a server never sends this; not worth ending the chat over
     }
@@ -144,6 +145,7 @@ function notify(title, body) {
 function showMessage(msg, kind) {
   const key = idKey(msg.id);
   if (msg.id.seq) state.shown.add(key);
+  state.lines.add(msg.from, msg.cid);
   const own = msg.from === state.name;
   const mention = !own && mentions(msg.text);
   view.line(msg.room, {
@@ -208,7 +210,9 @@ function receive(msg) {
     case "history":
       // A message at or below what we saw of its origin is a repeat (12.3);
       // history is older than that by nature and is shown unless on screen.
-      if (msg.type === "message" ? seenBefore(msg.id) : state.shown.has(idKey(msg.id))) {
+      // A line its sender resent after a failover, numbered anew by a
+      // server that never had it, is known by its (from, cid) (12.5).
+      if ((msg.type === "message" ? seenBefore(msg.id) : state.shown.has(idKey(msg.id))) || state.lines.has(msg.from, msg.cid)) {
         see(msg.id);
         break;
       }
@@ -355,7 +359,7 @@ function onAck(msg) {
     // The old server died before our echo: the ack alone shows the line.
     if (entry && !entry.shown && !state.shown.has(idKey(msg.id))) {
       see(msg.id);
-      const line = { id: msg.id, from: state.name, text: entry.text, action: entry.action };
+      const line = { id: msg.id, from: state.name, text: entry.text, action: entry.action, cid: entry.cid };
       if (entry.kind === "private") showPrivate(Object.assign({ type: "private", to: entry.to }, line));
       else showMessage(Object.assign({ room: entry.room }, line), "msg");
     }

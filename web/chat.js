@@ -31,6 +31,7 @@ const state = {
   lastHeard: 0,
   lostAt: 0,
   attempt: 0,
+  turn: Math.floor(Math.random() * 2 ** 31), // where failovers start among the survivors
   leaving: false,
   notify: false,
 };
@@ -97,8 +98,13 @@ function lost() {
     return;
   }
   const lostHost = state.host;
+  // Every page of a dead server hears the same list: each starts its round
+  // at a survivor of its own (state.turn), as the terminal client does
+  // (src/client/survivors.rs), so they do not all land on one.
   const others = state.web.filter((w) => w !== lostHost);
-  const candidates = others.length ? others.concat([lostHost]) : [lostHost];
+  const turn = others.length ? state.turn % others.length : 0;
+  const spread = others.slice(turn).concat(others.slice(0, turn));
+  const candidates = spread.concat([lostHost]);
   const next = candidates[state.attempt % candidates.length];
   const delay = Math.min(2000, 100 * 2 ** Math.floor(state.attempt / candidates.length)) * (0.5 + Math.random() / 2);
   state.attempt++;

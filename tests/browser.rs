@@ -125,6 +125,7 @@ async fn the_page_chats_fails_over_and_shows_the_cluster_in_a_real_browser() {
         .args(["--a-pid", &a.pid().to_string()])
         .args(["--fake-web", &fake.to_string()])
         .args(["--fake-lines", &fake_lines()])
+        .args(["--fake-count", &fake_web::LIVE_COUNT.to_string()])
         .arg("--shots")
         .arg(&shots)
         // Selenium must not look for (or fetch) a driver of its own.

@@ -204,6 +204,15 @@ function receive(msg) {
     case "room_state":
       onRoomState(msg);
       break;
+    case "room_count": {
+      // A large room's live count, at most about once a second (17.11).
+      const conv = view.convs.get(msg.room);
+      if (conv && conv.count != null) {
+        conv.count = msg.count;
+        if (msg.room === view.active) view.renderMembers();
+      }
+      break;
+    }
     case "joined":
       view.conv(msg.room).members.set(msg.name, msg.server);
       if (msg.name !== state.name || msg.id.seq) view.line(msg.room, { text: msg.name + " joined", kind: "event" });

@@ -16,7 +16,8 @@ Scenarios, in one run so Chromium starts only three times:
   6. A scripted server (tests/browser/fake_web.rs) sends a page lines
      whose (from, cid) it showed already, under new ids, with cids beyond
      2^53: each is shown once, neighbouring cids apart; the page's own
-     line numbered twice is shown once; a ping's nonce comes back exact.
+     line numbered twice is shown once; a ping's nonce comes back exact; a
+     large room's live count (room_count) shows in the sidebar.
 Prints `ok: …` per step; exits non-zero with the reason on failure.
 """
 
@@ -157,7 +158,7 @@ def no_markup_ran(driver):
 def main():
     parser = argparse.ArgumentParser()
     for flag in ["chatty", "chromium", "chromedriver", "a-client", "a-web", "b-client", "b-web", "shots",
-                 "fake-web", "fake-lines"]:
+                 "fake-web", "fake-lines", "fake-count"]:
         parser.add_argument("--" + flag, required=True)
     parser.add_argument("--a-pid", type=int, required=True)
     args = parser.parse_args()
@@ -326,6 +327,8 @@ def main():
         wait("the fake's last line", lambda: want[-1] in [tuple(l) for l in lines(view, "#lobby")])
         # Frames come in order: the last line's arrival means every repeat came before it.
         assert [tuple(l) for l in lines(view, "#lobby")] == want, lines(view, "#lobby")
+        sidebar = view.find_element(By.ID, "member-list").text
+        assert args.fake_count + " members (large room" in sidebar, sidebar
         say(view, "my own line")
         say(view, "my second line")
         wait("Dee's second line", lambda: ("Dee", "my second line") in [tuple(l) for l in lines(view, "#lobby")])

@@ -7,7 +7,8 @@
 //! library's own frame types, so the bytes are the real server's.
 //!
 //! The cids are beyond 2^53, where neighbours collide as doubles. The
-//! script's lines are in [`SCRIPT`]; its last line tells whether the page
+//! script's lines are in [`SCRIPT`]; then a large `#lobby`'s live count
+//! ([`LIVE_COUNT`]) for the sidebar; its last line tells whether the page
 //! answered a `ping` with the nonce exact (also beyond 2^53).
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -43,6 +44,9 @@ pub const HISTORY: (&str, &str, u64) = (CY, "said before you came", BIG);
 
 /// The nonce of the script's `ping`.
 const NONCE: u64 = BIG + 7;
+
+/// The live count the script sends for `#lobby` (PROTOCOL.md 17.11).
+pub const LIVE_COUNT: u32 = 7777;
 
 /// The last line: the pong's nonce came back exact.
 pub const PONG_EXACT: &str = "end of script: the pong's nonce was exact";
@@ -144,7 +148,8 @@ impl Script {
         let ClientMsg::Join { name } = self.recv().await? else {
             return Err(Closed);
         };
-        // #lobby is large (listed as a count): the page's other path.
+        // #lobby is large (listed as a count), so that its live count
+        // can be shown in the sidebar.
         self.send(ServerMsg::Welcome {
             server: self.me,
             name: name.clone(),
@@ -188,6 +193,11 @@ impl Script {
             let id = self.next_id();
             self.send(Self::line(id, from, text, *cid)).await?;
         }
+        self.send(ServerMsg::RoomCount {
+            room: LOBBY.into(),
+            count: LIVE_COUNT,
+        })
+        .await?;
         self.send(ServerMsg::Ping { nonce: NONCE }).await?;
         // Then: answer the page's lines as a server does, and its pings.
         loop {

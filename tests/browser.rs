@@ -2,13 +2,17 @@
 //! real binary) on loopback with `--http 127.0.0.1:0`, and
 //! tests/browser/chat.py driving Debian's headless Chromium through its
 //! chromedriver (python3-selenium) against them. The script's scenarios are
-//! listed at its top. Screenshots go to target/browser-shots/.
+//! listed at its top. Screenshots go to target/browser-shots/. A scripted
+//! web server on loopback (browser/fake_web.rs) sends one page a line twice
+//! under two ids, which real servers do only in a mass failover.
 //!
 //! Needs `chromium`, `chromium-driver` and `python3-selenium` (`.ci/run`
 //! installs them). Without them the test prints SKIPPED and passes, except
 //! in CI (`CI=true`), where a missing tool fails it.
 
 mod common;
+#[path = "browser/fake_web.rs"]
+mod fake_web;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -68,6 +72,25 @@ fn shots_dir() -> PathBuf {
     dir
 }
 
+/// What the fake's page must show in `#lobby`, in order, as JSON for the
+/// script: `[[from, text], …]`.
+fn fake_lines() -> String {
+    let (from, text, _) = fake_web::HISTORY;
+    let mut lines = vec![(from, text)];
+    lines.extend(
+        fake_web::SCRIPT
+            .iter()
+            .filter(|line| line.3)
+            .map(|&(from, text, _, _)| (from, text)),
+    );
+    lines.push(("fake", fake_web::PONG_EXACT));
+    let json: Vec<String> = lines
+        .iter()
+        .map(|(from, text)| format!("[{from:?}, {text:?}]"))
+        .collect();
+    format!("[{}]", json.join(", "))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_chats_fails_over_and_shows_the_cluster_in_a_real_browser() {
     if !require_tools() {
@@ -80,6 +103,7 @@ async fn the_page_chats_fails_over_and_shows_the_cluster_in_a_real_browser() {
     let a_web = a.wait_listener("http").await.expect("A's web address");
     let b_web = b.wait_listener("http").await.expect("B's web address");
     assert!(a_web.ip().is_loopback() && b_web.ip().is_loopback());
+    let fake = fake_web::start().await;
     let shots = shots_dir();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/chat.py");
     let mut run = tokio::process::Command::new(PYTHON);
@@ -99,6 +123,9 @@ async fn the_page_chats_fails_over_and_shows_the_cluster_in_a_real_browser() {
             &b_web.to_string(),
         ])
         .args(["--a-pid", &a.pid().to_string()])
+        .args(["--fake-web", &fake.to_string()])
+        .args(["--fake-lines", &fake_lines()])
+        .args(["--fake-count", &fake_web::LIVE_COUNT.to_string()])
         .arg("--shots")
         .arg(&shots)
         // Selenium must not look for (or fetch) a driver of its own.

@@ -4,7 +4,8 @@
 //! large and the terminal says so; a join storm of 300 clients on both
 //! servers while the terminal types costs each joiner one `joined` (its
 //! own), evicts nobody, and loses no typed line; `/who` pages list
-//! everyone; when the room shrinks, joins are shown again.
+//! everyone; when the room shrinks, joins are shown again. And a member of
+//! a large room is told its count live, about once a second.
 
 mod common;
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use chatty::client::Client;
 use chatty::protocol::ServerMsg;
+use chatty::server::room::COUNT_EVERY;
 use common::free_udp_port;
 use common::proc::{loopback_server, person, sees, DEADLINE};
 use tokio::task::JoinHandle;
@@ -202,4 +204,54 @@ async fn a_large_room_hides_joins_survives_a_storm_and_shrinks_back() {
     sees(&mut ann, &mut seen, "[JOIN] Fay joined the chat").await;
     drop(s1);
     drop(s2);
+}
+
+/// A large room's live count (PROTOCOL.md 17.11) on one real server: 40
+/// joins cost a member no frame each, and within about a second it is
+/// told the count once for all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_room_tells_its_members_the_count_about_once_a_second() {
+    let flags = [
+        "--large-room",
+        "2",
+        "--max-per-ip",
+        "0",
+        "--rate-limit",
+        "0",
+    ];
+    let server = loopback_server(free_udp_port(), &flags).await;
+    let addr = server.addr().to_string();
+    let mut ann = member(&addr, "Ann").await;
+    let start = tokio::time::Instant::now();
+    let mut others = Vec::new();
+    for i in 0..40 {
+        others.push(member(&addr, &format!("n{i:02}")).await);
+    }
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let (mut counts, mut joins) = (Vec::new(), 0);
+    while counts.last() != Some(&41) {
+        let msg = tokio::time::timeout_at(deadline, ann.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no count of 41 in time; counts {counts:?}"))
+            .expect("read")
+            .expect("open");
+        match msg {
+            ServerMsg::RoomCount { room, count } => {
+                assert_eq!(room, "#lobby");
+                counts.push(count);
+            }
+            ServerMsg::Joined { .. } => joins += 1,
+            _ => {}
+        }
+    }
+    // Ann's own join and n00's, before the room was large; none after. At
+    // most one count a second (plus the tick in progress).
+    assert_eq!(joins, 2, "joined frames");
+    let ticks = start.elapsed().as_secs_f64() / COUNT_EVERY.as_secs_f64();
+    assert!(
+        counts.len() as f64 <= ticks + 1.0,
+        "{ticks:.1} ticks: {counts:?}"
+    );
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    drop(others);
 }

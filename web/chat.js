@@ -23,6 +23,7 @@ const state = {
   web: [], // every live server's web address, from the server
   lastSeen: new Map(), // origin hex -> newest seq of message/history
   shown: new Set(), // "origin#seq" of every line on screen
+  lines: new SeenLines(), // (from, cid) of the lines shown lately (12.5)
   rooms: new Set(), // rooms we are in
   quietWho: new Set(), // rooms (lower case) whose next who_reply fills the sidebar only
   held: null, // our own message frame, waiting for its ack (12.5)
@@ -30,17 +31,18 @@ const state = {
   lastHeard: 0,
   lostAt: 0,
   attempt: 0,
+  turn: Math.floor(Math.random() * 2 ** 31), // where failovers start among the survivors
   leaving: false,
   notify: false,
 };
-window.chatty = { state, view, outbox }; // for people debugging, and the tests
+window.chatty = { state, view, outbox, Wire, SeenLines }; // for people debugging, and the tests
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const idKey = (id) => hex(id.origin) + "#" + id.seq;
 
 function send(msg) {
   if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(MessagePack.encode(msg, { ignoreUndefined: true }));
+  state.ws.send(Wire.encode(msg));
   return true;
 }
 
@@ -68,7 +70,7 @@ function connect(host) {
     if (ws !== state.ws) return;
     let msg;
     try {
-      msg = MessagePack.decode(new Uint8Array(event.data));
+      msg = Wire.decode(new Uint8Array(event.data));
     } catch (err) {
       return; // a server never sends this; not worth ending the chat over
     }
@@ -96,8 +98,13 @@ function lost() {
     return;
   }
   const lostHost = state.host;
+  // Every page of a dead server hears the same list: each starts its round
+  // at a survivor of its own (state.turn), as the terminal client does
+  // (src/client/survivors.rs), so they do not all land on one.
   const others = state.web.filter((w) => w !== lostHost);
-  const candidates = others.length ? others.concat([lostHost]) : [lostHost];
+  const turn = others.length ? state.turn % others.length : 0;
+  const spread = others.slice(turn).concat(others.slice(0, turn));
+  const candidates = spread.concat([lostHost]);
   const next = candidates[state.attempt % candidates.length];
   const delay = Math.min(2000, 100 * 2 ** Math.floor(state.attempt / candidates.length)) * (0.5 + Math.random() / 2);
   state.attempt++;
@@ -144,6 +151,7 @@ function notify(title, body) {
 function showMessage(msg, kind) {
   const key = idKey(msg.id);
   if (msg.id.seq) state.shown.add(key);
+  state.lines.add(msg.from, msg.cid);
   const own = msg.from === state.name;
   const mention = !own && mentions(msg.text);
   view.line(msg.room, {
@@ -196,6 +204,15 @@ function receive(msg) {
     case "room_state":
       onRoomState(msg);
       break;
+    case "room_count": {
+      // A large room's live count, at most about once a second (17.11).
+      const conv = view.convs.get(msg.room);
+      if (conv && conv.count != null) {
+        conv.count = msg.count;
+        if (msg.room === view.active) view.renderMembers();
+      }
+      break;
+    }
     case "joined":
       view.conv(msg.room).members.set(msg.name, msg.server);
       if (msg.name !== state.name || msg.id.seq) view.line(msg.room, { text: msg.name + " joined", kind: "event" });
@@ -208,7 +225,9 @@ function receive(msg) {
     case "history":
       // A message at or below what we saw of its origin is a repeat (12.3);
       // history is older than that by nature and is shown unless on screen.
-      if (msg.type === "message" ? seenBefore(msg.id) : state.shown.has(idKey(msg.id))) {
+      // A line its sender resent after a failover, numbered anew by a
+      // server that never had it, is known by its (from, cid) (12.5).
+      if ((msg.type === "message" ? seenBefore(msg.id) : state.shown.has(idKey(msg.id))) || state.lines.has(msg.from, msg.cid)) {
         see(msg.id);
         break;
       }
@@ -355,7 +374,7 @@ function onAck(msg) {
     // The old server died before our echo: the ack alone shows the line.
     if (entry && !entry.shown && !state.shown.has(idKey(msg.id))) {
       see(msg.id);
-      const line = { id: msg.id, from: state.name, text: entry.text, action: entry.action };
+      const line = { id: msg.id, from: state.name, text: entry.text, action: entry.action, cid: entry.cid };
       if (entry.kind === "private") showPrivate(Object.assign({ type: "private", to: entry.to }, line));
       else showMessage(Object.assign({ room: entry.room }, line), "msg");
     }

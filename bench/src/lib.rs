@@ -36,7 +36,7 @@ pub mod stamp;
 /// The `chatty` library items the benchmark programs use, imported in one
 /// place so that a move inside the library is one edit here.
 pub mod api {
-    pub use chatty::client::{status, Client, ClientError, ClientReader, ClientWriter};
+    pub use chatty::client::{status, survivors, Client, ClientError, ClientReader, ClientWriter};
     pub use chatty::protocol::{
         decode, encode_frame, ClientMsg, MessageId, ServerId, ServerMsg, MAX_SERVER_FRAME,
         MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,

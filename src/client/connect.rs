@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::console::{Console, Input, PROMPT};
 use super::render::clean;
+use super::survivors;
 use super::{Client, ClientError, Connector, Welcome};
 use crate::protocol::{ErrorCode, MessageId};
 
@@ -42,20 +43,17 @@ pub struct Servers {
     pub given: Vec<String>,
     /// How servers are reached (plain or TLS), the same for every candidate.
     pub connector: Connector,
+    /// Where this client's failovers start among the survivors
+    /// ([`survivors::draw_turn`]), so a dead server's clients spread.
+    pub turn: u64,
 }
 
 impl Servers {
-    /// Where to try next: announced servers, then the given addresses, and
-    /// the lost server last (it may come back).
+    /// Where to try next: announced servers from this client's turn on,
+    /// then the given addresses, and the lost server last (it may come
+    /// back).
     pub fn candidates(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for addr in self.announced.iter().chain(&self.given) {
-            if *addr != self.addr && !out.contains(addr) {
-                out.push(addr.clone());
-            }
-        }
-        out.push(self.addr.clone());
-        out
+        survivors::order(&self.addr, &self.announced, &self.given, self.turn)
     }
 
     /// Takes a server's new list of live servers (ignored if empty).

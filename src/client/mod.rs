@@ -14,8 +14,9 @@
 //! `command` (what a typed line asks for), `rooms` (the rooms the user is
 //! in and the active one), `names` (the name held while nick changes are
 //! on their way), `connect` (the first join and the failover to another
-//! server), `outbox` (typed lines and commands until the server has them),
-//! `seen` (which messages were shown) and `echo` (the user's own lines, on
+//! server, starting at a survivor of the client's own: [`survivors`]),
+//! `outbox` (typed lines and commands until the server has them), `seen`
+//! (which messages were shown) and `echo` (the user's own lines, on
 //! screen once); `link` is the connection or the search for one, `chat`
 //! the loop that ties them together, [`render`] and `replies` the line
 //! formats (through `sanitize`, so no stranger's text can drive the
@@ -39,6 +40,7 @@ mod rooms;
 mod sanitize;
 mod seen;
 pub mod status;
+pub mod survivors;
 pub mod terminal;
 pub mod tls;
 pub mod watch;

@@ -88,7 +88,9 @@ pub fn render(msg: &ServerMsg, me: &str) -> Vec<String> {
             server,
             rooms,
         } => return vec![replies::whois(name, *server, rooms)],
+        // A large room's count shows in the prompt (`rooms`), not as a line.
         ServerMsg::Welcome { .. }
+        | ServerMsg::RoomCount { .. }
         | ServerMsg::Servers { .. }
         | ServerMsg::Hello { .. }
         | ServerMsg::StatusReply(_)

@@ -9,6 +9,8 @@
 //! Rooms are compared as the server compares them ([`name_key`]) and shown
 //! as the server spells them.
 
+use std::collections::HashMap;
+
 use super::sanitize::clean;
 use crate::protocol::validate::name_key;
 use crate::protocol::{RoomState, LOBBY};
@@ -30,6 +32,9 @@ pub struct Rooms {
     joined: Vec<String>,
     entering: Vec<Entering>,
     active: Option<String>,
+    /// The member count of each large room the member is in (by room
+    /// key): as of entry, then as the server's `room_count` updates it.
+    counts: HashMap<String, u32>,
 }
 
 /// Whether two room names are one room.
@@ -60,11 +65,31 @@ impl Rooms {
             let lobby = joined.remove(at);
             joined.push(lobby);
         }
+        let counts = rooms
+            .iter()
+            .filter_map(|r| Some((name_key(&r.room), r.count?)))
+            .collect();
         Rooms {
             active: joined.last().cloned(),
             joined,
             entering: Vec::new(),
+            counts,
         }
+    }
+
+    /// A room's member count from the server: `Some` for a large room (as
+    /// of entry, or live), `None` for a small one. Kept only for rooms the
+    /// member is in; whether the prompt changed.
+    pub fn counted(&mut self, room: &str, count: Option<u32>) -> bool {
+        if !self.has(room) {
+            return false;
+        }
+        let key = name_key(room);
+        let before = match count {
+            Some(n) => self.counts.insert(key, n),
+            None => self.counts.remove(&key),
+        };
+        before != count && self.active.as_deref().is_some_and(|a| same_room(a, room))
     }
 
     /// The active room, if the user is in any.
@@ -151,6 +176,7 @@ impl Rooms {
         if let Some(at) = self.position(room) {
             self.joined.remove(at);
         }
+        self.counts.remove(&name_key(room));
         self.entering.retain(|e| !same_room(&e.room, room));
         if self.active.as_deref().is_some_and(|a| same_room(a, room)) {
             self.active = self.joined.last().cloned();
@@ -207,11 +233,15 @@ impl Rooms {
     }
 
     /// The terminal prompt: the active room (`#dev> `), as the server
-    /// spells it, so cleaned.
+    /// spells it, so cleaned; a large room with its member count
+    /// (`#dev (1234)> `).
     pub fn prompt(&self) -> String {
-        match self.active() {
-            Some(room) => format!("{}> ", clean(room)),
-            None => "(no room)> ".into(),
+        let Some(room) = self.active() else {
+            return "(no room)> ".into();
+        };
+        match self.counts.get(&name_key(room)) {
+            Some(n) => format!("{} ({n})> ", clean(room)),
+            None => format!("{}> ", clean(room)),
         }
     }
 }
@@ -375,5 +405,34 @@ mod tests {
             again.sort();
             assert_eq!(again, ["#dev", "#ops"], "asked {asked:?}");
         }
+    }
+
+    #[test]
+    fn a_large_room_shows_its_live_count_in_the_prompt() {
+        let mut lobby = state("#lobby");
+        lobby.count = Some(250);
+        let mut rooms = Rooms::from_welcome(&[lobby]);
+        assert_eq!(rooms.prompt(), "#lobby (250)> ");
+        assert!(
+            rooms.counted("#LOBBY", Some(251)),
+            "the active room's prompt changed"
+        );
+        assert_eq!(rooms.prompt(), "#lobby (251)> ");
+        assert!(
+            !rooms.counted("#lobby", Some(251)),
+            "the same count changes nothing"
+        );
+        assert!(
+            !rooms.counted("#elsewhere", Some(9)),
+            "not a room we are in"
+        );
+        rooms.entering("#dev");
+        rooms.entered("#dev");
+        assert!(!rooms.counted("#lobby", Some(300)), "not the active room");
+        assert_eq!(rooms.prompt(), "#dev> ");
+        rooms.switch("#lobby").unwrap();
+        assert_eq!(rooms.prompt(), "#lobby (300)> ");
+        assert!(rooms.counted("#lobby", None), "small again");
+        assert_eq!(rooms.prompt(), "#lobby> ");
     }
 }

@@ -11,6 +11,7 @@ use super::console::Console;
 use super::link::{Conn, Link};
 use super::render::clean;
 use super::replies::{self, topic_line};
+use super::survivors;
 use super::Connector;
 
 pub use super::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};
@@ -76,6 +77,7 @@ async fn start(
         announced,
         given: addrs.to_vec(),
         connector,
+        turn: survivors::draw_turn(),
     };
     for room in &welcome.rooms {
         if room.count.is_some() {

@@ -320,6 +320,15 @@ pub enum ServerMsg {
     /// Version 2: answer to `enter`: the room as the member finds it. Its
     /// history follows as `history` frames, then everyone gets `joined`.
     RoomState(RoomState),
+    /// Version 2, unasked: how many members a large room has now, to its
+    /// members, when its membership changed; at most about once a second
+    /// per room, however many came and went meanwhile.
+    RoomCount {
+        /// The room.
+        room: String,
+        /// Its members, cluster-wide as the server knows them.
+        count: u32,
+    },
     /// Version 2: answer to `who`.
     WhoReply {
         /// The room.
@@ -460,6 +469,7 @@ impl ServerMsg {
                 | ServerMsg::Private { .. }
                 | ServerMsg::Nick { .. }
                 | ServerMsg::Topic { .. }
+                | ServerMsg::RoomCount { .. }
                 | ServerMsg::WatchEvent { .. }
                 | ServerMsg::WatchUpdate { .. }
         )
@@ -479,6 +489,7 @@ impl ServerMsg {
         "nick",
         "topic",
         "room_state",
+        "room_count",
         "who_reply",
         "rooms_reply",
         "whois_reply",

@@ -263,6 +263,7 @@ impl Server {
                 deliveries: deliveries_tx,
             })
         });
+        spawn_counts(room.clone(), stop.clone());
         check_fd_limit(config.max_connections);
         let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
         let mut last_refusal_log: Option<std::time::Instant> = None;
@@ -364,6 +365,21 @@ fn turn_away(stream: TcpStream, refusal: Refusal, tls: bool, refusing: &Arc<Sema
     tokio::spawn(async move {
         closing::refuse(stream, code, text).await;
         drop(slot);
+    });
+}
+
+/// Large rooms' live counts, batched: every [`room::COUNT_EVERY`], one
+/// `room_count` to the members of each large room that changed.
+fn spawn_counts(room: Arc<Room>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(room::COUNT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = every.tick() => room.publish_counts(),
+            }
+        }
     });
 }
 

@@ -31,6 +31,8 @@ static ASSETS: &[Asset] = &[
     asset!("style.css", "text/css; charset=utf-8"),
     asset!("chat.js", JS),
     asset!("outbox.js", JS),
+    asset!("wire.js", JS),
+    asset!("seen.js", JS),
     asset!("view.js", JS),
     asset!("cluster.js", JS),
     asset!("msgpack.min.js", JS),

@@ -13,10 +13,16 @@ Scenarios, in one run so Chromium starts only three times:
   4. Server A is killed (SIGKILL) while Ann keeps sending: her page fails
      over to B with nothing missed or shown twice, on every side.
   5. The cluster view on B shows A removed within 2 s of the kill.
+  6. A scripted server (tests/browser/fake_web.rs) sends a page lines
+     whose (from, cid) it showed already, under new ids, with cids beyond
+     2^53: each is shown once, neighbouring cids apart; the page's own
+     line numbered twice is shown once; a ping's nonce comes back exact; a
+     large room's live count (room_count) shows in the sidebar.
 Prints `ok: …` per step; exits non-zero with the reason on failure.
 """
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -151,7 +157,8 @@ def no_markup_ran(driver):
 
 def main():
     parser = argparse.ArgumentParser()
-    for flag in ["chatty", "chromium", "chromedriver", "a-client", "a-web", "b-client", "b-web", "shots"]:
+    for flag in ["chatty", "chromium", "chromedriver", "a-client", "a-web", "b-client", "b-web", "shots",
+                 "fake-web", "fake-lines", "fake-count"]:
         parser.add_argument("--" + flag, required=True)
     parser.add_argument("--a-pid", type=int, required=True)
     args = parser.parse_args()
@@ -313,6 +320,31 @@ def main():
         # The terminal client never saw the private message.
         assert not any("a secret for Bob" in l for l in term.out), term.out
         step("a private message is seen only by its target")
+
+        # 6. Lines repeated under new ids, from a scripted server.
+        want = [tuple(l) for l in json.loads(args.fake_lines)]
+        enter(view, args.fake_web, "Dee")
+        wait("the fake's last line", lambda: want[-1] in [tuple(l) for l in lines(view, "#lobby")])
+        # Frames come in order: the last line's arrival means every repeat came before it.
+        assert [tuple(l) for l in lines(view, "#lobby")] == want, lines(view, "#lobby")
+        sidebar = view.find_element(By.ID, "member-list").text
+        assert args.fake_count + " members (large room" in sidebar, sidebar
+        say(view, "my own line")
+        say(view, "my second line")
+        wait("Dee's second line", lambda: ("Dee", "my second line") in [tuple(l) for l in lines(view, "#lobby")])
+        assert [tuple(l) for l in lines(view, "#lobby")] == want + [("Dee", "my own line"), ("Dee", "my second line")], \
+            lines(view, "#lobby")
+        states = view.execute_script("return window.chatty.outbox.entries.map((e) => e.state)")
+        assert states and all(s == "acked" for s in states), states
+        window = view.execute_script(
+            """
+            const S = window.chatty.SeenLines;
+            const s = new S(2);
+            s.add("Cy", 1n); s.add("Cy", 2); s.add("Cy", 3n);
+            return [new S().limit, s.has("Cy", 1), s.has("cy", 2n), s.has("CY", 3), s.has("Cy", 0)];
+            """)
+        assert window == [4096, False, True, True, False], window
+        step("lines repeated under new ids are shown once (cids beyond 2^53); the pong's nonce is exact")
 
         bob.execute_script("document.querySelector('button[data-conv=\"#lobby\"]').click()")
         bob.save_screenshot(os.path.join(args.shots, "chat-after-failover.png"))

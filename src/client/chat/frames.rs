@@ -143,10 +143,19 @@ impl Chat<'_> {
             ServerMsg::RoomState(ref state) if self.rooms.is_refresh(&state.room) => {
                 // A room we are in became large or small again: no
                 // history follows, and the active room stays.
+                self.rooms.counted(&state.room, state.count);
+                self.console.set_prompt(&self.rooms.prompt());
                 self.console.print(&replies::room_resized(state));
+            }
+            ServerMsg::RoomCount { ref room, count } => {
+                // A large room's live count: shown in the prompt.
+                if self.rooms.counted(room, Some(count)) {
+                    self.console.set_prompt(&self.rooms.prompt());
+                }
             }
             ServerMsg::RoomState(ref state) => {
                 self.rooms.entered(&state.room);
+                self.rooms.counted(&state.room, state.count);
                 self.console.set_prompt(&self.rooms.prompt());
                 self.replaying = true; // the room's history follows
                 self.print_all(&msg);

@@ -67,9 +67,11 @@ impl Translator {
         }
         match msg {
             // The gateway never asks to watch: nothing to show if it came.
+            // A large room's live count has no IRC form (NAMES/LUSERS ask).
             ServerMsg::Hello { .. }
             | ServerMsg::Pong { .. }
             | ServerMsg::Servers { .. }
+            | ServerMsg::RoomCount { .. }
             | ServerMsg::Watching { .. }
             | ServerMsg::WatchEvent { .. }
             | ServerMsg::WatchUpdate { .. } => {}

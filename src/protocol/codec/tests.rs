@@ -180,6 +180,10 @@ fn server_types_list_every_variant() {
             members: vec![],
             count: None,
         }),
+        ServerMsg::RoomCount {
+            room: "#r".into(),
+            count: 201,
+        },
         ServerMsg::WhoReply {
             room: "#r".into(),
             members: vec![],
@@ -219,7 +223,8 @@ fn server_types_list_every_variant() {
             "Servers",
             "Private",
             "Nick",
-            "Topic"
+            "Topic",
+            "RoomCount"
         ],
         "what a client waiting for an answer passes by"
     );

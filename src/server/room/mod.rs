@@ -22,8 +22,10 @@
 //! and the same-moment rule), `shadows` (claims that lost here), `rooms`
 //! (the named rooms), `history`,
 //! `frames`, and one file per request: `joining`, `enter`, `say`,
-//! `private`, `nick`, `topics`, `queries`; `remote` applies deliveries.
+//! `private`, `nick`, `topics`, `queries`; `remote` applies deliveries;
+//! `large` and `counts` keep large rooms O(1) per join.
 
+mod counts;
 mod dedupe;
 mod enter;
 mod frames;
@@ -43,6 +45,7 @@ mod shadows;
 mod state;
 mod topics;
 
+pub use counts::COUNT_EVERY;
 pub use dedupe::{ClientId, DEDUPE_WINDOW};
 pub use history::{MAX_HISTORIES, MAX_LINES, RECENT_MESSAGES};
 pub use joining::Joining;

@@ -33,6 +33,8 @@ pub(super) struct Channel {
     /// Large (see `large`): joins and leaves of others are not shown, and
     /// its members are listed only on request.
     pub(super) large: bool,
+    /// Large, and queued for the next count (`counts`).
+    pub(super) count_queued: bool,
 }
 
 /// A local member of a room: its queue, and whether it speaks version 2.
@@ -57,6 +59,9 @@ pub(super) struct Rooms {
     /// Rooms (by key) that became large or stopped being large during the
     /// current operation: their local members are told at its end.
     pub(super) flipped: Vec<String>,
+    /// Large rooms (by key) whose membership changed since their members
+    /// were last told the count (`counts`); each once.
+    pub(super) recounted: Vec<String>,
 }
 
 impl Default for Rooms {
@@ -69,6 +74,7 @@ impl Default for Rooms {
             topics: TopicBook::default(),
             large_above: DEFAULT_LARGE_ROOM,
             flipped: Vec::new(),
+            recounted: Vec::new(),
         }
     }
 }
@@ -95,6 +101,10 @@ impl Rooms {
         self.channels.get(key)
     }
 
+    pub(super) fn get_mut(&mut self, key: &str) -> Option<&mut Channel> {
+        self.channels.get_mut(key)
+    }
+
     /// The room's spelling here, if it exists.
     pub(super) fn name(&self, key: &str) -> Option<&str> {
         self.channels.get(key).map(|c| c.name.as_str())
@@ -119,6 +129,7 @@ impl Rooms {
                 members: BTreeMap::new(),
                 local: HashMap::default(),
                 large: false,
+                count_queued: false,
             };
             self.channels.insert(key.to_string(), channel);
         }
@@ -129,6 +140,9 @@ impl Rooms {
             }
             if channel.flip(self.large_above) {
                 self.flipped.push(key.to_string());
+            }
+            if channel.recount() {
+                self.recounted.push(key.to_string());
             }
         }
     }
@@ -146,8 +160,13 @@ impl Rooms {
             if let Some(gone) = self.channels.remove(key) {
                 self.keys.remove(&gone.name);
             }
-        } else if channel.flip(self.large_above) {
-            self.flipped.push(key.to_string());
+        } else {
+            if channel.flip(self.large_above) {
+                self.flipped.push(key.to_string());
+            }
+            if channel.recount() {
+                self.recounted.push(key.to_string());
+            }
         }
     }
 

@@ -75,9 +75,11 @@ struct Args {
     /// everyone, once typing stops; a line not shown by then is missed.
     #[arg(long, default_value_t = 10.0)]
     drain: f64,
-    /// Where a failed-over client starts its round of survivors: rotate
-    /// (spread by index) or first (the terminal client's order).
-    #[arg(long, value_enum, default_value_t = Spread::Rotate)]
+    /// Where a failed-over client starts its round of survivors: library
+    /// (the client library's own choice, a turn drawn per client), rotate
+    /// (spread by index) or first (everyone at the first announced
+    /// survivor: the terminal client's order before it spread).
+    #[arg(long, value_enum, default_value_t = Spread::Library)]
     spread: Spread,
     /// Joins under way at once while setting up.
     #[arg(long, default_value_t = 64)]
@@ -144,18 +146,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     println!(
-        "### Mass failover: {} clients on 3 servers, SIGKILL one; {} senders × {} lines/s{}\n",
+        "### Mass failover: {} clients on 3 servers, SIGKILL one; {} senders × {} lines/s; spread {:?}{}\n",
         args.clients,
         spec.senders,
         args.rate,
+        args.spread,
         if args.server_args.is_empty() {
             String::new()
         } else {
             format!("; servers with `{}`", args.server_args)
         }
     );
-    println!("| binary | run | clients of the lost server | all chatting again | reconnect p50 | reconnect p99 | chatting p50 | chatting p99 | 211 answers | lines typed | missed | shown twice | not shown (id seen) | connections lost, survivors | lost, by cause | stranded |");
-    println!("|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
+    println!("| binary | run | clients of the lost server | landed per survivor | all chatting again | reconnect p50 | reconnect p99 | chatting p50 | chatting p99 | 211 answers | lines typed | missed | shown twice | not shown (id seen) | connections lost, survivors | lost, by cause | stranded |");
+    println!(
+        "|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|"
+    );
     let mut ok = true;
     for ((label, _), runs) in binaries.iter().zip(&outcomes) {
         for (n, o) in runs.iter().enumerate() {

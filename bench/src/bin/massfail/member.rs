@@ -89,6 +89,9 @@ pub struct Role {
     pub observer: String,
     pub is_observer: bool,
     pub spread: Spread,
+    /// Its turn among the survivors, drawn once as the library draws it
+    /// (for [`Spread::Library`]).
+    pub turn: u64,
     /// How long a failover may take before the member gives up.
     pub failover_limit: Duration,
 }
@@ -107,6 +110,8 @@ pub struct Report {
     pub stranded: Option<String>,
     /// 211 answers while failing over.
     pub name_busy: u32,
+    /// The server its first failover landed on.
+    pub landed: Option<String>,
 }
 
 /// Newest seq per origin: what was seen, as `rejoin.last_seen` wants it;
@@ -336,7 +341,7 @@ async fn fail_over(
     rng: &mut u64,
     report: &mut Report,
 ) -> bool {
-    let order = candidates(addr, announced, role.spread, role.index);
+    let order = candidates(addr, announced, role.spread, role.index, role.turn);
     let deadline = Instant::now() + role.failover_limit;
     let rejoined = tokio::select! {
         _ = shared.stop.cancelled() => Err("stopped while failing over".to_string()),
@@ -351,6 +356,7 @@ async fn fail_over(
     };
     let _ = shared.rejoined_at[role.index].compare_exchange(0, shared.stamp(), Relaxed, Relaxed);
     report.name_busy += rejoined.name_busy;
+    report.landed.get_or_insert_with(|| rejoined.addr.clone());
     *wire = rejoined.wire;
     *addr = rejoined.addr;
     if !rejoined.welcome.servers.is_empty() {

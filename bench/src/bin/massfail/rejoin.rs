@@ -6,17 +6,19 @@
 //! 100 ms; servers that cannot be reached are backed off exponentially
 //! (100 ms doubling to 2 s), with jitter. One attempt may take 2 s.
 //!
-//! One difference, on purpose and optional: with `Spread::Rotate` each
-//! client starts its round at another survivor (by its index), so that the
-//! lost server's clients spread over the survivors. The library client
-//! always starts at the first announced one, which sends all of them to
-//! the same server.
+//! Where a client starts its round of survivors is `--spread`'s:
+//! `Spread::Library`, the default, is the library's own choice
+//! (`chatty::client::survivors`: a turn drawn once per client rotates the
+//! survivors); `Spread::First` is the terminal client's order before that
+//! (the first announced survivor for everyone, so all of the lost server's
+//! clients went to one server); `Spread::Rotate` rotates by the client's
+//! index, as this benchmark did before the library spread.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use chatty_bench::api::{ClientMsg, MessageId};
+use chatty_bench::api::{survivors, ClientMsg, MessageId};
 
 use crate::wire::{OpenError, Welcome, Wire};
 
@@ -28,16 +30,30 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Where a failed-over client starts its round of candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Spread {
+    /// The library's choice: a turn drawn once per client
+    /// (`survivors::draw_turn`) rotates the survivors (`survivors::order`).
+    Library,
     /// Each client starts at another survivor (index modulo survivors).
     Rotate,
     /// Every client starts at the first announced survivor, as the
-    /// terminal client does.
+    /// terminal client did before it spread.
     First,
 }
 
 /// The servers to try, in order: the announced ones but the lost one
-/// (rotated by `turn` for [`Spread::Rotate`]), the lost one last.
-pub fn candidates(lost: &str, announced: &[String], spread: Spread, turn: usize) -> Vec<String> {
+/// (rotated by `index` for [`Spread::Rotate`], by the library with `turn`
+/// for [`Spread::Library`]), the lost one last.
+pub fn candidates(
+    lost: &str,
+    announced: &[String],
+    spread: Spread,
+    index: usize,
+    turn: u64,
+) -> Vec<String> {
+    if spread == Spread::Library {
+        return survivors::order(lost, announced, &[], turn);
+    }
+    let turn = index;
     let mut out: Vec<String> = Vec::new();
     for addr in announced {
         if addr != lost && !out.contains(addr) {
@@ -134,17 +150,26 @@ mod tests {
     fn the_lost_server_comes_last_and_rotation_spreads() {
         let announced = addrs(&["a", "b", "c"]);
         assert_eq!(
-            candidates("a", &announced, Spread::First, 5),
+            candidates("a", &announced, Spread::First, 5, 1),
             ["b", "c", "a"]
         );
         assert_eq!(
-            candidates("a", &announced, Spread::Rotate, 0),
+            candidates("a", &announced, Spread::Rotate, 0, 1),
             ["b", "c", "a"]
         );
         assert_eq!(
-            candidates("a", &announced, Spread::Rotate, 1),
+            candidates("a", &announced, Spread::Rotate, 1, 0),
             ["c", "b", "a"]
         );
-        assert_eq!(candidates("x", &[], Spread::Rotate, 3), ["x"]);
+        assert_eq!(candidates("x", &[], Spread::Rotate, 3, 0), ["x"]);
+        // The library's: by the turn, not the index.
+        assert_eq!(
+            candidates("a", &announced, Spread::Library, 0, 1),
+            ["c", "b", "a"]
+        );
+        assert_eq!(
+            candidates("a", &announced, Spread::Library, 1, 2),
+            ["b", "c", "a"]
+        );
     }
 }

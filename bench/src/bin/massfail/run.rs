@@ -9,6 +9,7 @@ use anyhow::bail;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use chatty_bench::api::survivors;
 use chatty_bench::exactly::Verdict;
 use chatty_bench::losses::Losses;
 use chatty_bench::report::ms;
@@ -62,6 +63,9 @@ impl RunSpec {
 #[derive(Debug)]
 pub struct RunOutcome {
     pub victims: usize,
+    /// How many of the lost server's clients landed on each survivor
+    /// (servers 1 and 2) at their first failover.
+    pub landed: [usize; SERVERS - 1],
     /// SIGKILL → the last of the lost server's clients chatting again.
     pub all_back: Option<Duration>,
     /// SIGKILL → `welcome` on a survivor, per client that got one.
@@ -103,8 +107,9 @@ impl RunOutcome {
     /// The per-run table's cells after binary and run.
     pub fn cells(&self) -> String {
         format!(
-            "{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}",
+            "{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}",
             self.victims,
+            self.split(),
             self.all_back.map_or_else(
                 || format!("not all: {} of {}", self.chatting.len(), self.victims),
                 ms
@@ -124,10 +129,17 @@ impl RunOutcome {
         )
     }
 
+    /// Where the lost server's clients landed: "n1 / n2".
+    pub fn split(&self) -> String {
+        let counts: Vec<String> = self.landed.iter().map(|n| n.to_string()).collect();
+        counts.join(" / ")
+    }
+
     /// One line for progress output.
     pub fn line(&self) -> String {
         format!(
-            "all back after {}, {} lines, missed {}, twice {}, lost {}, stranded {}{}",
+            "landed {}, all back after {}, {} lines, missed {}, twice {}, lost {}, stranded {}{}",
+            self.split(),
             cell(self.all_back),
             self.typed,
             self.verdict.missed,
@@ -172,6 +184,7 @@ pub async fn one(chatty: &Chatty, spec: &RunSpec, run: usize) -> anyhow::Result<
             observer: observer.clone(),
             is_observer: i == 1,
             spread: spec.spread,
+            turn: survivors::draw_turn(),
             failover_limit: spec.limit,
         };
         tasks.push(tokio::spawn(live(role, shared.clone(), gate.clone())));
@@ -219,8 +232,17 @@ pub async fn one(chatty: &Chatty, spec: &RunSpec, run: usize) -> anyhow::Result<
     let mut stranded = 0;
     let mut stranded_example = None;
     let mut survivors_lost = 0;
+    let mut landed = [0; SERVERS - 1];
     for (i, task) in tasks.into_iter().enumerate() {
         let report = task.await?;
+        if i % SERVERS == 0 {
+            if let Some(at) = addrs[1..]
+                .iter()
+                .position(|a| Some(a) == report.landed.as_ref())
+            {
+                landed[at] += 1;
+            }
+        }
         name_busy += u64::from(report.name_busy);
         filtered += report.filtered;
         // The lost server's clients lose their first connection to the kill.
@@ -260,6 +282,7 @@ pub async fn one(chatty: &Chatty, spec: &RunSpec, run: usize) -> anyhow::Result<
     drop(servers);
     Ok(RunOutcome {
         victims: victims.len(),
+        landed,
         all_back,
         reconnect,
         chatting,

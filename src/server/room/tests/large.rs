@@ -210,3 +210,96 @@ fn a_join_storm_sends_each_member_a_bounded_number_of_frames() {
         assert!(drain(reg).len() <= 52);
     }
 }
+
+fn counts(msgs: &[ServerMsg]) -> Vec<(String, u32)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMsg::RoomCount { room, count } => Some((room.clone(), *count)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_join_storm_costs_each_member_one_count_per_tick() {
+    let room = chat(3);
+    let mut a = member(&room, "Ann");
+    let mut old = join_v1(&room, "Old");
+    let _b = member(&room, "Bob");
+    let _c = member(&room, "Cid");
+    drain_all(&mut [&mut a, &mut old]);
+    // 500 joins: nothing for Ann until the tick, then one frame.
+    let storm: Vec<Registration> = (0..500).map(|i| member(&room, &format!("s{i}"))).collect();
+    assert!(drain(&mut a).is_empty(), "no frame per join");
+    room.publish_counts();
+    assert_eq!(counts(&drain(&mut a)), [(LOBBY.to_string(), 504)]);
+    assert!(drain(&mut old).is_empty(), "a version-1 member gets none");
+    // No change, no frame; a leave and a join in one tick: the count again.
+    room.publish_counts();
+    assert!(drain(&mut a).is_empty(), "unchanged: nothing sent");
+    room.unregister(storm[0].id, LeaveReason::Disconnected);
+    let _late = member(&room, "late");
+    room.publish_counts();
+    assert_eq!(counts(&drain(&mut a)), [(LOBBY.to_string(), 504)]);
+    room.unregister(storm[1].id, LeaveReason::Disconnected);
+    room.publish_counts();
+    assert_eq!(counts(&drain(&mut a)), [(LOBBY.to_string(), 503)]);
+    // The storm's members were told too, once each.
+    let mut last = storm.into_iter().last().unwrap();
+    assert_eq!(counts(&drain(&mut last)).len(), 3);
+}
+
+#[test]
+fn remote_members_and_a_lost_server_change_the_count() {
+    let room = chat(2);
+    let mut a = member(&room, "Ann");
+    let origin = id(9);
+    for n in 1..=5 {
+        room.apply(event(
+            origin,
+            n,
+            ChatEvent::Joined {
+                name: format!("Rem{n}"),
+            },
+        ));
+    }
+    drain(&mut a);
+    room.publish_counts();
+    assert_eq!(counts(&drain(&mut a)), [(LOBBY.to_string(), 6)]);
+    room.apply(crate::relay::Delivery::OriginGone {
+        origin,
+        graceful: false,
+    });
+    room.publish_counts();
+    let got = drain(&mut a);
+    assert!(
+        counts(&got).is_empty(),
+        "small again: its room_state says so, no count follows: {got:?}"
+    );
+    assert_eq!(views(&got).len(), 1);
+}
+
+#[test]
+fn a_small_room_and_a_named_room_get_counts_of_their_own() {
+    let room = chat(3);
+    let mut a = member(&room, "Ann");
+    let mut b = member(&room, "Bob");
+    room.enter(a.id, "#dev").unwrap();
+    room.enter(b.id, "#dev").unwrap();
+    drain_all(&mut [&mut a, &mut b]);
+    room.publish_counts();
+    assert!(drain(&mut a).is_empty(), "small rooms: no counts");
+    let regs: Vec<Registration> = (0..3)
+        .map(|i| {
+            let reg = member(&room, &format!("d{i}"));
+            room.enter(reg.id, "#dev").unwrap();
+            reg
+        })
+        .collect();
+    drain_all(&mut [&mut a, &mut b]);
+    room.publish_counts();
+    let mut got = counts(&drain(&mut a));
+    got.sort();
+    assert_eq!(got, [("#dev".to_string(), 5), (LOBBY.to_string(), 5)]);
+    drop(regs);
+}

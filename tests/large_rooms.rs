@@ -15,7 +15,7 @@ use chatty::client::Client;
 use chatty::protocol::ServerMsg;
 use chatty::server::room::COUNT_EVERY;
 use common::free_udp_port;
-use common::proc::{loopback_server, person, sees, DEADLINE};
+use common::proc::{loopback_server, person, sees, Signal, DEADLINE};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -254,4 +254,143 @@ async fn a_large_room_tells_its_members_the_count_about_once_a_second() {
     );
     assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
     drop(others);
+}
+
+/// Asks `addr` for its `status` (on a connection of its own, not in the
+/// chat, so nothing else arrives first) until `done` holds, or panics with
+/// `what`.
+async fn status_until(
+    addr: &str,
+    what: &str,
+    mut done: impl FnMut(&chatty::protocol::StatusReport) -> bool,
+) -> chatty::protocol::StatusReport {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut probe = Client::connect(addr).await.expect("connect");
+        let report = probe.status().await.expect("status");
+        if done(&report) {
+            return report;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never: {what} (servers {:?}, {} members)",
+            report.servers,
+            report.members.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The names in a status report, sorted, each once.
+fn member_names(report: &chatty::protocol::StatusReport) -> Vec<String> {
+    report.members.iter().map(|m| m.name.clone()).collect()
+}
+
+/// SIGSTOP in the middle of a join storm into a large room: the frozen
+/// server's peer declares it dead while clients keep joining both, then
+/// the frozen one goes on (SIGCONT) with its half of the storm queued in
+/// its accept backlog. In the end both servers list every client exactly
+/// once, nobody was cut off, and the members of the large room were not
+/// flooded with the frozen server's leaves and returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_frozen_mid_storm_comes_back_and_both_list_everyone_once() {
+    const FROZEN_STORM: usize = 200;
+    let group = free_udp_port();
+    let flags = [
+        "--large-room",
+        "4",
+        "--max-per-ip",
+        "0",
+        "--rate-limit",
+        "0",
+    ];
+    let s1 = loopback_server(group, &flags).await;
+    let s2 = loopback_server(group, &flags).await;
+    let (a1, a2) = (s1.addr().to_string(), s2.addr().to_string());
+    let id1 = status_until(&a1, "an answer", |_| true).await.id;
+    let id2 = status_until(&a2, "an answer", |_| true).await.id;
+    // What the frozen server itself thinks of its peer, throughout.
+    let mut watcher = Client::connect(&a1).await.expect("connect");
+    watcher
+        .send_msg(&chatty::protocol::ClientMsg::Watch)
+        .await
+        .expect("watch");
+    let watching = CancellationToken::new();
+    let removals = tokio::spawn({
+        let watching = watching.clone();
+        async move {
+            let mut removals = Vec::new();
+            loop {
+                let msg = tokio::select! {
+                    _ = watching.cancelled() => return removals,
+                    msg = watcher.recv() => msg,
+                };
+                match msg {
+                    Ok(Some(ServerMsg::WatchEvent { event })) if event.server == id2 => {
+                        if event.kind != "joined"
+                            && event.kind != "recovered"
+                            && event.kind != "suspect"
+                        {
+                            removals.push(event.kind);
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    other => panic!("the watcher ended: {other:?}"),
+                }
+            }
+        }
+    });
+    status_until(&a2, "the servers see each other", |r| {
+        r.servers.iter().filter(|s| s.state == "alive").count() == 2
+    })
+    .await;
+
+    // Five members make #lobby large before the storm.
+    let mut early = Vec::new();
+    for i in 0..5 {
+        early.push(member(&a2, &format!("early{i}")).await);
+    }
+    status_until(&a1, "the first server lists them", |r| r.members.len() == 5).await;
+    let stop = CancellationToken::new();
+    let storm: Vec<JoinHandle<Seen>> = (0..FROZEN_STORM)
+        .map(|i| {
+            let addr = if i % 2 == 0 { &a1 } else { &a2 };
+            storm_client(addr.clone(), format!("frozen{i:03}"), stop.clone())
+        })
+        .collect();
+    // Mid-storm: as soon as the second server lists a few of it.
+    status_until(&a2, "the storm under way", |r| r.members.len() >= 20).await;
+    s1.signal(Signal::Stop).expect("SIGSTOP");
+    status_until(&a2, "the frozen server declared dead", |r| {
+        !r.servers
+            .iter()
+            .any(|s| s.id == id1 && (s.state == "alive" || s.state == "suspect"))
+    })
+    .await;
+    s1.signal(Signal::Cont).expect("SIGCONT");
+
+    let mut expected: Vec<String> = (0..FROZEN_STORM).map(|i| format!("frozen{i:03}")).collect();
+    expected.extend((0..5).map(|i| format!("early{i}")));
+    expected.sort();
+    for (addr, which) in [(&a1, "the frozen server"), (&a2, "its peer")] {
+        let report = status_until(addr, &format!("{which} lists everyone once"), |r| {
+            member_names(r) == expected
+        })
+        .await;
+        assert_eq!(member_names(&report), expected);
+    }
+    watching.cancel();
+    let removals = removals.await.expect("watcher");
+    assert!(
+        removals.is_empty(),
+        "the frozen server dropped its peer on resuming (its own pause counted as the peer's silence): {removals:?}"
+    );
+    stop.cancel();
+    for task in storm {
+        let s = task.await.expect("storm client");
+        assert_eq!(s.ended, None, "a storm client was cut off: {s:?}");
+        assert_eq!(s.joined.len(), 1, "a joiner hears only its own join: {s:?}");
+        assert_eq!(s.left, 0, "a large room's member heard a leave: {s:?}");
+    }
+    drop(early);
 }

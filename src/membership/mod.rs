@@ -129,6 +129,9 @@ pub struct Membership {
     events: VecDeque<Event>,
     /// Datagrams carrying stale news of a tombstoned member.
     stale: u64,
+    /// The last [`Membership::handle_tick`]: a long gap since means this
+    /// server was not running (see [`Membership::forgive_own_pause`]).
+    last_tick: Instant,
 }
 
 impl Membership {
@@ -162,6 +165,7 @@ impl Membership {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stale: 0,
+            last_tick: now,
             config,
         }
     }
@@ -245,6 +249,7 @@ impl Membership {
 
     /// Advances timers: failure detection, heartbeats, gossip, leave repeats.
     pub fn handle_tick(&mut self, now: Instant) {
+        self.forgive_own_pause(now);
         self.detect_failures(now);
         self.tombstones.expire(now);
         if self.leaving {
@@ -425,6 +430,30 @@ impl Membership {
             info!(server = %id, ?reason, "server removed");
             self.tombstones.bury(id, heartbeat.max(m.heartbeat), now);
             self.events.push_back(Event::Down(m.info, reason));
+        }
+    }
+
+    /// The driver ticks at least once per heartbeat interval; a gap longer
+    /// than `suspect_after` means this server itself was not running
+    /// (SIGSTOP, a paused VM, a stalled host). The others' silence over that
+    /// gap is its own, and their heartbeats are likely still waiting unread
+    /// in the socket: without this, a server would remove every peer the
+    /// moment it resumes, and every room would lose and regain their
+    /// members. The gap is forgiven: a peer that really died meanwhile is
+    /// removed `dead_after` later than it would have been.
+    fn forgive_own_pause(&mut self, now: Instant) {
+        let gap = now.saturating_duration_since(self.last_tick);
+        self.last_tick = now;
+        if gap <= self.config.suspect_after {
+            return;
+        }
+        let forgiven = gap.saturating_sub(self.config.heartbeat_interval);
+        info!(
+            paused_ms = gap.as_millis() as u64,
+            "this server did not run for a while: peers' silence over it is not counted"
+        );
+        for m in self.members.values_mut() {
+            m.last_change = (m.last_change + forgiven).min(now);
         }
     }
 

@@ -140,3 +140,44 @@ fn static_peers_always_get_unicast() {
     assert_eq!(count(&out, to(3), Kind::Heartbeat), 20);
     assert!(m.group_members(t0 + 1_000 * MS).is_empty());
 }
+
+#[test]
+fn a_server_that_was_paused_does_not_remove_its_peers_on_resuming() {
+    let t0 = Instant::now();
+    let mut m = server(true, &[], t0);
+    let _ = run(&mut m, t0, 500 * MS, Via::Multicast, Via::Multicast);
+    assert_eq!(m.members().len(), 2);
+    // Frozen for 2 s (more than dead_after): the first tick after it comes
+    // before the peers' waiting heartbeats are read.
+    let resumed = t0 + 2500 * MS;
+    m.handle_tick(resumed);
+    assert_eq!(
+        m.members().len(),
+        2,
+        "no peer removed for this server's own pause"
+    );
+    while let Some(event) = m.poll_event() {
+        assert!(!matches!(event, Event::Down(..)), "{event:?}");
+    }
+    // Server 2's heartbeats keep it; server 3, silent, is still removed.
+    let mut t = Duration::ZERO;
+    while t < 1000 * MS {
+        if t.as_millis().is_multiple_of(50) {
+            hear(
+                &mut m,
+                2,
+                10_000 + t.as_millis() as u64,
+                Via::Multicast,
+                resumed + t,
+            );
+        }
+        m.handle_tick(resumed + t);
+        t += 10 * MS;
+    }
+    let ids: Vec<_> = m.members().iter().map(|v| v.info.id).collect();
+    assert_eq!(
+        ids,
+        [info(2).id],
+        "the silent peer went, within dead_after of the resume"
+    );
+}

@@ -73,7 +73,7 @@ where
             return;
         }
     };
-    let (mut pipe_r, mut pipe_w) = tokio::io::split(pipe);
+    let (mut pipe_r, mut pipe_w) = pipe.into_split();
     let mut t = Translator::new(gw.info.clone(), gw.board.clone(), now_ms());
     let mut board_rx = gw.board.subscribe();
     let mut published: Option<(String, Presence)> = None;

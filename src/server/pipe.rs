@@ -166,6 +166,22 @@ impl State {
     }
 }
 
+impl PipeReader {
+    /// Waits until a read would not wait: there are bytes, or the end. A
+    /// reader that waits here, not in a read, needs no buffer meanwhile.
+    pub async fn readable(&self) {
+        std::future::poll_fn(|cx| {
+            let mut state = self.dir.lock();
+            if !state.buf.is_empty() || state.write_closed {
+                return Poll::Ready(());
+            }
+            park(&mut state.reader, cx);
+            Poll::Pending
+        })
+        .await
+    }
+}
+
 impl AsyncRead for PipeReader {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -251,3 +251,27 @@ async fn empty_reads_and_writes_return_at_once() {
     let mut none = [0u8; 0];
     assert_eq!(b.read(&mut none).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn readable_waits_for_bytes_or_the_end() {
+    let (a, b) = pipe(16);
+    let (_a_read, mut a_write) = a.into_split();
+    let (b_read, _b_write) = b.into_split();
+    let (wakes, waker) = counting();
+    {
+        let mut ready = pin!(b_read.readable());
+        assert!(poll_once(ready.as_mut(), &waker).is_pending());
+        a_write.write_all(b"x").await.unwrap();
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert!(poll_once(ready.as_mut(), &waker).is_ready());
+    }
+    let mut b_read = b_read;
+    let mut one = [0u8; 1];
+    b_read.read_exact(&mut one).await.unwrap();
+    {
+        let mut ready = pin!(b_read.readable());
+        assert!(poll_once(ready.as_mut(), &waker).is_pending(), "drained");
+        drop(a_write);
+        assert!(poll_once(ready.as_mut(), &waker).is_ready(), "the end");
+    }
+}

@@ -23,7 +23,6 @@ pub mod names;
 pub mod text;
 pub mod translator;
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -145,25 +144,23 @@ async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>, tls: Option<TlsAcc
 
 /// One accepted connection's task: the TLS handshake if the port speaks
 /// TLS, then the IRC session, until it ends.
-fn connection(
+async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     gw: Arc<Gateway>,
     tls: Option<TlsAcceptor>,
-) -> impl Future<Output = ()> + Send {
-    async move {
-        match tls {
-            None => conn::serve(stream, peer, gw).await,
-            // Boxed: a TLS stream and its handshake take kilobytes, and
-            // unboxed they would sit in every plain connection's task too.
-            Some(acceptor) => {
-                Box::pin(async move {
-                    if let Some(stream) = handshake(stream, &acceptor).await {
-                        conn::serve(stream, peer, gw).await;
-                    }
-                })
-                .await
-            }
+) {
+    match tls {
+        None => conn::serve(stream, peer, gw).await,
+        // Boxed: a TLS stream and its handshake take kilobytes, and
+        // unboxed they would sit in every plain connection's task too.
+        Some(acceptor) => {
+            Box::pin(async move {
+                if let Some(stream) = handshake(stream, &acceptor).await {
+                    conn::serve(stream, peer, gw).await;
+                }
+            })
+            .await
         }
     }
 }

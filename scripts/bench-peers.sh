@@ -196,6 +196,11 @@ if has chatty-irc; then
         spec+="${spec:+,}127.0.0.1:$(port "${irc_ports[$i]}")@$LAST_PID"
     done
     CHAT+=("--chat" "chatty-irc=$spec")
+    # Idle IRC clients (run with BENCH_IDLE_CLIENTS=1000: every JOIN is
+    # announced to the channel, so 20,000 would not fit the time bound).
+    chatty_server chatty-irc-idle "$(port 48)" "$(port 23)" --irc "127.0.0.1:$(port 49)" --irc-no-lobby
+    wait_port "$(port 49)" "$LAST_PID" chatty-irc-idle
+    IDLE+=("--idle" "chatty-irc=127.0.0.1:$(port 49)@$LAST_PID")
 fi
 
 # nats-server: 1 MiB payloads, 1 GiB pending per connection before a slow
@@ -312,6 +317,10 @@ if has irc; then
         spec[i]="127.0.0.1:$(port $((31 + i)))@$LAST_PID"
     done
     CHAT+=("--chat" "irc=${spec[0]},${spec[1]},${spec[2]}")
+    ngircd_conf idle "$(port 19)"
+    start irc-idle ngircd -n -f "$TMP/ngircdidle.conf"
+    wait_port "$(port 19)" "$LAST_PID" irc-idle
+    IDLE+=("--idle" "irc=127.0.0.1:$(port 19)@$LAST_PID")
 fi
 
 args=()

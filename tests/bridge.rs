@@ -13,14 +13,15 @@ use chatty::protocol::{
     decode, encode_frame, ClientMsg, ServerMsg, MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
 use chatty::server::admission::Refusal;
+use chatty::server::pipe::Pipe;
 use chatty::server::{Server, ServerConfig};
 use common::{wait_for_text, DEADLINE};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 /// A client speaking frames over a bridged pipe.
 struct Piped {
-    pipe: DuplexStream,
+    pipe: Pipe,
     buf: BytesMut,
     decoder: FrameDecoder,
 }
@@ -157,4 +158,70 @@ async fn bridged_sessions_count_under_the_connection_caps() {
         assert!(tokio::time::Instant::now() < deadline, "slot never freed");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+#[tokio::test]
+async fn a_gateway_that_stops_reading_is_evicted_as_a_slow_reader() {
+    // A small queue: the pipe's 64 KiB plus 16 frames, then eviction.
+    let config = ServerConfig {
+        client_queue: 16,
+        rate_limit: chatty::server::RateLimit::OFF,
+        ..ServerConfig::default()
+    };
+    let server = Server::bind("127.0.0.1:0", config).await.unwrap();
+    let addr = server.local_addr();
+    let sessions = server.sessions();
+    let _task = tokio::spawn(server.run(std::future::pending()));
+    let mut piped = Piped {
+        pipe: sessions.open(peer()).expect("admitted"),
+        buf: BytesMut::new(),
+        decoder: FrameDecoder::new(MAX_SERVER_FRAME),
+    };
+    piped
+        .send(&ClientMsg::Hello {
+            version: PROTOCOL_VERSION,
+            agent: "bridge-test".into(),
+            features: vec![],
+        })
+        .await;
+    piped
+        .send(&ClientMsg::Join {
+            name: "Stuck".into(),
+        })
+        .await;
+    piped
+        .until("welcome", |m| matches!(m, ServerMsg::Welcome { .. }))
+        .await;
+
+    // The piped client reads nothing more while Ann talks (reading her
+    // own echoes): far more than the pipe and the queue hold.
+    let mut ann = Client::connect(&addr.to_string()).await.unwrap();
+    ann.join("Ann").await.unwrap();
+    let (mut ann_rx, mut ann_tx) = ann.split();
+    let _drain = tokio::spawn(async move { while let Ok(Some(_)) = ann_rx.recv().await {} });
+    let line = "x".repeat(900);
+    let mut sent = 0;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while sessions.connections() == 2 {
+        assert!(tokio::time::Instant::now() < deadline, "never evicted");
+        ann_tx.say(&line).await.unwrap();
+        sent += 1;
+        tokio::task::yield_now().await;
+    }
+    // The session ended on its own: the pipe gives what it held, at most
+    // its bound, and then its end.
+    let mut held = 0;
+    while let Some(msg) = piped.next().await {
+        if matches!(msg, ServerMsg::Message { .. }) {
+            held += 1;
+        }
+    }
+    assert!(
+        held < sent,
+        "{held} of {sent} lines: the rest were never queued"
+    );
+    assert!(
+        held * 900 <= 70 * 1024,
+        "{held} lines: more than the pipe's bound"
+    );
 }

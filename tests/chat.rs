@@ -55,7 +55,7 @@ async fn join_send_leave_with_echo_to_sender() {
 async fn leave_is_confirmed_then_the_server_closes() {
     let server = TestServer::unlimited().await;
     let mut leo = joined(&server, "Leo").await;
-    leo.send_msg(&chatty::protocol::ClientMsg::Leave)
+    leo.send_msg(&chatty::protocol::ClientMsg::Leave { text: None })
         .await
         .unwrap();
     wait_for(

@@ -106,7 +106,7 @@ async fn a_failover_keeps_the_rooms_the_nick_and_the_unsent_lines() {
     }
     shown.extend(leo.until("[#dev] [Ann] dev late").await.unwrap());
     leo.write("after\nexit\n").await.unwrap();
-    let sent = b.until("the leave", |m| *m == ClientMsg::Leave);
+    let sent = b.until("the leave", |m| *m == ClientMsg::Leave { text: None });
     assert!(
         sent.iter().any(
             |m| matches!(m, ClientMsg::Send { text, room: Some(room), .. }
@@ -141,12 +141,12 @@ async fn a_client_that_left_the_lobby_leaves_it_again_after_a_failover() {
     a.close();
     let after = b.until("the part", |m| matches!(m, ClientMsg::Part { .. }));
     assert!(
-        matches!(&after[..], [ClientMsg::Hello { .. }, ClientMsg::Rejoin { rooms, .. }, ClientMsg::Part { room }]
+        matches!(&after[..], [ClientMsg::Hello { .. }, ClientMsg::Rejoin { rooms, .. }, ClientMsg::Part { room, .. }]
             if rooms == &["#dev"] && room == LOBBY),
         "{after:?}"
     );
     leo.write("still in dev\nexit\n").await.unwrap();
-    let sent = b.until("the leave", |m| *m == ClientMsg::Leave);
+    let sent = b.until("the leave", |m| *m == ClientMsg::Leave { text: None });
     assert!(
         matches!(&sent[0], ClientMsg::Send { text, room: Some(room), .. } if text == "still in dev" && room == "#dev"),
         "{sent:?}"

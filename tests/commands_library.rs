@@ -84,7 +84,8 @@ async fn rooms_are_entered_talked_in_and_parted() {
     assert_eq!(
         fake.next(),
         ClientMsg::Part {
-            room: "#dev".into()
+            room: "#dev".into(),
+            text: None,
         }
     );
 }

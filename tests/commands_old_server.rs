@@ -59,7 +59,7 @@ async fn the_terminal_client_chats_in_the_lobby_and_refuses_room_commands() {
                 action: false,
                 ..
             } => format!("send {text}"),
-            ClientMsg::Leave => "leave".into(),
+            ClientMsg::Leave { .. } => "leave".into(),
             other => format!("unexpected {other:?}"),
         })
         .collect();

@@ -118,17 +118,23 @@ fn rooms_actions_and_private_messages_from_the_keyboard() {
     assert!(matches!(fake.next(), ClientMsg::Send { text, room: None, .. } if text == "hi all"));
     term.wait_for("[Leo] hi all");
 
-    enter(&mut term, "/part #dev");
+    enter(&mut term, "/part #dev see you");
     assert_eq!(
         fake.next(),
         ClientMsg::Part {
-            room: "#dev".into()
+            room: "#dev".into(),
+            text: Some("see you".into()),
         }
     );
     term.wait_for("[#dev] [LEAVE] Leo left");
 
-    enter(&mut term, "/quit");
-    assert_eq!(fake.next(), ClientMsg::Leave);
+    enter(&mut term, "/quit bye now");
+    assert_eq!(
+        fake.next(),
+        ClientMsg::Leave {
+            text: Some("bye now".into())
+        }
+    );
     term.wait_for("[LEAVE] Leo left the chat");
     assert_eq!(term.exit_code(), 0, "{}", term.screen);
 }
@@ -220,7 +226,7 @@ fn nick_topic_queries_and_commands_that_stay_local() {
     term.wait_for("[#dev] [Leonardo] /frobnicate is a word");
 
     term.type_keys("exit\r");
-    assert_eq!(fake.next(), ClientMsg::Leave);
+    assert_eq!(fake.next(), ClientMsg::Leave { text: None });
     assert_eq!(term.exit_code(), 0, "{}", term.screen);
 }
 
@@ -254,6 +260,6 @@ fn a_name_taken_back_asks_for_another_and_commands_wait() {
     );
     term.wait_for("[Leo2] hello again");
     term.type_keys("exit\r");
-    assert_eq!(fake.next(), ClientMsg::Leave);
+    assert_eq!(fake.next(), ClientMsg::Leave { text: None });
     assert_eq!(term.exit_code(), 0, "{}", term.screen);
 }

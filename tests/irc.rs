@@ -203,18 +203,25 @@ async fn irc_and_chatty_users_chat_across_two_servers() {
         m.command == "PART" && m.params == ["#dev", "bye"]
     })
     .await;
-    ian.until("Ivy parts", |m| m.command == "PART" && nick_of(m) == "Ivy")
-        .await;
-    wait_for(
-        &mut cleo,
-        "Ivy left #dev",
-        |m| matches!(m, ServerMsg::Left { name, room, .. } if name == "Ivy" && room == "#dev"),
-    )
+    ian.until("Ivy parts, saying why", |m| {
+        m.command == "PART" && nick_of(m) == "Ivy" && m.params == ["#dev", "bye"]
+    })
+    .await;
+    wait_for(&mut cleo, "Ivy left #dev, saying why", |m| {
+        matches!(m, ServerMsg::Left { name, room, text: Some(text), quit: false, .. }
+            if name == "Ivy" && room == "#dev" && text == "bye")
+    })
     .await;
     ivy.send("QUIT :done").await;
     assert!(ivy.closed().await.is_some_and(|e| e.contains("Quit: done")));
-    ian.until("Ivy leaves #lobby", |m| {
-        m.command == "PART" && nick_of(m) == "Ivy" && m.params[0] == "#lobby"
+    // A QUIT, not a PART per channel: Chatty tells a leave from a part.
+    ian.until("Ivy quits, saying why", |m| {
+        m.command == "QUIT" && nick_of(m) == "Ivy" && m.params == ["done"]
+    })
+    .await;
+    wait_for(&mut cleo, "Ivy left the chat, saying why", |m| {
+        matches!(m, ServerMsg::Left { name, text: Some(text), quit: true, .. }
+            if name == "Ivy" && text == "done")
     })
     .await;
     drop(cleo);

@@ -113,6 +113,7 @@ fn an_overrun_resyncs_and_reports_exactly_what_was_lost() {
             ChatEvent::Left {
                 name: "ann".into(),
                 reason: LeaveReason::Leave,
+                text: Some("bye".into()),
             },
         );
         c.run(50 * MS);

@@ -118,8 +118,22 @@ async fn a_nick_change_reaches_everyone_who_shares_a_room() {
     let mut old = version_one(&s[1], "Old").await;
     enter(&mut leo, "#dev").await;
     enter(&mut dev_only, "#dev").await;
-    send(&mut dev_only, ClientMsg::Part { room: LOBBY.into() }).await;
-    send(&mut apart, ClientMsg::Part { room: LOBBY.into() }).await;
+    send(
+        &mut dev_only,
+        ClientMsg::Part {
+            room: LOBBY.into(),
+            text: None,
+        },
+    )
+    .await;
+    send(
+        &mut apart,
+        ClientMsg::Part {
+            room: LOBBY.into(),
+            text: None,
+        },
+    )
+    .await;
     enter(&mut apart, "#apart").await;
     wait_who(&s, "#dev", &["DevOnly", "Leo"]).await;
     wait_who(&s, LOBBY, &["Leo", "Lobby", "Old"]).await;
@@ -317,7 +331,14 @@ async fn a_version_one_client_beside_version_two_sees_exactly_its_old_lines() {
         },
     )
     .await;
-    send(&mut ann, ClientMsg::Part { room: LOBBY.into() }).await;
+    send(
+        &mut ann,
+        ClientMsg::Part {
+            room: LOBBY.into(),
+            text: None,
+        },
+    )
+    .await;
     send(&mut ann, ClientMsg::Enter { room: LOBBY.into() }).await;
     say(&mut ann, LOBBY, "the end").await;
     let mut lines = Vec::new();

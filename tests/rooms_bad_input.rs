@@ -41,7 +41,14 @@ async fn every_bad_request_gets_its_error_and_disturbs_nothing() {
     let mut eve = member(&server, "Eve").await;
     enter(&mut bob, "#dev").await;
     // Eve leaves every room Bob is in, so Bob hears her only by mistake.
-    send(&mut eve, ClientMsg::Part { room: LOBBY.into() }).await;
+    send(
+        &mut eve,
+        ClientMsg::Part {
+            room: LOBBY.into(),
+            text: None,
+        },
+    )
+    .await;
     wait_for(
         &mut bob,
         "Eve's part",
@@ -81,8 +88,22 @@ async fn every_bad_request_gets_its_error_and_disturbs_nothing() {
         (
             ClientMsg::Part {
                 room: "#dev".into(),
+                text: None,
             },
             ErrorCode::NOT_IN_ROOM,
+        ),
+        // A bad text refuses the leave: Eve stays for the cases below.
+        (
+            ClientMsg::Leave {
+                text: Some("two\nlines".into()),
+            },
+            ErrorCode::REASON_INVALID,
+        ),
+        (
+            ClientMsg::Leave {
+                text: Some("x".repeat(301)),
+            },
+            ErrorCode::REASON_INVALID,
         ),
         (
             ClientMsg::Send {
@@ -220,7 +241,10 @@ async fn version_two_requests_before_joining_are_refused_or_answered() {
         ClientMsg::Enter {
             room: "#dev".into(),
         },
-        ClientMsg::Part { room: LOBBY.into() },
+        ClientMsg::Part {
+            room: LOBBY.into(),
+            text: None,
+        },
         ClientMsg::Nick { name: "Sly".into() },
         topic(LOBBY, Some("hijacked")),
         private("Bob", "boo"),

@@ -169,6 +169,7 @@ async fn rooms_and_topics_converge_when_a_partition_heals() {
         &mut cat,
         ClientMsg::Part {
             room: "#dev".into(),
+            text: None,
         },
     )
     .await;

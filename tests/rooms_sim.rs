@@ -138,9 +138,9 @@ impl World {
             0..=5 => drop(r.join(conn, name)),
             6 | 7 => drop(r.nick(conn, name)),
             8..=11 => drop(r.enter(conn, room)),
-            12 => drop(r.part(conn, room)),
+            12 => drop(r.part(conn, room, Some("bye"))),
             13 => drop(r.set_topic(conn, room, &format!("t{at}"), at)),
-            14 => drop(r.leave(conn, LeaveReason::Leave)),
+            14 => drop(r.leave(conn, LeaveReason::Leave, Some("gone".into()))),
             _ => drop(r.say(conn, format!("at {at}"))),
         }
     }

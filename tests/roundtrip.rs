@@ -120,7 +120,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             }
         ),
         v2_client_msg(),
-        Just(ClientMsg::Leave),
+        Just(ClientMsg::Leave { text: None }),
         Just(ClientMsg::Status),
         any::<u64>().prop_map(|nonce| ClientMsg::Ping { nonce }),
         any::<u64>().prop_map(|nonce| ClientMsg::Pong { nonce }),
@@ -131,7 +131,8 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
 fn v2_client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
         text(60).prop_map(|room| ClientMsg::Enter { room }),
-        text(60).prop_map(|room| ClientMsg::Part { room }),
+        (text(60), proptest::option::of(text(60)))
+            .prop_map(|(room, text)| ClientMsg::Part { room, text }),
         (
             text(40),
             text(1100),
@@ -212,6 +213,8 @@ fn server_msg() -> impl Strategy<Value = ServerMsg> {
                 server,
                 reason,
                 room: "#lobby".into(),
+                text: None,
+                quit: false,
             }
         ),
         (message_id(), text(40), text(1100)).prop_map(|(id, from, text)| ServerMsg::Message {
@@ -334,6 +337,8 @@ fn v2_server_msg() -> impl Strategy<Value = ServerMsg> {
                 name,
                 server,
                 reason,
+                quit: reason == chatty::protocol::LeaveReason::Leave,
+                text: Some(room.clone()),
                 room,
             }),
         (message_id(), text(40), text(1100), text(60), any::<bool>()).prop_map(
@@ -441,7 +446,8 @@ fn cluster_name() -> impl Strategy<Value = String> {
 fn chat_event() -> impl Strategy<Value = ChatEvent> {
     prop_oneof![
         text(40).prop_map(|name| ChatEvent::Joined { name }),
-        (text(40), leave_reason()).prop_map(|(name, reason)| ChatEvent::Left { name, reason }),
+        (text(40), leave_reason(), proptest::option::of(text(60)))
+            .prop_map(|(name, reason, text)| ChatEvent::Left { name, reason, text }),
         (text(40), text(1100), text(60), any::<u64>(), any::<bool>()).prop_map(
             |(from, text, room, cid, action)| ChatEvent::Message {
                 from,
@@ -452,7 +458,8 @@ fn chat_event() -> impl Strategy<Value = ChatEvent> {
             }
         ),
         (text(40), text(60)).prop_map(|(name, room)| ChatEvent::Entered { name, room }),
-        (text(40), text(60)).prop_map(|(name, room)| ChatEvent::Parted { name, room }),
+        (text(40), text(60), proptest::option::of(text(60)))
+            .prop_map(|(name, room, text)| ChatEvent::Parted { name, room, text }),
         (text(40), text(40), text(1100), any::<u64>(), any::<bool>()).prop_map(
             |(from, to, text, cid, action)| ChatEvent::Private {
                 from,

@@ -52,6 +52,7 @@ fn chatter(c: &mut Cluster, rng: &mut fastrand::Rng, slot: usize) {
         0 if present => ChatEvent::Left {
             name,
             reason: LeaveReason::Leave,
+            text: None,
         },
         0 | 1 if !present => ChatEvent::Joined { name },
         _ => ChatEvent::Message {

@@ -49,7 +49,7 @@ pub fn client_messages() -> Vec<ClientMsg> {
             action: false,
             room: None,
         },
-        ClientMsg::Leave,
+        ClientMsg::Leave { text: None },
         ClientMsg::Status,
         ClientMsg::Ping { nonce: 1 },
         ClientMsg::Pong { nonce: u64::MAX },
@@ -102,6 +102,8 @@ pub fn server_messages() -> Vec<ServerMsg> {
             server,
             reason: LeaveReason::ServerLost,
             room: "#lobby".into(),
+            text: None,
+            quit: false,
         },
         ServerMsg::Message {
             id,
@@ -229,6 +231,7 @@ pub fn datagrams() -> Vec<Vec<u8>> {
         ChatEvent::Left {
             name: "Leo".into(),
             reason: LeaveReason::Timeout,
+            text: None,
         },
         ChatEvent::Unknown { kind: 9 },
     ];

@@ -7,7 +7,7 @@
 //! case-sensitive. What can be checked here is (room and member names,
 //! text), for a fast error; the server stays the authority.
 
-use crate::protocol::validate::{validate_name, validate_text, validate_topic};
+use crate::protocol::validate::{validate_name, validate_reason, validate_text, validate_topic};
 use crate::protocol::MAX_ROOM_CHARS;
 
 /// What a typed line asks for.
@@ -19,8 +19,9 @@ pub enum Command {
     Say(String),
     /// `/join #room`: enter it and make it the active room.
     Join(String),
-    /// `/part [#room]`: leave it (the active room if none is given).
-    Part(Option<String>),
+    /// `/part [#room] [reason]`: leave it (the active room if none is
+    /// given), saying why.
+    Part(Option<String>, Option<String>),
     /// `/msg NAME text`: a private message.
     Msg {
         /// The addressee.
@@ -49,8 +50,8 @@ pub enum Command {
     Switch(String),
     /// `/help`: list the commands.
     Help,
-    /// `/quit` or `exit`: leave the chat.
-    Quit,
+    /// `/quit [reason]` or `exit`: leave the chat, saying why.
+    Quit(Option<String>),
 }
 
 /// Why a typed line is not sent: the `[ERROR]` text to show.
@@ -59,7 +60,7 @@ pub type Refusal = String;
 /// The commands, as `/help` shows them (one line each).
 pub const HELP: &[&str] = &[
     "/join #room         enter a room; it becomes the active room",
-    "/part [#room]       leave a room (the active one if none is given)",
+    "/part [#room] [why] leave a room (the active one if none is given)",
     "/switch #room       make a room you are in the active one",
     "/msg NAME text      a private message (quote a name with spaces: \"Ann Lee\")",
     "/me text            an action in the active room: * Leo waves",
@@ -68,7 +69,7 @@ pub const HELP: &[&str] = &[
     "/who [#room [NAME]] who is in a room, and on which server (after NAME: the next page)",
     "/rooms              every room with members",
     "/whois NAME         where someone is",
-    "/quit or exit       leave the chat",
+    "/quit [why], exit   leave the chat",
     "//text              say a line that starts with /",
     "other lines go to the active room",
 ];
@@ -80,7 +81,7 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
         return Ok(Command::Nothing);
     }
     if trimmed == "exit" {
-        return Ok(Command::Quit);
+        return Ok(Command::Quit(None));
     }
     let Some(rest) = trimmed.strip_prefix('/') else {
         return say(line);
@@ -100,7 +101,7 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
             Some(room) => Ok(Command::Join(checked_room(room)?)),
             None => usage("/join #room"),
         },
-        "part" => Ok(Command::Part(optional_room(args, "/part [#room]")?)),
+        "part" => part(args),
         "switch" => match one_word(args) {
             Some(room) => Ok(Command::Switch(checked_room(room)?)),
             None => usage("/switch #room"),
@@ -128,7 +129,7 @@ pub fn parse(line: &str) -> Result<Command, Refusal> {
         "rooms" if args.is_empty() => Ok(Command::Rooms),
         "rooms" => usage("/rooms"),
         "help" => Ok(Command::Help),
-        "quit" => Ok(Command::Quit),
+        "quit" => Ok(Command::Quit(checked_reason(args)?)),
         _ => Err(format!("unknown command /{name}; /help lists them")),
     }
 }
@@ -144,14 +145,29 @@ fn one_word(args: &str) -> Option<&str> {
 }
 
 /// No argument, or one room.
-fn optional_room(args: &str, usage: &str) -> Result<Option<String>, Refusal> {
-    if args.is_empty() {
+/// `/part`, `/part #room`, `/part #room reason` and `/part reason` (the
+/// active room), as IRC clients take it.
+fn part(args: &str) -> Result<Command, Refusal> {
+    if !args.starts_with('#') {
+        return Ok(Command::Part(None, checked_reason(args)?));
+    }
+    let (room, reason) = match args.find(char::is_whitespace) {
+        Some(at) => (&args[..at], args[at..].trim()),
+        None => (args, ""),
+    };
+    Ok(Command::Part(
+        Some(checked_room(room)?),
+        checked_reason(reason)?,
+    ))
+}
+
+/// Why one parts or quits, as the server checks it; none if empty.
+fn checked_reason(text: &str) -> Result<Option<String>, Refusal> {
+    if text.is_empty() {
         return Ok(None);
     }
-    match one_word(args) {
-        Some(room) => Ok(Some(checked_room(room)?)),
-        None => Err(format!("usage: {usage}")),
-    }
+    validate_reason(text)?;
+    Ok(Some(text.to_string()))
 }
 
 /// `/who`, `/who #room`, and `/who #room NAME` for the members after
@@ -311,10 +327,11 @@ mod tests {
 
     #[test]
     fn exit_and_quit_leave() {
-        assert_eq!(ok("exit"), Command::Quit);
-        assert_eq!(ok(" exit "), Command::Quit);
-        assert_eq!(ok("/quit"), Command::Quit);
-        assert_eq!(ok("/QUIT bye all"), Command::Quit);
+        assert_eq!(ok("exit"), Command::Quit(None));
+        assert_eq!(ok(" exit "), Command::Quit(None));
+        assert_eq!(ok("/quit"), Command::Quit(None));
+        assert_eq!(ok("/QUIT bye all"), Command::Quit(Some("bye all".into())));
+        assert!(refused(&format!("/quit {}", "x".repeat(301))).contains("300"));
         assert_eq!(ok("exit now"), Command::Say("exit now".into()));
     }
 
@@ -322,8 +339,13 @@ mod tests {
     fn rooms_are_joined_parted_switched_and_listed() {
         assert_eq!(ok("/join #dev"), Command::Join("#dev".into()));
         assert_eq!(ok("/JOIN   #Dev  "), Command::Join("#Dev".into()));
-        assert_eq!(ok("/part"), Command::Part(None));
-        assert_eq!(ok("/part #dev"), Command::Part(Some("#dev".into())));
+        assert_eq!(ok("/part"), Command::Part(None, None));
+        assert_eq!(ok("/part #dev"), Command::Part(Some("#dev".into()), None));
+        assert_eq!(
+            ok("/part #dev  off to lunch "),
+            Command::Part(Some("#dev".into()), Some("off to lunch".into()))
+        );
+        assert_eq!(ok("/part lunch"), Command::Part(None, Some("lunch".into())));
         assert_eq!(ok("/switch #lobby"), Command::Switch("#lobby".into()));
         assert_eq!(ok("/who"), Command::Who(None, None));
         assert_eq!(ok("/who #dev"), Command::Who(Some("#dev".into()), None));
@@ -340,7 +362,6 @@ mod tests {
         assert_eq!(refused("/join"), "usage: /join #room");
         assert_eq!(refused("/join #a #b"), "usage: /join #room");
         assert_eq!(refused("/switch"), "usage: /switch #room");
-        assert_eq!(refused("/part #a #b"), "usage: /part [#room]");
         assert_eq!(refused("/who a b"), "usage: /who [#room [NAME]]");
         assert_eq!(refused("/rooms #dev"), "usage: /rooms");
     }
@@ -358,7 +379,7 @@ mod tests {
         // White space ends the argument; the room rules refuse it anyway.
         assert_eq!(refused("/switch #a\u{a0}b"), "usage: /switch #room");
         assert!(checked_room("#a\u{a0}b").unwrap_err().contains("spaces"));
-        assert!(refused("/part dev").starts_with("room names start with #"));
+        assert!(refused("/part #a\u{7}").contains("control"));
         assert!(refused("/who #").contains("1 to 49"));
     }
 

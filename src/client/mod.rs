@@ -484,8 +484,14 @@ impl Client {
     }
 
     /// Leaves the chat and waits (bounded) for the server's confirmation.
-    pub async fn leave(mut self) -> Result<(), ClientError> {
-        self.send_msg(&ClientMsg::Leave).await?;
+    pub async fn leave(self) -> Result<(), ClientError> {
+        self.leave_saying(None).await
+    }
+
+    /// As [`Client::leave`], saying why (the others' `left` shows `text`).
+    pub async fn leave_saying(mut self, text: Option<&str>) -> Result<(), ClientError> {
+        let text = text.map(str::to_string);
+        self.send_msg(&ClientMsg::Leave { text }).await?;
         let _ = self.writer.shutdown().await;
         let wait = async { while let Ok(Some(_)) = self.recv().await {} };
         let _ = tokio::time::timeout(CONNECT_TIMEOUT, wait).await;

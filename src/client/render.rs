@@ -38,8 +38,12 @@ pub fn render(msg: &ServerMsg, me: &str) -> Vec<String> {
             format!("{}[JOIN] {} joined", prefix(room), clean(name))
         }
         ServerMsg::Left {
-            name, reason, room, ..
-        } => left_line(room, name, *reason),
+            name,
+            reason,
+            room,
+            text,
+            ..
+        } => left_line(room, name, *reason, text.as_deref()),
         ServerMsg::Message {
             from,
             text,
@@ -156,11 +160,17 @@ fn body(from: &str, text: &str, action: bool) -> String {
     }
 }
 
-fn left_line(room: &str, name: &str, reason: LeaveReason) -> String {
-    let why = reason
+/// `[LEAVE]`, with why (the reason's suffix) and what the member said
+/// as it went (`: off to lunch`).
+fn left_line(room: &str, name: &str, reason: LeaveReason, text: Option<&str>) -> String {
+    let mut why = reason
         .describe()
         .map(|why| format!(" ({why})"))
         .unwrap_or_default();
+    if let Some(text) = text.filter(|t| !t.is_empty()) {
+        why.push_str(": ");
+        why.push_str(&clean(text));
+    }
     if is_lobby(room) {
         format!("[LEAVE] {} left the chat{why}", clean(name))
     } else {

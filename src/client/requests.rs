@@ -66,10 +66,19 @@ impl Client {
     /// Leaves `room`; returns once the server has said so (one's own
     /// `left`, which everyone in the room gets).
     pub async fn part(&mut self, room: &str) -> Result<(), ClientError> {
+        self.part_saying(room, None).await
+    }
+
+    /// As [`Client::part`], saying why (everyone's `left` shows `text`).
+    pub async fn part_saying(&mut self, room: &str, text: Option<&str>) -> Result<(), ClientError> {
         self.require_rooms()?;
         let me = self.me()?;
-        self.send_msg(&ClientMsg::Part { room: room.into() })
-            .await?;
+        let text = text.map(str::to_string);
+        self.send_msg(&ClientMsg::Part {
+            room: room.into(),
+            text,
+        })
+        .await?;
         let own_left = |msg: &ServerMsg| {
             matches!(msg, ServerMsg::Left { name, room: left, .. }
                 if *name == me && same(left, room))

@@ -42,7 +42,11 @@ const PIPE_OUT_LIMIT: usize = 16 * 1024;
 /// How much more to read from a busy session at once.
 const PIPE_READ_BURST: usize = 16 * 1024;
 
-/// Output buffer capacity kept while idle; a burst's larger one is freed.
+/// The first read buffer for the session's frames.
+const PIPE_READ_FIRST: usize = 1024;
+
+/// Buffer capacity kept between bursts; a burst's larger one is freed
+/// (and every buffer once the connection is quiet for a tick).
 const IDLE_OUT: usize = 4096;
 
 /// Now, in Unix milliseconds.
@@ -73,7 +77,7 @@ where
             return;
         }
     };
-    let (mut pipe_r, mut pipe_w) = tokio::io::split(pipe);
+    let (mut pipe_r, mut pipe_w) = pipe.into_split();
     let mut t = Translator::new(gw.info.clone(), gw.board.clone(), now_ms());
     let mut board_rx = gw.board.subscribe();
     let mut published: Option<(String, Presence)> = None;
@@ -82,7 +86,9 @@ where
     // Small to start: most connections are idle most of the time.
     let mut irc_in = BytesMut::with_capacity(512);
     let mut discarding = false;
-    let mut pipe_in = BytesMut::with_capacity(1024);
+    // Allocated when the session says something, freed when idle.
+    let mut pipe_in = BytesMut::new();
+    let mut active = false;
     let mut frames = FrameDecoder::new(MAX_SERVER_FRAME);
     let mut irc_out = BytesMut::new();
     let mut pipe_out = BytesMut::new();
@@ -141,13 +147,19 @@ where
             // flow control), so that its sends cannot pile up here while
             // their acks pile up in the session's queue and evict it.
             read = irc_r.read_buf(&mut irc_in), if !closing && pipe_out.len() < PIPE_OUT_LIMIT => {
+                active = true;
                 match read {
                     Ok(0) | Err(_) => break, // the client went away
                     Ok(_) => take_lines(&mut irc_in, &mut discarding, &mut t),
                 }
             }
-            read = pipe_r.read_buf(&mut pipe_in), if pipe_open => {
-                match read {
+            // Waits without a buffer; the read then takes what is there.
+            () = pipe_r.readable(), if pipe_open => {
+                active = true;
+                if pipe_in.capacity() == 0 {
+                    pipe_in.reserve(PIPE_READ_FIRST);
+                }
+                match pipe_r.read_buf(&mut pipe_in).await {
                     Ok(0) | Err(_) => {
                         pipe_open = false;
                         t.session_closed();
@@ -196,12 +208,20 @@ where
             }
             _ = tick.tick() => {
                 t.tick(now_ms());
-                // Give back what a burst grew, once it is over.
-                if irc_out.is_empty() && irc_out.capacity() > IDLE_OUT {
+                // Give back what a burst grew, once it is over, and all
+                // of it once nothing happened for a tick.
+                let quiet = !std::mem::take(&mut active);
+                if irc_out.is_empty() && (quiet || irc_out.capacity() > IDLE_OUT) {
                     irc_out = BytesMut::new();
                 }
-                if pipe_in.is_empty() && pipe_in.capacity() > IDLE_OUT {
-                    pipe_in = BytesMut::with_capacity(1024);
+                if pipe_in.is_empty() && (quiet || pipe_in.capacity() > IDLE_OUT) {
+                    pipe_in = BytesMut::new();
+                }
+                if pipe_out.is_empty() && (quiet || pipe_out.capacity() > IDLE_OUT) {
+                    pipe_out = BytesMut::new();
+                }
+                if quiet {
+                    t.shrink_idle();
                 }
                 if !irc_out.is_empty() && last_progress.elapsed() > stall {
                     debug!(%peer, "irc: client stopped reading; closed");
@@ -237,8 +257,12 @@ where
             let _ = pipe_w.write_all(&pipe_out).await;
             let _ = pipe_w.shutdown().await;
             // What it still says goes nowhere; it ends on our close.
-            let mut sink = [0u8; 4096];
-            while matches!(pipe_r.read(&mut sink).await, Ok(n) if n > 0) {}
+            // (Into the heap buffer we have: an array here would sit in
+            // every connection's task for its whole life.)
+            pipe_in.clear();
+            while matches!(pipe_r.read_buf(&mut pipe_in).await, Ok(n) if n > 0) {
+                pipe_in.clear();
+            }
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), async {

@@ -130,23 +130,37 @@ async fn accept_loop(listener: TcpListener, gw: Arc<Gateway>, tls: Option<TlsAcc
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let (gw2, tls) = (gw.clone(), tls.clone());
-                gw.sessions.spawn(async move {
-                    match tls {
-                        None => conn::serve(stream, peer, gw2).await,
-                        Some(acceptor) => {
-                            if let Some(stream) = handshake(stream, &acceptor).await {
-                                conn::serve(stream, peer, gw2).await;
-                            }
-                        }
-                    }
-                });
+                gw.sessions
+                    .spawn(connection(stream, peer, gw.clone(), tls.clone()));
             }
             Err(err) => {
                 // Out of file descriptors and the like: wait, do not spin.
                 warn!(cause = %err, "irc: accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+        }
+    }
+}
+
+/// One accepted connection's task: the TLS handshake if the port speaks
+/// TLS, then the IRC session, until it ends.
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    gw: Arc<Gateway>,
+    tls: Option<TlsAcceptor>,
+) {
+    match tls {
+        None => conn::serve(stream, peer, gw).await,
+        // Boxed: a TLS stream and its handshake take kilobytes, and
+        // unboxed they would sit in every plain connection's task too.
+        Some(acceptor) => {
+            Box::pin(async move {
+                if let Some(stream) = handshake(stream, &acceptor).await {
+                    conn::serve(stream, peer, gw).await;
+                }
+            })
+            .await
         }
     }
 }
@@ -177,3 +191,6 @@ async fn handshake(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

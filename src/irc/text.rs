@@ -32,6 +32,22 @@ pub fn read_said(text: &str) -> Said {
     Said::Text(strip_formatting(text))
 }
 
+/// A PART or QUIT message as Chatty takes it (`part`'s and `leave`'s
+/// text): without IRC formatting or other control characters, cut to
+/// [`crate::protocol::MAX_REASON_BYTES`] at a character boundary; none if
+/// nothing is left.
+pub fn chatty_reason(text: Option<&str>) -> Option<String> {
+    let mut text: String = strip_formatting(text?)
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    while text.len() > crate::protocol::MAX_REASON_BYTES {
+        text.pop();
+    }
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 /// Removes mIRC formatting (bold, colours with their numbers, hex colours,
 /// italics, underline, strike, monospace, reverse, reset) and any other
 /// control character but tab, which Chatty refuses in text.

@@ -62,6 +62,8 @@ impl ErrorCode {
     pub const TOPIC_INVALID: ErrorCode = ErrorCode(275);
     /// Version 2: a private message to oneself.
     pub const PRIVATE_TO_SELF: ErrorCode = ErrorCode(276);
+    /// The text of a `part` or `leave` is too long or has control characters.
+    pub const REASON_INVALID: ErrorCode = ErrorCode(277);
 
     /// A short stable name for logs and client output.
     pub fn name(self) -> &'static str {
@@ -92,6 +94,7 @@ impl ErrorCode {
             Self::NO_SUCH_ROOM => "no_such_room",
             Self::TOPIC_INVALID => "topic_invalid",
             Self::PRIVATE_TO_SELF => "private_to_self",
+            Self::REASON_INVALID => "reason_invalid",
             _ => "unknown",
         }
     }

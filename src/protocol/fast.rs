@@ -186,7 +186,10 @@ mod tests {
         .concat();
         assert!(send_fields(&bad).is_none());
         assert!(matches!(decode_client(&bad), Err(DecodeError::InvalidUtf8)));
-        let leave = encode_frame(&ClientMsg::Leave);
-        assert_eq!(decode_client(body(&leave)).unwrap(), ClientMsg::Leave);
+        let leave = encode_frame(&ClientMsg::Leave { text: None });
+        assert_eq!(
+            decode_client(body(&leave)).unwrap(),
+            ClientMsg::Leave { text: None }
+        );
     }
 }

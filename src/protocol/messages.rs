@@ -76,10 +76,13 @@ pub enum ClientMsg {
         room: String,
     },
     /// Version 2: leave a room; everyone in it, the parter included, gets
-    /// `left` with reason `leave`.
+    /// `left` with reason `leave` (and `text`, if given).
     Part {
         /// The room.
         room: String,
+        /// Why, for people ([`super::validate::validate_reason`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     /// Version 2: a private message to one member anywhere in the cluster.
     Private {
@@ -126,7 +129,11 @@ pub enum ClientMsg {
     },
     /// Leave the chat. A member gets `left` about itself as confirmation;
     /// either way the server then closes the connection.
-    Leave,
+    Leave {
+        /// Why, for people, shown with the `left` the others get.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+    },
     /// Ask what the server knows; answered by `status_reply`.
     Status,
     /// Version 2: subscribe to the server's view of the cluster. Answered
@@ -237,6 +244,13 @@ pub enum ServerMsg {
         /// The room.
         #[serde(default = "lobby")]
         room: String,
+        /// What the member said as it parted or left (`part`, `leave`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
+        /// With reason `leave`: the member left the chat (`leave`), not
+        /// only this room (`part`). Absent when false.
+        #[serde(default, skip_serializing_if = "is_false")]
+        quit: bool,
     },
     /// A chat message in a room.
     Message {
@@ -444,7 +458,7 @@ impl ClientMsg {
             ClientMsg::Hello { .. }
             | ClientMsg::Join { .. }
             | ClientMsg::Rejoin { .. }
-            | ClientMsg::Leave
+            | ClientMsg::Leave { .. }
             | ClientMsg::Status
             | ClientMsg::Ping { .. }
             | ClientMsg::Pong { .. } => false,

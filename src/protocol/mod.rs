@@ -55,6 +55,10 @@ pub const MAX_ROOM_CHARS: usize = 50;
 /// Longest topic, in UTF-8 bytes.
 pub const MAX_TOPIC_BYTES: usize = 300;
 
+/// Longest text of a `part` or `leave` (why one parts or leaves), in UTF-8
+/// bytes: as long as a topic.
+pub const MAX_REASON_BYTES: usize = 300;
+
 /// Largest frame body a server accepts from a client (64 KiB).
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 

@@ -1,7 +1,7 @@
 //! The naming and text rules, shared by the server (which enforces them) and
 //! the client (which checks early to give a faster, friendlier error).
 
-use super::{MAX_NAME_CHARS, MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TOPIC_BYTES};
+use super::{MAX_NAME_CHARS, MAX_REASON_BYTES, MAX_ROOM_CHARS, MAX_TEXT_BYTES, MAX_TOPIC_BYTES};
 
 /// Checks a requested name against the rules in PROTOCOL.md: 1–32 characters,
 /// no control characters, no leading or trailing white space.
@@ -69,6 +69,21 @@ pub fn validate_topic(topic: &str) -> Result<(), String> {
     }
     if topic.chars().any(char::is_control) {
         return Err("topic must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// Checks the text of a `part` or `leave`: at most 300 bytes, no control
+/// characters (it is shown on one line, like a topic).
+pub fn validate_reason(text: &str) -> Result<(), String> {
+    if text.len() > MAX_REASON_BYTES {
+        return Err(format!(
+            "the reason is {} bytes; at most {MAX_REASON_BYTES} are allowed",
+            text.len()
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("the reason must not contain control characters".into());
     }
     Ok(())
 }
@@ -251,6 +266,20 @@ mod tests {
         assert!(validate_topic(&"é".repeat(151)).is_err(), "limit is bytes");
         assert!(validate_topic("a\tb").is_err());
         assert!(validate_topic("evil \u{1b}[2J").is_err());
+    }
+
+    #[test]
+    fn reasons() {
+        assert!(validate_reason("").is_ok());
+        assert!(validate_reason("off to lunch").is_ok());
+        assert!(validate_reason(&"x".repeat(300)).is_ok());
+        assert!(validate_reason(&"x".repeat(301)).is_err());
+        assert!(validate_reason(&"é".repeat(151)).is_err(), "limit is bytes");
+        assert!(validate_reason("two\nlines").is_err());
+        assert!(
+            validate_reason("\u{3}4red").is_err(),
+            "IRC colours are controls"
+        );
     }
 
     #[test]

@@ -9,20 +9,21 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::DuplexStream;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::admission::{Admission, Refusal};
+use super::pipe::{pipe, Pipe};
 use super::room::Room;
 use super::{session, ServerConfig};
 use crate::net::driver::ClusterView;
 use crate::protocol::{ServerId, StatusReport};
 
-/// Bytes buffered in each direction of a pipe. A gateway that stops
+/// Most bytes buffered in each direction of a pipe. A gateway that stops
 /// reading its end backs up into the session's queue, which evicts it as a
-/// slow reader (error 240), as it would a TCP client.
+/// slow reader (error 240), as it would a TCP client. Only a burst holds
+/// them: a drained pipe gives its buffer back (`pipe.rs`).
 const PIPE_BYTES: usize = 64 * 1024;
 
 /// A handle to open sessions on a server, for gateways. Cheap to clone.
@@ -40,9 +41,9 @@ impl Sessions {
     /// Opens a session for a connection from `peer`, counted under the
     /// server's connection caps like any client. The returned pipe is the
     /// client's end: write frames, read frames.
-    pub fn open(&self, peer: SocketAddr) -> Result<DuplexStream, Refusal> {
+    pub fn open(&self, peer: SocketAddr) -> Result<Pipe, Refusal> {
         let permit = self.admission.admit(peer.ip())?;
-        let (ours, theirs) = tokio::io::duplex(PIPE_BYTES);
+        let (ours, theirs) = pipe(PIPE_BYTES);
         self.tasks.spawn(session::serve_pipe(
             theirs,
             peer,

@@ -12,6 +12,7 @@ pub mod bridge;
 pub mod certs;
 pub mod closing;
 pub mod config;
+pub mod pipe;
 pub mod room;
 pub mod session;
 pub mod tls;

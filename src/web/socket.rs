@@ -19,13 +19,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::codec::Decoder;
 use tracing::debug;
 
 use super::{Peer, Web};
 use crate::protocol::codec::FrameDecoder;
 use crate::protocol::{MAX_CLIENT_FRAME, MAX_SERVER_FRAME};
+use crate::server::pipe::{Pipe, PipeReader, PipeWriter};
 
 /// The largest WebSocket message taken in. Bigger than any valid client
 /// frame, so that an oversized one reaches the session and is refused
@@ -98,11 +99,11 @@ pub fn check_origin(headers: &HeaderMap, web: &Web) -> Result<(), String> {
 }
 
 /// Moves frames both ways until either side ends, then closes both.
-pub async fn bridge(socket: WebSocket, pipe: DuplexStream, peer: SocketAddr) {
+pub async fn bridge(socket: WebSocket, pipe: Pipe, peer: SocketAddr) {
     let (to_browser, from_browser) = socket.split();
     // Halves of one pipe: dropping both (when either direction ends)
     // closes the session's end, as a closed TCP connection would.
-    let (from_session, to_session) = tokio::io::split(pipe);
+    let (from_session, to_session) = pipe.into_split();
     tokio::select! {
         _ = upstream(from_browser, to_session, peer) => {}
         _ = downstream(from_session, to_browser) => {}
@@ -112,7 +113,7 @@ pub async fn bridge(socket: WebSocket, pipe: DuplexStream, peer: SocketAddr) {
 /// Browser → session: each binary message gets its length prefix.
 async fn upstream(
     mut from_browser: futures_util::stream::SplitStream<WebSocket>,
-    mut to_session: WriteHalf<DuplexStream>,
+    mut to_session: PipeWriter,
     peer: SocketAddr,
 ) {
     while let Some(message) = from_browser.next().await {
@@ -157,7 +158,7 @@ pub fn prefixed(body: &[u8]) -> Bytes {
 
 /// Session → browser: each frame, without its prefix, as one binary message.
 async fn downstream(
-    mut from_session: ReadHalf<DuplexStream>,
+    mut from_session: PipeReader,
     mut to_browser: futures_util::stream::SplitSink<WebSocket, Message>,
 ) {
     let mut decoder = FrameDecoder::new(MAX_SERVER_FRAME);

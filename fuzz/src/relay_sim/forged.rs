@@ -185,6 +185,7 @@ fn forged_event(kind: u8, n: u8) -> ChatEvent {
         1 => ChatEvent::Left {
             name: who,
             reason: LeaveReason::Leave,
+            text: None,
         },
         2 => ChatEvent::Message {
             from: who,
@@ -194,7 +195,11 @@ fn forged_event(kind: u8, n: u8) -> ChatEvent {
             action: kind & 1 == 1,
         },
         3 => ChatEvent::Entered { name: who, room },
-        4 => ChatEvent::Parted { name: who, room },
+        4 => ChatEvent::Parted {
+            name: who,
+            room,
+            text: None,
+        },
         5 => ChatEvent::Private {
             from: who,
             to: name(n.wrapping_add(1)),

@@ -288,6 +288,7 @@ impl World {
             Local::Leave { name: n } => ChatEvent::Left {
                 name: name(n),
                 reason: LeaveReason::Leave,
+                text: None,
             },
             Local::Say { name: n, len } => ChatEvent::Message {
                 from: name(n),

@@ -75,6 +75,8 @@ pub struct Chat<'c> {
     /// server won): the next line typed is a new name, not a message.
     renaming: bool,
     leaving: Leaving,
+    /// What `/quit` said, for the others to see with our `left`.
+    quit_text: Option<String>,
     /// How long to look for another server after losing one.
     timeout: Duration,
 }
@@ -119,6 +121,7 @@ impl<'c> Chat<'c> {
             echo: OwnEcho::default(),
             renaming: false,
             leaving: Leaving::No,
+            quit_text: None,
             timeout,
         }
     }
@@ -187,7 +190,9 @@ impl<'c> Chat<'c> {
                     self.send(conn, msg);
                 }
                 if self.leaving == Leaving::Wanted && self.outbox.undelivered() == 0 {
-                    conn.send(ClientMsg::Leave);
+                    conn.send(ClientMsg::Leave {
+                        text: self.quit_text.clone(),
+                    });
                     self.leaving = Leaving::Sent(now + LEAVE_TIMEOUT);
                 }
             }
@@ -281,7 +286,10 @@ impl<'c> Chat<'c> {
         self.rooms.rejoined(&welcome.rooms);
         if self.part_lobby && client.has_rooms() {
             self.rooms.parted(LOBBY);
-            self.outbox.request(ClientMsg::Part { room: LOBBY.into() });
+            self.outbox.request(ClientMsg::Part {
+                room: LOBBY.into(),
+                text: None,
+            });
         }
         self.console.set_prompt(&self.rooms.prompt());
         self.console.print(&format!(
@@ -318,7 +326,9 @@ impl<'c> Chat<'c> {
                         .print(&format!("[SERVER] leaving now; {}", not_sent(unsent)));
                 }
                 if let Link::Up(conn) = link {
-                    conn.send(ClientMsg::Leave);
+                    conn.send(ClientMsg::Leave {
+                        text: self.quit_text.clone(),
+                    });
                 }
                 Flow::Exit(EXIT_OK)
             }

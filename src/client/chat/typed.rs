@@ -43,8 +43,9 @@ impl Chat<'_> {
     fn rename(&mut self, link: &mut Link, command: Command, typed: &str) -> Result<(), String> {
         let name = match command {
             Command::Nothing => return Ok(()),
-            Command::Quit => {
+            Command::Quit(text) => {
                 self.leaving = Leaving::Wanted;
+                self.quit_text = text;
                 return Ok(());
             }
             Command::Nick(name) => name,
@@ -62,14 +63,21 @@ impl Chat<'_> {
     fn command(&mut self, link: &Link, command: Command) -> Result<(), String> {
         let rooms_needed = !matches!(
             command,
-            Command::Nothing | Command::Say(_) | Command::Switch(_) | Command::Help | Command::Quit
+            Command::Nothing
+                | Command::Say(_)
+                | Command::Switch(_)
+                | Command::Help
+                | Command::Quit(_)
         );
         if rooms_needed {
             self.server_has_rooms(link)?;
         }
         match command {
             Command::Nothing => {}
-            Command::Quit => self.leaving = Leaving::Wanted,
+            Command::Quit(text) => {
+                self.leaving = Leaving::Wanted;
+                self.quit_text = text;
+            }
             Command::Help => {
                 for line in help() {
                     self.console.print(&line);
@@ -88,14 +96,14 @@ impl Chat<'_> {
                 self.console.set_prompt(&self.rooms.prompt());
                 self.outbox.request(ClientMsg::Enter { room });
             }
-            Command::Part(room) => {
+            Command::Part(room, text) => {
                 let room = self.rooms.target(room.as_deref())?;
                 if !self.rooms.has(&room) {
                     return Err(format!("you are not in {room}"));
                 }
                 self.rooms.parted(&room);
                 self.console.set_prompt(&self.rooms.prompt());
-                self.outbox.request(ClientMsg::Part { room });
+                self.outbox.request(ClientMsg::Part { room, text });
             }
             Command::Switch(room) => {
                 self.rooms.switch(&room)?;
@@ -178,7 +186,9 @@ mod tests {
         assert!(ClientMsg::needs_version_2(&ClientMsg::Nick {
             name: "x".into()
         }));
-        assert!(!ClientMsg::needs_version_2(&ClientMsg::Leave));
+        assert!(!ClientMsg::needs_version_2(&ClientMsg::Leave {
+            text: None
+        }));
         assert!(!ClientMsg::needs_version_2(&ClientMsg::Ping { nonce: 1 }));
     }
 }

@@ -36,6 +36,8 @@ fn left(room: &str, reason: LeaveReason) -> ServerMsg {
         server: server(),
         reason,
         room: room.into(),
+        text: None,
+        quit: false,
     }
 }
 

@@ -6,7 +6,7 @@ use crate::protocol::{ClientMsg, MAX_ROOMS_PER_MEMBER};
 
 use super::super::message::Message;
 use super::super::names::{fold, from_nick};
-use super::super::text::{read_said, strip_formatting, Said};
+use super::super::text::{chatty_reason, read_said, strip_formatting, Said};
 use super::{Pending, Translator, WhoFor};
 
 /// Commands allowed before registration.
@@ -136,7 +136,8 @@ impl Translator {
 
     fn quit(&mut self, reason: Option<&str>) {
         if self.registered {
-            self.chatty_out(ClientMsg::Leave);
+            let text = chatty_reason(reason);
+            self.chatty_out(ClientMsg::Leave { text });
         }
         let reason = match reason {
             Some(r) if !r.is_empty() => format!("Quit: {r}"),
@@ -153,7 +154,10 @@ impl Translator {
             // JOIN 0: part every room.
             let rooms: Vec<String> = self.channels.values().map(|c| c.name.clone()).collect();
             for room in rooms {
-                self.chatty_out(ClientMsg::Part { room: room.clone() });
+                self.chatty_out(ClientMsg::Part {
+                    room: room.clone(),
+                    text: None,
+                });
                 self.pending.push_back(Pending::Part { room, reason: None });
             }
             return;
@@ -188,7 +192,7 @@ impl Translator {
         let Some(list) = msg.param(0) else {
             return self.numeric("461", &["PART", "Not enough parameters"]);
         };
-        let reason = msg.param(1).map(str::to_string);
+        let reason = chatty_reason(msg.param(1));
         for room in list.split(',').filter(|r| !r.is_empty()) {
             if !self.channels.contains_key(&name_key(room)) {
                 if room.starts_with('#') {
@@ -200,6 +204,7 @@ impl Translator {
             }
             self.chatty_out(ClientMsg::Part {
                 room: room.to_string(),
+                text: reason.clone(),
             });
             self.pending.push_back(Pending::Part {
                 room: room.to_string(),

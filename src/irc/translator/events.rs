@@ -202,8 +202,10 @@ impl Translator {
                 name,
                 room,
                 reason,
+                text,
+                quit,
                 ..
-            } => self.member_left(id, &name, &room, reason),
+            } => self.member_left(id, &name, &room, reason, text, quit),
             ServerMsg::Nick {
                 old, new, server, ..
             } => self.renamed(&old, &new, server),

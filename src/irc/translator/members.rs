@@ -47,6 +47,8 @@ impl Translator {
         name: &str,
         room: &str,
         reason: LeaveReason,
+        text: Option<String>,
+        quit: bool,
     ) {
         let key = self.key(room);
         let who = name_key(name);
@@ -75,16 +77,20 @@ impl Translator {
             return;
         }
         let source = self.source_of_name(name);
-        if reason == LeaveReason::Leave {
+        if reason == LeaveReason::Leave && !quit {
             if let Some(channel) = self.channels.get_mut(&key) {
                 if channel.members.remove(&who).is_some() {
                     let shown = channel.name.clone();
-                    self.raw_bare(Some(&source), "PART", &[&shown]);
+                    match &text {
+                        Some(text) => self.raw(Some(&source), "PART", &[&shown, text]),
+                        None => self.raw_bare(Some(&source), "PART", &[&shown]),
+                    }
                 }
             }
             return;
         }
-        // Any other reason ends the member's session: one QUIT for all rooms.
+        // Leaving the chat, for any reason, ends the member's session: one
+        // QUIT for all rooms.
         let mut was_here = false;
         for channel in self.channels.values_mut() {
             was_here |= channel.members.remove(&who).is_some();
@@ -94,8 +100,12 @@ impl Translator {
             .as_ref()
             .is_some_and(|(i, k)| *i == id && *k == who && id.seq != 0);
         if was_here && !repeat {
-            let text = reason.describe().unwrap_or("left");
-            self.raw(Some(&source), "QUIT", &[&format!("Quit: {text}")]);
+            let text = match (reason, text) {
+                (LeaveReason::Leave, Some(text)) => text,
+                (LeaveReason::Leave, None) => "Client Quit".to_string(),
+                (other, _) => format!("Quit: {}", other.describe().unwrap_or("left")),
+            };
+            self.raw(Some(&source), "QUIT", &[&text]);
         }
         self.last_quit = Some((id, who));
     }

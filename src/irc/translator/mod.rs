@@ -278,6 +278,25 @@ impl Translator {
         }
     }
 
+    /// Gives back what a burst grew and an idle connection does not need:
+    /// the output buffer, the name-key cache, empty queues. The shell
+    /// calls it when nothing happened for a while.
+    pub fn shrink_idle(&mut self) {
+        if self.irc.is_empty() {
+            self.irc = Vec::new();
+        }
+        if self.out.is_empty() {
+            self.out = VecDeque::new();
+        }
+        if self.pending.is_empty() {
+            self.pending = VecDeque::new();
+        }
+        if self.held_lines.is_empty() {
+            self.held_lines = Vec::new();
+        }
+        self.keys.take();
+    }
+
     /// How many bytes of IRC output wait in [`Translator::take_irc`].
     pub fn irc_pending(&self) -> usize {
         self.irc.len()

@@ -209,6 +209,7 @@ impl Translator {
                 // IRC-style start: in no channel (the Part's answer is silent).
                 self.chatty_out(ClientMsg::Part {
                     room: LOBBY.to_string(),
+                    text: None,
                 });
                 self.pending.push_back(Pending::Part {
                     room: LOBBY.to_string(),

@@ -205,7 +205,8 @@ fn without_the_lobby_the_user_starts_in_no_channel() {
             ClientMsg::Join { name: "Leo".into() },
             ClientMsg::Status,
             ClientMsg::Part {
-                room: "#lobby".into()
+                room: "#lobby".into(),
+                text: None
             }
         ]
     );
@@ -227,7 +228,9 @@ fn without_the_lobby_the_user_starts_in_no_channel() {
             name: "Leo".into(),
             server: server(),
             reason: LeaveReason::Leave,
-            room: "#lobby".into()
+            room: "#lobby".into(),
+            text: None,
+            quit: false
         })
         .is_empty());
     assert_eq!(commands(&rig.lines(&["JOIN #lobby"])), Vec::<String>::new());
@@ -465,7 +468,12 @@ fn quit_leaves_and_says_error() {
     let mut rig = Rig::registered("Leo", "");
     let out = rig.lines(&["QUIT :gone fishing"]);
     assert_eq!(out, vec!["ERROR :Closing link: Quit: gone fishing"]);
-    assert_eq!(rig.take_chatty(), vec![ClientMsg::Leave]);
+    assert_eq!(
+        rig.take_chatty(),
+        vec![ClientMsg::Leave {
+            text: Some("gone fishing".into())
+        }]
+    );
     assert!(rig.closed);
     assert!(rig.lines(&["PRIVMSG #lobby :late"]).is_empty());
 }

@@ -368,6 +368,8 @@ fn parts_quits_nicks_and_topics_of_others() {
         server: server(),
         reason: LeaveReason::Leave,
         room: "#dev".into(),
+        text: None,
+        quit: false,
     });
     assert_eq!(out, vec![":Anna!chatty@chatty PART #dev"]);
     // A lost connection is one QUIT, however many rooms it is seen in.
@@ -392,6 +394,8 @@ fn parts_quits_nicks_and_topics_of_others() {
         server: server(),
         reason: LeaveReason::ServerLost,
         room: "#dev".into(),
+        text: None,
+        quit: false,
     });
     out.extend(rig.frame(ServerMsg::Left {
         id,
@@ -399,6 +403,8 @@ fn parts_quits_nicks_and_topics_of_others() {
         server: server(),
         reason: LeaveReason::ServerLost,
         room: "#lobby".into(),
+        text: None,
+        quit: false,
     }));
     assert_eq!(out, vec![":Bob!chatty@chatty QUIT :Quit: server lost"]);
     // Someone we share no room with changes name: nothing.

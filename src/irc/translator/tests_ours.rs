@@ -12,7 +12,8 @@ fn our_part_nick_and_topic() {
     assert_eq!(
         rig.take_chatty(),
         vec![ClientMsg::Part {
-            room: "#lobby".into()
+            room: "#lobby".into(),
+            text: Some("bye now".into())
         }]
     );
     let id = rig.id();
@@ -22,6 +23,8 @@ fn our_part_nick_and_topic() {
         server: server(),
         reason: LeaveReason::Leave,
         room: "#lobby".into(),
+        text: None,
+        quit: false,
     });
     assert_eq!(out, vec![":Leo!u@chatty PART #lobby :bye now"]);
     assert_eq!(
@@ -223,4 +226,51 @@ fn garbage_never_panics() {
         }
         rig.drain();
     }
+}
+
+#[test]
+fn part_and_quit_messages_of_others_and_ours() {
+    let mut rig = Rig::registered("Leo", "");
+    let id = rig.id();
+    rig.frame(ServerMsg::Joined {
+        id,
+        name: "Ann".into(),
+        server: server(),
+        room: "#lobby".into(),
+    });
+    let left = |rig: &mut Rig, name: &str, text: Option<&str>, quit: bool| {
+        let id = rig.id();
+        rig.frame(ServerMsg::Left {
+            id,
+            name: name.into(),
+            server: server(),
+            reason: LeaveReason::Leave,
+            room: "#lobby".into(),
+            text: text.map(str::to_string),
+            quit,
+        })
+    };
+    assert_eq!(
+        left(&mut rig, "Ann", Some("lunch time"), false),
+        vec![":Ann!chatty@chatty PART #lobby :lunch time"]
+    );
+    let id = rig.id();
+    rig.frame(ServerMsg::Joined {
+        id,
+        name: "Ann".into(),
+        server: server(),
+        room: "#lobby".into(),
+    });
+    assert_eq!(
+        left(&mut rig, "Ann", Some("see you all"), true),
+        vec![":Ann!chatty@chatty QUIT :see you all"]
+    );
+    // Formatting and control characters go; the limit is Chatty's.
+    rig.lines(&[&format!("QUIT :\u{2}bold\u{2} {}", "x".repeat(400))]);
+    let sent = rig.take_chatty();
+    let [ClientMsg::Leave { text: Some(text) }] = &sent[..] else {
+        panic!("{sent:?}");
+    };
+    assert!(text.starts_with("bold xxx"), "{text}");
+    assert_eq!(text.len(), crate::protocol::MAX_REASON_BYTES);
 }

@@ -24,7 +24,7 @@ fn round_trips_every_client_message() {
             action: false,
             room: None,
         },
-        ClientMsg::Leave,
+        ClientMsg::Leave { text: None },
         ClientMsg::Status,
         ClientMsg::Watch,
         ClientMsg::Ping { nonce: 9 },
@@ -105,6 +105,8 @@ fn server_types_list_every_variant() {
             server,
             reason: LeaveReason::Leave,
             room: "#lobby".into(),
+            text: None,
+            quit: false,
         },
         ServerMsg::Message {
             id,
@@ -250,7 +252,7 @@ fn server_types_list_every_variant() {
 
 #[test]
 fn messages_are_maps_with_a_type_key() {
-    let frame = encode_frame(&ClientMsg::Leave);
+    let frame = encode_frame(&ClientMsg::Leave { text: None });
     // fixmap(1) "type" "leave"
     assert_eq!(&frame[4..], b"\x81\xa4type\xa5leave");
 }
@@ -288,7 +290,7 @@ fn explains_bad_bodies() {
         decode::<ClientMsg>(missing_field),
         Err(DecodeError::BadMessage { kind, .. }) if kind == "join"
     ));
-    let mut trailing = encode_frame(&ClientMsg::Leave)[4..].to_vec();
+    let mut trailing = encode_frame(&ClientMsg::Leave { text: None })[4..].to_vec();
     trailing.push(0);
     assert_eq!(
         decode::<ClientMsg>(&trailing),

@@ -4,10 +4,10 @@
 //! | kind | event | body |
 //! |---|---|---|
 //! | 1 | joined | `[name]` |
-//! | 2 | left | `[name, reason]` |
+//! | 2 | left | `[name, reason, text?]` |
 //! | 3 | message | `[from, text, room, cid, action]` |
 //! | 4 | entered | `[name, room]` |
-//! | 5 | parted | `[name, room]` |
+//! | 5 | parted | `[name, room, text?]` |
 //! | 6 | private | `[from, to, text, cid, action]` |
 //! | 7 | nick | `[old, new]` |
 //! | 8 | topic | `[room, text, by, at]` |
@@ -16,6 +16,8 @@
 //! its body), so a newer server can append fields. A kind it does not know
 //! decodes as [`ChatEvent::Unknown`], whatever its body holds, and still
 //! takes its place in the origin's numbering, so it never leaves a gap.
+//! A `text?` is written only when there is one, and read as none when it is
+//! absent (from a server that predates it).
 
 use serde::de::{self, DeserializeSeed, Expected, IgnoredAny, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
@@ -37,6 +39,8 @@ pub enum ChatEvent {
         name: String,
         /// Why.
         reason: LeaveReason,
+        /// What the member said as it left (`leave`'s text).
+        text: Option<String>,
     },
     /// `name` entered `room`.
     Entered {
@@ -51,6 +55,8 @@ pub enum ChatEvent {
         name: String,
         /// The room.
         room: String,
+        /// What the member said as it parted (`part`'s text).
+        text: Option<String>,
     },
     /// `from` said `text` in `room`.
     Message {
@@ -158,10 +164,10 @@ impl ChatEvent {
     /// The strings the event carries, for size accounting.
     fn strings(&self) -> [&str; 3] {
         match self {
-            ChatEvent::Joined { name } | ChatEvent::Left { name, .. } => [name, "", ""],
-            ChatEvent::Entered { name, room } | ChatEvent::Parted { name, room } => {
-                [name, room, ""]
-            }
+            ChatEvent::Joined { name } => [name, "", ""],
+            ChatEvent::Left { name, text, .. } => [name, text.as_deref().unwrap_or(""), ""],
+            ChatEvent::Entered { name, room } => [name, room, ""],
+            ChatEvent::Parted { name, room, text } => [name, room, text.as_deref().unwrap_or("")],
             ChatEvent::Message {
                 from, text, room, ..
             } => [from, text, room],
@@ -236,10 +242,15 @@ impl Serialize for Body<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             ChatEvent::Joined { name } => (name,).serialize(s),
-            ChatEvent::Left { name, reason } => (name, reason_code(*reason)).serialize(s),
-            ChatEvent::Entered { name, room } | ChatEvent::Parted { name, room } => {
-                (name, room).serialize(s)
-            }
+            ChatEvent::Left { name, reason, text } => match text {
+                None => (name, reason_code(*reason)).serialize(s),
+                Some(text) => (name, reason_code(*reason), text).serialize(s),
+            },
+            ChatEvent::Entered { name, room } => (name, room).serialize(s),
+            ChatEvent::Parted { name, room, text } => match text {
+                None => (name, room).serialize(s),
+                Some(text) => (name, room, text).serialize(s),
+            },
             ChatEvent::Message {
                 from,
                 text,
@@ -322,6 +333,7 @@ impl<'de> Visitor<'de> for BodySeed {
             2 => ChatEvent::Left {
                 name: field(s, 0, &self)?,
                 reason: reason_from(field(s, 1, &self)?),
+                text: s.next_element()?,
             },
             3 => ChatEvent::Message {
                 from: field(s, 0, &self)?,
@@ -337,6 +349,7 @@ impl<'de> Visitor<'de> for BodySeed {
             5 => ChatEvent::Parted {
                 name: field(s, 0, &self)?,
                 room: field(s, 1, &self)?,
+                text: s.next_element()?,
             },
             6 => ChatEvent::Private {
                 from: field(s, 0, &self)?,
@@ -392,125 +405,4 @@ fn reason_from(code: u8) -> LeaveReason {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bytes(ev: &WireEvent) -> Vec<u8> {
-        rmp_serde::to_vec(ev).unwrap()
-    }
-
-    fn back(bytes: &[u8]) -> WireEvent {
-        rmp_serde::from_slice(bytes).unwrap()
-    }
-
-    #[test]
-    fn a_message_is_seq_kind_and_a_positional_body() {
-        let ev = WireEvent::new(
-            42,
-            &ChatEvent::Message {
-                from: "Ann".into(),
-                text: "hi".into(),
-                room: "#dev".into(),
-                cid: 7,
-                action: true,
-            },
-        );
-        let b = bytes(&ev);
-        // [42, 3, ["Ann", "hi", "#dev", 7, true]]
-        assert_eq!(
-            b,
-            [
-                0x93, 0x2a, 0x03, 0x95, 0xa3, b'A', b'n', b'n', 0xa2, b'h', b'i', 0xa4, b'#', b'd',
-                b'e', b'v', 0x07, 0xc3
-            ]
-        );
-        assert_eq!(back(&b), ev);
-        assert!(b.len() <= ev.size_bound());
-    }
-
-    #[test]
-    fn every_kind_round_trips_within_its_size_bound() {
-        let events = [
-            ChatEvent::Joined { name: "Leo".into() },
-            ChatEvent::Left {
-                name: "Leo".into(),
-                reason: LeaveReason::NameConflict,
-            },
-            ChatEvent::Entered {
-                name: "Leo".into(),
-                room: "#dev".into(),
-            },
-            ChatEvent::Parted {
-                name: "Leo".into(),
-                room: "#dev".into(),
-            },
-            ChatEvent::Private {
-                from: "Leo".into(),
-                to: "Ann".into(),
-                text: "x".repeat(1000),
-                cid: u64::MAX,
-                action: false,
-            },
-            ChatEvent::Nick {
-                old: "Leo".into(),
-                new: "Leonardo".into(),
-            },
-            ChatEvent::Topic {
-                room: "#dev".into(),
-                text: "release Friday".into(),
-                by: "Ann".into(),
-                at: u64::MAX,
-            },
-            ChatEvent::Unknown { kind: 200 },
-        ];
-        for event in events {
-            let ev = WireEvent::new(u64::MAX, &event);
-            let b = bytes(&ev);
-            assert_eq!(back(&b), ev);
-            assert!(b.len() <= ev.size_bound(), "{event:?}");
-        }
-    }
-
-    #[test]
-    fn unknown_kinds_keep_their_place_whatever_their_body() {
-        for body in [
-            rmp_serde::to_vec(&(9u64, 99u8, ("a", 1u8, [1u8, 2]))).unwrap(),
-            rmp_serde::to_vec(&(9u64, 99u8, "not an array")).unwrap(),
-        ] {
-            assert_eq!(
-                back(&body),
-                WireEvent::new(9, &ChatEvent::Unknown { kind: 99 })
-            );
-        }
-    }
-
-    #[test]
-    fn later_elements_are_ignored_and_short_ones_refused() {
-        let longer = (1u64, 7u8, ("a", "b", "from a newer server"), "more");
-        assert_eq!(
-            back(&rmp_serde::to_vec(&longer).unwrap()),
-            WireEvent::new(
-                1,
-                &ChatEvent::Nick {
-                    old: "a".into(),
-                    new: "b".into()
-                }
-            )
-        );
-        for short in [
-            rmp_serde::to_vec(&(1u64, 7u8, ("a",))).unwrap(),
-            rmp_serde::to_vec(&(1u64, 7u8)).unwrap(),
-            rmp_serde::to_vec(&(1u64, 3u8, ("a", "b", "#r", 0u64))).unwrap(),
-        ] {
-            assert!(rmp_serde::from_slice::<WireEvent>(&short).is_err());
-        }
-    }
-
-    #[test]
-    fn the_old_flat_form_is_refused() {
-        // Servers before rooms wrote [seq, kind, name, text, reason]: a
-        // cluster is upgraded all at once (CLUSTER.md 5.2, Compatibility).
-        let old = (42u64, 3u8, "Ann", "hi", 0u8);
-        assert!(rmp_serde::from_slice::<WireEvent>(&rmp_serde::to_vec(&old).unwrap()).is_err());
-    }
-}
+mod tests;

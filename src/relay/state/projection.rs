@@ -87,7 +87,7 @@ impl Projection {
                     rooms.insert(name_key(room), room);
                 }
             }
-            ChatEvent::Parted { name, room } => {
+            ChatEvent::Parted { name, room, .. } => {
                 if let Some(rooms) = self.members.get_mut(name) {
                     rooms.remove(&name_key(room));
                 }
@@ -256,6 +256,7 @@ mod tests {
             ChatEvent::Parted {
                 name: "Leo".into(),
                 room: LOBBY.into(),
+                text: None,
             },
             &mut p,
         );
@@ -271,6 +272,7 @@ mod tests {
             ChatEvent::Parted {
                 name: "Ann".into(),
                 room: LOBBY.into(),
+                text: None,
             },
             &mut p,
         );
@@ -295,6 +297,7 @@ mod tests {
             ChatEvent::Left {
                 name: "Max".into(),
                 reason: crate::protocol::LeaveReason::Leave,
+                text: None,
             },
             &mut p,
         );

@@ -5,7 +5,7 @@ use super::joining::{replay_frames, Replay};
 use super::shadows::Found;
 use super::state::RoomState;
 use super::{ConnId, Room, RoomError};
-use crate::protocol::validate::validate_room;
+use crate::protocol::validate::{validate_reason, validate_room};
 use crate::protocol::{encode_frame, MessageId, ServerId, ServerMsg, MAX_ROOMS_PER_MEMBER};
 use crate::relay::ChatEvent;
 
@@ -22,10 +22,11 @@ impl Room {
     }
 
     /// Takes member `conn` out of `room`: everyone in it, the member
-    /// included, gets `left` with reason `leave`.
-    pub fn part(&self, conn: ConnId, room: &str) -> Result<(), RoomError> {
+    /// included, gets `left` with reason `leave` and `text`, what the
+    /// member said as it parted (checked here, like a topic).
+    pub fn part(&self, conn: ConnId, room: &str, text: Option<&str>) -> Result<(), RoomError> {
         let mut state = self.lock();
-        let parted = state.part_room(conn, room);
+        let parted = state.part_room(conn, room, text);
         self.finish(&mut state);
         parted
     }
@@ -108,13 +109,22 @@ impl RoomState {
     }
 
     /// What [`Room::part`] does.
-    pub(super) fn part_room(&mut self, conn: ConnId, room: &str) -> Result<(), RoomError> {
+    pub(super) fn part_room(
+        &mut self,
+        conn: ConnId,
+        room: &str,
+        text: Option<&str>,
+    ) -> Result<(), RoomError> {
         let name = self.member_name(conn)?;
         let spelled = self.member_room(conn, room)?;
+        if let Some(text) = text {
+            validate_reason(text).map_err(RoomError::ReasonInvalid)?;
+        }
         let key = self.rooms.key_of(room).into_owned();
         self.emit(ChatEvent::Parted {
             name: name.clone(),
             room: spelled,
+            text: text.map(str::to_string),
         });
         self.rooms.remove(&key, &name, Some(conn));
         if let Some(entry) = self.conns.get_mut(&conn) {
@@ -157,8 +167,15 @@ impl RoomState {
         self.show(MessageId { origin, seq }, origin, &event);
     }
 
-    /// `origin`'s member `name` left `room` (event `seq`).
-    pub(super) fn remote_parted(&mut self, origin: ServerId, seq: u64, name: &str, room: &str) {
+    /// `origin`'s member `name` left `room` (event `seq`), saying `text`.
+    pub(super) fn remote_parted(
+        &mut self,
+        origin: ServerId,
+        seq: u64,
+        name: &str,
+        room: &str,
+        text: Option<String>,
+    ) {
         let room_key = self.rooms.key_of(room).into_owned();
         let key = match self.find(origin, name) {
             None => return,
@@ -181,6 +198,8 @@ impl RoomState {
         let event = ChatEvent::Parted {
             name: shown.clone(),
             room: room.to_string(),
+            // What another server let through but this one would not show.
+            text: text.filter(|t| validate_reason(t).is_ok()),
         };
         self.show(MessageId { origin, seq }, origin, &event);
         self.rooms.remove(&room_key, &shown, None);

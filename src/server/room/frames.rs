@@ -74,13 +74,16 @@ pub(super) fn joined_frame(id: MessageId, name: &str, server: ServerId, room: &s
     })
 }
 
-/// `left` for `name` from `room`.
+/// `left` for `name` from `room`, with what it said as it went (`text`),
+/// and whether it left the chat (`quit`) or only the room.
 pub(super) fn left_frame(
     id: MessageId,
     name: &str,
     server: ServerId,
     reason: LeaveReason,
     room: &str,
+    text: Option<&str>,
+    quit: bool,
 ) -> Bytes {
     encode_frame(&ServerMsg::Left {
         id,
@@ -88,6 +91,8 @@ pub(super) fn left_frame(
         server,
         reason,
         room: room.to_string(),
+        text: text.map(str::to_string),
+        quit,
     })
 }
 

@@ -226,6 +226,8 @@ impl RoomState {
                     old.server,
                     LeaveReason::NameConflict,
                     spelled,
+                    None,
+                    false,
                 );
                 self.fan_presence(room, &frame, &old.name, old.server, None);
             }
@@ -278,6 +280,7 @@ impl RoomState {
                     &ChatEvent::Left {
                         name,
                         reason: LeaveReason::NameConflict,
+                        text: None,
                     },
                 );
                 self.hide_remote(key);
@@ -326,7 +329,7 @@ impl RoomState {
                             .into(),
                     ),
                 );
-                let _ = self.end_membership(conn, LeaveReason::NameConflict);
+                let _ = self.end_membership(conn, LeaveReason::NameConflict, None);
             }
         }
     }

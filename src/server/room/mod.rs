@@ -116,6 +116,9 @@ pub enum RoomError {
     /// The topic breaks the rules (why).
     #[error("{0}")]
     TopicInvalid(String),
+    /// The text of a part or leave breaks the rules (why).
+    #[error("{0}")]
+    ReasonInvalid(String),
     /// Entering one more room would pass the cap.
     #[error("you are in {MAX_ROOMS_PER_MEMBER} rooms, as many as one may be in; part one first")]
     TooManyRooms,
@@ -147,6 +150,7 @@ impl RoomError {
             RoomError::NotJoined => ErrorCode::NOT_JOINED,
             RoomError::RoomInvalid(_) => ErrorCode::ROOM_INVALID,
             RoomError::TopicInvalid(_) => ErrorCode::TOPIC_INVALID,
+            RoomError::ReasonInvalid(_) => ErrorCode::REASON_INVALID,
             RoomError::TooManyRooms => ErrorCode::TOO_MANY_ROOMS,
             RoomError::NotInRoom(_) => ErrorCode::NOT_IN_ROOM,
             RoomError::NoSuchName(_) => ErrorCode::NO_SUCH_NAME,
@@ -264,10 +268,17 @@ impl Room {
     }
 
     /// Ends `conn`'s membership. Everyone sharing a room with it hears
-    /// `left`; for a voluntary leave the leaver hears it too, as confirmation.
-    pub fn leave(&self, conn: ConnId, reason: LeaveReason) -> Result<(), NotJoined> {
+    /// `left` (with `text`, what the member said as it left, if any); for a
+    /// voluntary leave the leaver hears it too, as confirmation. `text`
+    /// must have passed [`crate::protocol::validate::validate_reason`].
+    pub fn leave(
+        &self,
+        conn: ConnId,
+        reason: LeaveReason,
+        text: Option<String>,
+    ) -> Result<(), NotJoined> {
         let mut state = self.lock();
-        state.end_membership(conn, reason)?;
+        state.end_membership(conn, reason, text)?;
         self.finish(&mut state);
         Ok(())
     }

@@ -88,7 +88,7 @@ impl RoomState {
             self.push(c, nick.clone());
         }
         if !v1.is_empty() {
-            let left = left_frame(id, old, server, LeaveReason::Leave, LOBBY);
+            let left = left_frame(id, old, server, LeaveReason::Leave, LOBBY, None, false);
             let joined = joined_frame(id, new, server, LOBBY);
             for c in v1 {
                 self.push(c, left.clone());

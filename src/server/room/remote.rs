@@ -74,7 +74,7 @@ impl Room {
                     .collect();
                 gone.sort();
                 for name in gone {
-                    state.remote_leave(origin, 0, &name, reason);
+                    state.remote_leave(origin, 0, &name, reason, None);
                 }
             }
         }
@@ -98,9 +98,13 @@ impl RoomState {
     fn apply_event(&mut self, origin: ServerId, seq: u64, event: ChatEvent) {
         match event {
             ChatEvent::Joined { name } => self.remote_claim(origin, seq, name, &[LOBBY.into()]),
-            ChatEvent::Left { name, reason } => self.remote_leave(origin, seq, &name, reason),
+            ChatEvent::Left { name, reason, text } => {
+                self.remote_leave(origin, seq, &name, reason, text)
+            }
             ChatEvent::Entered { name, room } => self.remote_entered(origin, seq, &name, &room),
-            ChatEvent::Parted { name, room } => self.remote_parted(origin, seq, &name, &room),
+            ChatEvent::Parted { name, room, text } => {
+                self.remote_parted(origin, seq, &name, &room, text)
+            }
             ChatEvent::Message { .. } => {
                 let id = MessageId { origin, seq };
                 if let ChatEvent::Message { from, cid, .. } = &event {
@@ -128,14 +132,16 @@ impl RoomState {
         }
     }
 
-    /// `name` left `origin` (event `seq`, or 0). Ignored unless `origin`'s
-    /// member is shown here under that name (or it as an alias).
+    /// `name` left `origin` (event `seq`, or 0), saying `text`. Ignored
+    /// unless `origin`'s member is shown here under that name (or it as an
+    /// alias).
     pub(super) fn remote_leave(
         &mut self,
         origin: ServerId,
         seq: u64,
         name: &str,
         reason: LeaveReason,
+        text: Option<String>,
     ) {
         let key = match self.find(origin, name) {
             None => return,
@@ -151,6 +157,8 @@ impl RoomState {
         let event = ChatEvent::Left {
             name: shown,
             reason,
+            // What another server let through but this one would not show.
+            text: text.filter(|t| crate::protocol::validate::validate_reason(t).is_ok()),
         };
         self.show(MessageId { origin, seq }, origin, &event);
         self.remove_remote(&key);
@@ -209,7 +217,7 @@ impl RoomState {
         for key in gone {
             if let Some(name) = self.remote.get(&key).map(|m| m.name.clone()) {
                 // Why they left was in the lost events.
-                self.remote_leave(origin, 0, &name, LeaveReason::Unknown);
+                self.remote_leave(origin, 0, &name, LeaveReason::Unknown, None);
             }
         }
         for (key, member) in now {
@@ -262,7 +270,15 @@ impl RoomState {
         }
         for room_key in held.difference(&listed_keys) {
             if let Some(spelled) = self.rooms.name(room_key) {
-                let frame = left_frame(id, &name, origin, LeaveReason::Unknown, spelled);
+                let frame = left_frame(
+                    id,
+                    &name,
+                    origin,
+                    LeaveReason::Unknown,
+                    spelled,
+                    None,
+                    false,
+                );
                 self.fan_presence(room_key, &frame, &name, origin, None);
             }
             self.rooms.remove(room_key, &name, None);
@@ -365,6 +381,7 @@ mod tests {
                 event: ChatEvent::Left {
                     name: "Leo".into(),
                     reason: LeaveReason::NameConflict,
+                    text: None,
                 },
             });
             let members = room.status().members;

@@ -203,17 +203,27 @@ impl RoomState {
                 let frame = joined_frame(id, name, server, LOBBY);
                 self.fan_presence(&lobby, &frame, name, server, None);
             }
-            ChatEvent::Left { name, reason } => self.show_left(id, server, name, *reason),
+            ChatEvent::Left { name, reason, text } => {
+                self.show_left(id, server, name, *reason, text.as_deref())
+            }
             ChatEvent::Entered { name, room } => {
                 let key = self.rooms.key_of(room).into_owned();
                 let room = self.rooms.name(&key).unwrap_or(room);
                 let frame = joined_frame(id, name, server, room);
                 self.fan_presence(&key, &frame, name, server, None);
             }
-            ChatEvent::Parted { name, room } => {
+            ChatEvent::Parted { name, room, text } => {
                 let key = self.rooms.key_of(room).into_owned();
                 let room = self.rooms.name(&key).unwrap_or(room);
-                let frame = left_frame(id, name, server, LeaveReason::Leave, room);
+                let frame = left_frame(
+                    id,
+                    name,
+                    server,
+                    LeaveReason::Leave,
+                    room,
+                    text.as_deref(),
+                    false,
+                );
                 self.fan_presence(&key, &frame, name, server, None);
             }
             ChatEvent::Message {
@@ -255,22 +265,27 @@ impl RoomState {
     /// `left` in each room the member was in; the member itself hears it
     /// only when it asked to leave (as confirmation; in `#lobby` if it was
     /// in no room at all).
-    fn show_left(&mut self, id: MessageId, server: ServerId, name: &str, reason: LeaveReason) {
+    fn show_left(
+        &mut self,
+        id: MessageId,
+        server: ServerId,
+        name: &str,
+        reason: LeaveReason,
+        text: Option<&str>,
+    ) {
         let (rooms, conn) = self.rooms_of(name, server);
-        let except = if reason == LeaveReason::Leave {
-            None
-        } else {
-            conn
-        };
+        let quit = reason == LeaveReason::Leave;
+        let except = if quit { None } else { conn };
         for key in &rooms {
             let Some(room) = self.rooms.name(key) else {
                 continue;
             };
-            let frame = left_frame(id, name, server, reason, room);
+            let frame = left_frame(id, name, server, reason, room, text, quit);
             self.fan_presence(key, &frame, name, server, except);
         }
-        if let (true, LeaveReason::Leave, Some(conn)) = (rooms.is_empty(), reason, conn) {
-            self.push(conn, left_frame(id, name, server, reason, LOBBY));
+        if let (true, true, Some(conn)) = (rooms.is_empty(), quit, conn) {
+            let frame = left_frame(id, name, server, reason, LOBBY, text, quit);
+            self.push(conn, frame);
         }
     }
 
@@ -358,19 +373,20 @@ impl RoomState {
     /// and forgets the connection; its queue closes once drained.
     pub(super) fn remove_conn(&mut self, conn: ConnId, reason: LeaveReason) {
         if !self.closing {
-            let _ = self.end_membership(conn, reason);
+            let _ = self.end_membership(conn, reason, None);
         }
         self.forget_member(conn);
         self.conns.remove(&conn);
     }
 
     /// Ends `conn`'s membership: everyone sharing a room with it hears
-    /// `left` (the member too, for a voluntary leave), then its rooms and
-    /// name are freed.
+    /// `left` (the member too, for a voluntary leave, with what it said as
+    /// it left: `text`), then its rooms and name are freed.
     pub(super) fn end_membership(
         &mut self,
         conn: ConnId,
         reason: LeaveReason,
+        text: Option<String>,
     ) -> Result<(), super::NotJoined> {
         let name = self
             .conns
@@ -378,7 +394,7 @@ impl RoomState {
             .and_then(|c| c.name.clone())
             .ok_or(super::NotJoined)?;
         let key = name_key(&name);
-        self.emit(ChatEvent::Left { name, reason });
+        self.emit(ChatEvent::Left { name, reason, text });
         self.forget_member(conn);
         // A name lost to a claim elsewhere goes to that claim, not to one
         // kept from before (`shadows`).

@@ -21,9 +21,9 @@ impl Session {
                     self.refused(entered.err(), None);
                 }
             }
-            ClientMsg::Part { room } => {
+            ClientMsg::Part { room, text } => {
                 if !self.rate_limited() {
-                    let parted = self.room.part(self.conn, &room);
+                    let parted = self.room.part(self.conn, &room, text.as_deref());
                     self.refused(parted.err(), None);
                 }
             }
@@ -68,7 +68,7 @@ impl Session {
             | ClientMsg::Join { .. }
             | ClientMsg::Rejoin { .. }
             | ClientMsg::Send { .. }
-            | ClientMsg::Leave
+            | ClientMsg::Leave { .. }
             | ClientMsg::Status
             | ClientMsg::Watch
             | ClientMsg::Ping { .. }

@@ -109,13 +109,16 @@ pub fn serve(
 
 /// Serves one bridged connection (see `bridge.rs`) until it closes: the
 /// same session over an in-process pipe instead of a socket.
-pub(crate) fn serve_pipe(
-    pipe: tokio::io::DuplexStream,
+pub(crate) fn serve_pipe<S>(
+    pipe: S,
     peer: SocketAddr,
     permit: Permit,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
-) -> impl Future<Output = ()> + Send {
+) -> impl Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let accepted = Instant::now();
     let span = tracing::info_span!("session", conn = tracing::field::Empty, %peer, bridged = true);
     async move {

@@ -8,7 +8,7 @@
 use tracing::{debug, info};
 
 use super::{End, Session};
-use crate::protocol::validate::{validate_name, validate_text};
+use crate::protocol::validate::{validate_name, validate_reason, validate_text};
 use crate::protocol::{
     encode_frame, negotiate, ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg, AGENT,
     FEATURES, FEATURE_ACK, MAX_AGENT_BYTES, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
@@ -60,10 +60,23 @@ impl Session {
                 };
                 self.send(line, cid)
             }
-            ClientMsg::Leave => {
+            ClientMsg::Leave { text } => {
+                // A bad text refuses the leave, as any bad field refuses
+                // its request: the member stays and may leave again.
+                if let Some(why) = text.as_deref().and_then(|t| validate_reason(t).err()) {
+                    if self.name.is_some() {
+                        self.reply(&ServerMsg::Error {
+                            code: ErrorCode::REASON_INVALID,
+                            text: why,
+                            fatal: false,
+                            cid: None,
+                        });
+                        return None;
+                    }
+                }
                 if let Some(name) = self.name.take() {
                     info!(name = %name, "left");
-                    let _ = self.room.leave(self.conn, LeaveReason::Leave);
+                    let _ = self.room.leave(self.conn, LeaveReason::Leave, text);
                 }
                 Some(End::Left)
             }
@@ -309,7 +322,7 @@ fn type_of(msg: &ClientMsg) -> &'static str {
         ClientMsg::Who { .. } => "who",
         ClientMsg::Rooms => "rooms",
         ClientMsg::Whois { .. } => "whois",
-        ClientMsg::Leave => "leave",
+        ClientMsg::Leave { .. } => "leave",
         ClientMsg::Status => "status",
         ClientMsg::Watch => "watch",
         ClientMsg::Ping { .. } => "ping",

@@ -70,7 +70,7 @@ impl Chat {
                 | ClientMsg::Join { .. }
                 | ClientMsg::Rejoin { .. }
                 | ClientMsg::Send { .. }
-                | ClientMsg::Leave
+                | ClientMsg::Leave { .. }
                 | ClientMsg::Status
                 | ClientMsg::Ping { .. }
                 | ClientMsg::Pong { .. }
@@ -158,7 +158,7 @@ impl Chat {
                     },
                 ]
             }
-            ClientMsg::Part { room } => {
+            ClientMsg::Part { room, .. } => {
                 self.rooms.remove(&room);
                 vec![self.own_left(room)]
             }
@@ -229,7 +229,7 @@ impl Chat {
                 server: self.id,
                 rooms: vec![LOBBY.into()],
             }],
-            ClientMsg::Leave => vec![self.own_left(LOBBY.into())],
+            ClientMsg::Leave { .. } => vec![self.own_left(LOBBY.into())],
             ClientMsg::Status | ClientMsg::Watch => Vec::new(),
             ClientMsg::Ping { nonce } => vec![ServerMsg::Pong { nonce }],
             ClientMsg::Pong { .. } => Vec::new(),
@@ -271,6 +271,8 @@ impl Chat {
             server: self.id,
             reason: LeaveReason::Leave,
             room,
+            text: None,
+            quit: false,
         }
     }
 }

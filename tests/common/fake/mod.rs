@@ -202,7 +202,7 @@ impl Fake {
                         Some(Ok(body)) => match chatty::protocol::decode::<ClientMsg>(&body) {
                             Ok(ClientMsg::Pong { .. }) => Vec::new(),
                             Ok(msg) => {
-                                leaving = msg == ClientMsg::Leave;
+                                leaving = msg == ClientMsg::Leave { text: None };
                                 let _ = received.send(msg.clone());
                                 chat.answer(msg)
                             }

@@ -69,6 +69,7 @@ fn left(name: &str) -> ChatEvent {
     ChatEvent::Left {
         name: name.into(),
         reason: LeaveReason::Leave,
+        text: None,
     }
 }
 

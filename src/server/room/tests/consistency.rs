@@ -29,10 +29,15 @@ fn chat_event() -> impl Strategy<Value = ChatEvent> {
         name().prop_map(|name| ChatEvent::Joined { name }),
         name().prop_map(|name| ChatEvent::Left {
             name,
-            reason: LeaveReason::Disconnected
+            reason: LeaveReason::Disconnected,
+            text: None
         }),
         (name(), room_name()).prop_map(|(name, room)| ChatEvent::Entered { name, room }),
-        (name(), room_name()).prop_map(|(name, room)| ChatEvent::Parted { name, room }),
+        (name(), room_name()).prop_map(|(name, room)| ChatEvent::Parted {
+            name,
+            room,
+            text: None
+        }),
         (name(), name()).prop_map(|(old, new)| ChatEvent::Nick { old, new }),
         (name(), room_name(), 0..3u64).prop_map(|(from, room, cid)| ChatEvent::Message {
             from,
@@ -175,10 +180,10 @@ proptest! {
             match step {
                 Step::Deliver(d) => room.apply(d),
                 Step::Enter(m, r) => drop(room.enter(regs[m].id, &r)),
-                Step::Part(m, r) => drop(room.part(regs[m].id, &r)),
+                Step::Part(m, r) => drop(room.part(regs[m].id, &r, None)),
                 Step::Nick(m, n) => drop(room.nick(regs[m].id, &n)),
                 Step::Say(m, r) => drop(say_in(&room, &regs[m], &r, "hi")),
-                Step::Leave(m) => drop(room.leave(regs[m].id, LeaveReason::Leave)),
+                Step::Leave(m) => drop(room.leave(regs[m].id, LeaveReason::Leave, None)),
                 Step::Join(m, n) => drop(room.join(regs[m].id, &n)),
             }
             check(&room)?;

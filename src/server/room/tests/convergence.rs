@@ -86,9 +86,9 @@ fn act(server: &Server, member: usize, what: u8, name: usize, room: usize, x: u6
         0 => r.join(conn, name).map(|_| ()).map_err(|_| ()),
         1 => r.nick(conn, name).map(|_| ()).map_err(|_| ()),
         2 => r.enter(conn, room).map_err(|_| ()),
-        3 => r.part(conn, room).map_err(|_| ()),
+        3 => r.part(conn, room, None).map_err(|_| ()),
         4 => r.set_topic(conn, room, &format!("t{x}"), x).map_err(|_| ()),
-        _ => r.leave(conn, LeaveReason::Leave).map_err(|_| ()),
+        _ => r.leave(conn, LeaveReason::Leave, None).map_err(|_| ()),
     };
 }
 

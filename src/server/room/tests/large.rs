@@ -75,7 +75,7 @@ fn crossing_the_limit_refreshes_members_and_hides_joins() {
     assert!(drain(&mut a).is_empty());
     say_in(&room, &e, LOBBY, "hi all").unwrap();
     assert_eq!(said(&drain(&mut a)), [(LOBBY.into(), "hi all".into())]);
-    room.leave(e.id, LeaveReason::Leave).unwrap();
+    room.leave(e.id, LeaveReason::Leave, None).unwrap();
     assert_eq!(
         left_names(&drain(&mut e)),
         ["Eve"],

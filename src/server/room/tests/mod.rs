@@ -12,6 +12,7 @@ mod convergence;
 mod large;
 mod nick;
 mod private;
+mod reasons;
 mod resync;
 mod rooms;
 mod topics;
@@ -154,7 +155,7 @@ fn names_are_unique_ignoring_case_and_freed_on_leave() {
         room.join(a.id, "Max"),
         Err(JoinError::AlreadyJoined("Leo".into()))
     );
-    room.leave(a.id, LeaveReason::Leave).unwrap();
+    room.leave(a.id, LeaveReason::Leave, None).unwrap();
     room.join(b.id, "LEO").unwrap();
 }
 
@@ -217,7 +218,7 @@ fn leave_confirms_to_leaver_and_unregister_is_idempotent() {
     let room = room(16);
     let mut a = room.register();
     room.join(a.id, "Ann").unwrap();
-    room.leave(a.id, LeaveReason::Leave).unwrap();
+    room.leave(a.id, LeaveReason::Leave, None).unwrap();
     let msgs = drain(&mut a);
     assert!(matches!(
         msgs.last(),
@@ -226,7 +227,7 @@ fn leave_confirms_to_leaver_and_unregister_is_idempotent() {
             ..
         })
     ));
-    assert_eq!(room.leave(a.id, LeaveReason::Leave), Err(NotJoined));
+    assert_eq!(room.leave(a.id, LeaveReason::Leave, None), Err(NotJoined));
     room.unregister(a.id, LeaveReason::Disconnected);
     room.unregister(a.id, LeaveReason::Disconnected);
     assert_eq!(room.connection_count(), 0);

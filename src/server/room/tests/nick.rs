@@ -47,7 +47,7 @@ fn a_nick_change_is_atomic_and_seen_by_everyone_sharing_a_room() {
     );
     room.enter(leo.id, "#dev").unwrap();
     room.enter(ann.id, "#dev").unwrap();
-    room.part(far.id, LOBBY).unwrap();
+    room.part(far.id, LOBBY, None).unwrap();
     room.enter(far.id, "#elsewhere").unwrap();
     drain_all(&mut [&mut leo, &mut ann, &mut far]);
     assert_eq!(room.nick(leo.id, "Leonardo"), Ok(true));
@@ -143,6 +143,7 @@ fn our_nick_wins_against_a_larger_server_id_in_either_order() {
             ChatEvent::Left {
                 name: "Leo".into(),
                 reason: LeaveReason::NameConflict,
+                text: None,
             },
         ));
         assert_eq!(holder(&room, "Bob"), None);
@@ -230,6 +231,7 @@ fn third_parties_agree_whatever_order_two_nick_claims_arrive_in() {
             ChatEvent::Left {
                 name: "Bob".into(),
                 reason: LeaveReason::Leave,
+                text: None,
             },
         ));
         assert_eq!(holder(&room, "Bob"), None);

@@ -109,7 +109,7 @@ fn parting_tells_the_room_and_the_parter_and_an_empty_room_goes() {
     room.enter(bob.id, "#dev").unwrap();
     say_in(&room, &ann, "#dev", "kept").unwrap();
     drain_all(&mut [&mut ann, &mut bob]);
-    room.part(ann.id, "#dev").unwrap();
+    room.part(ann.id, "#dev", None).unwrap();
     for reg in [&mut ann, &mut bob] {
         assert!(matches!(
             &drain(reg)[..],
@@ -117,10 +117,10 @@ fn parting_tells_the_room_and_the_parter_and_an_empty_room_goes() {
         ));
     }
     assert_eq!(
-        room.part(ann.id, "#dev"),
+        room.part(ann.id, "#dev", None),
         Err(RoomError::NotInRoom("#dev".into()))
     );
-    room.part(bob.id, "#dev").unwrap();
+    room.part(bob.id, "#dev", None).unwrap();
     assert_eq!(room.who("#dev"), Err(RoomError::NoSuchRoom("#dev".into())));
     // Its history outlives it; a new spelling comes with the new room.
     drain(&mut bob);
@@ -134,7 +134,7 @@ fn parting_tells_the_room_and_the_parter_and_an_empty_room_goes() {
 fn a_member_may_part_the_lobby_and_then_cannot_send_there() {
     let room = room();
     let (mut ann, mut bob) = (member(&room, "Ann"), member(&room, "Bob"));
-    room.part(ann.id, LOBBY).unwrap();
+    room.part(ann.id, LOBBY, None).unwrap();
     drain_all(&mut [&mut ann, &mut bob]);
     assert_eq!(
         room.say(ann.id, "hi".into()),
@@ -166,7 +166,7 @@ fn the_thirty_third_room_is_refused_and_changes_nothing() {
     );
     // In one already: not a new room, so not refused.
     room.enter(ann.id, "#r1").unwrap();
-    room.part(ann.id, "#r1").unwrap();
+    room.part(ann.id, "#r1", None).unwrap();
     room.enter(ann.id, "#one-too-many").unwrap();
     let ServerMsg::WhoisReply { rooms, .. } = room.whois("Ann").unwrap() else {
         unreachable!()
@@ -239,12 +239,12 @@ fn a_voluntary_leave_confirms_in_every_room_of_the_leaver() {
     let mut ann = member(&room, "Ann");
     room.enter(ann.id, "#dev").unwrap();
     drain(&mut ann);
-    room.leave(ann.id, LeaveReason::Leave).unwrap();
+    room.leave(ann.id, LeaveReason::Leave, None).unwrap();
     assert_eq!(drain(&mut ann).len(), 2, "#lobby and #dev");
     let mut lone = member(&room, "Lone");
-    room.part(lone.id, LOBBY).unwrap();
+    room.part(lone.id, LOBBY, None).unwrap();
     drain(&mut lone);
-    room.leave(lone.id, LeaveReason::Leave).unwrap();
+    room.leave(lone.id, LeaveReason::Leave, None).unwrap();
     assert!(matches!(&drain(&mut lone)[..], [ServerMsg::Left { room, .. }] if room == LOBBY));
 }
 

@@ -53,9 +53,9 @@ fn a_version_one_member_sees_lobby_frames_only() {
         },
     ));
     room.nick(ann.id, "Annie").unwrap();
-    room.part(bob.id, "#dev").unwrap();
+    room.part(bob.id, "#dev", None).unwrap();
     room.say(bob.id, "in the lobby".into()).unwrap();
-    room.part(bob.id, LOBBY).unwrap();
+    room.part(bob.id, LOBBY, None).unwrap();
     let got = drain(&mut old);
     for msg in &got {
         let kind = type_of(msg);
@@ -103,7 +103,7 @@ fn a_version_one_welcome_lists_the_lobby_and_carries_no_rooms() {
     let room = Room::new(id(5), "127.0.0.1:1".into(), 256);
     let ann = member(&room, "Ann");
     let _bob = member(&room, "Bob");
-    room.part(ann.id, LOBBY).unwrap();
+    room.part(ann.id, LOBBY, None).unwrap();
     let mut old = join_v1(&room, "Old");
     let got = drain(&mut old);
     let ServerMsg::Welcome { members, rooms, .. } = &got[0] else {

@@ -224,6 +224,15 @@ async fn irc_and_chatty_users_chat_across_two_servers() {
             if name == "Ivy" && text == "done")
     })
     .await;
+    // A library client's part, saying why, as IRC shows it.
+    tokio::time::timeout(common::DEADLINE, cleo.part_saying("#dev", Some("later")))
+        .await
+        .expect("part_saying answered in time")
+        .expect("part");
+    ian.until("Cleo parts, saying why", |m| {
+        m.command == "PART" && nick_of(m) == "Cleo2" && m.params == ["#dev", "later"]
+    })
+    .await;
     drop(cleo);
     let quit = ian.until("Cleo quits", |m| m.command == "QUIT").await;
     assert_eq!(nick_of(&quit), "Cleo2");

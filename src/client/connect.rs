@@ -226,3 +226,17 @@ pub async fn join(
         }
     }
 }
+
+/// Opens a TCP connection to `addr`, within [`super::CONNECT_TIMEOUT`].
+pub(super) async fn dial(addr: &str) -> Result<tokio::net::TcpStream, ClientError> {
+    tokio::time::timeout(super::CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| ClientError::Connect {
+            addr: addr.to_string(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| ClientError::Connect {
+            addr: addr.to_string(),
+            source,
+        })
+}

@@ -26,6 +26,7 @@ mod chat;
 mod clock;
 mod command;
 mod connect;
+use connect::dial;
 mod console;
 mod echo;
 mod exit;
@@ -444,9 +445,17 @@ impl Client {
     }
 
     /// The next message from the server, or `None` once it has closed the
-    /// connection cleanly. Cancel-safe: usable as a `select!` branch.
+    /// connection cleanly. Cancel-safe: usable as a `select!` branch. The
+    /// name held follows a `nick` frame about it, however it was asked for.
     pub async fn recv(&mut self) -> Result<Option<ServerMsg>, ClientError> {
-        read_msg(&mut self.frames).await
+        let msg = read_msg(&mut self.frames).await?;
+        match &msg {
+            Some(ServerMsg::Nick { old, new, .. }) if self.name.as_ref() == Some(old) => {
+                self.name = Some(new.clone())
+            }
+            _ => {}
+        }
+        Ok(msg)
     }
 
     /// The next message that is not a keepalive, answering pings on the way.
@@ -497,18 +506,4 @@ impl Client {
         let _ = tokio::time::timeout(CONNECT_TIMEOUT, wait).await;
         Ok(())
     }
-}
-
-/// Opens a TCP connection to `addr`, within [`CONNECT_TIMEOUT`].
-async fn dial(addr: &str) -> Result<TcpStream, ClientError> {
-    tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| ClientError::Connect {
-            addr: addr.to_string(),
-            source: io::ErrorKind::TimedOut.into(),
-        })?
-        .map_err(|source| ClientError::Connect {
-            addr: addr.to_string(),
-            source,
-        })
 }

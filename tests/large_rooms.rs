@@ -15,7 +15,7 @@ use chatty::client::Client;
 use chatty::protocol::ServerMsg;
 use chatty::server::room::COUNT_EVERY;
 use common::free_udp_port;
-use common::proc::{loopback_server, person, sees, Signal, DEADLINE};
+use common::proc::{loopback_server, person, sees, Server, Signal, DEADLINE};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -97,8 +97,9 @@ async fn lobby_reaches(addr: &str, n: usize) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_large_room_hides_joins_survives_a_storm_and_shrinks_back() {
+/// Two clustered servers (their own group port) where a room of more
+/// than 4 is large, without the per-address cap or the flood limit.
+async fn two_servers() -> (Server, Server) {
     let group = free_udp_port();
     let flags = [
         "--large-room",
@@ -109,7 +110,12 @@ async fn a_large_room_hides_joins_survives_a_storm_and_shrinks_back() {
         "0",
     ];
     let s1 = loopback_server(group, &flags).await;
-    let s2 = loopback_server(group, &flags).await;
+    (s1, loopback_server(group, &flags).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_room_hides_joins_survives_a_storm_and_shrinks_back() {
+    let (s1, s2) = two_servers().await;
     let (a1, a2) = (s1.addr().to_string(), s2.addr().to_string());
     let mut seen = Vec::new();
 
@@ -295,17 +301,7 @@ fn member_names(report: &chatty::protocol::StatusReport) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_frozen_mid_storm_comes_back_and_both_list_everyone_once() {
     const FROZEN_STORM: usize = 200;
-    let group = free_udp_port();
-    let flags = [
-        "--large-room",
-        "4",
-        "--max-per-ip",
-        "0",
-        "--rate-limit",
-        "0",
-    ];
-    let s1 = loopback_server(group, &flags).await;
-    let s2 = loopback_server(group, &flags).await;
+    let (s1, s2) = two_servers().await;
     let (a1, a2) = (s1.addr().to_string(), s2.addr().to_string());
     let id1 = status_until(&a1, "an answer", |_| true).await.id;
     let id2 = status_until(&a2, "an answer", |_| true).await.id;

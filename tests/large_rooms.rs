@@ -14,8 +14,8 @@ use std::time::Duration;
 use chatty::client::Client;
 use chatty::protocol::ServerMsg;
 use chatty::server::room::COUNT_EVERY;
-use common::free_udp_port;
 use common::proc::{loopback_server, person, sees, Server, Signal, DEADLINE};
+use common::{free_udp_port, names_in, status_until};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -262,36 +262,6 @@ async fn a_large_room_tells_its_members_the_count_about_once_a_second() {
     drop(others);
 }
 
-/// Asks `addr` for its `status` (on a connection of its own, not in the
-/// chat, so nothing else arrives first) until `done` holds, or panics with
-/// `what`.
-async fn status_until(
-    addr: &str,
-    what: &str,
-    mut done: impl FnMut(&chatty::protocol::StatusReport) -> bool,
-) -> chatty::protocol::StatusReport {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let mut probe = Client::connect(addr).await.expect("connect");
-        let report = probe.status().await.expect("status");
-        if done(&report) {
-            return report;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never: {what} (servers {:?}, {} members)",
-            report.servers,
-            report.members.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The names in a status report, sorted, each once.
-fn member_names(report: &chatty::protocol::StatusReport) -> Vec<String> {
-    report.members.iter().map(|m| m.name.clone()).collect()
-}
-
 /// SIGSTOP in the middle of a join storm into a large room: the frozen
 /// server's peer declares it dead while clients keep joining both, then
 /// the frozen one goes on (SIGCONT) with its half of the storm queued in
@@ -370,10 +340,10 @@ async fn a_server_frozen_mid_storm_comes_back_and_both_list_everyone_once() {
     expected.sort();
     for (addr, which) in [(&a1, "the frozen server"), (&a2, "its peer")] {
         let report = status_until(addr, &format!("{which} lists everyone once"), |r| {
-            member_names(r) == expected
+            names_in(r) == expected
         })
         .await;
-        assert_eq!(member_names(&report), expected);
+        assert_eq!(names_in(&report), expected);
     }
     watching.cancel();
     let removals = removals.await.expect("watcher");

@@ -149,10 +149,8 @@ impl Client {
             .await?;
         let own_nick = |msg: &ServerMsg| matches!(msg, ServerMsg::Nick { old, .. } if *old == me);
         match self.answer_where(own_nick).await? {
-            ServerMsg::Nick { old, new, .. } if old == me => {
-                self.name = Some(new.clone());
-                Ok(new)
-            }
+            // `recv` has already taken the new name as this client's.
+            ServerMsg::Nick { old, new, .. } if old == me => Ok(new),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }

@@ -20,7 +20,7 @@ use chatty::membership::MembershipConfig;
 use chatty::net::{ClusterConfig, ClusterView, Transport, TransportConfig};
 use chatty::protocol::{
     decode, encode_frame, ClientMsg, ErrorCode, FrameDecoder, LeaveReason, ServerId, ServerMsg,
-    MAX_SERVER_FRAME, PROTOCOL_VERSION,
+    StatusReport, MAX_SERVER_FRAME, PROTOCOL_VERSION,
 };
 use chatty::server::{RateLimit, Server, ServerConfig};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -343,18 +343,38 @@ pub async fn member_names(server: &TestServer) -> Vec<String> {
 pub async fn wait_members_named(server: &TestServer, names: &[&str]) {
     let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
     want.sort();
+    let what = format!("members {want:?}");
+    status_until(&server.addr_string(), &what, |r| names_in(r) == want).await;
+}
+
+/// Asks `addr` for its `status` (on a connection of its own, not in the
+/// chat, so nothing else arrives first) until `done` holds; panics naming
+/// `what` at the deadline. Works for in-process and real servers alike.
+pub async fn status_until(
+    addr: &str,
+    what: &str,
+    mut done: impl FnMut(&StatusReport) -> bool,
+) -> StatusReport {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let got = member_names(server).await;
-        if got == want {
-            return;
+        let mut probe = Client::connect(addr).await.expect("connect");
+        let report = probe.status().await.expect("status");
+        if done(&report) {
+            return report;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "members {got:?}, want {want:?}"
+            "never: {what} (servers {:?}, members {:?})",
+            report.servers,
+            names_in(&report)
         );
         tokio::time::sleep(Duration::from_millis(20)).await; // poll, bounded by the deadline
     }
+}
+
+/// The member names in a status report (sorted, as the server lists them).
+pub fn names_in(report: &StatusReport) -> Vec<String> {
+    report.members.iter().map(|m| m.name.clone()).collect()
 }
 
 /// Floods the chat (1,000-byte messages, in batches of 16) until the member

@@ -27,6 +27,27 @@ struct Piped {
 }
 
 impl Piped {
+    /// A bridged session on `sessions`, greeted and joined as `name`.
+    async fn joined(sessions: &chatty::server::Sessions, name: &str) -> Piped {
+        let mut piped = Piped {
+            pipe: sessions.open(peer()).expect("admitted"),
+            buf: BytesMut::new(),
+            decoder: FrameDecoder::new(MAX_SERVER_FRAME),
+        };
+        piped
+            .send(&ClientMsg::Hello {
+                version: PROTOCOL_VERSION,
+                agent: "bridge-test".into(),
+                features: vec![],
+            })
+            .await;
+        piped.send(&ClientMsg::Join { name: name.into() }).await;
+        piped
+            .until("welcome", |m| matches!(m, ServerMsg::Welcome { .. }))
+            .await;
+        piped
+    }
+
     async fn send(&mut self, msg: &ClientMsg) {
         self.pipe.write_all(&encode_frame(msg)).await.unwrap();
     }
@@ -78,26 +99,7 @@ async fn a_bridged_client_chats_with_a_tcp_client_and_hears_shutdown() {
         let _ = stopped.await;
     }));
 
-    let mut piped = Piped {
-        pipe: sessions.open(peer()).expect("admitted"),
-        buf: BytesMut::new(),
-        decoder: FrameDecoder::new(MAX_SERVER_FRAME),
-    };
-    piped
-        .send(&ClientMsg::Hello {
-            version: PROTOCOL_VERSION,
-            agent: "bridge-test".into(),
-            features: vec![],
-        })
-        .await;
-    piped
-        .send(&ClientMsg::Join {
-            name: "Pipe".into(),
-        })
-        .await;
-    piped
-        .until("welcome", |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
+    let mut piped = Piped::joined(&sessions, "Pipe").await;
     assert_eq!(sessions.connections(), 1);
 
     let mut ann = Client::connect(&addr.to_string()).await.unwrap();
@@ -172,26 +174,7 @@ async fn a_gateway_that_stops_reading_is_evicted_as_a_slow_reader() {
     let addr = server.local_addr();
     let sessions = server.sessions();
     let _task = tokio::spawn(server.run(std::future::pending()));
-    let mut piped = Piped {
-        pipe: sessions.open(peer()).expect("admitted"),
-        buf: BytesMut::new(),
-        decoder: FrameDecoder::new(MAX_SERVER_FRAME),
-    };
-    piped
-        .send(&ClientMsg::Hello {
-            version: PROTOCOL_VERSION,
-            agent: "bridge-test".into(),
-            features: vec![],
-        })
-        .await;
-    piped
-        .send(&ClientMsg::Join {
-            name: "Stuck".into(),
-        })
-        .await;
-    piped
-        .until("welcome", |m| matches!(m, ServerMsg::Welcome { .. }))
-        .await;
+    let mut piped = Piped::joined(&sessions, "Stuck").await;
 
     // The piped client reads nothing more while Ann talks (reading her
     // own echoes): far more than the pipe and the queue hold.

@@ -37,7 +37,10 @@ struct Shared {
     /// Set by the room when it evicts the connection as too slow.
     evicted: AtomicBool,
     /// Set when the room's end is dropped: the connection is over for the
-    /// room (it is shutting down, or the session ended).
+    /// room (it is shutting down, or the session ended). A lock-free copy
+    /// of `State::sender_alive`, written only with it (in the sender's
+    /// drop), for the session's check once per frame; the lock-protected
+    /// one stays the truth for pushes and takes.
     closed: AtomicBool,
 }
 

@@ -96,7 +96,11 @@ impl Decoder for FrameDecoder {
             return Err(FrameError::TooLarge { len, max: self.max });
         }
         if src.len() < PREFIX_LEN + len {
-            src.reserve(PREFIX_LEN + len - src.len());
+            // At least the idle size: a buffer an idle connection gave back
+            // regrows from nothing, and one frame's worth would never be
+            // filled by a read that carries a burst, so the burst would be
+            // read a frame per syscall for the rest of the connection.
+            src.reserve((PREFIX_LEN + len).max(IDLE_BUFFER) - src.len());
             return Ok(None);
         }
         // A read filled the whole buffer: the peer sends in bursts, and

@@ -358,3 +358,52 @@ fn decoder_reports_truncation_at_eof() {
     ));
     assert!(dec.decode_eof(&mut BytesMut::new()).unwrap().is_none());
 }
+
+/// A socket holding a burst: every read returns as much as asked for, and
+/// the reads are counted.
+struct Burst {
+    data: Vec<u8>,
+    reads: usize,
+}
+
+impl tokio::io::AsyncRead for Burst {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = buf.remaining().min(self.data.len());
+        let rest = self.data.split_off(n);
+        buf.put_slice(&std::mem::replace(&mut self.data, rest));
+        self.reads += 1;
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn a_burst_after_the_buffer_was_given_back_is_read_in_large_pieces() {
+    use futures_util::StreamExt;
+    let frame = encode_frame(&ClientMsg::Send {
+        text: "x".repeat(64),
+        cid: None,
+        room: None,
+        action: false,
+    });
+    let frames = 256;
+    let burst = Burst {
+        data: frame.repeat(frames),
+        reads: 0,
+    };
+    // A connection that was idle gave its buffer back: it starts from none.
+    let mut framed =
+        tokio_util::codec::FramedRead::with_capacity(burst, FrameDecoder::new(1024), 0);
+    for _ in 0..frames {
+        assert_eq!(&framed.next().await.unwrap().unwrap()[..], &frame[4..]);
+    }
+    let reads = framed.get_ref().reads;
+    assert!(
+        reads <= 8,
+        "{frames} frames of {} bytes took {reads} reads",
+        frame.len()
+    );
+}

@@ -260,13 +260,29 @@ pub async fn run<W: AsyncWrite + Unpin>(socket: W, outbound: FrameReceiver) -> W
 /// One vectored write of the front of `pending`. Returns bytes written.
 /// The slice array lives on the stack only while polling, never in the
 /// connection's state: an idle connection does not carry 4 KiB of
-/// `IoSlice`s.
+/// `IoSlice`s. A short queue (chat: one line at a time) gets a short array,
+/// since filling all [`MAX_BATCH`] slots cost more than the frame.
 fn poll_write_batch<W: AsyncWrite + Unpin>(
     socket: &mut W,
     pending: &VecDeque<Bytes>,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    let mut slices = [IoSlice::new(&[]); MAX_BATCH];
+    if pending.len() <= SHORT_BATCH {
+        poll_write_slices::<W, SHORT_BATCH>(socket, pending, cx)
+    } else {
+        poll_write_slices::<W, MAX_BATCH>(socket, pending, cx)
+    }
+}
+
+/// Slots of the short array of [`poll_write_batch`].
+const SHORT_BATCH: usize = 8;
+
+fn poll_write_slices<W: AsyncWrite + Unpin, const N: usize>(
+    socket: &mut W,
+    pending: &VecDeque<Bytes>,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    let mut slices = [IoSlice::new(&[]); N];
     let mut count = 0;
     for (slot, frame) in slices.iter_mut().zip(pending.iter()) {
         *slot = IoSlice::new(frame);

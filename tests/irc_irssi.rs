@@ -12,30 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::free_udp_port;
-use common::proc::{loopback_server, spawn, Process};
-
-/// Whether the tools are here; in CI their absence is a failure.
-fn tools_present(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {t}"))
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI must install {missing:?} (see .ci/run)");
-    }
-    println!("SKIPPED: {} not installed", missing.join(", "));
-    false
-}
+use common::proc::{line_with, loopback_server, spawn};
 
 /// A tmux server of this test's own and irssi's home, both removed on drop
 /// (a failing test leaves nothing behind).
@@ -102,17 +79,9 @@ settings = {
     std::fs::write(dir.join("config"), config).unwrap();
 }
 
-async fn line_with(client: &mut Process, what: &str) -> String {
-    let lines = client
-        .until_match(what, |l| l.contains(what))
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    lines.last().unwrap().clone()
-}
-
 #[tokio::test]
 async fn irssi_chats_with_a_chatty_client_on_another_server() {
-    if !tools_present(&["irssi", "tmux"]) {
+    if !common::tools::present(&["irssi", "tmux"]) {
         return;
     }
     let group = free_udp_port();

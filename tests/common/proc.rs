@@ -48,3 +48,13 @@ pub async fn sees(p: &mut Process, seen: &mut Vec<String>, want: &str) {
         .unwrap_or_else(|e| panic!("never saw {want:?} (after {seen:?}): {e:#}"));
     seen.extend(lines);
 }
+
+/// Reads `p` until a line contains `what`; returns that line. Panics at
+/// the deadline or at the end of output.
+pub async fn line_with(p: &mut Process, what: &str) -> String {
+    let lines = p
+        .until_match(what, |l| l.contains(what))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    lines.last().unwrap().clone()
+}

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::free_udp_port;
-use common::proc::{line_with, loopback_server, spawn};
+use common::proc::{line_with, loopback_server, person, sees_member};
 
 /// A tmux server of this test's own and irssi's home, both removed on drop
 /// (a failing test leaves nothing behind).
@@ -88,7 +88,8 @@ async fn irssi_chats_with_a_chatty_client_on_another_server() {
     let mut a = loopback_server(group, &["--irc", "127.0.0.1:0", "--irc-name", "a.test"]).await;
     let irc = a.wait_listener("irc").await.expect("irc listening on");
     let b = loopback_server(group, &[]).await;
-    let mut cleo = spawn(&["client", &b.addr().to_string(), "--name", "Cleo"]);
+    // Cleo is in the chat before the IRC user comes, and so sees them join.
+    let mut cleo = person(&b.addr().to_string(), "Cleo").await;
 
     let home = std::env::temp_dir().join(format!("chatty-irssi-{}", std::process::id()));
     irssi_home(&home);
@@ -119,7 +120,7 @@ async fn irssi_chats_with_a_chatty_client_on_another_server() {
     tmux.type_line("/join #dev");
     tmux.wait_screen("#dev: Total of 1 nicks");
     cleo.write("/join #dev\n").await.unwrap();
-    line_with(&mut cleo, "[ROOM] #dev has 2 members").await;
+    sees_member(&mut cleo, "#dev", "Iris").await;
     tmux.wait_screen("Cleo");
 
     tmux.type_line("hello from irssi");

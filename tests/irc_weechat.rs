@@ -22,7 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::free_udp_port;
-use common::proc::{line_with, loopback_server, spawn};
+use common::proc::{line_with, loopback_server, person, sees_member};
 use tokio::time::Instant;
 
 /// Any one step may take this long (WeeChat starts in well under a second).
@@ -187,7 +187,8 @@ async fn weechat_chats_with_a_chatty_client_on_another_server() {
     let mut a = loopback_server(group, &["--irc", "127.0.0.1:0", "--irc-name", "a.test"]).await;
     let irc = a.wait_listener("irc").await.expect("irc listening on");
     let b = loopback_server(group, &[]).await;
-    let mut cleo = spawn(&["client", &b.addr().to_string(), "--name", "Cleo"]);
+    // Cleo is in the chat before the IRC user comes, and so sees them join.
+    let mut cleo = person(&b.addr().to_string(), "Cleo").await;
 
     let home = std::env::temp_dir().join(format!("chatty-weechat-{}", std::process::id()));
     let mut wee = Weechat::start(home, irc.port()).await;
@@ -229,7 +230,7 @@ async fn weechat_chats_with_a_chatty_client_on_another_server() {
     wee.logged(dev, &["Wendy", "has joined #dev"]).await;
     wee.logged(dev, &["Channel #dev: 1 nick"]).await; // NAMES, as WeeChat reads it
     cleo.write("/join #dev\n").await.unwrap();
-    line_with(&mut cleo, "[ROOM] #dev has 2 members").await;
+    sees_member(&mut cleo, "#dev", "Wendy").await;
     wee.logged(dev, &["Cleo", "has joined #dev"]).await;
 
     // Messages and actions both ways.
@@ -265,7 +266,7 @@ async fn weechat_chats_with_a_chatty_client_on_another_server() {
     wee.logged(dev, &["Cleopatra", "has left #dev", "gone fishing"])
         .await;
     cleo.write("/join #dev\n").await.unwrap();
-    line_with(&mut cleo, "[ROOM] #dev has 2 members").await;
+    sees_member(&mut cleo, "#dev", "Wanda").await;
     wee.type_in(dev, "/part see you");
     line_with(&mut cleo, "[#dev] [LEAVE] Wanda left: see you").await;
     // WeeChat's /quit sends QUIT with the reason, and exits.

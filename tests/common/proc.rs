@@ -58,3 +58,20 @@ pub async fn line_with(p: &mut Process, what: &str) -> String {
         .unwrap_or_else(|e| panic!("{e:#}"));
     lines.last().unwrap().clone()
 }
+
+/// After `p`'s `/join ROOM`: waits until `p` shows `name` in `room` too,
+/// in the room's member list (`[ROOM] #dev has 2 members: Cleo, Iris`) or,
+/// when `name`'s entry reached `p`'s server only after `p`'s own, as a
+/// join (`[#dev] [JOIN] Iris joined`). Panics at the deadline.
+pub async fn sees_member(p: &mut Process, room: &str, name: &str) {
+    let listed = format!("[ROOM] {room} has ");
+    let joined = format!("[{room}] [JOIN] {name} joined");
+    p.until_match(&format!("{name} in {room}"), |l| {
+        l == joined
+            || (l.starts_with(&listed)
+                && l.split_once(": ")
+                    .is_some_and(|(_, names)| names.split(", ").any(|n| n == name)))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+}

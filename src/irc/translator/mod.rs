@@ -219,7 +219,7 @@ pub struct Translator {
     /// The last message shown of rooms parted, and the rejoin replay
     /// under way (`replay`).
     seen: replay::Seen,
-    replay: Option<replay::Replay>,
+    replay: Option<Box<replay::Replay>>,
     /// The id of the last QUIT shown, so a leave seen in several rooms is one QUIT.
     last_quit: Option<(crate::protocol::MessageId, String)>,
     last_heard: u64,

@@ -152,7 +152,7 @@ impl Translator {
                 self.show_history(room.as_deref().unwrap_or(""), &entry);
             }
         }
-        self.replay = Some(Replay::new(key.to_string(), last));
+        self.replay = Some(Box::new(Replay::new(key.to_string(), last)));
         Some(last)
     }
 

@@ -350,12 +350,7 @@ async fn long_lines_are_split_and_odd_names_mapped() {
 
 #[tokio::test]
 async fn history_away_and_shutdown_on_one_server() {
-    let gw = start(
-        clustered(loopback_cluster("irc-one", free_udp_port())),
-        "one.test",
-    )
-    .await;
-    let mut cleo = member(&gw.server, "Cleo").await;
+    let (gw, mut cleo) = one_server("irc-one").await;
     for n in 0..3 {
         say(&mut cleo, "#lobby", &format!("before {n}")).await;
         heard(&mut cleo, &format!("before {n}")).await;
@@ -429,12 +424,7 @@ async fn history_away_and_shutdown_on_one_server() {
 
 #[tokio::test]
 async fn a_rejoin_replays_only_what_the_connection_has_not_seen() {
-    let gw = start(
-        clustered(loopback_cluster("irc-replay", free_udp_port())),
-        "one.test",
-    )
-    .await;
-    let mut cleo = member(&gw.server, "Cleo").await;
+    let (gw, mut cleo) = one_server("irc-replay").await;
     enter(&mut cleo, "#dev").await;
     for text in ["one", "two"] {
         say(&mut cleo, "#dev", text).await;
@@ -478,4 +468,16 @@ async fn a_rejoin_replays_only_what_the_connection_has_not_seen() {
         .await;
     say(&mut cleo, "#dev", "six").await;
     assert_eq!(shown_until(&mut quiet, "six").await, ["six"]);
+}
+
+/// One server with its gateway (`one.test`) in a cluster of its own, and
+/// Cleo, a Chatty member, on it.
+async fn one_server(cluster: &str) -> (common::irc::Gatewayed, chatty::client::Client) {
+    let gw = start(
+        clustered(loopback_cluster(cluster, free_udp_port())),
+        "one.test",
+    )
+    .await;
+    let cleo = member(&gw.server, "Cleo").await;
+    (gw, cleo)
 }

@@ -11,8 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::free_udp_port;
-use common::proc::{line_with, loopback_server, person, sees_member};
+use common::proc::{irc_cluster, line_with, sees_member};
 
 /// A tmux server of this test's own and irssi's home, both removed on drop
 /// (a failing test leaves nothing behind).
@@ -84,12 +83,7 @@ async fn irssi_chats_with_a_chatty_client_on_another_server() {
     if !common::tools::present(&["irssi", "tmux"]) {
         return;
     }
-    let group = free_udp_port();
-    let mut a = loopback_server(group, &["--irc", "127.0.0.1:0", "--irc-name", "a.test"]).await;
-    let irc = a.wait_listener("irc").await.expect("irc listening on");
-    let b = loopback_server(group, &[]).await;
-    // Cleo is in the chat before the IRC user comes, and so sees them join.
-    let mut cleo = person(&b.addr().to_string(), "Cleo").await;
+    let (_servers, irc, mut cleo) = irc_cluster().await;
 
     let home = std::env::temp_dir().join(format!("chatty-irssi-{}", std::process::id()));
     irssi_home(&home);

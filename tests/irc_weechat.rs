@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::free_udp_port;
-use common::proc::{line_with, loopback_server, person, sees_member};
+use common::proc::{irc_cluster, line_with, sees_member};
 use tokio::time::Instant;
 
 /// Any one step may take this long (WeeChat starts in well under a second).
@@ -183,12 +182,7 @@ async fn weechat_chats_with_a_chatty_client_on_another_server() {
     {
         return;
     }
-    let group = free_udp_port();
-    let mut a = loopback_server(group, &["--irc", "127.0.0.1:0", "--irc-name", "a.test"]).await;
-    let irc = a.wait_listener("irc").await.expect("irc listening on");
-    let b = loopback_server(group, &[]).await;
-    // Cleo is in the chat before the IRC user comes, and so sees them join.
-    let mut cleo = person(&b.addr().to_string(), "Cleo").await;
+    let (_servers, irc, mut cleo) = irc_cluster().await;
 
     let home = std::env::temp_dir().join(format!("chatty-weechat-{}", std::process::id()));
     let mut wee = Weechat::start(home, irc.port()).await;

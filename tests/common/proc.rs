@@ -75,3 +75,17 @@ pub async fn sees_member(p: &mut Process, room: &str, name: &str) {
     .await
     .unwrap_or_else(|e| panic!("{e:#}"));
 }
+
+/// What the real-IRC-client tests start from: two real servers of one
+/// loopback cluster, the first with its IRC gateway (`a.test`), whose IRC
+/// address comes second, and Cleo, a terminal client on the other server,
+/// in the chat before any IRC user comes (so she sees them join). The
+/// servers stop when the first value is dropped.
+pub async fn irc_cluster() -> ([Server; 2], std::net::SocketAddr, Process) {
+    let group = super::free_udp_port();
+    let mut a = loopback_server(group, &["--irc", "127.0.0.1:0", "--irc-name", "a.test"]).await;
+    let irc = a.wait_listener("irc").await.expect("irc listening on");
+    let b = loopback_server(group, &[]).await;
+    let cleo = person(&b.addr().to_string(), "Cleo").await;
+    ([a, b], irc, cleo)
+}

@@ -237,9 +237,12 @@ async fn weechat_chats_with_a_chatty_client_on_another_server() {
     cleo.write("/me bows\n").await.unwrap();
     wee.logged(dev, &["Cleo bows"]).await;
 
-    // A topic set on IRC, as the Chatty side shows it.
+    // Topics both ways.
     wee.type_in(dev, "/topic release friday");
     line_with(&mut cleo, "[TOPIC] #dev: release friday (set by Wendy)").await;
+    cleo.write("/topic #dev ship it\n").await.unwrap();
+    wee.logged(dev, &["Cleo has changed topic for #dev", "ship it"])
+        .await;
 
     // Nick changes seen by the other side, both ways.
     wee.type_in(server, "/nick Wanda");

@@ -350,12 +350,7 @@ async fn long_lines_are_split_and_odd_names_mapped() {
 
 #[tokio::test]
 async fn history_away_and_shutdown_on_one_server() {
-    let gw = start(
-        clustered(loopback_cluster("irc-one", free_udp_port())),
-        "one.test",
-    )
-    .await;
-    let mut cleo = member(&gw.server, "Cleo").await;
+    let (gw, mut cleo) = one_server("irc-one").await;
     for n in 0..3 {
         say(&mut cleo, "#lobby", &format!("before {n}")).await;
         heard(&mut cleo, &format!("before {n}")).await;
@@ -425,4 +420,64 @@ async fn history_away_and_shutdown_on_one_server() {
     gw.server.shutdown().await.expect("clean stop");
     let error = ian.closed().await.expect("an ERROR line");
     assert!(error.contains("shut"), "{error}");
+}
+
+#[tokio::test]
+async fn a_rejoin_replays_only_what_the_connection_has_not_seen() {
+    let (gw, mut cleo) = one_server("irc-replay").await;
+    enter(&mut cleo, "#dev").await;
+    for text in ["one", "two"] {
+        say(&mut cleo, "#dev", text).await;
+        heard(&mut cleo, text).await;
+    }
+    let mut ian = Irc::register(gw.irc, "Ian", "").await;
+    // The PRIVMSG texts Ian is shown in #dev up to (and with) `last`.
+    async fn shown_until(irc: &mut Irc, last: &str) -> Vec<String> {
+        let lines = irc
+            .collect(last, |m| m.command == "PRIVMSG" && m.params[1] == last)
+            .await;
+        lines
+            .into_iter()
+            .filter(|m| m.command == "PRIVMSG" && m.params[0] == "#dev")
+            .map(|m| m.params[1].clone())
+            .collect()
+    }
+    // A first join (a fresh connection) shows the room's history.
+    ian.send("JOIN #dev").await;
+    say(&mut cleo, "#dev", "three").await;
+    assert_eq!(
+        shown_until(&mut ian, "three").await,
+        ["one", "two", "three"]
+    );
+    ian.send("PART #dev").await;
+    ian.until("our PART", |m| m.command == "PART").await;
+    say(&mut cleo, "#dev", "four").await;
+    heard(&mut cleo, "four").await;
+    // Joining again: only what came while away, then the live lines.
+    ian.send("JOIN #dev").await;
+    ian.until("the JOIN", |m| m.command == "JOIN" && nick_of(m) == "Ian")
+        .await;
+    say(&mut cleo, "#dev", "five").await;
+    assert_eq!(shown_until(&mut ian, "five").await, ["four", "five"]);
+
+    // chatty/no-replay: no history at all, not even on a first join.
+    let mut quiet = Irc::register(gw.irc, "Quiet", "chatty/no-replay").await;
+    quiet.send("JOIN #dev").await;
+    quiet
+        .until("the JOIN", |m| m.command == "JOIN" && nick_of(m) == "Quiet")
+        .await;
+    say(&mut cleo, "#dev", "six").await;
+    assert_eq!(shown_until(&mut quiet, "six").await, ["six"]);
+}
+
+/// One server with its gateway (`one.test`) in a cluster of its own, and
+/// Cleo, a Chatty member, on it.
+async fn one_server(cluster: &str) -> (common::irc::Gatewayed, chatty::client::Client) {
+    let gw = start(
+        clustered(loopback_cluster(cluster, free_udp_port())),
+        "one.test",
+    )
+    .await;
+    let cleo = member(&gw.server, "Cleo").await;
+    (gw, cleo)
 }

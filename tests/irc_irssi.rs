@@ -11,31 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::free_udp_port;
-use common::proc::{loopback_server, spawn, Process};
-
-/// Whether the tools are here; in CI their absence is a failure.
-fn tools_present(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| {
-            !Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {t}"))
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI must install {missing:?} (see .ci/run)");
-    }
-    println!("SKIPPED: {} not installed", missing.join(", "));
-    false
-}
+use common::proc::{irc_cluster, line_with, sees_member};
 
 /// A tmux server of this test's own and irssi's home, both removed on drop
 /// (a failing test leaves nothing behind).
@@ -102,24 +78,12 @@ settings = {
     std::fs::write(dir.join("config"), config).unwrap();
 }
 
-async fn line_with(client: &mut Process, what: &str) -> String {
-    let lines = client
-        .until_match(what, |l| l.contains(what))
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
-    lines.last().unwrap().clone()
-}
-
 #[tokio::test]
 async fn irssi_chats_with_a_chatty_client_on_another_server() {
-    if !tools_present(&["irssi", "tmux"]) {
+    if !common::tools::present(&["irssi", "tmux"]) {
         return;
     }
-    let group = free_udp_port();
-    let mut a = loopback_server(group, &["--irc", "127.0.0.1:0", "--irc-name", "a.test"]).await;
-    let irc = a.wait_listener("irc").await.expect("irc listening on");
-    let b = loopback_server(group, &[]).await;
-    let mut cleo = spawn(&["client", &b.addr().to_string(), "--name", "Cleo"]);
+    let (_servers, irc, mut cleo) = irc_cluster().await;
 
     let home = std::env::temp_dir().join(format!("chatty-irssi-{}", std::process::id()));
     irssi_home(&home);
@@ -150,7 +114,7 @@ async fn irssi_chats_with_a_chatty_client_on_another_server() {
     tmux.type_line("/join #dev");
     tmux.wait_screen("#dev: Total of 1 nicks");
     cleo.write("/join #dev\n").await.unwrap();
-    line_with(&mut cleo, "[ROOM] #dev has 2 members").await;
+    sees_member(&mut cleo, "#dev", "Iris").await;
     tmux.wait_screen("Cleo");
 
     tmux.type_line("hello from irssi");

@@ -48,3 +48,44 @@ pub async fn sees(p: &mut Process, seen: &mut Vec<String>, want: &str) {
         .unwrap_or_else(|e| panic!("never saw {want:?} (after {seen:?}): {e:#}"));
     seen.extend(lines);
 }
+
+/// Reads `p` until a line contains `what`; returns that line. Panics at
+/// the deadline or at the end of output.
+pub async fn line_with(p: &mut Process, what: &str) -> String {
+    let lines = p
+        .until_match(what, |l| l.contains(what))
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    lines.last().unwrap().clone()
+}
+
+/// After `p`'s `/join ROOM`: waits until `p` shows `name` in `room` too,
+/// in the room's member list (`[ROOM] #dev has 2 members: Cleo, Iris`) or,
+/// when `name`'s entry reached `p`'s server only after `p`'s own, as a
+/// join (`[#dev] [JOIN] Iris joined`). Panics at the deadline.
+pub async fn sees_member(p: &mut Process, room: &str, name: &str) {
+    let listed = format!("[ROOM] {room} has ");
+    let joined = format!("[{room}] [JOIN] {name} joined");
+    p.until_match(&format!("{name} in {room}"), |l| {
+        l == joined
+            || (l.starts_with(&listed)
+                && l.split_once(": ")
+                    .is_some_and(|(_, names)| names.split(", ").any(|n| n == name)))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+/// What the real-IRC-client tests start from: two real servers of one
+/// loopback cluster, the first with its IRC gateway (`a.test`), whose IRC
+/// address comes second, and Cleo, a terminal client on the other server,
+/// in the chat before any IRC user comes (so she sees them join). The
+/// servers stop when the first value is dropped.
+pub async fn irc_cluster() -> ([Server; 2], std::net::SocketAddr, Process) {
+    let group = super::free_udp_port();
+    let mut a = loopback_server(group, &["--irc", "127.0.0.1:0", "--irc-name", "a.test"]).await;
+    let irc = a.wait_listener("irc").await.expect("irc listening on");
+    let b = loopback_server(group, &[]).await;
+    let cleo = person(&b.addr().to_string(), "Cleo").await;
+    ([a, b], irc, cleo)
+}

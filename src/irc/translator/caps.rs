@@ -8,6 +8,8 @@ pub(super) struct Caps {
     pub(super) away_notify: bool,
     pub(super) batch: bool,
     pub(super) chathistory: bool,
+    /// `chatty/no-replay`: no room history on joining (IRC.md).
+    pub(super) no_replay: bool,
     pub(super) echo_message: bool,
     pub(super) message_tags: bool,
     pub(super) multi_prefix: bool,
@@ -19,6 +21,7 @@ impl Caps {
         let slot = match cap {
             "away-notify" => &mut self.away_notify,
             "batch" => &mut self.batch,
+            "chatty/no-replay" => &mut self.no_replay,
             "draft/chathistory" => &mut self.chathistory,
             "echo-message" => &mut self.echo_message,
             "message-tags" => &mut self.message_tags,
@@ -34,6 +37,7 @@ impl Caps {
         let on = [
             self.away_notify,
             self.batch,
+            self.no_replay,
             self.chathistory,
             self.echo_message,
             self.message_tags,

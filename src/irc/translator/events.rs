@@ -112,38 +112,7 @@ impl Translator {
                 text,
                 action,
                 ..
-            } => {
-                if !self.channels.contains_key(&self.key(&room)) {
-                    return; // a room we are not shown in (e.g. #lobby, parted at start)
-                }
-                // Kept only for a client that can ask for it
-                // (draft/chathistory); any other sees the replay.
-                if self.caps.chathistory {
-                    self.history.record_keyed(
-                        self.key(&room),
-                        &room,
-                        Entry {
-                            id,
-                            at: None,
-                            from,
-                            text,
-                            action,
-                        },
-                    );
-                } else {
-                    let nick = to_nick(&from);
-                    self.show_line(&Line {
-                        id,
-                        from: &nick,
-                        target: &room,
-                        text: &text,
-                        action,
-                        at: None,
-                        verb: "PRIVMSG",
-                        batch: None,
-                    });
-                }
-            }
+            } => self.history_frame(id, from, room, text, action),
             ServerMsg::Message {
                 id,
                 from,
@@ -239,7 +208,7 @@ impl Translator {
     }
 
     /// A room's name as this connection shows it (as it joined it).
-    fn shown_room(&self, room: &str) -> String {
+    pub(super) fn shown_room(&self, room: &str) -> String {
         self.channels
             .get(&self.key(room))
             .map_or_else(|| room.to_string(), |c| c.name.clone())
@@ -310,7 +279,7 @@ impl Translator {
         if self.held_echo.is_some() {
             self.flush_echo(None);
         }
-        if !self.with_key(room, |k| self.channels.contains_key(k)) {
+        if !self.mark_shown(room, id) {
             return; // a room we are not shown in
         }
         if self.caps.chathistory {
@@ -449,11 +418,16 @@ impl Translator {
                     .or_insert((name, self.gw.server_id));
             }
         }
+        let last = match self.channels.get(&key) {
+            Some(was) => was.last.get(),
+            None => self.rejoining(&key),
+        };
         let channel = Channel {
             name: state.room.clone(),
             members,
             topic: state.topic,
             count: state.count,
+            last: last.into(),
         };
         let was = self.channels.insert(key, channel.clone());
         let fresh = was.is_none();

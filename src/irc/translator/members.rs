@@ -15,7 +15,7 @@ impl Translator {
         room: String,
     ) {
         if self.is_from_me(&name) {
-            return; // shown when `room_state` came
+            return self.replay_done(&room); // the JOIN showed when `room_state` came
         }
         let key = self.key(&room);
         // Not cached: each joiner's key is needed once, and a cache of
@@ -68,6 +68,9 @@ impl Translator {
                 _ => None,
             };
             if let Some(channel) = self.channels.remove(&key) {
+                if let Some(last) = channel.last.get() {
+                    self.seen.left(key, last);
+                }
                 let me = self.me();
                 match our_reason {
                     Some(r) => self.raw(Some(&me), "PART", &[&channel.name, &r]),

@@ -16,6 +16,7 @@ mod members;
 mod query;
 mod refusals;
 mod register;
+mod replay;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -80,6 +81,7 @@ pub enum Output {
 pub const CAPS: &[&str] = &[
     "away-notify",
     "batch",
+    "chatty/no-replay",
     "draft/chathistory",
     "echo-message",
     "message-tags",
@@ -105,6 +107,10 @@ struct Channel {
     /// it had when we last heard. Its `members` are then only what we
     /// know (ourselves at least): joins and leaves of others are not sent.
     count: Option<u32>,
+    /// The last message of the room shown to this connection (live,
+    /// replayed, or its own), so that a rejoin replays only what came
+    /// after it (`replay`).
+    last: std::cell::Cell<Option<crate::protocol::MessageId>>,
 }
 
 /// A request sent to Chatty whose answer is still to come. The server
@@ -210,6 +216,10 @@ pub struct Translator {
     /// Our own line, waiting for its `ack` to be echoed (echo-message).
     held_echo: Option<ServerMsg>,
     history: History,
+    /// The last message shown of rooms parted, and the rejoin replay
+    /// under way (`replay`).
+    seen: replay::Seen,
+    replay: Option<Box<replay::Replay>>,
     /// The id of the last QUIT shown, so a leave seen in several rooms is one QUIT.
     last_quit: Option<(crate::protocol::MessageId, String)>,
     last_heard: u64,
@@ -248,6 +258,8 @@ impl Translator {
             next_cid: 1,
             held_echo: None,
             history: History::default(),
+            seen: replay::Seen::default(),
+            replay: None,
             last_quit: None,
             last_heard: now,
             ping_sent: None,

@@ -297,7 +297,7 @@ pub(super) fn has(lines: &[String], needle: &str) -> bool {
 fn registration_waits_for_cap_end() {
     let mut rig = Rig::new();
     let out = rig.lines(&["CAP LS 302", "NICK Leo", "USER leo 0 * :Leo"]);
-    assert_eq!(out, vec![":irc.test CAP * LS :away-notify batch draft/chathistory echo-message message-tags multi-prefix server-time"]);
+    assert_eq!(out, vec![":irc.test CAP * LS :away-notify batch chatty/no-replay draft/chathistory echo-message message-tags multi-prefix server-time"]);
     assert!(rig.take_chatty().is_empty(), "no join while CAP is open");
     rig.lines(&["CAP REQ :server-time echo-message"]);
     assert_eq!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chatty::client::status;
 use common::free_udp_port;
-use common::proc::{loopback_server, spawn, Process, Server};
+use common::proc::{drain, loopback_server, spawn, Process, Server};
 use common::watcher::{wait_cluster, wait_member, Watcher, CONVERSATION};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
@@ -24,17 +24,6 @@ async fn server(group_port: u16) -> (Server, String) {
     let server = loopback_server(group_port, &[]).await;
     let addr = server.addr().to_string();
     (server, addr)
-}
-
-/// Reads the rest of `proc`'s output in the background.
-fn drain(mut proc: Process) -> tokio::task::JoinHandle<(Vec<String>, i32)> {
-    tokio::spawn(async move {
-        let mut lines = Vec::new();
-        while let Ok(Some(line)) = proc.next_line().await {
-            lines.push(line);
-        }
-        (lines, proc.exit_code().await.expect("the client exits"))
-    })
 }
 
 /// SIGKILL the server of a client that sends a line every 50 ms (twice

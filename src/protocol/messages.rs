@@ -173,6 +173,11 @@ pub enum ServerMsg {
         /// An action (`/me`); absent when false.
         #[serde(default, skip_serializing_if = "is_false")]
         action: bool,
+        /// The sender's client id for the line, as in `message`: a private
+        /// line resent after a failover and numbered anew is the same line
+        /// (PROTOCOL.md 12.5).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cid: Option<u64>,
     },
     /// Version 2: a member changed name; to everyone who shares a room with
     /// it, and to the member.

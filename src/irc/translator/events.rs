@@ -158,6 +158,7 @@ impl Translator {
                 to,
                 text,
                 action,
+                cid,
             } => {
                 if self.is_me(&from) {
                     if self.caps.echo_message {
@@ -167,6 +168,7 @@ impl Translator {
                             to,
                             text,
                             action,
+                            cid,
                         });
                     }
                     return;

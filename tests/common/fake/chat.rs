@@ -141,6 +141,7 @@ impl Chat {
                     to,
                     text,
                     action,
+                    cid,
                 }];
                 out.extend(self.ack(cid, id));
                 out

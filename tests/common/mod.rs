@@ -9,6 +9,7 @@ pub mod proc;
 #[cfg(target_os = "linux")]
 pub mod pty;
 pub mod rooms;
+pub mod typist;
 pub mod watcher;
 
 use std::net::SocketAddr;

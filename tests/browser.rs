@@ -91,6 +91,17 @@ fn fake_lines() -> String {
     format!("[{}]", json.join(", "))
 }
 
+/// What the fake's page must show in Cy's private conversation, as JSON:
+/// `[text, …]`.
+fn fake_private() -> String {
+    let shown: Vec<String> = fake_web::PRIVATE_SCRIPT
+        .iter()
+        .filter(|line| line.2)
+        .map(|(text, _, _)| format!("{text:?}"))
+        .collect();
+    format!("[{}]", shown.join(", "))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_chats_fails_over_and_shows_the_cluster_in_a_real_browser() {
     if !require_tools() {
@@ -126,6 +137,7 @@ async fn the_page_chats_fails_over_and_shows_the_cluster_in_a_real_browser() {
         .args(["--fake-web", &fake.to_string()])
         .args(["--fake-lines", &fake_lines()])
         .args(["--fake-count", &fake_web::LIVE_COUNT.to_string()])
+        .args(["--fake-private", &fake_private()])
         .arg("--shots")
         .arg(&shots)
         // Selenium must not look for (or fetch) a driver of its own.

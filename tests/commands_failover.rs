@@ -153,3 +153,50 @@ async fn a_client_that_left_the_lobby_leaves_it_again_after_a_failover() {
     );
     assert_eq!(leo.exit_code().await.unwrap(), 0);
 }
+
+/// A survivor that answers the rejoin with 211 still counts the client's
+/// old membership on the lost server (it has not declared that server dead
+/// yet); another survivor may have. So the client asks the next survivor
+/// at once instead of the same one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_refused_with_211_moves_on_to_the_next_survivor() {
+    let a = FakeServer::start(2);
+    let busy = FakeServer::holding_names(2);
+    let free = FakeServer::start(2);
+    let mut leo = spawn(&["client", &a.addr, &busy.addr, &free.addr, "--name", "Leo"]);
+    leo.until_match("the greeting", |l| l.starts_with("[SERVER] connected to"))
+        .await
+        .unwrap();
+    // A announces itself and `busy` only: the failover order is then
+    // `busy` (the one announced survivor), `free` (given), A (lost).
+    a.push(ServerMsg::Servers {
+        servers: vec![a.addr.clone(), busy.addr.clone()],
+        web: vec![],
+    });
+    a.push(ServerMsg::Message {
+        id: a.next_id(),
+        from: ANN.into(),
+        text: "ready".into(),
+        room: LOBBY.into(),
+        action: false,
+        cid: None,
+    });
+    leo.until("[Ann] ready").await.unwrap();
+    a.close();
+    busy.until("the refused rejoin", |m| {
+        matches!(m, ClientMsg::Rejoin { .. })
+    });
+    free.until("the rejoin", |m| matches!(m, ClientMsg::Rejoin { .. }));
+    leo.until(&format!("[SERVER] reconnected to {} as Leo", free.addr))
+        .await
+        .unwrap();
+    let asked_again: Vec<ClientMsg> = busy
+        .pending()
+        .into_iter()
+        .filter(|m| matches!(m, ClientMsg::Rejoin { .. }))
+        .collect();
+    assert!(asked_again.is_empty(), "{asked_again:?}");
+    leo.write("exit\n").await.unwrap();
+    free.until("the leave", |m| *m == ClientMsg::Leave { text: None });
+    assert_eq!(leo.exit_code().await.unwrap(), 0);
+}

@@ -96,6 +96,7 @@ fn rooms_actions_and_private_messages_from_the_keyboard() {
         to: "Leo".into(),
         text: "hi back".into(),
         action: false,
+        cid: None,
     });
     term.wait_for("[PM from Ann] hi back");
     for (room, text) in [("#dev", "dev talk"), (LOBBY, "lobby talk")] {

@@ -1,7 +1,8 @@
 //! The crate's layers, checked from its source: every module imports only
 //! from the layers below it (the order `lib.rs` tours), and no two
 //! submodules import each other in a circle. Reads the `crate::` and
-//! `super::` paths of every file under `src/`.
+//! `super::` paths of every file under `src/`. Also: no source file, Rust
+//! or the web page's JavaScript, grows past one job's size.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -28,14 +29,28 @@ fn layer_of(module: &str) -> Option<usize> {
 type Node = (String, String);
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).expect("read src") {
+    files_ending(dir, "rs", out);
+}
+
+/// Every file below `dir` whose name ends in `.{ext}`.
+fn files_ending(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
+    for entry in fs::read_dir(dir).expect("read the directory") {
         let path = entry.expect("dir entry").path();
         if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
+            files_ending(&path, ext, out);
+        } else if path.extension().is_some_and(|e| e == ext) {
             out.push(path);
         }
     }
+}
+
+/// The web page's own scripts: `web/*.js` but the vendored library.
+fn page_scripts() -> Vec<PathBuf> {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let mut files = Vec::new();
+    files_ending(&web, "js", &mut files);
+    files.retain(|f| !f.to_string_lossy().ends_with(".min.js"));
+    files
 }
 
 /// The module path of a file below `src/`, as its components.
@@ -192,6 +207,9 @@ fn no_source_file_holds_two_ideas() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    let scripts = page_scripts();
+    assert!(scripts.len() >= 5, "the page's scripts: {scripts:?}");
+    files.extend(scripts);
     let long: Vec<String> = files
         .iter()
         .filter_map(|f| {
@@ -204,6 +222,27 @@ fn no_source_file_holds_two_ideas() {
         "files over {MAX_LINES} lines:\n{}",
         long.join("\n")
     );
+}
+
+#[test]
+fn every_page_script_is_served_and_loaded() {
+    // A script split off `chat.js` must be compiled into the binary
+    // (`src/web/assets.rs`) and loaded by a page, or the page breaks.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| fs::read_to_string(root.join(p)).expect("read");
+    let assets = read("src/web/assets.rs");
+    let pages = read("web/index.html") + &read("web/cluster.html");
+    for script in page_scripts() {
+        let name = script.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            assets.contains(&format!("asset!(\"{name}\"")),
+            "web/{name} is not in src/web/assets.rs"
+        );
+        assert!(
+            pages.contains(&format!("src=\"/assets/{name}\"")),
+            "no page loads web/{name}"
+        );
+    }
 }
 
 #[test]

@@ -5,10 +5,10 @@
 
 mod common;
 
-use chatty::protocol::{ClientMsg, ErrorCode, ServerMsg, LOBBY, MAX_ROOMS_PER_MEMBER};
+use chatty::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg, LOBBY, MAX_ROOMS_PER_MEMBER};
 use chatty::server::{RateLimit, ServerConfig};
 use common::rooms::{enter, member, read_until, refused, say, send, version_one};
-use common::{wait_for, TestServer};
+use common::{wait_for, Raw, TestServer};
 
 async fn server() -> TestServer {
     TestServer::start(ServerConfig {
@@ -344,4 +344,45 @@ async fn a_rejoin_answers_every_room_it_lists_in_order() {
         2,
     ));
     assert_eq!(answers, expected);
+}
+
+/// A `private` whose `cid` is not a u64 (a string, a negative number, a
+/// float) is no valid message: fatal 100 for that connection, with a text
+/// that says what was wrong; the addressee sees the sender leave and
+/// nothing else, and chats on.
+#[tokio::test]
+async fn a_private_line_with_a_bad_cid_ends_only_its_senders_connection() {
+    let server = server().await;
+    let mut bob = member(&server, "Bob").await;
+    let bad_cids: [(&str, &[u8]); 3] = [
+        ("a string", b"\xa1x"),
+        ("negative", b"\xff"),
+        ("a float", b"\xcb\x3f\xf0\0\0\0\0\0\0"),
+    ];
+    for (what, cid) in bad_cids {
+        let mut eve = Raw::greeted(&server).await;
+        eve.send(&ClientMsg::Join { name: "Eve".into() }).await;
+        let mut body = b"\x84\xa4type\xa7private\xa2to\xa3Bob\xa4text\xa2hi\xa3cid".to_vec();
+        body.extend_from_slice(cid);
+        eve.write_body(&body).await;
+        let text = eve.expect_error(ErrorCode::BAD_FRAME, true).await;
+        eprintln!("{what}: {text}");
+        assert!(text.contains("u64"), "{what}: {text}");
+        eve.expect_closed().await;
+        let got = read_until(&mut bob, "Eve to leave", |m| {
+            matches!(m, ServerMsg::Left { name, reason: LeaveReason::ProtocolError, .. } if name == "Eve")
+        })
+        .await;
+        assert!(
+            !got.iter().any(|m| matches!(m, ServerMsg::Private { .. })),
+            "{what}: {got:?}"
+        );
+    }
+    say(&mut bob, LOBBY, "still here").await;
+    wait_for(
+        &mut bob,
+        "Bob's own line",
+        |m| matches!(m, ServerMsg::Message { text, .. } if text == "still here"),
+    )
+    .await;
 }

@@ -1,6 +1,7 @@
 //! Room membership across servers in the simulator: four servers, each a
 //! real [`Room`] (what a server keeps: rooms, members, names, topics) on a
-//! real [`Node`] (membership, relay), wired as `chatty server` wires them.
+//! real `Node` (membership, relay), wired as `chatty server` wires them
+//! (`sim_support::rooms`).
 //! Members join, take and change names (look-alikes included), enter and
 //! part rooms, set topics, talk and leave on every server at once, over a
 //! lossy, duplicating, reordering network, through a partition that lasts
@@ -13,146 +14,50 @@
 mod sim_support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use chatty::node::Node;
 use chatty::protocol::{LeaveReason, ServerId, ServerMsg};
-use chatty::relay::ChatEvent;
-use chatty::server::room::{Registration, Room};
-use chatty::sim::{NetConfig, Simulator};
-use tokio::sync::mpsc;
+use chatty::server::room::Room;
+use chatty::sim::NetConfig;
 
+use sim_support::rooms::World;
 use sim_support::seeds::for_seeds;
-use sim_support::{addr, lossy, node_config, udp_addr, MS};
+use sim_support::{lossy, MS};
 
 const SERVERS: usize = 4;
 const MEMBERS: usize = 3;
 const NAMES: &[&str] = &["Leo", "leo", "L\u{435}o", "Ann", "Bob", "Cy", "Dee"];
 const ROOMS: &[&str] = &["#lobby", "#dev", "#DEV", "#ops", "#q"];
 
-/// One server: its node runs in the simulator's slot; here, its room.
-struct Server {
-    room: Room,
-    regs: Vec<Registration>,
-    out: mpsc::UnboundedReceiver<(u64, ChatEvent)>,
+/// A random member does a random thing on a random server. Errors (name
+/// taken, not in the room, too many rooms…) are part of the game.
+fn act(w: &mut World) {
+    let rng = w.sim.rng();
+    let (s, m, what) = (rng.usize(..SERVERS), rng.usize(..MEMBERS), rng.u8(..20));
+    let (name, room) = (
+        NAMES[rng.usize(..NAMES.len())],
+        ROOMS[rng.usize(..ROOMS.len())],
+    );
+    let at = w.sim.elapsed().as_millis() as u64;
+    let server = &w.servers[s];
+    let (r, conn) = (&server.room, server.regs[m].id);
+    match what {
+        0..=5 => drop(r.join(conn, name)),
+        6 | 7 => drop(r.nick(conn, name)),
+        8..=11 => drop(r.enter(conn, room)),
+        12 => drop(r.part(conn, room, Some("bye"))),
+        13 => drop(r.set_topic(conn, room, &format!("t{at}"), at)),
+        14 => drop(r.leave(conn, LeaveReason::Leave, Some("gone".into()))),
+        _ => drop(r.say(conn, format!("at {at}"))),
+    }
 }
 
-impl Server {
-    fn new(id: ServerId, slot: usize) -> Server {
-        let (tx, out) = mpsc::unbounded_channel();
-        let room = Room::new(id, addr(10_000, slot).to_string(), 1 << 16).with_relay(tx);
-        let regs = (0..MEMBERS).map(|_| room.register()).collect();
-        Server { room, regs, out }
-    }
-
-    /// Throws away what members were sent, so no queue overflows.
-    fn drain_queues(&mut self) {
-        for reg in &mut self.regs {
-            while reg.outbound.try_recv().is_ok() {}
+/// Some activity, `rounds` times 5 ms.
+fn busy(w: &mut World, rounds: usize) {
+    for _ in 0..rounds {
+        if w.sim.rng().bool() {
+            act(w);
         }
-    }
-}
-
-struct World {
-    sim: Simulator<Node>,
-    servers: Vec<Server>,
-    next_id: u64,
-}
-
-impl World {
-    fn new(seed: u64, net: NetConfig) -> World {
-        let mut world = World {
-            sim: Simulator::new(seed, net),
-            servers: Vec::new(),
-            next_id: 0,
-        };
-        for slot in 0..SERVERS {
-            let node = world.make(slot);
-            let server = Server::new(node.me().id, slot);
-            assert_eq!(world.sim.add(node, true), slot);
-            world.servers.push(server);
-        }
-        world
-    }
-
-    /// A node for `slot` with a fresh, time-ordered id (like UUID v7).
-    fn make(&mut self, slot: usize) -> Node {
-        self.next_id += 1;
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.next_id.to_be_bytes());
-        bytes[8..].copy_from_slice(&self.sim.rng().u64(..).to_be_bytes());
-        let me = chatty::membership::MemberInfo {
-            id: ServerId::from_bytes(bytes),
-            client_addr: addr(10_000, slot),
-            udp_addr: udp_addr(slot),
-            web_addr: None,
-        };
-        let seed = self.sim.rng().u64(..);
-        Node::new(&node_config(), me, seed, self.sim.clock())
-    }
-
-    /// SIGKILL and restart: the node and its room start from nothing.
-    fn restart(&mut self, slot: usize) {
-        self.sim.crash(slot);
-        let node = self.make(slot);
-        self.servers[slot] = Server::new(node.me().id, slot);
-        self.sim.replace(slot, node);
-    }
-
-    /// Hands what each room relayed to its node, runs the world for `d`,
-    /// and applies what each node delivered to its room, as the driver does.
-    fn run(&mut self, d: Duration) {
-        let now = self.sim.clock();
-        for (slot, server) in self.servers.iter_mut().enumerate() {
-            while let Ok((seq, event)) = server.out.try_recv() {
-                self.sim
-                    .node_mut(slot)
-                    .expect("running")
-                    .submit(seq, event, now);
-            }
-        }
-        self.sim.run_for(d);
-        for (slot, server) in self.servers.iter_mut().enumerate() {
-            let node = self.sim.node_mut(slot).expect("running");
-            while node.poll_event().is_some() {}
-            while let Some(delivery) = node.poll_delivery() {
-                server.room.apply(delivery);
-            }
-            server.drain_queues();
-        }
-    }
-
-    /// A random member does a random thing on a random server. Errors
-    /// (name taken, not in the room, too many rooms…) are part of the game.
-    fn act(&mut self) {
-        let rng = self.sim.rng();
-        let (s, m, what) = (rng.usize(..SERVERS), rng.usize(..MEMBERS), rng.u8(..20));
-        let (name, room) = (
-            NAMES[rng.usize(..NAMES.len())],
-            ROOMS[rng.usize(..ROOMS.len())],
-        );
-        let at = self.sim.elapsed().as_millis() as u64;
-        let server = &self.servers[s];
-        let (r, conn) = (&server.room, server.regs[m].id);
-        match what {
-            0..=5 => drop(r.join(conn, name)),
-            6 | 7 => drop(r.nick(conn, name)),
-            8..=11 => drop(r.enter(conn, room)),
-            12 => drop(r.part(conn, room, Some("bye"))),
-            13 => drop(r.set_topic(conn, room, &format!("t{at}"), at)),
-            14 => drop(r.leave(conn, LeaveReason::Leave, Some("gone".into()))),
-            _ => drop(r.say(conn, format!("at {at}"))),
-        }
-    }
-
-    /// Some activity, `rounds` times 5 ms.
-    fn busy(&mut self, rounds: usize) {
-        for _ in 0..rounds {
-            if self.sim.rng().bool() {
-                self.act();
-            }
-            self.run(5 * MS);
-        }
+        w.run(5 * MS);
     }
 }
 
@@ -218,15 +123,15 @@ fn settle(w: &mut World) {
 #[test]
 fn rooms_converge_through_loss_a_partition_its_heal_and_a_restart() {
     for_seeds(0..40, |seed| {
-        let mut w = World::new(seed, lossy(0.05, 0.02, 5));
-        w.busy(200);
+        let mut w = World::new(seed, lossy(0.05, 0.02, 5), SERVERS, MEMBERS);
+        busy(&mut w, 200);
         // Long enough for each side to remove the other.
         w.sim.partition(&[0, 1], &[2, 3]);
         // Each side has a chat of its own meanwhile, rooms beyond #lobby
         // included (sampled: the random walk also empties rooms).
         let mut rooms_seen = [false; SERVERS];
         for _ in 0..30 {
-            w.busy(10);
+            busy(&mut w, 10);
             for (slot, seen) in rooms_seen.iter_mut().enumerate() {
                 *seen |= shown(&w.servers[slot].room).len() > 1;
             }
@@ -236,14 +141,14 @@ fn rooms_converge_through_loss_a_partition_its_heal_and_a_restart() {
             "rooms on every server (seed {seed})"
         );
         w.sim.heal();
-        w.busy(200);
+        busy(&mut w, 200);
         settle(&mut w);
         assert_converged(&w, seed);
 
         // A server dies in the middle of activity and comes back new.
-        w.busy(50);
+        busy(&mut w, 50);
         w.restart(2);
-        w.busy(200);
+        busy(&mut w, 200);
         settle(&mut w);
         assert_converged(&w, seed);
     });
@@ -252,8 +157,8 @@ fn rooms_converge_through_loss_a_partition_its_heal_and_a_restart() {
 #[test]
 fn rooms_converge_under_heavy_loss() {
     for_seeds(100..120, |seed| {
-        let mut w = World::new(seed, lossy(0.25, 0.05, 20));
-        w.busy(400);
+        let mut w = World::new(seed, lossy(0.25, 0.05, 20), SERVERS, MEMBERS);
+        busy(&mut w, 400);
         settle(&mut w);
         assert_converged(&w, seed);
     });

@@ -351,15 +351,22 @@ fn v2_server_msg() -> impl Strategy<Value = ServerMsg> {
                 cid: None,
             }
         ),
-        (message_id(), text(40), text(40), text(1100), any::<bool>()).prop_map(
-            |(id, from, to, text, action)| ServerMsg::Private {
+        (
+            message_id(),
+            text(40),
+            text(40),
+            text(1100),
+            any::<bool>(),
+            any::<Option<u64>>()
+        )
+            .prop_map(|(id, from, to, text, action, cid)| ServerMsg::Private {
                 id,
                 from,
                 to,
                 text,
                 action,
-            }
-        ),
+                cid,
+            }),
         (message_id(), text(40), text(40), server_id()).prop_map(|(id, old, new, server)| {
             ServerMsg::Nick {
                 id,

@@ -1,18 +1,18 @@
 // The browser client: the protocol of PROTOCOL.md (version 2) over a
-// WebSocket, one MessagePack frame per binary message. It fails over like
-// the terminal client: it learns every live server's web address from
-// `welcome.web` and `servers.web`, and when its server goes away it
-// reconnects to another, rejoins under the name it holds, in its rooms,
-// with `last_seen` per origin, drops what it saw already, and sends again
-// every line not yet known to be safe (outbox.js).
+// WebSocket (connection.js). It fails over like the terminal client: it
+// learns every live server's web address from `welcome.web` and
+// `servers.web`, and when its server goes away it reconnects to another
+// (failover.js), rejoins under the name it holds, in its rooms, with
+// `last_seen` per origin, drops what it saw already, and sends again every
+// line not yet known to be safe (outbox.js). This file holds the page's
+// state and what it does with each frame from the server; what the user
+// types is commands.js's.
 "use strict";
-
-const AGENT = "chatty-web/0.1";
-const RETRY_TAKEN_MS = 150; // 211 on rejoin: the old server not yet declared dead
-const GIVE_UP_MS = 60000;
 
 const view = new View();
 const outbox = new Outbox();
+// Where failovers start among the survivors: drawn once per page.
+const failover = new Failover(Math.floor(Math.random() * 2 ** 31));
 
 const state = {
   name: "",
@@ -29,88 +29,13 @@ const state = {
   held: null, // our own message frame, waiting for its ack (12.5)
   keepaliveMs: 15000,
   lastHeard: 0,
-  lostAt: 0,
-  attempt: 0,
-  turn: Math.floor(Math.random() * 2 ** 31), // where failovers start among the survivors
   leaving: false,
   notify: false,
 };
-window.chatty = { state, view, outbox, Wire, SeenLines }; // for people debugging, and the tests
+window.chatty = { state, view, outbox, failover, Wire, SeenLines, Failover }; // for people debugging, and the tests
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 const idKey = (id) => hex(id.origin) + "#" + id.seq;
-
-function send(msg) {
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return false;
-  state.ws.send(Wire.encode(msg));
-  return true;
-}
-
-function wsUrl(host) {
-  return (location.protocol === "https:" ? "wss://" : "ws://") + host + "/ws";
-}
-
-function connect(host) {
-  state.host = host;
-  state.joined = false;
-  let ws;
-  try {
-    ws = new WebSocket(wsUrl(host));
-  } catch (err) {
-    setTimeout(lost, 0);
-    return;
-  }
-  ws.binaryType = "arraybuffer";
-  state.ws = ws;
-  ws.onopen = () => {
-    state.lastHeard = Date.now();
-    send({ type: "hello", version: 2, agent: AGENT, features: ["ack"] });
-  };
-  ws.onmessage = (event) => {
-    if (ws !== state.ws) return;
-    let msg;
-    try {
-      msg = Wire.decode(new Uint8Array(event.data));
-    } catch (err) {
-      return; // a server never sends this; not worth ending the chat over
-    }
-    state.lastHeard = Date.now();
-    receive(msg);
-  };
-  ws.onclose = () => {
-    if (ws === state.ws) lost();
-  };
-}
-
-/// The connection is gone: unless we left, try the servers we know.
-function lost() {
-  state.ws = null;
-  state.joined = false;
-  flushHeld();
-  if (state.leaving) return;
-  if (!state.everJoined) {
-    $("login-error").textContent = "cannot reach the server at " + state.host;
-    return;
-  }
-  if (!state.lostAt) state.lostAt = Date.now();
-  if (Date.now() - state.lostAt > GIVE_UP_MS) {
-    view.banner("No server can be reached. Reload the page to try again.");
-    return;
-  }
-  const lostHost = state.host;
-  // Every page of a dead server hears the same list: each starts its round
-  // at a survivor of its own (state.turn), as the terminal client does
-  // (src/client/survivors.rs), so they do not all land on one.
-  const others = state.web.filter((w) => w !== lostHost);
-  const turn = others.length ? state.turn % others.length : 0;
-  const spread = others.slice(turn).concat(others.slice(0, turn));
-  const candidates = spread.concat([lostHost]);
-  const next = candidates[state.attempt % candidates.length];
-  const delay = Math.min(2000, 100 * 2 ** Math.floor(state.attempt / candidates.length)) * (0.5 + Math.random() / 2);
-  state.attempt++;
-  view.banner("Lost the connection to " + lostHost + "; reconnecting via " + next + "…");
-  setTimeout(() => connect(next), state.attempt === 1 ? 0 : delay);
-}
 
 function lastSeenList() {
   const list = [];
@@ -167,6 +92,7 @@ function showMessage(msg, kind) {
 function showPrivate(msg) {
   const key = idKey(msg.id);
   state.shown.add(key);
+  state.lines.add(msg.from, msg.cid);
   const other = msg.from === state.name ? msg.to : msg.from;
   view.line("@" + other, { id: key, from: msg.from, text: msg.text, kind: msg.action ? "action" : "msg" });
   if (msg.from !== state.name) notify("Private message from " + msg.from, msg.text);
@@ -236,7 +162,8 @@ function receive(msg) {
       else showMessage(msg, msg.type === "history" ? "history" : "msg");
       break;
     case "private":
-      if (state.shown.has(idKey(msg.id))) break;
+      // Private lines are resent and numbered anew like room lines (12.5).
+      if (state.shown.has(idKey(msg.id)) || state.lines.has(msg.from, msg.cid)) break;
       if (msg.from === state.name) state.held = msg;
       else showPrivate(msg);
       break;
@@ -282,8 +209,7 @@ function onWelcome(msg) {
   state.joined = true;
   state.everJoined = true;
   state.joinedAt = Date.now();
-  state.lostAt = 0;
-  state.attempt = 0;
+  failover.reset();
   state.web = msg.web && msg.web.length ? msg.web : [state.host];
   if (first) for (const id of msg.seen || []) see(id); // the watermark, once (12.3)
   const lobby = view.conv("#lobby");
@@ -404,13 +330,13 @@ function onError(msg) {
     if (entry && msg.code === 230) return; // sent again shortly
   }
   if (!state.joined && msg.code === 211 && state.everJoined) {
-    // The lost server still holds our name until it is declared dead.
-    const host = state.host;
+    // This server still counts our old membership, until it declares the
+    // lost server dead; another may have done so already (failover.js).
     const ws = state.ws;
     state.ws = null;
     if (ws) ws.close();
-    view.banner("Reconnecting: waiting for the cluster to free the name " + state.name + "…");
-    setTimeout(() => connect(host), RETRY_TAKEN_MS);
+    failover.begin(state.host, Date.now());
+    moveOn(true);
     return;
   }
   if (!state.everJoined) {
@@ -422,134 +348,3 @@ function onError(msg) {
   view.line(view.active || "#lobby", { text: "error: " + msg.text, kind: "error" });
 }
 
-/// Sends what the outbox holds, as the flood limit allows.
-function pump() {
-  if (!state.joined) return;
-  const now = Date.now();
-  for (let entry = outbox.next(now); entry; entry = outbox.next(now)) {
-    if (entry.kind === "private") {
-      send({ type: "private", to: entry.to, text: entry.text, cid: entry.cid, action: entry.action || undefined });
-    } else {
-      send({ type: "send", room: entry.room, text: entry.text, cid: entry.cid, action: entry.action || undefined });
-    }
-  }
-}
-
-setInterval(() => {
-  pump();
-  if (!state.ws || state.ws.readyState !== WebSocket.OPEN) return;
-  const quiet = Date.now() - state.lastHeard;
-  // Acked lines are safe once the server is heard from a second later.
-  if (outbox.waiting() && quiet > 500) send({ type: "ping", nonce: Date.now() });
-  if (quiet > 3 * state.keepaliveMs) state.ws.close(); // a silent server is a lost one
-}, 250);
-
-window.chattyLine = function (text) {
-  typed(text);
-};
-
-/// A line from the input box: a command or a message.
-function typed(line) {
-  const key = view.active || "#lobby";
-  if (line.startsWith("//")) return say(key, line.slice(1), false);
-  if (!line.trim().startsWith("/")) return say(key, line, false);
-  const [, cmd, rest = ""] = line.trim().match(/^\/(\S+)\s*(.*)$/s) || [];
-  const arg = rest.trim();
-  switch ((cmd || "").toLowerCase()) {
-    case "join":
-      if (arg) {
-        send({ type: "enter", room: arg });
-        state.pendingShow = arg;
-      }
-      break;
-    case "part":
-      send({ type: "part", room: arg || (key.startsWith("#") ? key : "#lobby") });
-      break;
-    case "msg": {
-      const m = arg.match(/^(\S+)\s+(.+)$/s);
-      if (m) {
-        view.show("@" + m[1]);
-        say("@" + m[1], m[2], false);
-      }
-      break;
-    }
-    case "me":
-      if (arg) say(key, arg, true);
-      break;
-    case "nick":
-      if (arg) send({ type: "nick", name: arg });
-      break;
-    case "topic":
-      if (key.startsWith("#")) send({ type: "topic", room: key, text: rest });
-      break;
-    case "who": {
-      // /who, /who #room, /who #room NAME (the members after NAME).
-      const first = arg.split(/\s+/)[0];
-      const room = first.startsWith("#") ? first : key;
-      const after = first.startsWith("#") ? arg.slice(first.length).trim().replace(/^"(.*)"$/, "$1") : "";
-      send(after ? { type: "who", room, after } : { type: "who", room });
-      break;
-    }
-    case "rooms":
-      send({ type: "rooms" });
-      break;
-    default:
-      view.line(key, {
-        text: "commands: /join #room, /part, /msg NAME text, /me text, /nick NAME, /topic text, /who, /rooms, //text",
-        kind: "event",
-      });
-  }
-}
-
-function say(key, text, action) {
-  if (!text) return;
-  if (key.startsWith("@")) outbox.add({ kind: "private", to: key.slice(1), text, action });
-  else outbox.add({ kind: "send", room: key, text, action });
-  pump();
-}
-
-$("login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  state.name = $("name").value.trim();
-  state.leaving = false;
-  $("login-error").textContent = "";
-  connect(location.host);
-});
-
-$("say-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const input = $("say");
-  if (input.value) typed(input.value);
-  input.value = "";
-});
-
-$("join-form").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const room = $("join-room").value.trim();
-  if (room) typed("/join " + (room.startsWith("#") ? room : "#" + room));
-  $("join-room").value = "";
-  $("say").focus();
-});
-
-$("notify").addEventListener("click", () => {
-  if (!("Notification" in window)) return;
-  Notification.requestPermission().then((answer) => {
-    state.notify = answer === "granted";
-    $("notify").textContent = state.notify ? "Notifications on" : "Notifications blocked";
-  });
-});
-
-$("toggle-members").addEventListener("click", () => {
-  document.body.classList.toggle("show-members");
-});
-
-document.addEventListener("keydown", (event) => {
-  // Alt+Up / Alt+Down: previous / next conversation; Escape: back to typing.
-  if (event.altKey && (event.key === "ArrowUp" || event.key === "ArrowDown")) {
-    event.preventDefault();
-    view.cycle(event.key === "ArrowUp" ? -1 : 1);
-    $("say").focus();
-  } else if (event.key === "Escape") {
-    $("say").focus();
-  }
-});

@@ -220,6 +220,7 @@ mod tests {
                 to: "b".into(),
                 text: "c".into(),
                 action: false,
+                cid: None,
             },
             ServerMsg::History {
                 id: id(1),

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod parts;
 pub mod rate;
 pub mod reasons;
+pub mod requests;
 pub mod skim;
 pub mod validate;
 

@@ -15,8 +15,9 @@ Scenarios, in one run so Chromium starts only three times:
   5. The cluster view on B shows A removed within 2 s of the kill.
   6. A scripted server (tests/browser/fake_web.rs) sends a page lines
      whose (from, cid) it showed already, under new ids, with cids beyond
-     2^53: each is shown once, neighbouring cids apart; the page's own
-     line numbered twice is shown once; a ping's nonce comes back exact; a
+     2^53, in a room and privately: each is shown once, neighbouring cids
+     apart; the page's own lines numbered twice are shown once; the
+     failover order after a 211 is the next server (failover.js); a ping's nonce comes back exact; a
      large room's live count (room_count) shows in the sidebar.
 Prints `ok: …` per step; exits non-zero with the reason on failure.
 """
@@ -158,7 +159,7 @@ def no_markup_ran(driver):
 def main():
     parser = argparse.ArgumentParser()
     for flag in ["chatty", "chromium", "chromedriver", "a-client", "a-web", "b-client", "b-web", "shots",
-                 "fake-web", "fake-lines", "fake-count"]:
+                 "fake-web", "fake-lines", "fake-count", "fake-private"]:
         parser.add_argument("--" + flag, required=True)
     parser.add_argument("--a-pid", type=int, required=True)
     args = parser.parse_args()
@@ -327,6 +328,8 @@ def main():
         wait("the fake's last line", lambda: want[-1] in [tuple(l) for l in lines(view, "#lobby")])
         # Frames come in order: the last line's arrival means every repeat came before it.
         assert [tuple(l) for l in lines(view, "#lobby")] == want, lines(view, "#lobby")
+        private = json.loads(args.fake_private)
+        assert texts(view, "@Cy") == private, texts(view, "@Cy")
         sidebar = view.find_element(By.ID, "member-list").text
         assert args.fake_count + " members (large room" in sidebar, sidebar
         say(view, "my own line")
@@ -336,6 +339,27 @@ def main():
             lines(view, "#lobby")
         states = view.execute_script("return window.chatty.outbox.entries.map((e) => e.state)")
         assert states and all(s == "acked" for s in states), states
+        # The page's own private lines, each echoed twice under two ids:
+        # once on screen. The second line's echo comes after the first's
+        # repeat.
+        for text in ["my private line", "my last line"]:
+            say(view, "/msg Cy " + text)
+            wait("Dee's " + text, lambda: text in texts(view, "@Cy"))
+        assert texts(view, "@Cy") == private + ["my private line", "my last line"], texts(view, "@Cy")
+        # The failover order (failover.js): after a 211, the next server at
+        # once, not the same again; a round with a 211 waits ~150 ms, one
+        # without backs off from 100 ms.
+        tries = view.execute_script(
+            """
+            const f = new window.chatty.Failover(1);
+            f.begin("a", 0);
+            const web = ["a", "b", "c"];
+            const tries = [f.next(web, false, 0.5), f.next(web, true, 0.5), f.next(web, true, 0.5),
+                           f.next(web, false, 0.5), f.next(web, false, 0.5), f.next(web, false, 0.5),
+                           f.next(web, false, 0.5)];
+            return tries.map((t) => t.host + "@" + Math.round(t.delay));
+            """)
+        assert tries == ["c@0", "b@0", "a@0", "c@150", "b@0", "a@0", "c@100"], tries
         window = view.execute_script(
             """
             const S = window.chatty.SeenLines;
@@ -344,7 +368,8 @@ def main():
             return [new S().limit, s.has("Cy", 1), s.has("cy", 2n), s.has("CY", 3), s.has("Cy", 0)];
             """)
         assert window == [4096, False, True, True, False], window
-        step("lines repeated under new ids are shown once (cids beyond 2^53); the pong's nonce is exact")
+        step("lines repeated under new ids are shown once, private ones too (cids beyond 2^53); "
+             "the pong's nonce is exact; a 211 moves the failover on to the next server")
 
         bob.execute_script("document.querySelector('button[data-conv=\"#lobby\"]').click()")
         bob.save_screenshot(os.path.join(args.shots, "chat-after-failover.png"))

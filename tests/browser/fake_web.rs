@@ -7,7 +7,8 @@
 //! library's own frame types, so the bytes are the real server's.
 //!
 //! The cids are beyond 2^53, where neighbours collide as doubles. The
-//! script's lines are in [`SCRIPT`]; then a large `#lobby`'s live count
+//! script's lines are in [`SCRIPT`], its private lines (one of them
+//! twice) in [`PRIVATE_SCRIPT`]; then a large `#lobby`'s live count
 //! ([`LIVE_COUNT`]) for the sidebar; its last line tells whether the page
 //! answered a `ping` with the nonce exact (also beyond 2^53).
 
@@ -37,6 +38,15 @@ pub const SCRIPT: &[(&str, &str, Option<u64>, bool)] = &[
     ("Bo", "same cid, another sender", Some(BIG + 1), true),
     (CY, "no cid", None, true),
     (CY, "no cid", None, true),
+];
+
+/// Private lines from Cy to the page, sent after [`SCRIPT`]: (text, cid,
+/// whether the page must show it in Cy's conversation). The second is the
+/// first resent by Cy after a failover and numbered anew.
+pub const PRIVATE_SCRIPT: &[(&str, Option<u64>, bool)] = &[
+    ("psst", Some(BIG + 3), true),
+    ("psst", Some(BIG + 3), false),
+    ("psst again", Some(BIG + 4), true),
 ];
 
 /// The `history` line the page gets before its own `joined`.
@@ -113,6 +123,22 @@ impl Script {
         }
     }
 
+    /// The echo of a line of the page's, numbered twice, each time acked.
+    async fn twice(
+        &mut self,
+        echo: impl Fn(MessageId) -> ServerMsg,
+        cid: Option<u64>,
+    ) -> Result<(), Closed> {
+        for _ in 0..2 {
+            let id = self.next_id();
+            self.send(echo(id)).await?;
+            if let Some(cid) = cid {
+                self.send(ServerMsg::Ack { cid, id }).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn next_id(&mut self) -> MessageId {
         self.seq += 1;
         MessageId {
@@ -126,6 +152,17 @@ impl Script {
             id,
             from: from.into(),
             room: LOBBY.into(),
+            text: text.into(),
+            action: false,
+            cid,
+        }
+    }
+
+    fn private(id: MessageId, from: &str, to: &str, text: &str, cid: Option<u64>) -> ServerMsg {
+        ServerMsg::Private {
+            id,
+            from: from.into(),
+            to: to.into(),
             text: text.into(),
             action: false,
             cid,
@@ -193,6 +230,10 @@ impl Script {
             let id = self.next_id();
             self.send(Self::line(id, from, text, *cid)).await?;
         }
+        for (text, cid, _) in PRIVATE_SCRIPT {
+            let id = self.next_id();
+            self.send(Self::private(id, CY, &name, text, *cid)).await?;
+        }
         self.send(ServerMsg::RoomCount {
             room: LOBBY.into(),
             count: LIVE_COUNT,
@@ -212,17 +253,16 @@ impl Script {
                     self.send(Self::line(id, "fake", &text, None)).await?;
                 }
                 ClientMsg::Ping { nonce } => self.send(ServerMsg::Pong { nonce }).await?,
+                // Numbered and acked; then numbered anew and acked again,
+                // as a survivor that never had the line does with its
+                // resend: the page shows it once.
                 ClientMsg::Send { text, cid, .. } => {
-                    // Numbered and acked; then numbered anew and acked
-                    // again, as a survivor that never had the line does
-                    // with its resend: the page shows it once.
-                    for _ in 0..2 {
-                        let id = self.next_id();
-                        self.send(Self::line(id, &name, &text, cid)).await?;
-                        if let Some(cid) = cid {
-                            self.send(ServerMsg::Ack { cid, id }).await?;
-                        }
-                    }
+                    let echo = |id| Self::line(id, &name, &text, cid);
+                    self.twice(echo, cid).await?;
+                }
+                ClientMsg::Private { to, text, cid, .. } => {
+                    let echo = |id| Self::private(id, &name, &to, &text, cid);
+                    self.twice(echo, cid).await?;
                 }
                 _ => {}
             }

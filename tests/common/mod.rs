@@ -10,6 +10,7 @@ pub mod proc;
 pub mod pty;
 pub mod rooms;
 pub mod tools;
+pub mod typist;
 pub mod watcher;
 
 use std::net::SocketAddr;

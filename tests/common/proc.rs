@@ -40,6 +40,18 @@ pub async fn person(addr: &str, name: &str) -> Process {
     p
 }
 
+/// Reads the rest of `proc`'s output in the background: its lines, and
+/// its exit status.
+pub fn drain(mut proc: Process) -> tokio::task::JoinHandle<(Vec<String>, i32)> {
+    tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Ok(Some(line)) = proc.next_line().await {
+            lines.push(line);
+        }
+        (lines, proc.exit_code().await.expect("the client exits"))
+    })
+}
+
 /// Reads `p` until `want`, adding everything read to `seen`.
 pub async fn sees(p: &mut Process, seen: &mut Vec<String>, want: &str) {
     let lines = p

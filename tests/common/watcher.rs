@@ -54,7 +54,8 @@ pub struct Watcher {
 
 impl Watcher {
     /// Joins `addr` as `name` and listens to `from`; `<joined>` stands
-    /// for each time `from` joins.
+    /// for each time `from` joins, and a private line from `from` is
+    /// recorded as `(private) text`.
     pub async fn join(addr: &str, name: &str, from: &'static str) -> Watcher {
         let mut client = Client::connect(addr).await.expect("connect");
         client.join(name).await.expect("join");
@@ -68,6 +69,9 @@ impl Watcher {
                     }
                     ServerMsg::Message { from: f, text, .. } if f == from => {
                         report.send_modify(|(lines, _)| lines.push(text));
+                    }
+                    ServerMsg::Private { from: f, text, .. } if f == from => {
+                        report.send_modify(|(lines, _)| lines.push(format!("(private) {text}")));
                     }
                     ServerMsg::Joined { name, .. } if name == from => {
                         report.send_modify(|(lines, _)| lines.push("<joined>".into()));

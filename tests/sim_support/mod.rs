@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each simulation file uses its own part
 
 pub mod checks;
+pub mod rooms;
 pub mod seeds;
 pub mod streams;
 pub mod views;
@@ -23,6 +24,21 @@ use chatty::relay::{ChatEvent, RelayConfig};
 use chatty::sim::{NetConfig, Simulator};
 
 use streams::{Stream, Truth};
+
+/// The server in `slot`, incarnation `n` (counted over the whole world):
+/// its id is time-ordered, like UUID v7, so a restarted server's id is
+/// larger than its predecessor's; `noise` is the rest of it.
+pub fn incarnation(n: u64, noise: u64, slot: usize) -> MemberInfo {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&n.to_be_bytes());
+    bytes[8..].copy_from_slice(&noise.to_be_bytes());
+    MemberInfo {
+        web_addr: None,
+        id: ServerId::from_bytes(bytes),
+        client_addr: addr(10_000, slot),
+        udp_addr: udp_addr(slot),
+    }
+}
 
 /// One millisecond.
 pub const MS: Duration = Duration::from_millis(1);
@@ -121,15 +137,7 @@ impl Cluster {
     /// a restarted server's id is larger than its predecessor's.
     fn make(&mut self, slot: usize) -> Node {
         self.next_id += 1;
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&self.next_id.to_be_bytes());
-        bytes[8..].copy_from_slice(&self.sim.rng().u64(..).to_be_bytes());
-        let me = MemberInfo {
-            web_addr: None,
-            id: ServerId::from_bytes(bytes),
-            client_addr: addr(10_000, slot),
-            udp_addr: udp_addr(slot),
-        };
+        let me = incarnation(self.next_id, self.sim.rng().u64(..), slot);
         let mut config = self.config.clone();
         if self.hub_only && slot != 0 {
             config.peers = vec![udp_addr(0)];

@@ -106,12 +106,8 @@ impl Chat<'_> {
                 action,
                 cid,
             } => {
-                let scope = Scope::room(&room);
-                if !self.seen.fresh_line(&scope, id, &from, cid) {
-                    return Flow::Continue;
-                }
                 let line = said(Place::Room(&room), &from, &text, action);
-                self.show_line(id, &from, text, line);
+                self.chat_line(Scope::room(&room), id, cid, &from, text, line);
             }
             ServerMsg::Private {
                 id,
@@ -119,6 +115,7 @@ impl Chat<'_> {
                 to,
                 text,
                 action,
+                cid,
             } => {
                 let place = if self.names.is_me(&from) {
                     Place::To(&to)
@@ -126,7 +123,7 @@ impl Chat<'_> {
                     Place::From(&from)
                 };
                 let line = said(place, &from, &text, action);
-                self.chat_line(Scope::private(), id, &from, text, line);
+                self.chat_line(Scope::private(), id, cid, &from, text, line);
             }
             ServerMsg::History { id, ref room, .. } => {
                 // `|` so the replay is recorded even when shown regardless.
@@ -179,17 +176,22 @@ impl Chat<'_> {
         }
     }
 
-    /// A chat message (`line` once printed) in `scope`: shown once, and if
-    /// it is our own, once with its echo.
-    fn chat_line(&mut self, scope: Scope, id: MessageId, from: &str, text: String, line: String) {
-        if !self.seen.fresh(&scope, id) {
+    /// A chat line (`line` once printed) in `scope`, a room's or the
+    /// private messages': shown once, by its id and by its sender's `cid`
+    /// (a line resent after a failover may come again numbered anew), and
+    /// if it is our own, once with its echo.
+    fn chat_line(
+        &mut self,
+        scope: Scope,
+        id: MessageId,
+        cid: Option<u64>,
+        from: &str,
+        text: String,
+        line: String,
+    ) {
+        if !self.seen.fresh_line(&scope, id, from, cid) {
             return;
         }
-        self.show_line(id, from, text, line);
-    }
-
-    /// Prints a chat line not seen before: our own once with its echo.
-    fn show_line(&mut self, id: MessageId, from: &str, text: String, line: String) {
         if self.names.is_me(from) {
             if let Some(line) = self.echo.message(id, text, line, &self.outbox) {
                 self.console.print(&line);

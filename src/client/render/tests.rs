@@ -70,6 +70,7 @@ fn private(from: &str, to: &str, text: &str, action: bool) -> ServerMsg {
         to: to.into(),
         text: text.into(),
         action,
+        cid: None,
     }
 }
 

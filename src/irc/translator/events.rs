@@ -127,6 +127,7 @@ impl Translator {
                 to,
                 text,
                 action,
+                cid,
             } => {
                 if self.is_me(&from) {
                     if self.caps.echo_message {
@@ -136,6 +137,7 @@ impl Translator {
                             to,
                             text,
                             action,
+                            cid,
                         });
                     }
                     return;

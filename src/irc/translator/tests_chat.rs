@@ -182,6 +182,7 @@ fn others_messages_actions_and_private_messages() {
         to: "Leo".into(),
         text: "psst".into(),
         action: false,
+        cid: None,
     });
     assert_eq!(out, vec![":Ann!chatty@chatty PRIVMSG Leo :psst"]);
     rig.lines(&[

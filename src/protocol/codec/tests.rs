@@ -163,6 +163,7 @@ fn server_types_list_every_variant() {
             to: "b".into(),
             text: "t".into(),
             action: false,
+            cid: Some(7),
         },
         ServerMsg::Nick {
             id,
@@ -405,5 +406,30 @@ async fn a_burst_after_the_buffer_was_given_back_is_read_in_large_pieces() {
         reads <= 8,
         "{frames} frames of {} bytes took {reads} reads",
         frame.len()
+    );
+}
+
+#[test]
+fn the_private_frame_of_protocol_md_19_is_what_is_sent() {
+    // PROTOCOL.md 19: the server's `private`, with the sender's cid last.
+    let msg = ServerMsg::Private {
+        id: MessageId {
+            origin: ServerId::from_bytes([0x11; 16]),
+            seq: 7,
+        },
+        from: "Leo".into(),
+        to: "Ann".into(),
+        text: "hi".into(),
+        action: false,
+        cid: Some(9),
+    };
+    let hex: String = encode_frame(&msg)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        hex,
+        "0000004d86a474797065a770726976617465a2696482a66f726967696ec4101111111111111111\
+         1111111111111111a373657107a466726f6da34c656fa2746fa3416e6ea474657874a26869a363696409"
     );
 }

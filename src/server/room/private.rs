@@ -1,7 +1,8 @@
 //! Private messages: to one member anywhere in the cluster. Numbered and
 //! relayed like every event (so sealed when the cluster has a key), shown
 //! only to the addressee's connection, and to the sender as the echo.
-//! Deduplicated by cid like chat lines.
+//! Deduplicated by cid like chat lines, and the frame carries the cid so
+//! that a client can drop a resent line numbered anew (PROTOCOL.md 12.5).
 //!
 //! A version-1 connection has no `private` frame: a private message to a
 //! version-1 member reaches it as a `notice`.
@@ -64,8 +65,8 @@ impl RoomState {
             from,
             to,
             text,
+            cid,
             action,
-            ..
         } = event
         else {
             return;
@@ -76,6 +77,7 @@ impl RoomState {
             to: to.clone(),
             text: text.clone(),
             action: *action,
+            cid: (*cid != 0).then_some(*cid),
         });
         let target = self.names.get(&name_key(to)).copied();
         if let Some(target) = target {

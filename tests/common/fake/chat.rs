@@ -18,6 +18,8 @@ pub(super) struct Chat {
     pub(super) id: ServerId,
     pub(super) seq: Arc<AtomicU64>,
     pub(super) swallow: bool,
+    /// Refuse every `rejoin` with 211.
+    pub(super) holds_names: bool,
     pub(super) acks: bool,
     pub(super) me: String,
     /// Rooms the client is in (besides `#lobby`), with their topics.
@@ -102,6 +104,11 @@ impl Chat {
                 }]
             }
             ClientMsg::Join { name } => self.welcome(name, Vec::new()),
+            ClientMsg::Rejoin { .. } if self.holds_names => vec![Chat::error(
+                ErrorCode::NAME_TAKEN,
+                "the name is taken (your old connection may still hold it)",
+                None,
+            )],
             ClientMsg::Rejoin { name, rooms, .. } => self.welcome(name, rooms),
             ClientMsg::Send {
                 text,
@@ -141,6 +148,7 @@ impl Chat {
                     to,
                     text,
                     action,
+                    cid,
                 }];
                 out.extend(self.ack(cid, id));
                 out

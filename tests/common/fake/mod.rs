@@ -58,17 +58,24 @@ impl FakeServer {
     /// A fake that agrees on protocol `version` (1: a server from before
     /// rooms; 2: one with rooms).
     pub fn start(version: u16) -> FakeServer {
-        FakeServer::start_with(version, false)
+        FakeServer::start_with(version, Quirk::None)
     }
 
     /// A fake that takes chat lines (`send`, `private`) and never answers
     /// them, like a server that dies before numbering them: they stay in
     /// the client's outbox, to be sent again after a failover.
     pub fn swallowing(version: u16) -> FakeServer {
-        FakeServer::start_with(version, true)
+        FakeServer::start_with(version, Quirk::Swallow)
     }
 
-    fn start_with(version: u16, swallow: bool) -> FakeServer {
+    /// A fake that answers every `rejoin` with 211, like a survivor that
+    /// has not yet declared the client's lost server dead and still counts
+    /// its old membership there.
+    pub fn holding_names(version: u16) -> FakeServer {
+        FakeServer::start_with(version, Quirk::HoldNames)
+    }
+
+    fn start_with(version: u16, quirk: Quirk) -> FakeServer {
         let (addr_tx, addr_rx) = mpsc::channel();
         let (received_tx, received) = mpsc::channel();
         let (control, control_rx) = tokio_mpsc::unbounded_channel();
@@ -84,7 +91,7 @@ impl FakeServer {
                 version,
                 id,
                 seq: numbering,
-                swallow,
+                quirk,
             };
             runtime.block_on(fake.serve(addr_tx, received_tx, control_rx));
         });
@@ -153,12 +160,22 @@ impl FakeServer {
     }
 }
 
+/// How a fake departs from a plain server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quirk {
+    None,
+    /// Chat lines are taken and never answered.
+    Swallow,
+    /// Every `rejoin` is refused with 211.
+    HoldNames,
+}
+
 /// What every connection to the fake shares.
 struct Fake {
     version: u16,
     id: ServerId,
     seq: Arc<AtomicU64>,
-    swallow: bool,
+    quirk: Quirk,
 }
 
 impl Fake {
@@ -189,7 +206,8 @@ impl Fake {
                 version: self.version,
                 id: self.id,
                 seq: self.seq.clone(),
-                swallow: self.swallow,
+                swallow: self.quirk == Quirk::Swallow,
+                holds_names: self.quirk == Quirk::HoldNames,
                 acks: false,
                 me: String::new(),
                 rooms: BTreeMap::new(),

@@ -138,3 +138,43 @@ fn a_resent_private_message_is_acknowledged_not_shown_again() {
     assert_eq!(drain(&mut ann), [ServerMsg::Ack { cid: 11, id: first }]);
     assert!(drain(&mut bob).is_empty());
 }
+
+#[test]
+fn the_private_frame_carries_the_cid_and_the_ack_follows_the_echo() {
+    // The recipient's client drops a resent line numbered anew by its
+    // (from, cid), as for room lines: the frame must carry the cid.
+    let room = Room::new(id(5), "127.0.0.1:1".into(), 256);
+    let (mut ann, mut bob) = (member(&room, "Ann"), member(&room, "Bob"));
+    drain_all(&mut [&mut ann, &mut bob]);
+    let sent = pm(&room, &ann, "Bob", "psst", Some(42)).unwrap();
+    let cid_of = |msg: &ServerMsg| match msg {
+        ServerMsg::Private { cid, .. } => *cid,
+        other => panic!("not a private frame: {other:?}"),
+    };
+    let echo = drain(&mut ann);
+    assert_eq!(echo.len(), 2, "{echo:?}");
+    assert_eq!(cid_of(&echo[0]), Some(42));
+    assert_eq!(echo[1], ServerMsg::Ack { cid: 42, id: sent });
+    assert_eq!(
+        drain(&mut bob).iter().map(cid_of).collect::<Vec<_>>(),
+        [Some(42)]
+    );
+    // Without a cid (and relayed with cid 0, "none"): no cid key.
+    pm(&room, &ann, "Bob", "plain", None).unwrap();
+    assert_eq!(
+        drain(&mut ann).iter().map(cid_of).collect::<Vec<_>>(),
+        [None]
+    );
+    for (seq, cid) in [(1, 0), (2, 9)] {
+        let relayed = ChatEvent::Private {
+            from: "Zed".into(),
+            to: "Bob".into(),
+            text: "relayed".into(),
+            cid,
+            action: false,
+        };
+        room.apply(event(id(9), seq, relayed));
+    }
+    let got: Vec<_> = drain(&mut bob).iter().map(cid_of).collect();
+    assert_eq!(got, [None, None, Some(9)], "plain, then Zed's two");
+}

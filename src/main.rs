@@ -6,7 +6,7 @@
 /// fifth of the server's time in malloc/free at small fan-out (BENCHMARKS.md,
 /// "Allocator"). jemalloc's thread caches and per-size slabs handle the
 /// pattern, and its background thread returns freed pages on its own.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -16,7 +16,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// (the default, 10 s, kept a fan-out burst's memory mapped for that long),
 /// and `muzzy_decay_ms:0` skips the lazy-free stage. A user can still
 /// override any of these with `_RJEM_MALLOC_CONF`.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
 pub static malloc_conf: &[u8] = b"background_thread:true,dirty_decay_ms:100,muzzy_decay_ms:0\0";

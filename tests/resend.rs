@@ -105,3 +105,46 @@ async fn a_rejoin_that_saw_nothing_is_not_sent_the_past() {
     bob.close_stdin();
     assert_eq!(leo.exit_code().await.unwrap(), 0);
 }
+
+/// A line shown in a room's history, then live again under another id (its
+/// sender resent it after a failover, and a survivor that never had it
+/// numbered it anew): the terminal client knows it by its (from, cid) and
+/// shows it once (PROTOCOL.md 12.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_line_resent_under_a_new_id_is_shown_once() {
+    use chatty::protocol::{MessageId, ServerId, ServerMsg, LOBBY};
+    use common::fake::{FakeServer, ANN};
+    let fake = FakeServer::start(2);
+    let mut leo = client(&fake.addr, "Leo");
+    leo.until_match("the greeting", |l| l.starts_with("[SERVER] connected to"))
+        .await
+        .unwrap();
+    let elsewhere = MessageId {
+        origin: ServerId::random(),
+        seq: 3,
+    };
+    let line = |id, text: &str, cid| ServerMsg::Message {
+        id,
+        from: ANN.into(),
+        text: text.into(),
+        room: LOBBY.into(),
+        action: false,
+        cid,
+    };
+    // The welcome's history, as a server sends it before anything live.
+    fake.push(ServerMsg::History {
+        id: fake.next_id(),
+        from: ANN.into(),
+        room: LOBBY.into(),
+        text: "said before you came".into(),
+        action: false,
+        cid: Some(41),
+    });
+    fake.push(line(elsewhere, "said before you came", Some(41)));
+    fake.push(line(fake.next_id(), "the end", None));
+    let shown = leo.until("[Ann] the end").await.unwrap();
+    let said: Vec<&String> = shown.iter().filter(|l| l.contains("said before")).collect();
+    assert_eq!(said.len(), 1, "{shown:?}");
+    leo.write("exit\n").await.unwrap();
+    assert_eq!(leo.exit_code().await.unwrap(), 0);
+}

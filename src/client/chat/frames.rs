@@ -125,9 +125,17 @@ impl Chat<'_> {
                 let line = said(place, &from, &text, action);
                 self.chat_line(Scope::private(), id, cid, &from, text, line);
             }
-            ServerMsg::History { id, ref room, .. } => {
-                // `|` so the replay is recorded even when shown regardless.
-                if self.seen.fresh(&Scope::room(room), id) | self.replaying {
+            ServerMsg::History {
+                id,
+                ref room,
+                ref from,
+                cid,
+                ..
+            } => {
+                // `|` so the replay is recorded even when shown regardless;
+                // by its sender's cid too, so a resend of the line numbered
+                // anew by a survivor is not shown again live.
+                if self.seen.fresh_line(&Scope::room(room), id, from, cid) | self.replaying {
                     self.print_all(&msg);
                 }
             }

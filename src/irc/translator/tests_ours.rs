@@ -231,13 +231,16 @@ fn garbage_never_panics() {
 #[test]
 fn part_and_quit_messages_of_others_and_ours() {
     let mut rig = Rig::registered("Leo", "");
-    let id = rig.id();
-    rig.frame(ServerMsg::Joined {
-        id,
-        name: "Ann".into(),
-        server: server(),
-        room: "#lobby".into(),
-    });
+    let ann_joins = |rig: &mut Rig| {
+        let id = rig.id();
+        rig.frame(ServerMsg::Joined {
+            id,
+            name: "Ann".into(),
+            server: server(),
+            room: "#lobby".into(),
+        })
+    };
+    ann_joins(&mut rig);
     let left = |rig: &mut Rig, name: &str, text: Option<&str>, quit: bool| {
         let id = rig.id();
         rig.frame(ServerMsg::Left {
@@ -254,13 +257,7 @@ fn part_and_quit_messages_of_others_and_ours() {
         left(&mut rig, "Ann", Some("lunch time"), false),
         vec![":Ann!chatty@chatty PART #lobby :lunch time"]
     );
-    let id = rig.id();
-    rig.frame(ServerMsg::Joined {
-        id,
-        name: "Ann".into(),
-        server: server(),
-        room: "#lobby".into(),
-    });
+    ann_joins(&mut rig);
     assert_eq!(
         left(&mut rig, "Ann", Some("see you all"), true),
         vec![":Ann!chatty@chatty QUIT :see you all"]

@@ -10,7 +10,7 @@ use chatty::client::Client;
 use chatty::protocol::{ClientMsg, MessageId, ServerMsg, LOBBY};
 use common::fake::{FakeServer, ANN};
 use common::free_udp_port;
-use common::proc::{loopback_server, spawn};
+use common::proc::{loopback_server, person, spawn};
 use common::typist::type_through_a_kill;
 use common::DEADLINE;
 
@@ -58,10 +58,7 @@ async fn every_private_line_arrives_once_when_the_senders_server_is_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_terminal_client_shows_a_private_line_numbered_twice_once() {
     let fake = FakeServer::start(2);
-    let mut leo = spawn(&["client", &fake.addr, "--name", "Leo"]);
-    leo.until_match("the greeting", |l| l.starts_with("[SERVER] connected to"))
-        .await
-        .unwrap();
+    let mut leo = person(&fake.addr, "Leo").await;
     let private = |id, from: &str, text: &str, cid| ServerMsg::Private {
         id,
         from: from.into(),

@@ -6,7 +6,7 @@
 mod common;
 
 use common::free_udp_port;
-use common::proc::{loopback_server, spawn, Process, Server};
+use common::proc::{loopback_server, person, spawn, Process, Server};
 use common::typist::type_through_a_kill;
 use common::watcher::{wait_cluster, wait_member, Watcher};
 
@@ -115,10 +115,7 @@ async fn a_history_line_resent_under_a_new_id_is_shown_once() {
     use chatty::protocol::{MessageId, ServerId, ServerMsg, LOBBY};
     use common::fake::{FakeServer, ANN};
     let fake = FakeServer::start(2);
-    let mut leo = client(&fake.addr, "Leo");
-    leo.until_match("the greeting", |l| l.starts_with("[SERVER] connected to"))
-        .await
-        .unwrap();
+    let mut leo = person(&fake.addr, "Leo").await;
     let elsewhere = MessageId {
         origin: ServerId::random(),
         seq: 3,

@@ -15,6 +15,7 @@ pub mod config;
 pub mod pipe;
 pub mod room;
 pub mod session;
+pub mod socket;
 pub mod tls;
 pub mod writer;
 

@@ -50,7 +50,7 @@ pub use dedupe::{ClientId, DEDUPE_WINDOW};
 pub use history::{MAX_HISTORIES, MAX_LINES, RECENT_MESSAGES};
 pub use joining::Joining;
 pub use queries::WHO_PAGE;
-pub use queue::{frame_queue, FrameReceiver, FrameSender, Pusher, Wakes};
+pub use queue::{consume, frame_queue, FrameReceiver, FrameSender, Pusher, Wakes};
 pub use rooms::DEFAULT_LARGE_ROOM;
 pub use say::ChatLine;
 
@@ -377,11 +377,17 @@ impl Room {
     /// Ends an operation: evicts whoever overflowed, then wakes the writers
     /// that were given frames.
     fn finish(&self, state: &mut RoomState) {
+        self.finish_taking_wakes(state).wake_all();
+    }
+
+    /// As [`Room::finish`], but hands back the writers to wake instead of
+    /// waking them, for the caller to flush once the lock is released.
+    fn finish_taking_wakes(&self, state: &mut RoomState) -> Wakes {
         state.refresh_flipped();
         self.settle(state);
         // Evictions change rooms too.
         state.refresh_flipped();
-        state.wakes.wake_all();
+        std::mem::take(&mut state.wakes)
     }
 
     /// Evicts every connection whose queue overflowed, telling the others.

@@ -78,7 +78,11 @@ impl Room {
                 }
             }
         }
-        self.finish(&mut state);
+        // A chat line from another server goes to every local member in
+        // the room: written out directly, after the lock (see `queue`).
+        let mut wakes = self.finish_taking_wakes(&mut state);
+        drop(state);
+        wakes.flush_all();
     }
 }
 

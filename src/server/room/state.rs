@@ -359,6 +359,7 @@ impl RoomState {
 
     /// Queues `frame` for every member, whatever its rooms.
     pub(super) fn broadcast(&mut self, frame: Bytes) {
+        self.wakes.note_fanout(self.conns.len());
         for (id, entry) in &self.conns {
             if entry.name.is_none() {
                 continue;
@@ -437,6 +438,7 @@ impl Recipients<'_> {
         only_v2: bool,
         except: Option<ConnId>,
     ) {
+        self.wakes.note_fanout(to.len());
         for (&id, slot) in to {
             if Some(id) == except || (only_v2 && !slot.v2) {
                 continue;

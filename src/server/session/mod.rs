@@ -32,6 +32,7 @@ use super::admission::Permit;
 use super::closing::linger;
 use super::config::ServerConfig;
 use super::room::{ConnId, Room, Wakes};
+use super::socket::SharedHalf;
 use super::writer::{self, Step, Writer, WriterExit};
 use crate::protocol::rate::TokenBucket;
 use crate::protocol::{
@@ -63,7 +64,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// `async move` block each: an `async fn` would keep a second copy of
 /// every argument in its state.
 pub fn serve(
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     permit: Permit,
     room: Arc<Room>,
@@ -81,9 +82,13 @@ pub fn serve(
         match tls {
             // Borrowed halves: both live in this one task, so they need no
             // shared ownership of the socket.
+            // The socket is shared with the room's fan-out, which writes
+            // a burst out directly when this task is not writing (see
+            // `room::queue`): in an `Arc`, both halves borrowed from it.
             None => {
-                let (read_half, write_half) = stream.split();
-                serve_stream(read_half, write_half, accepted, room, config).await
+                let stream = Arc::new(stream);
+                let half = SharedHalf(&stream);
+                serve_stream(half, half, accepted, room, config, Some(stream.clone())).await
             }
             // Boxed: the TLS handshake's state is large, and unboxed it
             // would sit in every plain connection's task as well.
@@ -96,7 +101,7 @@ pub fn serve(
                     };
                     if let Some(stream) = handshake {
                         let (read_half, write_half) = tokio::io::split(stream);
-                        serve_stream(read_half, write_half, accepted, room, config).await
+                        serve_stream(read_half, write_half, accepted, room, config, None).await
                     }
                 })
                 .await
@@ -123,14 +128,16 @@ where
     let span = tracing::info_span!("session", conn = tracing::field::Empty, %peer, bridged = true);
     async move {
         let (read_half, write_half) = tokio::io::split(pipe);
-        serve_stream(read_half, write_half, accepted, room, config).await;
+        serve_stream(read_half, write_half, accepted, room, config, None).await;
         drop(permit);
     }
     .instrument(span)
 }
 
-/// Serves the chat protocol over an established byte stream. (Not an
-/// `async fn`, which would keep its arguments twice: see [`serve`].)
+/// Serves the chat protocol over an established byte stream; `direct` is
+/// the plain TCP socket under it, if it is one, for the room's direct
+/// writes. (Not an `async fn`, which would keep its arguments twice: see
+/// [`serve`].)
 #[allow(clippy::manual_async_fn)]
 fn serve_stream<R, W>(
     read_half: R,
@@ -138,6 +145,7 @@ fn serve_stream<R, W>(
     accepted: Instant,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
+    direct: Option<Arc<TcpStream>>,
 ) -> impl Future<Output = ()>
 where
     R: AsyncRead + Unpin,
@@ -146,6 +154,9 @@ where
     async move {
         let reg = room.register();
         let conn = reg.id;
+        if let Some(socket) = direct {
+            reg.outbound.set_direct(socket);
+        }
         tracing::Span::current().record("conn", conn);
         let mut writer = Writer::new(write_half, reg.outbound);
         let now = Instant::now();
@@ -379,9 +390,9 @@ impl Session {
                     frame = frames.next() => {
                         let joined_before = self.ever_joined;
                         let end = self.on_burst(frame, frames, writer);
-                        // The burst's messages are all queued: now wake their
-                        // writers, once each.
-                        self.wakes.wake_all();
+                        // The burst's messages are all queued: now write them
+                        // out (or wake their writers), once per recipient.
+                        self.wakes.flush_all();
                         if let Some(end) = end {
                             return end;
                         }

@@ -11,6 +11,14 @@
 //! so the writer finds the whole burst and writes it with one syscall
 //! instead of racing the publisher for the first frame.
 //!
+//! A plain TCP connection's queue also holds its socket, so whoever queued
+//! a burst can write it out at once, from its own thread, instead of waking
+//! the connection's task to do it ([`Wakes::flush_all`], `direct`): that
+//! is one syscall per recipient and burst, as before, without a task wake
+//! and two polls of the connection's future. The writer task is woken only
+//! when the direct write cannot finish (the socket is full, or the writer
+//! holds frames of its own).
+//!
 //! The queue also carries the room's eviction of a slow reader
 //! ([`FrameSender::evict`]): the connection's task learns of it where it
 //! waits for frames, with no token or future of its own per connection.
@@ -22,7 +30,12 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc::error::{TryRecvError, TrySendError};
+
+mod direct;
+
+pub use direct::consume;
 
 /// Frame slots an empty queue may keep; beyond this an idle queue gives its
 /// memory back.
@@ -49,6 +62,18 @@ struct State {
     frames: VecDeque<Bytes>,
     sender_alive: bool,
     receiver_alive: bool,
+    /// The connection's socket, for direct writes (plain TCP only).
+    direct: Option<Arc<TcpStream>>,
+    /// The writer holds frames it took from the queue and has not written
+    /// yet: until it has, nobody else may write to the socket.
+    writer_busy: bool,
+    /// The front frame was partly written by a direct write.
+    front_cut: bool,
+    /// A direct write left the queue holding a burst's slots and woke the
+    /// writer to have them given back later; not again until they are.
+    slots_noted: bool,
+    /// ...and the writer has not seen that note yet.
+    slot_note_unseen: bool,
 }
 
 impl Shared {
@@ -68,6 +93,11 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
             frames: VecDeque::new(),
             sender_alive: true,
             receiver_alive: true,
+            direct: None,
+            writer_busy: false,
+            front_cut: false,
+            slots_noted: false,
+            slot_note_unseen: false,
         }),
         waker: AtomicWaker::new(),
         evicted: AtomicBool::new(false),
@@ -78,7 +108,10 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
             shared: shared.clone(),
             capacity: capacity.max(1),
         },
-        FrameReceiver { shared },
+        FrameReceiver {
+            shared,
+            took_cut: false,
+        },
     )
 }
 
@@ -97,6 +130,8 @@ pub struct Wakes {
     writers: Vec<Arc<Shared>>,
     /// Frames queued since the last wake, a measure of the work done.
     queued: usize,
+    /// The most recipients any one frame had since the last wake.
+    widest: usize,
 }
 
 impl Wakes {
@@ -106,12 +141,36 @@ impl Wakes {
             shared.wake();
         }
         self.queued = 0;
+        self.widest = 0;
+    }
+
+    /// Writes each listed queue straight onto its socket where it can
+    /// (see `direct`), and wakes the writers of the others; empties the
+    /// list. Call with no lock held: this makes syscalls.
+    pub fn flush_all(&mut self) {
+        if self.widest.max(self.writers.len()) > direct::DIRECT_MAX {
+            return self.wake_all();
+        }
+        for shared in self.writers.drain(..) {
+            if !shared.flush() {
+                shared.wake();
+            }
+        }
+        self.queued = 0;
+        self.widest = 0;
+    }
+
+    /// Notes a frame about to be queued for `recipients` connections: a
+    /// fan-out to more than [`direct::DIRECT_MAX`] is left to the writers.
+    pub fn note_fanout(&mut self, recipients: usize) {
+        self.widest = self.widest.max(recipients);
     }
 
     /// Moves `other`'s writers onto this list.
     pub fn append(&mut self, other: &mut Wakes) {
         self.writers.append(&mut other.writers);
         self.queued += std::mem::take(&mut other.queued);
+        self.widest = self.widest.max(std::mem::take(&mut other.widest));
     }
 
     /// Frames queued since the last [`Wakes::wake_all`].
@@ -204,9 +263,36 @@ impl Drop for FrameSender {
 #[derive(Debug)]
 pub struct FrameReceiver {
     shared: Arc<Shared>,
+    /// The last take began with a frame a direct write had cut short.
+    took_cut: bool,
 }
 
 impl FrameReceiver {
+    /// Lets whoever queues a burst write it straight onto `socket` (see
+    /// [`Wakes::flush_all`]). The socket stays open until this receiver is
+    /// dropped.
+    pub fn set_direct(&self, socket: Arc<TcpStream>) {
+        self.shared.lock().direct = Some(socket);
+    }
+
+    /// Whether the last take began with a frame partly written already,
+    /// by a direct write; reading this resets it.
+    pub fn took_cut_frame(&mut self) -> bool {
+        std::mem::take(&mut self.took_cut)
+    }
+
+    /// Whether the queue's front frame was partly written by a direct
+    /// write (and not yet taken): nothing else may be written before it.
+    pub fn front_cut(&self) -> bool {
+        self.shared.lock().front_cut
+    }
+
+    /// Whether a direct write has asked, since the last call, that the
+    /// queue's slots be given back once it has been idle a while.
+    pub fn take_slot_note(&self) -> bool {
+        std::mem::take(&mut self.shared.lock().slot_note_unseen)
+    }
+
     /// Registers the connection's task to be woken by the next push into
     /// an empty queue, the close, or an eviction. Call before looking at the
     /// queue, so nothing that happens after the look is missed.
@@ -236,7 +322,7 @@ impl FrameReceiver {
     ) -> Poll<Option<usize>> {
         self.register(cx.waker());
         let mut state = self.shared.lock();
-        match take(&mut state, out, max) {
+        match take(&mut state, out, max, &mut self.took_cut) {
             0 if state.sender_alive => Poll::Pending,
             0 => Poll::Ready(None),
             n => Poll::Ready(Some(n)),
@@ -266,7 +352,7 @@ impl FrameReceiver {
     /// instead: nothing is copied, and both keep their slots for the next
     /// burst.
     pub fn take_into(&mut self, out: &mut VecDeque<Bytes>, max: usize) -> usize {
-        take(&mut self.shared.lock(), out, max)
+        take(&mut self.shared.lock(), out, max, &mut self.took_cut)
     }
 
     /// Gives back the queue's slots if it is empty and holds more than an
@@ -277,6 +363,7 @@ impl FrameReceiver {
         if state.frames.is_empty() && state.frames.capacity() > IDLE_SLOTS {
             state.frames = VecDeque::new();
         }
+        state.slots_noted = false;
     }
 
     /// Whether the queue holds more slots than an idle queue needs.
@@ -285,14 +372,19 @@ impl FrameReceiver {
     }
 }
 
-/// See [`FrameReceiver::take_into`].
-fn take(state: &mut State, out: &mut VecDeque<Bytes>, max: usize) -> usize {
+/// See [`FrameReceiver::take_into`]. The writer holds what `out` holds:
+/// while that is anything, no direct write may happen.
+fn take(state: &mut State, out: &mut VecDeque<Bytes>, max: usize, took_cut: &mut bool) -> usize {
     let n = state.frames.len().min(max);
+    if n > 0 && std::mem::take(&mut state.front_cut) {
+        *took_cut = true;
+    }
     if out.is_empty() && n == state.frames.len() {
         std::mem::swap(out, &mut state.frames);
     } else {
         out.extend(state.frames.drain(..n));
     }
+    state.writer_busy = !out.is_empty();
     n
 }
 
@@ -301,72 +393,10 @@ impl Drop for FrameReceiver {
         let mut state = self.shared.lock();
         state.receiver_alive = false;
         state.frames = VecDeque::new();
+        // The connection is over: its socket closes with its task.
+        state.direct = None;
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bounded_ordered_and_closed_by_either_end() {
-        let (tx, mut rx) = frame_queue(2);
-        let mut wakes = Wakes::default();
-        tx.try_send(Bytes::from_static(b"a"), &mut wakes).unwrap();
-        tx.try_send(Bytes::from_static(b"b"), &mut wakes).unwrap();
-        assert_eq!(wakes.writers.len(), 1, "only the first frame needs a wake");
-        assert_eq!(wakes.queued(), 2);
-        assert!(matches!(
-            tx.try_send(Bytes::from_static(b"c"), &mut wakes),
-            Err(TrySendError::Full(_))
-        ));
-        let mut out = VecDeque::new();
-        assert_eq!(rx.take_into(&mut out, 64), 2);
-        assert_eq!(out, [&b"a"[..], b"b"]);
-        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
-        drop(rx);
-        assert!(matches!(
-            tx.try_send(Bytes::from_static(b"d"), &mut wakes),
-            Err(TrySendError::Closed(_))
-        ));
-    }
-
-    #[test]
-    fn a_pusher_does_not_keep_the_queue_open() {
-        let (tx, mut rx) = frame_queue(4);
-        let pusher = tx.pusher();
-        let mut wakes = Wakes::default();
-        pusher
-            .try_send(Bytes::from_static(b"a"), &mut wakes)
-            .unwrap();
-        drop(tx);
-        assert!(matches!(
-            pusher.try_send(Bytes::from_static(b"b"), &mut wakes),
-            Err(TrySendError::Closed(_))
-        ));
-        assert_eq!(rx.try_recv().unwrap(), &b"a"[..]);
-        assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
-    }
-
-    #[tokio::test]
-    async fn the_writer_wakes_for_frames_and_sees_the_close_after_them() {
-        let (tx, mut rx) = frame_queue(16);
-        let reader = tokio::spawn(async move {
-            let mut got = Vec::new();
-            while let Some(frame) = rx.recv().await {
-                got.push(frame);
-            }
-            got
-        });
-        for i in 0..10u8 {
-            let mut wakes = Wakes::default();
-            tx.try_send(Bytes::from(vec![i]), &mut wakes).unwrap();
-            drop(wakes);
-            tokio::task::yield_now().await;
-        }
-        drop(tx);
-        let got = reader.await.unwrap();
-        assert_eq!(got.len(), 10);
-        assert!(got.iter().enumerate().all(|(i, f)| f[0] == i as u8));
-    }
-}
+mod tests;

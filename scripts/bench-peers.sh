@@ -23,11 +23,12 @@
 #                                          on free loopback ports)
 #   BENCH_MASSFAIL_RUNS=5                  massfail runs per Chatty binary
 #   BENCH_MASSFAIL_ARGS="--clients 300"    further massfail options (see its --help)
-#   BENCH_PORT_BASE=24000                  first of 50 consecutive TCP/UDP ports used
+#   BENCH_PORT_BASE=24000                  first of 53 consecutive TCP/UDP ports used
 #   BENCH_BASELINE=/path/to/old/chatty     also run this Chatty binary, labelled
 #                                          "chatty (baseline)", beside the one built
 #                                          here: an A/B of two builds in one run (every
-#                                          workload, the join storms and massfail too)
+#                                          workload, the join storms and massfail too;
+#                                          with chatty-irc, its gateway's idle clients)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -201,6 +202,13 @@ if has chatty-irc; then
     chatty_server chatty-irc-idle "$(port 48)" "$(port 23)" --irc "127.0.0.1:$(port 49)" --irc-no-lobby
     wait_port "$(port 49)" "$LAST_PID" chatty-irc-idle
     IDLE+=("--idle" "chatty-irc=127.0.0.1:$(port 49)@$LAST_PID")
+    # And the baseline build's gateway beside it, on ports 50-52.
+    if [[ -n ${BENCH_BASELINE:-} ]]; then
+        chatty_binary "$BENCH_BASELINE" base-irc-idle "$(port 50)" "$(port 51)" \
+            --irc "127.0.0.1:$(port 52)" --irc-no-lobby
+        wait_port "$(port 52)" "$LAST_PID" base-irc-idle
+        IDLE+=("--idle" "chatty-irc:baseline=127.0.0.1:$(port 52)@$LAST_PID")
+    fi
 fi
 
 # nats-server: 1 MiB payloads, 1 GiB pending per connection before a slow

@@ -42,6 +42,9 @@ const PIPE_OUT_LIMIT: usize = 16 * 1024;
 /// How much more to read from a busy session at once.
 const PIPE_READ_BURST: usize = 16 * 1024;
 
+/// The IRC client's read buffer, while it talks.
+const IRC_READ: usize = 512;
+
 /// The first read buffer for the session's frames.
 const PIPE_READ_FIRST: usize = 1024;
 
@@ -83,8 +86,9 @@ where
     let mut published: Option<(String, Presence)> = None;
     let mut presence_seen = t.presence_version();
 
-    // Small to start: most connections are idle most of the time.
-    let mut irc_in = BytesMut::with_capacity(512);
+    // Small to start: most connections are idle most of the time; freed
+    // when quiet (a read waiting on an empty one takes 64 bytes).
+    let mut irc_in = BytesMut::with_capacity(IRC_READ);
     let mut discarding = false;
     // Allocated when the session says something, freed when idle.
     let mut pipe_in = BytesMut::new();
@@ -150,7 +154,14 @@ where
                 active = true;
                 match read {
                     Ok(0) | Err(_) => break, // the client went away
-                    Ok(_) => take_lines(&mut irc_in, &mut discarding, &mut t),
+                    Ok(_) => {
+                        // Filled: the client is talking; back to full bites.
+                        let filled = irc_in.len() == irc_in.capacity();
+                        take_lines(&mut irc_in, &mut discarding, &mut t);
+                        if filled {
+                            irc_in.reserve(IRC_READ);
+                        }
+                    }
                 }
             }
             // Waits without a buffer; the read then takes what is there.
@@ -211,6 +222,9 @@ where
                 // Give back what a burst grew, once it is over, and all
                 // of it once nothing happened for a tick.
                 let quiet = !std::mem::take(&mut active);
+                if irc_in.is_empty() && quiet {
+                    irc_in = BytesMut::new();
+                }
                 if irc_out.is_empty() && (quiet || irc_out.capacity() > IDLE_OUT) {
                     irc_out = BytesMut::new();
                 }

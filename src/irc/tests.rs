@@ -46,3 +46,12 @@ async fn a_plain_connections_task_is_small() {
     let size = task_size().await;
     assert!(size <= 3 * 1024, "{size} bytes");
 }
+
+#[test]
+fn the_translator_keeps_rare_state_out_of_line() {
+    // The translator sits in every connection's task. With the welcome's
+    // lobby state and a held echo inline it was 992 bytes, and the task
+    // cell (release) a full 2,048-byte allocation; boxed, 712.
+    let size = std::mem::size_of::<super::Translator>();
+    assert!(size <= 768, "{size} bytes");
+}

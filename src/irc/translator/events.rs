@@ -131,14 +131,14 @@ impl Translator {
             } => {
                 if self.is_me(&from) {
                     if self.caps.echo_message {
-                        self.held_echo = Some(ServerMsg::Private {
+                        self.held_echo = Some(Box::new(ServerMsg::Private {
                             id,
                             from,
                             to,
                             text,
                             action,
                             cid,
-                        });
+                        }));
                     }
                     return;
                 }
@@ -223,7 +223,7 @@ impl Translator {
         };
         let me = self.nick.clone().unwrap_or_default();
         let verb = verb.unwrap_or("PRIVMSG");
-        match held {
+        match *held {
             ServerMsg::Message {
                 id,
                 room,
@@ -300,14 +300,14 @@ impl Translator {
         }
         if self.is_from_me(from) {
             if self.caps.echo_message {
-                self.held_echo = Some(ServerMsg::Message {
+                self.held_echo = Some(Box::new(ServerMsg::Message {
                     id,
                     from: from.to_string(),
                     room: room.to_string(),
                     text: text.to_string(),
                     action,
                     cid: None,
-                });
+                }));
             }
             return;
         }
@@ -408,16 +408,17 @@ impl Translator {
     /// when it is large.
     pub(super) fn show_room(&mut self, state: RoomState) {
         let key = self.key(&state.room);
-        let mut members: std::collections::BTreeMap<_, _> = state
+        let mut members: super::Table<_, _> = state
             .members
             .into_iter()
             .map(|m| (name_key(&m.name), (m.name, m.server)))
             .collect();
         if let Some(nick) = self.nick.clone() {
             if let Some(name) = super::super::names::from_nick(&nick) {
-                members
-                    .entry(self.key(&name))
-                    .or_insert((name, self.gw.server_id));
+                let key = self.key(&name);
+                if !members.contains_key(&key) {
+                    members.insert(key, (name, self.gw.server_id));
+                }
             }
         }
         let last = match self.channels.get(&key) {

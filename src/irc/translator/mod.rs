@@ -17,6 +17,7 @@ mod query;
 mod refusals;
 mod register;
 mod replay;
+mod table;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -29,7 +30,7 @@ mod tests_more;
 mod tests_ours;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::protocol::validate::name_key;
@@ -39,6 +40,7 @@ use super::away::Board;
 use super::message::Message;
 use caps::Caps;
 use history::History;
+use table::Table;
 
 /// What the gateway is, the same for all its connections.
 #[derive(Debug, Clone)]
@@ -100,7 +102,7 @@ struct Channel {
     /// The room as the server spells it.
     name: String,
     /// Members by name key: (name, server).
-    members: BTreeMap<String, (String, ServerId)>,
+    members: Table<String, (String, ServerId)>,
     /// The topic, if any.
     topic: Option<TopicInfo>,
     /// For a large room (PROTOCOL.md, "Large rooms"): how many members
@@ -192,8 +194,11 @@ pub struct Translator {
     /// IRC lines that arrived while registering or during the burst,
     /// handled after it, in order.
     held_lines: Vec<(String, u64)>,
-    /// `#lobby` as the welcome showed it, for the end of the burst.
-    lobby: Option<crate::protocol::RoomState>,
+    /// `#lobby` as the welcome showed it, for the end of the burst. (This
+    /// and `held_echo` are boxed: they are rarely there, and inline they
+    /// would add 280 bytes to every connection's task, one allocator size
+    /// class.)
+    lobby: Option<Box<crate::protocol::RoomState>>,
     invisible: bool,
     away: Option<String>,
     /// What the gateway's users say of themselves (USER, AWAY).
@@ -210,11 +215,11 @@ pub struct Translator {
     my_key: RefCell<Option<(String, Option<String>)>>,
     /// IRC output not yet taken by the shell: whole lines, CR LF ended.
     irc: Vec<u8>,
-    channels: BTreeMap<String, Channel>,
+    channels: Table<String, Channel>,
     pending: VecDeque<Pending>,
     next_cid: u64,
     /// Our own line, waiting for its `ack` to be echoed (echo-message).
-    held_echo: Option<ServerMsg>,
+    held_echo: Option<Box<ServerMsg>>,
     history: History,
     /// The last message shown of rooms parted, and the rejoin replay
     /// under way (`replay`).
@@ -253,7 +258,7 @@ impl Translator {
             keys: RefCell::default(),
             my_key: RefCell::default(),
             irc: Vec::new(),
-            channels: BTreeMap::new(),
+            channels: Table::default(),
             pending: VecDeque::new(),
             next_cid: 1,
             held_echo: None,

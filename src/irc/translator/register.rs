@@ -127,12 +127,12 @@ impl Translator {
         self.registered = true;
         self.presence_version += 1;
         self.held = Some(Vec::new());
-        self.lobby = Some(rooms.into_iter().next().unwrap_or(RoomState {
+        self.lobby = Some(Box::new(rooms.into_iter().next().unwrap_or(RoomState {
             room: LOBBY.to_string(),
             topic: None,
             members,
             count: None,
-        }));
+        })));
         let gw = self.gw.clone();
         let me = self.me();
         self.numeric(
@@ -204,7 +204,7 @@ impl Translator {
         }
         self.motd();
         match self.lobby.take() {
-            Some(lobby) if self.gw.lobby => self.show_room(lobby),
+            Some(lobby) if self.gw.lobby => self.show_room(*lobby),
             _ => {
                 // IRC-style start: in no channel (the Part's answer is silent).
                 self.chatty_out(ClientMsg::Part {

@@ -31,7 +31,7 @@
 //! 366, 324 and 315 with the channel second; 352 as channel, user, host,
 //! server, nick, flags (`G` = away), then `hopcount realname` in the last.
 
-mod common;
+use crate::common;
 
 use chatty::irc::message::Message;
 use chatty::protocol::ServerMsg;

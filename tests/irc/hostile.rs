@@ -4,7 +4,7 @@
 //! never its session evicted), over-long lines and garbage. Plus IRC over
 //! TLS. All on loopback.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! the gateway it is told. Without irssi or tmux this prints SKIPPED and
 //! passes, except in CI (CI=true), where it fails: CI installs them.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

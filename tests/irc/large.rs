@@ -3,7 +3,7 @@
 //! WHO of one a page at a time, messages from nicks the client never saw
 //! join, and a channel that turns small again. All on loopback.
 
-mod common;
+use crate::common;
 
 use chatty::server::ServerConfig;
 use common::irc::{nick_of, start, Irc};

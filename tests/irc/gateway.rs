@@ -2,7 +2,7 @@
 //! and Chatty clients on two clustered servers, in one chat. Every command
 //! the gateway serves, seen from both sides.
 
-mod common;
+use crate::common;
 
 use chatty::protocol::{ClientMsg, ServerMsg};
 use common::irc::{nick_of, pair, start, Irc};

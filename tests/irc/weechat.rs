@@ -12,7 +12,7 @@
 //! 127.0.0.1. Without weechat-headless this prints SKIPPED and passes,
 //! except in CI (CI=true), where it fails: CI installs it.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::Write;

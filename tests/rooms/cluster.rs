@@ -5,7 +5,7 @@
 //! its own transport (it sends nothing and hears nothing), so no datagram
 //! goes anywhere but loopback.
 
-mod common;
+use crate::common;
 
 use std::io;
 use std::net::SocketAddr;

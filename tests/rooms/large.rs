@@ -7,7 +7,7 @@
 //! everyone; when the room shrinks, joins are shown again. And a member of
 //! a large room is told its count live, about once a second.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

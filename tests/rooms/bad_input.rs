@@ -3,7 +3,7 @@
 //! thing. A version-1 connection asking for a version-2 request ends as it
 //! always did, with the fatal 100.
 
-mod common;
+use crate::common;
 
 use chatty::protocol::{ClientMsg, ErrorCode, LeaveReason, ServerMsg, LOBBY, MAX_ROOMS_PER_MEMBER};
 use chatty::server::{RateLimit, ServerConfig};

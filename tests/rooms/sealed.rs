@@ -6,7 +6,7 @@
 //! the clear. Without a key the same bytes are visible (the check sees
 //! plaintext when it is there).
 
-mod common;
+use crate::common;
 
 use std::io;
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@
 //! events in order, so a member who hears the sentinel sent after an
 //! event without hearing the event never will.
 
-mod common;
+use crate::common;
 
 use chatty::client::ClientError;
 use chatty::protocol::{ClientMsg, ErrorCode, ServerMsg, LOBBY};

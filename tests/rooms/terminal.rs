@@ -8,7 +8,7 @@
 //! sender has arrived: each origin's events arrive in order, so a line that
 //! was going to be shown would have been shown first.
 
-mod common;
+use crate::common;
 
 use common::free_udp_port;
 use common::proc::{loopback_server, person, sees, spawn, Process};

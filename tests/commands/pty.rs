@@ -5,7 +5,7 @@
 //! sent; `/quit` leaves.
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
 use chatty::protocol::{ClientMsg, ServerMsg, LOBBY};
 use common::fake::{FakeServer, ANN, TAKEN};

@@ -4,7 +4,7 @@
 //! `/`, and commands answered locally — `/help`, an unknown command, a bad
 //! argument — never reach anyone else.
 
-mod common;
+use crate::common;
 
 use chatty::client::Client;
 use chatty::protocol::ServerMsg;

@@ -3,7 +3,7 @@
 //! before, and every version-2 command says clearly that the server does
 //! not support rooms, without sending anything.
 
-mod common;
+use crate::common;
 
 use chatty::client::{Client, ClientError};
 use chatty::protocol::ClientMsg;

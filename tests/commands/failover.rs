@@ -5,7 +5,7 @@
 //! own room or addressee; the new server's backfill, room by room, is
 //! shown once.
 
-mod common;
+use crate::common;
 
 use chatty::protocol::{ClientMsg, ServerMsg, LOBBY};
 use common::fake::{FakeServer, ANN};

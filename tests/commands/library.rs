@@ -3,7 +3,7 @@
 //! answer, passing by the chat traffic that comes first; refusals come
 //! back as errors with the server's code.
 
-mod common;
+use crate::common;
 
 use chatty::client::{Client, ClientError};
 use chatty::protocol::{ClientMsg, ErrorCode, ServerMsg, LOBBY};

@@ -2,7 +2,7 @@
 //! everyone talks, a sealed cluster, and how a stream restarts when
 //! membership changes under it.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::time::Duration;
 

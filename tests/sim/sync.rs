@@ -14,7 +14,7 @@
 //! included), with every server talking on every step while servers come
 //! up, join late, or restart on either side of a stream.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::time::Duration;
 

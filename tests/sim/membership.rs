@@ -3,7 +3,7 @@
 //! reproducible from its seed; a failing one prints it, and
 //! `CHATTY_SIM_SEED=N` replays it.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! complete, in order, exactly once, or with its losses reported exactly.
 //! A failing run prints its seed; `CHATTY_SIM_SEED=N` replays it.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //! Leo moved to numbers anew what it never had and relays once more what it
 //! had, and the other drops what it was relayed already.
 
-mod sim_support;
+use crate::sim_support;
 
 use std::time::Duration;
 

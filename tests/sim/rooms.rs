@@ -11,7 +11,7 @@
 //! same servers and the same topic, and nobody is listed on a server that
 //! does not hold them (no ghosts).
 
-mod sim_support;
+use crate::sim_support;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! clusters chatting exactly as unkeyed ones do, under loss, is checked by
 //! the keyed variants in `tests/transports.rs`.)
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 

@@ -4,7 +4,7 @@
 //! also run with 20 % of datagrams lost, so repair is exercised for real.
 //! A few run again with a cluster key, every datagram sealed.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! its own multicast group port. (Chat across servers exactly once and in
 //! order is in tests/transports.rs, run over UDP and in memory.)
 
-mod common;
+use crate::common;
 
 use chatty::client::{Client, ClientError};
 use chatty::protocol::{ErrorCode, LeaveReason, ServerMsg};

@@ -2,7 +2,7 @@
 //! echo, resends numbered once cluster-wide, rate-limit refusals that name
 //! the line, the welcome watermark, and clients that know none of it.
 
-mod common;
+use crate::common;
 
 use chatty::protocol::{
     ClientMsg, ErrorCode, MessageId, RateLimit, ServerMsg, FEATURE_ACK, PROTOCOL_VERSION,

@@ -3,7 +3,7 @@
 //! multicast port on 127.0.0.1, so tests run in parallel without hearing
 //! each other.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

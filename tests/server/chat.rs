@@ -1,7 +1,7 @@
 //! The chat itself, over real TCP on loopback: join, send, leave, names, status,
 //! and many clients seeing the same messages in the same order.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

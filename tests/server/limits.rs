@@ -1,7 +1,7 @@
 //! Protective limits: slow readers, floods, silent peers, slow handshakes,
 //! and the shutdown notice.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

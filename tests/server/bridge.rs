@@ -1,7 +1,7 @@
 //! Bridged sessions (`server::Sessions`), as the IRC gateway and WebSockets
 //! use them: the same session as a TCP client, over an in-process pipe.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

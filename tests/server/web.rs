@@ -3,7 +3,7 @@
 //! `/metrics`, `/healthz`, the pages and the cluster snapshot. Everything on
 //! 127.0.0.1, port 0.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 

@@ -2,7 +2,7 @@
 //! (where the peer can still be told) and a close, and a bystander keeps
 //! chatting on the same server throughout.
 
-mod common;
+use crate::common;
 
 use chatty::client::Client;
 use chatty::protocol::{

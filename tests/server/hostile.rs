@@ -7,7 +7,7 @@
 //! Linux routes all of 127.0.0.0/8 to the loopback interface, so binding a
 //! client socket to 127.0.0.2 makes it a different source address.
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;

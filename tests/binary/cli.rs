@@ -1,7 +1,7 @@
 //! The real `chatty` binary, driven the way a user or a script drives it:
 //! piped stdin, stdout lines, exit codes, signals.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! flag checks before any socket exists; busy ports are ports this test
 //! holds on 127.0.0.1; the silent `--peer` is a closed port on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::net::{TcpListener, UdpSocket};
 use std::process::Output;

@@ -4,7 +4,7 @@
 //! status across them. IPv6 multicast discovery is tested on the virtual
 //! LAN (tests/vlan/ipv6.rs).
 
-mod common;
+use crate::common;
 
 use std::net::UdpSocket;
 use std::time::Duration;

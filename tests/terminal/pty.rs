@@ -5,7 +5,7 @@
 //! it found it, with no typed keys left over for the shell.
 #![cfg(target_os = "linux")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! twice, a pasted burst arrives whole at the default rate limit, and a
 //! client that saw nothing before its server died is not sent the past.
 
-mod common;
+use crate::common;
 
 use common::free_udp_port;
 use common::proc::{loopback_server, person, spawn, Process, Server};

@@ -3,7 +3,7 @@
 //! suspected and removed, then its new incarnation joining; Ctrl-C quits
 //! cleanly. Piped, it prints one line per event. All on loopback.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

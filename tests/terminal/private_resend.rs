@@ -4,7 +4,7 @@
 //! deduplicate the resends on (sender, cid), and a recipient's client
 //! drops a line it showed already when it comes again under a new id.
 
-mod common;
+use crate::common;
 
 use chatty::client::Client;
 use chatty::protocol::{ClientMsg, MessageId, ServerMsg, LOBBY};

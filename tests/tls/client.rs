@@ -2,7 +2,7 @@
 //! failures for every mismatch (plain vs TLS, wrong CA, wrong name, bad
 //! files). Certificates are made at test time by rcgen; no key is committed.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

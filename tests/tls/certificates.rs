@@ -7,7 +7,7 @@
 //! Needs `openssl` (`.ci/run` installs it); without it these print
 //! SKIPPED and pass.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Multi-server chat over the real relay: servers on loopback, each test on
 //! its own multicast group port. (Chat across servers exactly once and in
-//! order is in tests/transports.rs, run over UDP and in memory.)
+//! order is in tests/cluster/transports.rs, run over UDP and in memory.)
 
 use crate::common;
 

@@ -3,7 +3,7 @@
 //! relay datagrams, bit flips, replays, wrong keys, foreign clusters, key
 //! rotation. Every refusal must be counted in the seal stats. (Keyed
 //! clusters chatting exactly as unkeyed ones do, under loss, is checked by
-//! the keyed variants in `tests/transports.rs`.)
+//! the keyed variants in `tests/cluster/transports.rs`.)
 
 use crate::common;
 

@@ -64,7 +64,7 @@ impl Drop for Dir {
 fn readme_recipe() -> String {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
-    let marker = "<!-- tests/certificates.rs runs this block";
+    let marker = "<!-- tests/tls/certificates.rs runs this block";
     let after = &readme[readme.find(marker).expect("the marked recipe")..];
     let start = after.find("```sh\n").expect("a sh block") + "```sh\n".len();
     let block = &after[start..];

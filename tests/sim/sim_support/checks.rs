@@ -171,7 +171,7 @@ impl Cluster {
     /// losses are exactly `since+1..=last`. Returns the pairs checked.
     /// Restarted receivers are checked too: a sync request names its
     /// requester, so an origin never serves a new incarnation its
-    /// predecessor's stream (`node_sim.rs`).
+    /// predecessor's stream (`tests/sim/node.rs`).
     pub fn assert_exact(&self) -> usize {
         let mut checked = 0;
         for (r, o) in self.pairs() {

@@ -1,11 +1,11 @@
-//! Shared scaffolding for the simulations (`mod sim_support;`): a cluster
-//! of real nodes ([`Node`]: membership, relay and the seal gate composed,
+//! Shared scaffolding for the simulations of `tests/sim/`: a cluster of
+//! real nodes ([`Node`]: membership, relay and the seal gate composed,
 //! exactly what a server runs) in the deterministic simulator, the record
 //! of everything they deliver, and the checks made from it.
 //!
 //! Simulated addresses are labels, but loopback ones (127.0.0.1:10000+slot
 //! for clients, :20000+slot for UDP).
-#![allow(dead_code)] // each simulation file uses its own part
+#![allow(dead_code)] // each simulation module uses its own part
 
 pub mod checks;
 pub mod rooms;

@@ -1,5 +1,5 @@
 //! Seeds: every simulation runs from one, prints it when it fails, and can
-//! be replayed with `CHATTY_SIM_SEED=N cargo test --test NAME`.
+//! be replayed with `CHATTY_SIM_SEED=N cargo test --test sim MODULE::TEST`.
 
 use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};

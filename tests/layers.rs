@@ -2,7 +2,8 @@
 //! from the layers below it (the order `lib.rs` tours), and no two
 //! submodules import each other in a circle. Reads the `crate::` and
 //! `super::` paths of every file under `src/`. Also: no source file, Rust
-//! or the web page's JavaScript, grows past one job's size.
+//! or the web page's JavaScript, grows past one job's size; and the tests
+//! that share `tests/common` stay in a few grouped binaries.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -270,4 +271,35 @@ fn the_checker_reads_paths_and_finds_circles() {
     graph.insert(n("net", "driver"), BTreeSet::from([n("net", "udp")]));
     assert!(find_cycle(&graph).is_some());
     assert!(layer_of("wire") < layer_of("relay"));
+}
+
+#[test]
+fn tests_sharing_common_are_grouped() {
+    // Every test binary compiles tests/common again and links the whole
+    // crate again, so tests that use it live as modules of a directory
+    // target (tests/irc/main.rs, tests/rooms/main.rs, ...), not as
+    // top-level files of their own. browser.rs stays alone: nothing else
+    // drives a browser, and tests/browser/ holds its page script.
+    const ALONE: &[&str] = &["browser.rs"];
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut alone = Vec::new();
+    for entry in fs::read_dir(&tests).expect("read tests/") {
+        let path = entry.expect("dir entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_file() && name.ends_with(".rs") && !ALONE.contains(&name.as_str()) {
+            let text = fs::read_to_string(&path).expect("read");
+            if text.lines().any(|l| l.trim() == "mod common;") {
+                alone.push(name);
+            }
+        }
+    }
+    assert!(
+        alone.is_empty(),
+        "top-level tests with `mod common;` (make them modules of a group in tests/*/main.rs): {alone:?}"
+    );
+    let groups = fs::read_dir(&tests)
+        .expect("read tests/")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().join("main.rs").is_file()))
+        .count();
+    assert!(groups >= 9, "grouped test binaries: {groups}");
 }

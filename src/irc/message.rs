@@ -4,7 +4,7 @@
 //!
 //! Parsing follows RFC 1459 on runs of spaces (several spaces separate one
 //! pair of atoms), as the public `irc-parser-tests` vectors do; the tests in
-//! `tests/irc_parser.rs` check both directions against them.
+//! `tests/irc/parser.rs` check both directions against them.
 
 use std::fmt::Write as _;
 

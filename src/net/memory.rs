@@ -4,7 +4,7 @@
 //! still carries every datagram as encoded bytes, refuses datagrams over the
 //! size limit, and can lose, duplicate and reorder them (by random delay)
 //! from a seeded RNG. The same test suite runs servers over it and over real
-//! UDP (`tests/transports.rs`).
+//! UDP (`tests/cluster/transports.rs`).
 
 use std::collections::HashMap;
 use std::io;

@@ -1,6 +1,6 @@
 //! A terminal client typing through a SIGKILL of its server: the scenario
-//! of the tests of lines that survive a failover (tests/resend.rs for room
-//! lines, tests/private_resend.rs for private ones).
+//! of the tests of lines that survive a failover (tests/terminal/resend.rs
+//! for room lines, tests/terminal/private_resend.rs for private ones).
 
 use std::time::Duration;
 

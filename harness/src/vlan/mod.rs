@@ -12,7 +12,7 @@
 //! Needs root, `ip` (iproute2) and `nft` (nftables). Tests call
 //! [`available`] first and skip, saying why, where these are missing.
 //!
-//! `tests/vlan.rs`, the interactive `examples/vlan.rs` and the `vlan`
+//! `tests/vlan/`, the interactive `examples/vlan.rs` and the `vlan`
 //! benchmark share this one implementation.
 
 pub mod connect;

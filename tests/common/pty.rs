@@ -53,6 +53,15 @@ impl Terminal {
             )
         };
         assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+        // openpty's descriptors are inheritable: without close-on-exec, a
+        // child another test spawns meanwhile (tests of one binary run in
+        // parallel) would hold this terminal open. The child here gets its
+        // own copies as its stdio.
+        for fd in [master, slave] {
+            // SAFETY: fcntl on a descriptor just opened and owned here.
+            let set = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            assert_eq!(set, 0, "fcntl: {}", std::io::Error::last_os_error());
+        }
         // SAFETY: both descriptors were just opened and are owned here alone.
         let (master, slave) =
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };

@@ -287,3 +287,34 @@ fn a_snapshot_member_under_a_lost_nick_is_kept_by_its_alias() {
     assert_eq!(holder(&room, "Bob"), Some(id(9)));
     assert_eq!(holder(&room, "Leo"), Some(id(5)));
 }
+
+/// Leo's server (id 2) died just after taking his join; he rejoined here
+/// before its last datagram, carrying that join, was read. The claim he had
+/// seen is his own past: he keeps his name, though 2 is the smaller id. A
+/// claim he had not seen is a rival, and the same-moment rule stands.
+#[test]
+fn a_rejoined_member_keeps_its_name_against_its_own_claim_from_the_lost_server() {
+    let room = room_at(5);
+    let mut watcher = member(&room, "Watcher");
+    let mut leo = room.register();
+    let seen = [MessageId {
+        origin: id(2),
+        seq: 7,
+    }];
+    room.rejoin(leo.id, "Leo", &seen).unwrap();
+    drain_all(&mut [&mut leo, &mut watcher]);
+    room.apply(event(id(2), 7, joined("Leo")));
+    assert_eq!(holder(&room, "Leo"), Some(id(5)), "Leo stays ours");
+    assert!(drain(&mut leo).is_empty(), "no error, no leave: {leo:?}");
+    assert!(drain(&mut watcher).is_empty());
+
+    let mut ann = room.register();
+    room.rejoin(ann.id, "Ann", &seen).unwrap();
+    drain(&mut ann);
+    room.apply(event(id(2), 8, joined("Ann")));
+    assert_eq!(holder(&room, "Ann"), Some(id(2)), "an unseen claim wins");
+    assert!(drain(&mut ann).iter().any(|m| matches!(
+        m,
+        ServerMsg::Error { code, .. } if *code == ErrorCode::NAME_TAKEN
+    )));
+}

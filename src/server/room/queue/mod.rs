@@ -111,6 +111,7 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
         FrameReceiver {
             shared,
             took_cut: false,
+            slot_note: false,
         },
     )
 }
@@ -148,16 +149,10 @@ impl Wakes {
     /// (see `direct`), and wakes the writers of the others; empties the
     /// list. Call with no lock held: this makes syscalls.
     pub fn flush_all(&mut self) {
-        if self.widest.max(self.writers.len()) > direct::DIRECT_MAX {
-            return self.wake_all();
+        if self.widest.max(self.writers.len()) <= direct::DIRECT_MAX {
+            self.writers.retain(|shared| !shared.flush());
         }
-        for shared in self.writers.drain(..) {
-            if !shared.flush() {
-                shared.wake();
-            }
-        }
-        self.queued = 0;
-        self.widest = 0;
+        self.wake_all();
     }
 
     /// Notes a frame about to be queued for `recipients` connections: a
@@ -265,6 +260,9 @@ pub struct FrameReceiver {
     shared: Arc<Shared>,
     /// The last take began with a frame a direct write had cut short.
     took_cut: bool,
+    /// A direct write's note about slots, picked up by the last take that
+    /// found the queue empty (so the writer's check costs no lock).
+    slot_note: bool,
 }
 
 impl FrameReceiver {
@@ -289,8 +287,8 @@ impl FrameReceiver {
 
     /// Whether a direct write has asked, since the last call, that the
     /// queue's slots be given back once it has been idle a while.
-    pub fn take_slot_note(&self) -> bool {
-        std::mem::take(&mut self.shared.lock().slot_note_unseen)
+    pub fn take_slot_note(&mut self) -> bool {
+        std::mem::take(&mut self.slot_note)
     }
 
     /// Registers the connection's task to be woken by the next push into
@@ -323,7 +321,10 @@ impl FrameReceiver {
         self.register(cx.waker());
         let mut state = self.shared.lock();
         match take(&mut state, out, max, &mut self.took_cut) {
-            0 if state.sender_alive => Poll::Pending,
+            0 if state.sender_alive => {
+                self.slot_note |= std::mem::take(&mut state.slot_note_unseen);
+                Poll::Pending
+            }
             0 => Poll::Ready(None),
             n => Poll::Ready(Some(n)),
         }

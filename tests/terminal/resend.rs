@@ -7,7 +7,7 @@ use crate::common;
 
 use common::free_udp_port;
 use common::proc::{loopback_server, person, spawn, Process, Server};
-use common::typist::type_through_a_kill;
+use common::typist::{type_through_a_freeze, type_through_a_kill};
 use common::watcher::{wait_cluster, wait_member, Watcher};
 
 /// `chatty client ADDR --name NAME` with piped stdin and stdout.
@@ -30,6 +30,31 @@ async fn server(group_port: u16) -> (Server, String) {
 async fn every_line_arrives_once_in_order_when_the_senders_server_is_killed() {
     const LINES: usize = 60;
     let typed = type_through_a_kill(LINES, 20, |n| format!("line {n}")).await;
+    let want: Vec<String> = (1..=LINES).map(|n| format!("line {n}")).collect();
+    assert_eq!(typed.bob, want, "Bob hears every line once, in order");
+    assert_eq!(typed.cat, want, "Cat hears every line once, in order");
+    let echoed: Vec<&String> = typed
+        .leo
+        .iter()
+        .filter(|l| l.starts_with("[Leo] "))
+        .collect();
+    let want_echo: Vec<String> = want.iter().map(|l| format!("[Leo] {l}")).collect();
+    assert_eq!(
+        echoed,
+        want_echo.iter().collect::<Vec<_>>(),
+        "Leo sees each of his lines once"
+    );
+}
+
+/// SIGSTOP instead of SIGKILL, with Leo typing on: his client gives the
+/// silent server up and fails over, then the frozen server wakes with his
+/// last lines still unread in its socket. Every line still reaches Bob and
+/// Cat once, in order; Leo sees each of his own once; and every server,
+/// the woken one included, lists one Leo, on the survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_arrives_once_in_order_when_the_senders_server_freezes_and_wakes() {
+    const LINES: usize = 150;
+    let typed = type_through_a_freeze(LINES, 20, |n| format!("line {n}")).await;
     let want: Vec<String> = (1..=LINES).map(|n| format!("line {n}")).collect();
     assert_eq!(typed.bob, want, "Bob hears every line once, in order");
     assert_eq!(typed.cat, want, "Cat hears every line once, in order");

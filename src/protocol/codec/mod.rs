@@ -181,12 +181,12 @@ impl DecodeError {
 /// Decodes one frame body into a message.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, DecodeError> {
     check_shape(body, MAX_NESTING)?;
-    rmp_serde::from_slice::<T>(body).map_err(|err| explain(body, err))
+    rmp_serde::from_slice::<T>(body).map_err(|err| explain::<T>(body, err))
 }
 
 /// Works out why `body` failed to decode. Only runs on the error path, so it
 /// may decode the body a second time as a generic value.
-fn explain(body: &[u8], err: rmp_serde::decode::Error) -> DecodeError {
+fn explain<T: DeserializeOwned>(body: &[u8], err: rmp_serde::decode::Error) -> DecodeError {
     let mut rest = body;
     let value = match rmpv::decode::read_value(&mut rest) {
         Ok(value) => value,
@@ -210,13 +210,50 @@ fn explain(body: &[u8], err: rmp_serde::decode::Error) -> DecodeError {
             (Some("type"), Some(kind)) => Some(kind.to_string()),
             _ => None,
         });
+    let detail = err.to_string();
     match kind {
         None => DecodeError::NoType,
         Some(kind) => DecodeError::BadMessage {
             kind,
-            detail: err.to_string(),
+            detail: match culprit::<T>(&entries, &detail) {
+                Some(field) => format!("field `{field}`: {detail}"),
+                None => detail,
+            },
         },
     }
+}
+
+/// The field of `entries` that made decoding fail with `detail`: serde
+/// says what was wrong ("invalid type: string, expected u64") but not
+/// where, inside a tagged message. The first field without which the map
+/// decodes, or fails only for that field's absence, is the one. (Error
+/// path only: one more decode per field.)
+fn culprit<T: DeserializeOwned>(
+    entries: &[(rmpv::Value, rmpv::Value)],
+    detail: &str,
+) -> Option<String> {
+    // No message has this many fields; a hostile map of thousands would
+    // cost a decode of thousands per entry.
+    const MOST_FIELDS: usize = 16;
+    if detail.starts_with("missing field") || entries.len() > MOST_FIELDS {
+        return None; // serde named it already, or it is no message of ours
+    }
+    entries.iter().enumerate().find_map(|(i, (key, _))| {
+        let name = key.as_str().filter(|k| *k != "type")?;
+        let rest: Vec<_> = entries
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, entry)| entry.clone())
+            .collect();
+        let mut buf = Vec::new();
+        rmpv::encode::write_value(&mut buf, &rmpv::Value::Map(rest)).ok()?;
+        let blamed = match rmp_serde::from_slice::<T>(&buf) {
+            Ok(_) => true,
+            Err(err) => err.to_string() == format!("missing field `{name}`"),
+        };
+        blamed.then(|| name.to_string())
+    })
 }
 
 fn has_invalid_utf8(value: &rmpv::Value) -> bool {

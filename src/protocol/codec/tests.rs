@@ -291,6 +291,18 @@ fn explains_bad_bodies() {
         decode::<ClientMsg>(missing_field),
         Err(DecodeError::BadMessage { kind, .. }) if kind == "join"
     ));
+    // A field of the wrong kind is named, optional or required.
+    for (body, field) in [
+        (&b"\x83\xa4type\xa4send\xa4text\xa2hi\xa3cid\xa1x"[..], "`cid`"),
+        (b"\x82\xa4type\xa4join\xa4name\x05", "`name`"),
+    ] {
+        match decode::<ClientMsg>(body) {
+            Err(DecodeError::BadMessage { detail, .. }) => {
+                assert!(detail.starts_with(&format!("field {field}: ")), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
     let mut trailing = encode_frame(&ClientMsg::Leave { text: None })[4..].to_vec();
     trailing.push(0);
     assert_eq!(

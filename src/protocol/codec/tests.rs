@@ -293,7 +293,10 @@ fn explains_bad_bodies() {
     ));
     // A field of the wrong kind is named, optional or required.
     for (body, field) in [
-        (&b"\x83\xa4type\xa4send\xa4text\xa2hi\xa3cid\xa1x"[..], "`cid`"),
+        (
+            &b"\x83\xa4type\xa4send\xa4text\xa2hi\xa3cid\xa1x"[..],
+            "`cid`",
+        ),
         (b"\x82\xa4type\xa4join\xa4name\x05", "`name`"),
     ] {
         match decode::<ClientMsg>(body) {

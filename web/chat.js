@@ -31,7 +31,13 @@ const state = {
   lastHeard: 0,
   leaving: false,
   notify: false,
+  rejoinedAt: 0, // when the last failover's rejoin was welcomed (0: not lately)
 };
+
+// Losing our name this soon after a rejoin is most likely our own old
+// membership, relayed by the lost server just before it died and read by
+// the new one after our rejoin (PROTOCOL.md 11): fail over again instead.
+const GHOST_MS = 5000;
 window.chatty = { state, view, outbox, failover, Wire, SeenLines, Failover }; // for people debugging, and the tests
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -209,6 +215,7 @@ function onWelcome(msg) {
   state.joined = true;
   state.everJoined = true;
   state.joinedAt = Date.now();
+  state.rejoinedAt = first ? 0 : state.joinedAt;
   failover.reset();
   state.web = msg.web && msg.web.length ? msg.web : [state.host];
   if (first) for (const id of msg.seen || []) see(id); // the watermark, once (12.3)
@@ -310,6 +317,7 @@ function onAck(msg) {
 
 function onNick(msg) {
   if (msg.old === state.name) {
+    state.rejoinedAt = 0; // a 211 from now on is about this change, not our past
     state.name = msg.new;
     view.myName = msg.new;
     $("me-name").textContent = msg.new;
@@ -328,6 +336,17 @@ function onError(msg) {
   if (msg.cid !== undefined) {
     const entry = outbox.refused(msg.cid, msg.code, Date.now());
     if (entry && msg.code === 230) return; // sent again shortly
+  }
+  if (state.joined && msg.code === 211 && msg.cid === undefined && state.rejoinedAt &&
+      Date.now() - state.rejoinedAt < GHOST_MS) {
+    state.rejoinedAt = 0;
+    state.joined = false;
+    const ws = state.ws;
+    state.ws = null;
+    if (ws) ws.close();
+    failover.begin(state.host, Date.now());
+    moveOn(true);
+    return;
   }
   if (!state.joined && msg.code === 211 && state.everJoined) {
     // This server still counts our old membership, until it declares the

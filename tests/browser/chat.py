@@ -318,6 +318,22 @@ def main():
         wait("Anna's line at Bob", lambda: ("Anna", "still here as Anna") in [tuple(l) for l in lines(bob, "#lobby")])
         step("a nick change after the failover")
 
+        # Right after a rejoin, a 211 is most likely our own old membership,
+        # relayed by the lost server just before it died (PROTOCOL.md 11):
+        # the page joins again instead of showing the name as lost.
+        before = ann.execute_script("return window.chatty.state.joinedAt")
+        ann.execute_script(
+            "window.chatty.state.rejoinedAt = Date.now();"
+            "receive({type: 'error', code: 211, fatal: false, text: 'someone on another server took this name "
+            "at the same moment; choose another name and join again'});")
+        wait("Anna welcomed again", lambda: ann.execute_script(
+            "return window.chatty.state.joined && window.chatty.state.joinedAt > arguments[0]", before), deadline=10)
+        say(ann, "back after my own ghost")
+        wait("Anna's line after the ghost at Bob",
+             lambda: ("Anna", "back after my own ghost") in [tuple(l) for l in lines(bob, "#lobby")])
+        assert not any(t.startswith("error:") for t in texts(ann, "#lobby")), texts(ann, "#lobby")
+        step("a name taken back right after a rejoin: the page joins again")
+
         # The terminal client never saw the private message.
         assert not any("a secret for Bob" in l for l in term.out), term.out
         step("a private message is seen only by its target")

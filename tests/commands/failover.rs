@@ -200,3 +200,91 @@ async fn a_rejoin_refused_with_211_moves_on_to_the_next_survivor() {
     free.until("the leave", |m| *m == ClientMsg::Leave { text: None });
     assert_eq!(leo.exit_code().await.unwrap(), 0);
 }
+
+/// Waits until `fake` has been sent a `rejoin`, or gives up at `deadline`;
+/// what it was sent up to then.
+fn rejoin_on(fake: &FakeServer, deadline: std::time::Instant) -> Option<Vec<ClientMsg>> {
+    let mut sent = Vec::new();
+    while std::time::Instant::now() < deadline {
+        sent.extend(fake.pending());
+        if sent.iter().any(|m| matches!(m, ClientMsg::Rejoin { .. })) {
+            return Some(sent);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20)); // poll, bounded by the deadline
+    }
+    None
+}
+
+/// Right after a rejoin the new server takes Leo's name away (211 without
+/// a cid): most likely the lost server's last datagram, carrying his own
+/// join there, read after the rejoin (PROTOCOL.md 11). The client fails
+/// over again instead of asking for another name; the line typed in the
+/// meantime goes through once, and no error is shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_taken_back_right_after_a_rejoin_is_joined_again() {
+    use chatty::protocol::ErrorCode;
+    let a = FakeServer::start(2);
+    let b = FakeServer::start(2);
+    let mut leo = spawn(&["client", &a.addr, &b.addr, "--name", "Leo"]);
+    a.until("the join", |m| matches!(m, ClientMsg::Join { .. }));
+    let greeting = format!("[SERVER] connected to {} as Leo;", a.addr);
+    let mut shown = leo
+        .until_match("the greeting", |l| l.starts_with(&greeting))
+        .await
+        .unwrap();
+    a.close();
+    b.until("the rejoin", |m| matches!(m, ClientMsg::Rejoin { .. }));
+    shown.extend(
+        leo.until(&format!("[SERVER] reconnected to {} as Leo", b.addr))
+            .await
+            .unwrap(),
+    );
+    b.push(ServerMsg::Error {
+        code: ErrorCode::NAME_TAKEN,
+        text: "someone on another server took this name at the same moment; choose another name and join again".into(),
+        fatal: false,
+        cid: None,
+    });
+    shown.extend(
+        leo.until(
+            "[SERVER] Leo was taken back for our old connection to the lost server; joining again…",
+        )
+        .await
+        .unwrap(),
+    );
+    leo.write("after\n").await.unwrap();
+    // Either server may take the second rejoin (both still listen).
+    let deadline = std::time::Instant::now() + common::fake::FAKE_DEADLINE;
+    let (fake, addr, mut sent) = loop {
+        let soon = || std::time::Instant::now() + std::time::Duration::from_millis(100);
+        if let Some(sent) = rejoin_on(&b, soon()) {
+            break (&b, &b.addr, sent);
+        }
+        if let Some(sent) = rejoin_on(&a, soon()) {
+            break (&a, &a.addr, sent);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no second rejoin: {shown:?}"
+        );
+    };
+    shown.extend(
+        leo.until(&format!("[SERVER] reconnected to {addr} as Leo"))
+            .await
+            .unwrap(),
+    );
+    if chat_lines(&sent).is_empty() {
+        sent.extend(fake.until("the line", |m| matches!(m, ClientMsg::Send { .. })));
+    }
+    assert_eq!(chat_lines(&sent).len(), 1, "{sent:?}");
+    leo.write("exit\n").await.unwrap();
+    fake.until("the leave", |m| matches!(m, ClientMsg::Leave { .. }));
+    shown.extend(leo.rest().await.unwrap());
+    assert_eq!(leo.exit_code().await.unwrap(), 0, "{shown:?}");
+    assert!(!shown.iter().any(|l| l.starts_with("[ERROR]")), "{shown:?}");
+    assert_eq!(
+        shown.iter().filter(|l| *l == "[Leo] after").count(),
+        1,
+        "{shown:?}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use tokio::time::Instant;
 
-use super::{Chat, Flow, Leaving};
+use super::{Chat, Flow, Leaving, GHOST_WINDOW};
 use crate::client::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};
 use crate::client::link::Conn;
 use crate::client::names::NameError;
@@ -212,8 +212,16 @@ impl Chat<'_> {
     /// A non-fatal error about no line of ours: a refused request, or our
     /// name taken back.
     fn on_error(&mut self, code: ErrorCode, text: &str) -> Flow {
+        let nick = !self.renaming && self.names.error(code) == NameError::Nick;
+        if !nick && !self.renaming && code == ErrorCode::NAME_TAKEN {
+            if let Some(at) = self.rejoined_at.take() {
+                if at.elapsed() < GHOST_WINDOW {
+                    return Flow::Ghost;
+                }
+            }
+        }
         self.console.print(&format!("[ERROR] {}", clean(text)));
-        if !self.renaming && self.names.error(code) == NameError::Nick {
+        if nick {
             return Flow::Continue; // a /nick refused or turned back: the name stays
         }
         if code == ErrorCode::ROOM_INVALID || code == ErrorCode::TOO_MANY_ROOMS {

@@ -35,6 +35,13 @@ use crate::protocol::{ClientMsg, LOBBY};
 /// How long to wait for the server to confirm a leave.
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How soon after a rejoin losing the name is taken for our own old
+/// membership, relayed by the lost server just before it died and read by
+/// the new one after our rejoin (PROTOCOL.md 11): then we fail over again
+/// rather than ask for another name. The cluster frees the name once the
+/// lost server is declared dead (under a second by default).
+const GHOST_WINDOW: Duration = Duration::from_secs(5);
+
 /// Slack added when sleeping for the next send token, for rounding. (The
 /// server's bucket started before ours and counts from when our frames
 /// arrive, so it never holds fewer tokens than ours.)
@@ -79,6 +86,9 @@ pub struct Chat<'c> {
     quit_text: Option<String>,
     /// How long to look for another server after losing one.
     timeout: Duration,
+    /// When the last failover's rejoin was welcomed, until a lost name
+    /// within [`GHOST_WINDOW`] of it has sent us on again.
+    rejoined_at: Option<Instant>,
 }
 
 /// What to do after a frame.
@@ -89,6 +99,9 @@ enum Flow {
     Lost,
     /// The server is shutting down and named alternatives.
     Moving,
+    /// Our name went to our own old membership right after a rejoin: join
+    /// again, on whichever server has freed it first.
+    Ghost,
 }
 
 /// One turn of the loop: what woke it.
@@ -123,6 +136,7 @@ impl<'c> Chat<'c> {
             leaving: Leaving::No,
             quit_text: None,
             timeout,
+            rejoined_at: None,
         }
     }
 
@@ -171,8 +185,9 @@ impl<'c> Chat<'c> {
             match flow {
                 Flow::Continue => {}
                 Flow::Exit(code) => return code,
-                Flow::Lost => link = self.lose(false),
-                Flow::Moving => link = self.lose(true),
+                Flow::Lost => link = self.lose(Why::Lost),
+                Flow::Moving => link = self.lose(Why::Moving),
+                Flow::Ghost => link = self.lose(Why::Ghost),
             }
         }
     }
@@ -244,19 +259,23 @@ impl<'c> Chat<'c> {
         }
     }
 
-    /// The connection is gone: says so at once, then looks for another
-    /// server in a task of its own while the console stays live.
-    fn lose(&mut self, moving: bool) -> Link {
+    /// The connection is gone (or of no more use): says so at once, then
+    /// looks for another server in a task of its own while the console
+    /// stays live.
+    fn lose(&mut self, why: Why) -> Link {
         if let Some(line) = self.echo.release(&mut self.outbox) {
             self.console.print(&line);
         }
-        if moving {
-            self.console.print("[SERVER] moving to another server…");
-        } else {
-            self.console.print(&format!(
+        match why {
+            Why::Moving => self.console.print("[SERVER] moving to another server…"),
+            Why::Lost => self.console.print(&format!(
                 "[SERVER] lost connection to {}; reconnecting…",
                 self.servers.addr
-            ));
+            )),
+            Why::Ghost => self.console.print(&format!(
+                "[SERVER] {} was taken back for our old connection to the lost server; joining again…",
+                clean(self.names.me())
+            )),
         }
         self.outbox.resend_all();
         self.part_lobby = !self.rooms.has(LOBBY);
@@ -292,6 +311,7 @@ impl<'c> Chat<'c> {
             });
         }
         self.console.set_prompt(&self.rooms.prompt());
+        self.rejoined_at = Some(Instant::now());
         self.console.print(&format!(
             "[SERVER] reconnected to {} as {}",
             self.servers.addr,
@@ -335,6 +355,17 @@ impl<'c> Chat<'c> {
             Leaving::Sent(_) => Flow::Exit(EXIT_OK),
         }
     }
+}
+
+/// Why a connection is given up.
+#[derive(Debug, Clone, Copy)]
+enum Why {
+    /// Reset, EOF without notice, or silence.
+    Lost,
+    /// The server is shutting down.
+    Moving,
+    /// Our name went to our own old membership ([`Flow::Ghost`]).
+    Ghost,
 }
 
 /// "1 typed line was not sent", "3 typed lines were not sent".

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::frames::{line_frame, welcome_frame, Welcome};
 use super::history::{backfill, watermark};
-use super::state::{Rejoined, RoomState};
+use super::state::RoomState;
 use super::{ConnId, JoinError, Room};
 use crate::protocol::validate::name_key;
 use crate::protocol::{encode_frame, MessageId, ServerMsg, LOBBY};
@@ -95,14 +95,6 @@ impl Room {
         if let Some(entry) = state.conns.get_mut(&conn) {
             entry.version = joining.version;
             entry.rooms.insert(lobby.clone());
-            entry.rejoined = joining
-                .last_seen
-                .filter(|seen| !seen.is_empty())
-                .map(|seen| {
-                    Box::new(Rejoined {
-                        seen: seen.to_vec(),
-                    })
-                });
         }
         let slot = state.slot(conn);
         state.rooms.add(&lobby, LOBBY, name, self.id, slot);

@@ -158,13 +158,7 @@ impl RoomState {
         let key = name_key(&name);
         let id = MessageId { origin, seq };
         if let Some(&conn) = self.names.get(&key) {
-            // A member that rejoined here after losing `origin`, having seen
-            // this very claim there, is the claim's own member: the claim
-            // is its past, still on its way from the lost server (a
-            // datagram it sent just before it died, read after the rejoin
-            // was taken), not a rival. Without this, a smaller id's ghost
-            // would take the live member's name.
-            if self.rejoined_past(conn, id) || self.me < origin {
+            if self.me < origin {
                 // Our member's claim wins; the origin takes its back.
                 self.shadow(origin, &name, rooms);
                 return;
@@ -194,20 +188,6 @@ impl RoomState {
         self.shadows.remove(origin, &key);
         self.add_remote(key.clone(), name, origin, rooms);
         self.show_rooms_joined(id, &key);
-    }
-
-    /// Whether local member `conn` rejoined here having seen event `id`.
-    fn rejoined_past(&self, conn: ConnId, id: MessageId) -> bool {
-        id.seq > 0
-            && self
-                .conns
-                .get(&conn)
-                .and_then(|c| c.rejoined.as_deref())
-                .is_some_and(|r| {
-                    r.seen
-                        .iter()
-                        .any(|s| s.origin == id.origin && s.seq >= id.seq)
-                })
     }
 
     /// Whether the member of `origin` shown under `key` has another name on

@@ -90,16 +90,6 @@ pub(super) struct Conn {
     /// The name held before the last nick change: taken back if another
     /// server wins a same-moment claim on the new one.
     pub(super) previous: Option<String>,
-    /// For a member that rejoined here after losing its server: the newest
-    /// id it had seen from each origin (boxed: most members never rejoin).
-    pub(super) rejoined: Option<Box<Rejoined>>,
-}
-
-/// What a rejoining member had seen: a claim on its name it had seen is
-/// its own past (see `members::remote_claim`).
-#[derive(Debug)]
-pub(super) struct Rejoined {
-    pub(super) seen: Vec<MessageId>,
 }
 
 impl Conn {
@@ -110,7 +100,6 @@ impl Conn {
             version: 1,
             rooms: Default::default(),
             previous: None,
-            rejoined: None,
         }
     }
 }
@@ -426,7 +415,6 @@ impl RoomState {
         };
         let rooms = std::mem::take(&mut entry.rooms);
         entry.previous = None;
-        entry.rejoined = None;
         for key in rooms {
             self.rooms.remove(&key, &name, Some(conn));
         }

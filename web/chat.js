@@ -337,20 +337,14 @@ function onError(msg) {
     const entry = outbox.refused(msg.cid, msg.code, Date.now());
     if (entry && msg.code === 230) return; // sent again shortly
   }
-  if (state.joined && msg.code === 211 && msg.cid === undefined && state.rejoinedAt &&
-      Date.now() - state.rejoinedAt < GHOST_MS) {
+  const ghost = state.joined && msg.code === 211 && msg.cid === undefined && state.rejoinedAt &&
+    Date.now() - state.rejoinedAt < GHOST_MS;
+  // Or, answering our rejoin: this server still counts our old membership,
+  // until it declares the lost server dead; another may have done so
+  // already (failover.js).
+  if (ghost || (!state.joined && msg.code === 211 && state.everJoined)) {
     state.rejoinedAt = 0;
     state.joined = false;
-    const ws = state.ws;
-    state.ws = null;
-    if (ws) ws.close();
-    failover.begin(state.host, Date.now());
-    moveOn(true);
-    return;
-  }
-  if (!state.joined && msg.code === 211 && state.everJoined) {
-    // This server still counts our old membership, until it declares the
-    // lost server dead; another may have done so already (failover.js).
     const ws = state.ws;
     state.ws = null;
     if (ws) ws.close();

@@ -13,6 +13,35 @@ use super::free_udp_port;
 use super::proc::{drain, loopback_server, spawn, Signal};
 use super::watcher::{wait_cluster, wait_member, Watcher, CONVERSATION};
 
+/// Types `line(n)` for n in 1..=`lines` into a terminal client's `stdin`,
+/// one every 50 ms (twice the default rate limit, so the client also
+/// paces), then `exit`. The task hands stdin back (closed when dropped);
+/// the watch counts the lines written.
+pub fn type_lines(
+    mut stdin: tokio::process::ChildStdin,
+    lines: usize,
+    line: impl Fn(usize) -> String + Send + 'static,
+) -> (
+    tokio::task::JoinHandle<tokio::process::ChildStdin>,
+    watch::Receiver<usize>,
+) {
+    let (written_tx, written) = watch::channel(0usize);
+    let typist = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        for n in 1..=lines {
+            tick.tick().await;
+            let typed = line(n) + "\n";
+            stdin.write_all(typed.as_bytes()).await.unwrap();
+            stdin.flush().await.unwrap();
+            let _ = written_tx.send(n);
+        }
+        stdin.write_all(b"exit\n").await.unwrap();
+        stdin.flush().await.unwrap();
+        stdin
+    });
+    (typist, written)
+}
+
 /// What the scenario's people saw.
 pub struct Typed {
     /// What Bob, on B, heard from Leo (his joins left out).
@@ -100,21 +129,8 @@ async fn type_through(
             })
             .await;
     }
-    let mut stdin = leo.take_stdin().expect("piped stdin");
-    let (written_tx, mut written) = watch::channel(0usize);
-    let typist = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        for n in 1..=lines {
-            tick.tick().await;
-            let typed = line(n) + "\n";
-            stdin.write_all(typed.as_bytes()).await.unwrap();
-            stdin.flush().await.unwrap();
-            let _ = written_tx.send(n);
-        }
-        stdin.write_all(b"exit\n").await.unwrap();
-        stdin.flush().await.unwrap();
-        stdin // closed when dropped by the test
-    });
+    let stdin = leo.take_stdin().expect("piped stdin");
+    let (typist, mut written) = type_lines(stdin, lines, line);
     tokio::time::timeout(CONVERSATION, written.wait_for(|n| *n >= kill_after))
         .await
         .expect("typing")

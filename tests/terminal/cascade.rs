@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use chatty::client::status;
 use chatty::protocol::ServerId;
-use tokio::io::AsyncWriteExt;
-use tokio::sync::watch;
 
 use crate::common;
 
 use common::free_udp_port;
 use common::proc::{drain, loopback_server, spawn, Server};
+use common::typist::type_lines;
 use common::watcher::{wait_cluster, wait_member, Watcher, CONVERSATION};
 
 /// The index, among `servers`, of the one that holds Leo as its own
@@ -79,23 +78,8 @@ async fn every_line_arrives_once_in_order_through_two_failovers_in_a_row() {
             })
             .await;
     }
-    let mut stdin = leo.take_stdin().expect("piped stdin");
-    let (written_tx, mut written) = watch::channel(0usize);
-    let typist = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(50));
-        for n in 1..=LINES {
-            tick.tick().await;
-            stdin
-                .write_all(format!("line {n}\n").as_bytes())
-                .await
-                .unwrap();
-            stdin.flush().await.unwrap();
-            let _ = written_tx.send(n);
-        }
-        stdin.write_all(b"exit\n").await.unwrap();
-        stdin.flush().await.unwrap();
-        stdin // closed when dropped by the test
-    });
+    let stdin = leo.take_stdin().expect("piped stdin");
+    let (typist, mut written) = type_lines(stdin, LINES, |n| format!("line {n}"));
     tokio::time::timeout(CONVERSATION, written.wait_for(|n| *n >= 20))
         .await
         .expect("typing")

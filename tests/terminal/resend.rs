@@ -7,7 +7,7 @@ use crate::common;
 
 use common::free_udp_port;
 use common::proc::{loopback_server, person, spawn, Process, Server};
-use common::typist::{type_through_a_freeze, type_through_a_kill};
+use common::typist::{type_through_a_freeze, type_through_a_kill, Typed};
 use common::watcher::{wait_cluster, wait_member, Watcher};
 
 /// `chatty client ADDR --name NAME` with piped stdin and stdout.
@@ -22,15 +22,10 @@ async fn server(group_port: u16) -> (Server, String) {
     (server, addr)
 }
 
-/// SIGKILL the server of a client that sends a line every 50 ms (twice
-/// the default rate limit, so it also paces): every line reaches a client
-/// on each other server exactly once, in order, and Leo sees each of his
-/// own once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_line_arrives_once_in_order_when_the_senders_server_is_killed() {
-    const LINES: usize = 60;
-    let typed = type_through_a_kill(LINES, 20, |n| format!("line {n}")).await;
-    let want: Vec<String> = (1..=LINES).map(|n| format!("line {n}")).collect();
+/// Bob and Cat heard `line 1` to `line LINES` once each, in order, and Leo
+/// saw each of his own once.
+fn every_line_once(typed: &Typed, lines: usize) {
+    let want: Vec<String> = (1..=lines).map(|n| format!("line {n}")).collect();
     assert_eq!(typed.bob, want, "Bob hears every line once, in order");
     assert_eq!(typed.cat, want, "Cat hears every line once, in order");
     let echoed: Vec<&String> = typed
@@ -46,6 +41,17 @@ async fn every_line_arrives_once_in_order_when_the_senders_server_is_killed() {
     );
 }
 
+/// SIGKILL the server of a client that sends a line every 50 ms (twice
+/// the default rate limit, so it also paces): every line reaches a client
+/// on each other server exactly once, in order, and Leo sees each of his
+/// own once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_arrives_once_in_order_when_the_senders_server_is_killed() {
+    const LINES: usize = 60;
+    let typed = type_through_a_kill(LINES, 20, |n| format!("line {n}")).await;
+    every_line_once(&typed, LINES);
+}
+
 /// SIGSTOP instead of SIGKILL, with Leo typing on: his client gives the
 /// silent server up and fails over, then the frozen server wakes with his
 /// last lines still unread in its socket. Every line still reaches Bob and
@@ -55,20 +61,7 @@ async fn every_line_arrives_once_in_order_when_the_senders_server_is_killed() {
 async fn every_line_arrives_once_in_order_when_the_senders_server_freezes_and_wakes() {
     const LINES: usize = 150;
     let typed = type_through_a_freeze(LINES, 20, |n| format!("line {n}")).await;
-    let want: Vec<String> = (1..=LINES).map(|n| format!("line {n}")).collect();
-    assert_eq!(typed.bob, want, "Bob hears every line once, in order");
-    assert_eq!(typed.cat, want, "Cat hears every line once, in order");
-    let echoed: Vec<&String> = typed
-        .leo
-        .iter()
-        .filter(|l| l.starts_with("[Leo] "))
-        .collect();
-    let want_echo: Vec<String> = want.iter().map(|l| format!("[Leo] {l}")).collect();
-    assert_eq!(
-        echoed,
-        want_echo.iter().collect::<Vec<_>>(),
-        "Leo sees each of his lines once"
-    );
+    every_line_once(&typed, LINES);
 }
 
 /// 30 lines pasted at once, at the default limit of 10 per second in

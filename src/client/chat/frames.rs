@@ -4,7 +4,7 @@
 
 use tokio::time::Instant;
 
-use super::{Chat, Flow, Leaving, GHOST_WINDOW};
+use super::{Chat, Flow, Leaving, Why, GHOST_WINDOW};
 use crate::client::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK, EXIT_SERVER_SHUTDOWN};
 use crate::client::link::Conn;
 use crate::client::names::NameError;
@@ -40,7 +40,7 @@ impl Chat<'_> {
                     return Flow::Exit(EXIT_SERVER_SHUTDOWN);
                 }
                 self.servers.announce(&servers);
-                return Flow::Moving;
+                return Flow::Gone(Why::Moving);
             }
             ServerMsg::Servers { servers, .. } => self.servers.announce(&servers),
             ServerMsg::Error {
@@ -53,7 +53,7 @@ impl Chat<'_> {
                 // Only being dropped for slowness or silence is worth a
                 // reconnect; any other fatal error would recur.
                 if code == ErrorCode::TOO_SLOW || code == ErrorCode::KEEPALIVE_TIMEOUT {
-                    return Flow::Lost;
+                    return Flow::Gone(Why::Lost);
                 }
                 return Flow::Exit(EXIT_CONNECTION);
             }
@@ -216,7 +216,7 @@ impl Chat<'_> {
         if !nick && !self.renaming && code == ErrorCode::NAME_TAKEN {
             if let Some(at) = self.rejoined_at.take() {
                 if at.elapsed() < GHOST_WINDOW {
-                    return Flow::Ghost;
+                    return Flow::Gone(Why::Ghost);
                 }
             }
         }

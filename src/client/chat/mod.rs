@@ -95,13 +95,8 @@ pub struct Chat<'c> {
 enum Flow {
     Continue,
     Exit(i32),
-    /// The server was lost (reset, EOF without notice, silence).
-    Lost,
-    /// The server is shutting down and named alternatives.
-    Moving,
-    /// Our name went to our own old membership right after a rejoin: join
-    /// again, on whichever server has freed it first.
-    Ghost,
+    /// The connection is given up: find another server.
+    Gone(Why),
 }
 
 /// One turn of the loop: what woke it.
@@ -162,7 +157,7 @@ impl<'c> Chat<'c> {
                 Step::Link(LinkEvent::Frame(frame)) => match (&mut link, frame) {
                     (Link::Up(conn), Ok(Some(msg))) => self.on_frame(conn, msg),
                     _ if matches!(self.leaving, Leaving::Sent(_)) => Flow::Exit(EXIT_OK),
-                    _ => Flow::Lost,
+                    _ => Flow::Gone(Why::Lost),
                 },
                 Step::Link(LinkEvent::Rejoined(Some(rejoined))) => {
                     link = Link::Up(self.rejoined(rejoined));
@@ -185,9 +180,7 @@ impl<'c> Chat<'c> {
             match flow {
                 Flow::Continue => {}
                 Flow::Exit(code) => return code,
-                Flow::Lost => link = self.lose(Why::Lost),
-                Flow::Moving => link = self.lose(Why::Moving),
-                Flow::Ghost => link = self.lose(Why::Ghost),
+                Flow::Gone(why) => link = self.lose(why),
             }
         }
     }
@@ -254,7 +247,9 @@ impl<'c> Chat<'c> {
         }
         match (link, self.leaving) {
             (_, Leaving::Sent(deadline)) if now >= deadline => Flow::Exit(EXIT_OK),
-            (Link::Up(conn), _) if now >= conn.last_heard + conn.silence_limit => Flow::Lost,
+            (Link::Up(conn), _) if now >= conn.last_heard + conn.silence_limit => {
+                Flow::Gone(Why::Lost)
+            }
             _ => Flow::Continue, // a pacing token (the next turn sends) or a probe
         }
     }
@@ -362,9 +357,10 @@ impl<'c> Chat<'c> {
 enum Why {
     /// Reset, EOF without notice, or silence.
     Lost,
-    /// The server is shutting down.
+    /// The server is shutting down and named alternatives.
     Moving,
-    /// Our name went to our own old membership ([`Flow::Ghost`]).
+    /// Our name went to our own old membership right after a rejoin: join
+    /// again, on whichever server has freed it first.
     Ghost,
 }
 

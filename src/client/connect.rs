@@ -87,6 +87,17 @@ pub struct Comeback {
     pub last_seen: Vec<MessageId>,
 }
 
+/// Why [`rejoin_somewhere`] found no server in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GaveUp {
+    /// No server could be reached (or none answered).
+    Unreachable,
+    /// The last round reached a server, which answered `name_taken`: the
+    /// name stayed held (by a live rival, or by our old connection to a
+    /// server still running).
+    NameBusy,
+}
+
 /// Finds another live server and rejoins there as `back` says, asking for
 /// what came after its `last_seen` in each of its rooms, with exponential
 /// backoff and jitter, until `deadline`. The name is refused until the
@@ -96,13 +107,18 @@ pub async fn rejoin_somewhere(
     mut servers: Servers,
     back: Comeback,
     deadline: Instant,
-) -> Option<Rejoined> {
+) -> Result<Rejoined, GaveUp> {
     let mut backoff = Duration::from_millis(100);
+    let mut name_busy = false;
+    let gave_up = |name_busy| match name_busy {
+        true => GaveUp::NameBusy,
+        false => GaveUp::Unreachable,
+    };
     loop {
-        let mut name_busy = false;
+        let mut busy_now = false;
         for candidate in servers.candidates() {
             if Instant::now() >= deadline {
-                return None;
+                return Err(gave_up(name_busy || busy_now));
             }
             let attempt = async {
                 let mut client = Client::connect_via(&candidate, &servers.connector).await?;
@@ -115,24 +131,25 @@ pub async fn rejoin_somewhere(
                 Ok(Ok((client, welcome))) => {
                     servers.addr = candidate;
                     servers.announce(&welcome.servers);
-                    return Some(Rejoined {
+                    return Ok(Rejoined {
                         client,
                         welcome,
                         servers,
                     });
                 }
                 Ok(Err(ClientError::Refused { code, .. })) if code == ErrorCode::NAME_TAKEN => {
-                    name_busy = true;
+                    busy_now = true;
                 }
                 _ => {}
             }
         }
+        name_busy = busy_now;
         let wait = if name_busy { NAME_RETRY } else { backoff };
         let nap = wait
             .mul_f64(0.75 + fastrand::f64() * 0.5)
             .min(deadline.saturating_duration_since(Instant::now()));
         if nap.is_zero() {
-            return None;
+            return Err(gave_up(name_busy));
         }
         tokio::time::sleep(nap).await;
         if !name_busy {

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::connect::Rejoined;
+use super::connect::{GaveUp, Rejoined};
 use super::outbox::RELAY_GRACE;
 use super::{Client, ClientError, ClientReader};
 use crate::protocol::rate::TokenBucket;
@@ -19,15 +19,15 @@ pub enum Link {
     /// Connected and joined.
     Up(Conn),
     /// Lost; the failover task is looking for another server.
-    Down(JoinHandle<Option<Rejoined>>),
+    Down(JoinHandle<Result<Rejoined, GaveUp>>),
 }
 
 /// What the link produced.
 pub enum LinkEvent {
     /// A frame from the server, or the end of the connection.
     Frame(Result<Option<ServerMsg>, ClientError>),
-    /// The failover task's result: a new connection, or none in time.
-    Rejoined(Option<Box<Rejoined>>),
+    /// The failover task's result: a new connection, or why none in time.
+    Rejoined(Result<Box<Rejoined>, GaveUp>),
 }
 
 impl Link {
@@ -35,7 +35,10 @@ impl Link {
     pub async fn next(&mut self) -> LinkEvent {
         match self {
             Link::Up(conn) => LinkEvent::Frame(conn.reader.recv().await),
-            Link::Down(task) => LinkEvent::Rejoined(task.await.ok().flatten().map(Box::new)),
+            Link::Down(task) => LinkEvent::Rejoined(match task.await {
+                Ok(found) => found.map(Box::new),
+                Err(_) => Err(GaveUp::Unreachable),
+            }),
         }
     }
 }

@@ -288,3 +288,37 @@ async fn a_name_taken_back_right_after_a_rejoin_is_joined_again() {
         "{shown:?}"
     );
 }
+
+/// The only survivor keeps answering the rejoin with 211 until
+/// `--failover-timeout`: the client says the name stayed taken, not that
+/// no server could be reached, and exits with status 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_stays_taken_through_the_failover_timeout_is_said_so() {
+    let a = FakeServer::start(2);
+    let busy = FakeServer::holding_names(2);
+    let mut leo = spawn(&[
+        "client",
+        &a.addr,
+        &busy.addr,
+        "--name",
+        "Leo",
+        "--failover-timeout",
+        "1",
+    ]);
+    leo.until_match("the greeting", |l| l.starts_with("[SERVER] connected to"))
+        .await
+        .unwrap();
+    a.close();
+    drop(a); // gone for good: its port refuses from now on
+    busy.until("the refused rejoin", |m| {
+        matches!(m, ClientMsg::Rejoin { .. })
+    });
+    let shown = leo.rest().await.unwrap();
+    assert!(
+        shown
+            .iter()
+            .any(|l| l == "[SERVER] the name Leo stayed taken for 1 s; giving up"),
+        "{shown:?}"
+    );
+    assert_eq!(leo.exit_code().await.unwrap(), 3, "{shown:?}");
+}

@@ -19,10 +19,10 @@ use tokio::time::{sleep_until, Instant};
 mod frames;
 mod typed;
 
-use super::connect::{rejoin_somewhere, Comeback, Rejoined, Servers};
+use super::connect::{rejoin_somewhere, Comeback, GaveUp, Rejoined, Servers};
 use super::console::{Console, Input};
 use super::echo::OwnEcho;
-use super::exit::{EXIT_CONNECTION, EXIT_OK};
+use super::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK};
 use super::link::{Conn, Link, LinkEvent};
 use super::names::Names;
 use super::outbox::Outbox;
@@ -159,14 +159,11 @@ impl<'c> Chat<'c> {
                     _ if matches!(self.leaving, Leaving::Sent(_)) => Flow::Exit(EXIT_OK),
                     _ => Flow::Gone(Why::Lost),
                 },
-                Step::Link(LinkEvent::Rejoined(Some(rejoined))) => {
+                Step::Link(LinkEvent::Rejoined(Ok(rejoined))) => {
                     link = Link::Up(self.rejoined(rejoined));
                     Flow::Continue
                 }
-                Step::Link(LinkEvent::Rejoined(None)) => {
-                    self.give_up();
-                    Flow::Exit(EXIT_CONNECTION)
-                }
+                Step::Link(LinkEvent::Rejoined(Err(why))) => Flow::Exit(self.give_up(why)),
                 Step::Input(Input::Line(line)) => self.on_line(&mut link, &line),
                 Step::Input(Input::End) => {
                     if self.leaving == Leaving::No {
@@ -315,15 +312,24 @@ impl<'c> Chat<'c> {
         Conn::open(client)
     }
 
-    fn give_up(&mut self) {
+    /// No server took us back in time: says why; the exit status.
+    fn give_up(&mut self, why: GaveUp) -> i32 {
         let unsent = match self.outbox.undelivered() {
             0 => String::new(),
             n => format!("; {}", not_sent(n)),
         };
+        let (what, code) = match why {
+            GaveUp::Unreachable => ("no server could be reached".to_string(), EXIT_CONNECTION),
+            GaveUp::NameBusy => (
+                format!("the name {} stayed taken", clean(self.names.me())),
+                EXIT_NAME_REFUSED,
+            ),
+        };
         self.console.print(&format!(
-            "[SERVER] no server could be reached for {} s; giving up{unsent}",
+            "[SERVER] {what} for {} s; giving up{unsent}",
             self.timeout.as_secs()
         ));
+        code
     }
 
     /// Ctrl-C or Ctrl-D: leave once the typed lines are safe; pressed

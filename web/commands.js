@@ -37,7 +37,10 @@ function typed(line) {
       if (arg) say(key, arg, true);
       break;
     case "nick":
-      if (arg) send({ type: "nick", name: arg });
+      if (arg) {
+        state.rejoinedAt = 0; // a 211 from now on answers this, not our past (chat.js)
+        send({ type: "nick", name: arg });
+      }
       break;
     case "topic":
       if (key.startsWith("#")) send({ type: "topic", room: key, text: rest });

@@ -1,8 +1,9 @@
 //! Four servers' rooms wired together through queues that stand for the
 //! relay: every local event goes to every other server, each origin's in
 //! order, the origins interleaved at random. Members on two servers take
-//! and change names at the same moment, enter and part rooms, set topics
-//! and leave; the servers react to what they hear (a lost claim turns a
+//! and change names at the same moment (by `join`, by `nick`, and by a
+//! `rejoin` whose `last_seen` claims to have seen everything), enter and
+//! part rooms, set topics and leave; the servers react to what they hear (a lost claim turns a
 //! nick back or ends a membership, and that is relayed too). Once every
 //! queue is empty, all four show the same thing: each room's members with
 //! their servers, and each room's topic.
@@ -42,7 +43,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (0..4usize, 0..3usize, 0..6u8, 0..NAMES.len(), 0..ROOMS.len(), 0..3u64)
+        3 => (0..4usize, 0..3usize, 0..7u8, 0..NAMES.len(), 0..ROOMS.len(), 0..3u64)
             .prop_map(|(s, m, w, n, r, x)| Step::Act(s, m, w, n, r, x)),
         4 => (0..4usize, 0..4usize).prop_map(|(from, to)| Step::Deliver(from, to)),
     ]
@@ -88,6 +89,19 @@ fn act(server: &Server, member: usize, what: u8, name: usize, room: usize, x: u6
         2 => r.enter(conn, room).map_err(|_| ()),
         3 => r.part(conn, room, None).map_err(|_| ()),
         4 => r.set_topic(conn, room, &format!("t{x}"), x).map_err(|_| ()),
+        // A rejoin whose `last_seen` claims all of one server's events (x
+        // picks which): the client's own word, which must not change who
+        // wins a name.
+        5 => r
+            .rejoin(
+                conn,
+                name,
+                &[MessageId {
+                    origin: id([2u8, 9, 5][x as usize]),
+                    seq: u64::MAX,
+                }],
+            )
+            .map_err(|_| ()),
         _ => r.leave(conn, LeaveReason::Leave, None).map_err(|_| ()),
     };
 }

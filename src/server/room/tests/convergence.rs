@@ -3,8 +3,9 @@
 //! order, the origins interleaved at random. Members on two servers take
 //! and change names at the same moment (by `join`, by `nick`, and by a
 //! `rejoin` whose `last_seen` claims to have seen everything), enter and
-//! part rooms, set topics and leave; the servers react to what they hear (a lost claim turns a
-//! nick back or ends a membership, and that is relayed too). Once every
+//! part rooms, set topics and leave; the servers react to what they hear
+//! (a lost claim turns a nick back or ends a membership, and that is
+//! relayed too). Once every
 //! queue is empty, all four show the same thing: each room's members with
 //! their servers, and each room's topic.
 //!

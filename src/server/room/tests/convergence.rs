@@ -5,9 +5,8 @@
 //! `rejoin` whose `last_seen` claims to have seen everything), enter and
 //! part rooms, set topics and leave; the servers react to what they hear
 //! (a lost claim turns a nick back or ends a membership, and that is
-//! relayed too). Once every
-//! queue is empty, all four show the same thing: each room's members with
-//! their servers, and each room's topic.
+//! relayed too). Once every queue is empty, all four show the same thing:
+//! each room's members with their servers, and each room's topic.
 //!
 //! Nothing but each origin's order is kept — all the relay promises: a
 //! name taken again right after it was freed may reach a third server

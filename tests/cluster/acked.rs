@@ -8,7 +8,9 @@ use chatty::protocol::{
     ClientMsg, ErrorCode, MessageId, RateLimit, ServerMsg, FEATURE_ACK, PROTOCOL_VERSION,
 };
 use chatty::server::ServerConfig;
-use common::{clustered, free_udp_port, loopback_cluster, wait_members_named, Raw, TestServer};
+use common::{
+    clustered, free_udp_port, loopback_cluster, message_texts, wait_members_named, Raw, TestServer,
+};
 
 /// Connects and says hello asking for `features`; returns the server's hello.
 async fn hello(server: &TestServer, features: &[&str]) -> (Raw, ServerMsg) {
@@ -105,16 +107,6 @@ fn is_text(msg: &ServerMsg, want: &str) -> bool {
     matches!(msg, ServerMsg::Message { text, .. } if text == want)
 }
 
-/// The texts of the chat messages among `msgs`.
-fn texts(msgs: &[ServerMsg]) -> Vec<&str> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            ServerMsg::Message { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn hello_accepts_known_features_and_tells_the_rate() {
     let server = TestServer::start(ServerConfig::default()).await;
@@ -172,9 +164,9 @@ async fn a_resend_on_a_new_connection_gets_the_original_id_and_is_not_shown_agai
     wait_members_named(&server, &["Ann"]).await;
     let got = resend_as_leo(&server, vec![], ("only once", "after"), 7, original).await;
     // Nothing about it in between but the backfilled original.
-    assert_eq!(texts(&got), ["only once"], "{got:?}");
+    assert_eq!(message_texts(&got), ["only once"], "{got:?}");
     let seen = until(&mut ann, "the next line", |m| is_text(m, "after")).await;
-    assert_eq!(texts(&seen), ["after"], "not shown twice: {seen:?}");
+    assert_eq!(message_texts(&seen), ["after"], "not shown twice: {seen:?}");
 }
 
 /// Three servers: Leo's dies after relaying his line; he moves to another
@@ -213,7 +205,7 @@ async fn a_resend_through_another_server_is_shown_once_cluster_wide() {
     resend_as_leo(&c, vec![original], pair, 41, original).await;
     for watcher in [&mut ann, &mut cat] {
         let seen = until(watcher, "the next line", |m| is_text(m, "through c")).await;
-        assert_eq!(texts(&seen), ["through c"], "shown once: {seen:?}");
+        assert_eq!(message_texts(&seen), ["through c"], "shown once: {seen:?}");
     }
 }
 
@@ -284,7 +276,7 @@ async fn the_welcome_watermark_spares_a_rejoin_the_old_messages() {
     .await;
     ann.send(&send("new", None)).await;
     let got = until(&mut leo, "the new line", |m| is_text(m, "new")).await;
-    assert_eq!(texts(&got), ["new"], "{got:?}");
+    assert_eq!(message_texts(&got), ["new"], "{got:?}");
 }
 
 /// A client from before acknowledged sends: no features, no cid.
@@ -300,7 +292,7 @@ async fn an_old_client_works_as_before() {
         matches!(m, ServerMsg::StatusReply(_))
     })
     .await;
-    assert_eq!(texts(&got), ["hi"]);
+    assert_eq!(message_texts(&got), ["hi"]);
     assert!(
         !got.iter().any(|m| matches!(m, ServerMsg::Ack { .. })),
         "{got:?}"

@@ -448,3 +448,13 @@ pub async fn flood_until_sloth_is_evicted(server: &TestServer) -> u64 {
     watcher.abort();
     sent
 }
+
+/// The texts of the chat messages among `msgs`, in order.
+pub fn message_texts(msgs: &[ServerMsg]) -> Vec<&str> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMsg::Message { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}

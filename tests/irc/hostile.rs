@@ -17,6 +17,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpSocket, TcpStream};
 
+/// The server's default flood limit, set explicitly.
+const TEN_PER_SECOND: RateLimit = RateLimit {
+    per_sec: 10.0,
+    burst: 20,
+};
+
 fn config(rate: RateLimit) -> ServerConfig {
     ServerConfig {
         rate_limit: rate,
@@ -26,14 +32,7 @@ fn config(rate: RateLimit) -> ServerConfig {
 
 #[tokio::test]
 async fn a_flood_is_rate_limited_like_on_the_chatty_port() {
-    let gw = start(
-        config(RateLimit {
-            per_sec: 10.0,
-            burst: 20,
-        }),
-        "h.test",
-    )
-    .await;
+    let gw = start(config(TEN_PER_SECOND), "h.test").await;
     let mut cleo = member(&gw.server, "Cleo").await;
     let mut irc = Irc::register(gw.irc, "Flood", "").await;
     let mut burst = String::new();
@@ -52,14 +51,7 @@ async fn a_flood_is_rate_limited_like_on_the_chatty_port() {
 
 #[tokio::test]
 async fn a_line_flood_past_the_gateway_guard_disconnects() {
-    let gw = start(
-        config(RateLimit {
-            per_sec: 10.0,
-            burst: 20,
-        }),
-        "h.test",
-    )
-    .await;
+    let gw = start(config(TEN_PER_SECOND), "h.test").await;
     let mut irc = Irc::register(gw.irc, "Pinger", "").await;
     let burst = "PING :x\r\n".repeat(500);
     let _ = irc.send_raw(burst.as_bytes()).await;

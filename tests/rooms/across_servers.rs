@@ -13,16 +13,7 @@ use common::rooms::{
     ask, enter, heard, member, read_until, refused, say, send, servers, version_one, wait_answer,
     wait_who,
 };
-use common::{free_udp_port, wait_for};
-
-fn texts(msgs: &[ServerMsg]) -> Vec<&str> {
-    msgs.iter()
-        .filter_map(|m| match m {
-            ServerMsg::Message { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
+use common::{free_udp_port, message_texts, wait_for};
 
 #[tokio::test]
 async fn a_room_message_reaches_its_members_on_every_server_and_nobody_else() {
@@ -57,7 +48,7 @@ async fn a_room_message_reaches_its_members_on_every_server_and_nobody_else() {
             |m| matches!(m, ServerMsg::Message { text, .. } if text == "sentinel"),
         )
         .await;
-        assert_eq!(texts(&got), ["sentinel"], "only the lobby line");
+        assert_eq!(message_texts(&got), ["sentinel"], "only the lobby line");
     }
 }
 

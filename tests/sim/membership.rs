@@ -35,6 +35,19 @@ fn removed(events: &[Event], id: ServerId, why: DownReason) -> bool {
         .any(|e| matches!(e, Event::Down(info, reason) if info.id == id && *reason == why))
 }
 
+/// No running member has seen anyone removed since its events were last
+/// taken; `what` says which run, in the failure.
+fn assert_no_false_removals(w: &mut Cluster, what: &str) {
+    for slot in w.sim.running() {
+        let downs: Vec<_> = w
+            .take_events(slot)
+            .into_iter()
+            .filter(|e| matches!(e, Event::Down(..)))
+            .collect();
+        assert!(downs.is_empty(), "{what}: false removals {downs:?}");
+    }
+}
+
 #[test]
 fn servers_discover_each_other_by_multicast() {
     with_seed(1, |seed| {
@@ -113,14 +126,7 @@ fn no_false_removals_under_sustained_loss() {
                 w.take_events(slot);
             }
             w.run(Duration::from_secs(300));
-            for slot in w.sim.running() {
-                let downs: Vec<_> = w
-                    .take_events(slot)
-                    .into_iter()
-                    .filter(|e| matches!(e, Event::Down(..)))
-                    .collect();
-                assert!(downs.is_empty(), "loss {loss}: false removals {downs:?}");
-            }
+            assert_no_false_removals(&mut w, &format!("loss {loss}"));
             w.assert_converged("after 5 lossy minutes");
             assert!(
                 w.sim.stats().lost > 1000,
@@ -144,14 +150,7 @@ fn no_false_removals_at_ten_percent_loss_with_ten_and_fifty_servers() {
                 w.take_events(slot);
             }
             w.run(Duration::from_secs(secs));
-            for slot in w.sim.running() {
-                let downs: Vec<_> = w
-                    .take_events(slot)
-                    .into_iter()
-                    .filter(|e| matches!(e, Event::Down(..)))
-                    .collect();
-                assert!(downs.is_empty(), "{n} servers: false removals {downs:?}");
-            }
+            assert_no_false_removals(&mut w, &format!("{n} servers"));
             w.assert_converged("after the lossy run");
             // And a crash is still noticed within the bound.
             let victim = w.id(3);

@@ -186,6 +186,20 @@ async fn a_websocket_chats_with_a_tcp_client_one_frame_per_message() {
     web.task.await.unwrap().unwrap();
 }
 
+/// Opens a socket, says hello, sends `message`; the server's answer.
+async fn greeted_then(web: std::net::SocketAddr, message: Message) -> ServerMsg {
+    let mut ws = socket(web, None).await.unwrap();
+    send(&mut ws, &hello()).await;
+    next(&mut ws).await.expect("hello");
+    ws.send(message).await.unwrap();
+    next(&mut ws).await.expect("an error")
+}
+
+/// Whether `msg` is the fatal error `code`.
+fn is_fatal(msg: &ServerMsg, code: ErrorCode) -> bool {
+    matches!(msg, ServerMsg::Error { code: c, fatal: true, .. } if *c == code)
+}
+
 #[tokio::test]
 async fn bad_input_on_the_socket_gets_the_sessions_errors() {
     let web = start().await;
@@ -193,56 +207,16 @@ async fn bad_input_on_the_socket_gets_the_sessions_errors() {
     let mut ws = socket(web.web, None).await.unwrap();
     ws.send(Message::Binary(vec![0xc1].into())).await.unwrap();
     let msg = next(&mut ws).await.expect("an error");
-    assert!(
-        matches!(
-            msg,
-            ServerMsg::Error {
-                code: ErrorCode::BAD_FRAME,
-                fatal: true,
-                ..
-            }
-        ),
-        "{msg:?}"
-    );
+    assert!(is_fatal(&msg, ErrorCode::BAD_FRAME), "{msg:?}");
     assert!(next(&mut ws).await.is_none());
 
     // A text message is no frame of this protocol: 100 too.
-    let mut ws = socket(web.web, None).await.unwrap();
-    send(&mut ws, &hello()).await;
-    next(&mut ws).await.expect("hello");
-    ws.send(Message::Text("hello".into())).await.unwrap();
-    let msg = next(&mut ws).await.expect("an error");
-    assert!(
-        matches!(
-            msg,
-            ServerMsg::Error {
-                code: ErrorCode::BAD_FRAME,
-                fatal: true,
-                ..
-            }
-        ),
-        "{msg:?}"
-    );
+    let msg = greeted_then(web.web, Message::Text("hello".into())).await;
+    assert!(is_fatal(&msg, ErrorCode::BAD_FRAME), "{msg:?}");
 
     // Over 64 KiB: 101, decided on the length alone.
-    let mut ws = socket(web.web, None).await.unwrap();
-    send(&mut ws, &hello()).await;
-    next(&mut ws).await.expect("hello");
-    ws.send(Message::Binary(vec![0x90; 70_000].into()))
-        .await
-        .unwrap();
-    let msg = next(&mut ws).await.expect("an error");
-    assert!(
-        matches!(
-            msg,
-            ServerMsg::Error {
-                code: ErrorCode::FRAME_TOO_LARGE,
-                fatal: true,
-                ..
-            }
-        ),
-        "{msg:?}"
-    );
+    let msg = greeted_then(web.web, Message::Binary(vec![0x90; 70_000].into())).await;
+    assert!(is_fatal(&msg, ErrorCode::FRAME_TOO_LARGE), "{msg:?}");
 
     // The server is unharmed.
     let mut ok = socket(web.web, None).await.unwrap();

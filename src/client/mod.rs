@@ -31,6 +31,7 @@ mod console;
 mod echo;
 mod exit;
 mod halves;
+mod interrupt;
 mod link;
 mod names;
 mod outbox;

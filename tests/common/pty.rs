@@ -131,6 +131,49 @@ impl Terminal {
         self.screen.contains(text)
     }
 
+    /// Holds the client's output: its next write to the terminal blocks
+    /// until [`release_output`](Terminal::release_output). Unlike Ctrl-S,
+    /// no key typed meanwhile (Ctrl-C included) lets it go on: flow
+    /// control by keys (`IXON`) is switched off first.
+    pub fn hold_output(&self) {
+        let mut t = self.termios();
+        t.c_iflag &= !libc::IXON;
+        let fd = self.slave.as_raw_fd();
+        // SAFETY: tcsetattr and tcflow on the terminal this test owns.
+        assert_eq!(unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) }, 0);
+        assert_eq!(unsafe { libc::tcflow(fd, libc::TCOOFF) }, 0);
+    }
+
+    /// Lets held output go on.
+    pub fn release_output(&self) {
+        // SAFETY: tcflow on the terminal this test owns.
+        assert_eq!(
+            unsafe { libc::tcflow(self.slave.as_raw_fd(), libc::TCOON) },
+            0
+        );
+    }
+
+    /// Waits until one of the client's threads is blocked writing to its
+    /// terminal (the system call `write` on descriptor 1, read from
+    /// `/proc`), as it is once output is held.
+    pub fn wait_blocked_writing(&self) {
+        let deadline = Instant::now() + SCREEN_DEADLINE;
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let writing = format!("{} 0x1 ", libc::SYS_write);
+        loop {
+            let blocked = std::fs::read_dir(&tasks).into_iter().flatten().any(|task| {
+                task.ok()
+                    .and_then(|t| std::fs::read_to_string(t.path().join("syscall")).ok())
+                    .is_some_and(|call| call.starts_with(&writing))
+            });
+            if blocked {
+                return;
+            }
+            assert!(Instant::now() < deadline, "client never blocked writing");
+            std::thread::sleep(Duration::from_millis(10)); // poll, bounded by the deadline
+        }
+    }
+
     /// Waits for the client to exit; returns its status.
     pub fn exit_code(&mut self) -> i32 {
         let deadline = Instant::now() + SCREEN_DEADLINE;

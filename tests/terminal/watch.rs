@@ -77,6 +77,33 @@ async fn watch_shows_a_kill_and_a_restart_live() {
     );
 }
 
+/// Ctrl-C pressed while the watcher is drawing is not lost. Output is held
+/// so that the next redraw blocks in its write, Ctrl-C comes then, and
+/// output goes on a moment later: the signal has arrived while no turn of
+/// the loop was waiting for it. A `ctrl_c()` made afresh on each turn
+/// missed it, and the watcher went on drawing (a CI failure of the test
+/// above). The moment held is not waited out for the test to pass (the
+/// signal is kept however long it is), only to give the old defect its
+/// window.
+#[tokio::test]
+async fn ctrl_c_while_drawing_is_not_lost() {
+    let group = free_udp_port();
+    let a = loopback_server(group, &[]).await;
+    let mut screen = Terminal::spawn_command("watch", &[&a.addr().to_string()]);
+    screen.wait_for("SERVERS (1)");
+    screen.hold_output();
+    screen.wait_blocked_writing();
+    screen.type_keys("\x03");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    screen.release_output();
+    assert_eq!(
+        screen.exit_code(),
+        0,
+        "Ctrl-C leaves cleanly:\n{}",
+        screen.screen
+    );
+}
+
 #[tokio::test]
 async fn piped_watch_prints_one_line_per_event() {
     let group = free_udp_port();

@@ -23,6 +23,7 @@ use super::connect::{rejoin_somewhere, Comeback, GaveUp, Rejoined, Servers};
 use super::console::{Console, Input};
 use super::echo::OwnEcho;
 use super::exit::{EXIT_CONNECTION, EXIT_NAME_REFUSED, EXIT_OK};
+use super::interrupt::Interrupts;
 use super::link::{Conn, Link, LinkEvent};
 use super::names::Names;
 use super::outbox::Outbox;
@@ -137,8 +138,7 @@ impl<'c> Chat<'c> {
 
     /// Chats on `link` until the end; returns the exit status.
     pub async fn run(&mut self, mut link: Link) -> i32 {
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
+        let mut interrupts = Interrupts::listen();
         loop {
             if let Some(code) = self.progress(&mut link) {
                 return code;
@@ -147,10 +147,7 @@ impl<'c> Chat<'c> {
             let step = tokio::select! {
                 event = link.next() => Step::Link(event),
                 input = self.console.read_line(), if self.console.is_open() => Step::Input(input),
-                _ = &mut ctrl_c => {
-                    ctrl_c.set(tokio::signal::ctrl_c());
-                    Step::Input(Input::Interrupt)
-                }
+                _ = interrupts.next() => Step::Input(Input::Interrupt),
                 _ = sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Step::Timer,
             };
             let flow = match step {

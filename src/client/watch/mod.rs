@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
+use super::interrupt::Interrupts;
 use super::{Client, Connector};
 use crate::protocol::{ClientMsg, ServerMsg};
 use view::{event_line, WatchView};
@@ -47,6 +48,7 @@ pub async fn run(addr: &str, connector: &Connector) -> i32 {
     let mut view = WatchView::default();
     let mut redraw = interval(REDRAW);
     redraw.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut interrupts = Interrupts::listen();
     let code = loop {
         tokio::select! {
             msg = client.recv() => match msg {
@@ -69,7 +71,7 @@ pub async fn run(addr: &str, connector: &Connector) -> i32 {
                 Err(err) => break screen.lost(addr, &err.to_string()),
             },
             _ = redraw.tick(), if screen.tty => screen.show(addr, &view, &[]),
-            _ = tokio::signal::ctrl_c() => break screen.leave(0),
+            _ = interrupts.next() => break screen.leave(0),
         }
     };
     code

@@ -46,7 +46,7 @@ use tokio::net::TcpStream;
 
 use super::{Shared, IDLE_SLOTS};
 
-/// Fewest frames a queue must hold to be written directly; fewer are left
+/// Fewest messages a queue must hold to be written directly; fewer are left
 /// to its writer, which batches them under load (see the module's notes).
 pub const DIRECT_MIN_FRAMES: usize = 2;
 
@@ -85,7 +85,7 @@ impl Shared {
         let Some(socket) = state.direct.as_deref() else {
             return false;
         };
-        if state.frames.len() < DIRECT_MIN_FRAMES {
+        if state.queued < DIRECT_MIN_FRAMES {
             return state.frames.is_empty();
         }
         for _ in 0..DIRECT_WRITES {
@@ -93,7 +93,12 @@ impl Shared {
                 break;
             }
             match write_front(socket, &state.frames) {
-                Ok(n) if n > 0 => state.front_cut = consume(&mut state.frames, n),
+                Ok(n) if n > 0 => {
+                    let before = state.frames.len();
+                    state.front_cut = consume(&mut state.frames, n);
+                    let taken = before - state.frames.len();
+                    super::forget_counts(&mut state.counts, &mut state.queued, taken);
+                }
                 // WouldBlock (tokio has cleared the write readiness, so the
                 // writer waits for the socket), a failure (the writer
                 // meets it too and ends the session) or nothing written.

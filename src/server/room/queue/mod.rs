@@ -19,6 +19,12 @@
 //! when the direct write cannot finish (the socket is full, or the writer
 //! holds frames of its own).
 //!
+//! An entry may hold several messages at once: a run of one member's lines
+//! to a room, encoded back to back and shared by every other member
+//! (`run` in the room). It costs a member one push and one reference,
+//! not one per line, and counts as the lines it holds: the bound is in
+//! messages, whatever the entries.
+//!
 //! The queue also carries the room's eviction of a slow reader
 //! ([`FrameSender::evict`]): the connection's task learns of it where it
 //! waits for frames, with no token or future of its own per connection.
@@ -60,6 +66,10 @@ struct Shared {
 #[derive(Debug)]
 struct State {
     frames: VecDeque<Bytes>,
+    /// How many messages each entry of `frames` holds, in step with it.
+    counts: VecDeque<u32>,
+    /// Their sum: the messages queued, what the capacity bounds.
+    queued: usize,
     sender_alive: bool,
     receiver_alive: bool,
     /// The connection's socket, for direct writes (plain TCP only).
@@ -74,6 +84,27 @@ struct State {
     slots_noted: bool,
     /// ...and the writer has not seen that note yet.
     slot_note_unseen: bool,
+}
+
+impl State {
+    /// Takes the front entry out, with its count.
+    fn pop_front(&mut self) -> Option<Bytes> {
+        let frame = self.frames.pop_front()?;
+        self.forget_counts(1);
+        Some(frame)
+    }
+
+    /// The counts of `n` entries just taken from the front.
+    fn forget_counts(&mut self, n: usize) {
+        forget_counts(&mut self.counts, &mut self.queued, n);
+    }
+}
+
+/// `State::forget_counts`, on the two fields alone (for a caller holding
+/// another field borrowed).
+fn forget_counts(counts: &mut VecDeque<u32>, queued: &mut usize, n: usize) {
+    let gone: usize = counts.drain(..n).map(|c| c as usize).sum();
+    *queued -= gone;
 }
 
 impl Shared {
@@ -91,6 +122,8 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             frames: VecDeque::new(),
+            counts: VecDeque::new(),
+            queued: 0,
             sender_alive: true,
             receiver_alive: true,
             direct: None,
@@ -129,7 +162,7 @@ pub struct FrameSender {
 #[derive(Debug, Default)]
 pub struct Wakes {
     writers: Vec<Arc<Shared>>,
-    /// Frames queued since the last wake, a measure of the work done.
+    /// Messages queued since the last wake, a measure of the work done.
     queued: usize,
     /// The most recipients any one frame had since the last wake.
     widest: usize,
@@ -168,7 +201,13 @@ impl Wakes {
         self.widest = self.widest.max(std::mem::take(&mut other.widest));
     }
 
-    /// Frames queued since the last [`Wakes::wake_all`].
+    /// Counts `deliveries` that will be queued later (a run's, when it is
+    /// sealed) in [`Wakes::queued`] now, so a burst's size is seen as it grows.
+    pub fn count(&mut self, deliveries: usize) {
+        self.queued += deliveries;
+    }
+
+    /// Messages queued since the last [`Wakes::wake_all`].
     pub fn queued(&self) -> usize {
         self.queued
     }
@@ -184,7 +223,7 @@ impl FrameSender {
     /// Queues a frame; fails at once if the queue is full or the writer is
     /// gone. If the writer may be waiting for it, it goes on `wakes`.
     pub fn try_send(&self, frame: Bytes, wakes: &mut Wakes) -> Result<(), TrySendError<Bytes>> {
-        push(&self.shared, self.capacity, frame, wakes)
+        push(&self.shared, self.capacity, frame, 1, wakes)
     }
 
     /// A handle that pushes onto this queue without owning it: the queue
@@ -218,7 +257,23 @@ pub struct Pusher {
 impl Pusher {
     /// As [`FrameSender::try_send`]; `Closed` once the sender is gone too.
     pub fn try_send(&self, frame: Bytes, wakes: &mut Wakes) -> Result<(), TrySendError<Bytes>> {
-        push(&self.shared, self.capacity, frame, wakes)
+        push(&self.shared, self.capacity, frame, 1, wakes)
+    }
+
+    /// Queues one entry holding `messages` frames back to back (a run):
+    /// all of them or, if they do not all fit, none (`Full`). They are not
+    /// counted on `wakes` again: the room counted them as it took each
+    /// line in ([`Wakes::count`]).
+    pub fn try_send_run(
+        &self,
+        frames: Bytes,
+        messages: u32,
+        wakes: &mut Wakes,
+    ) -> Result<(), TrySendError<Bytes>> {
+        let queued = wakes.queued;
+        let pushed = push(&self.shared, self.capacity, frames, messages, wakes);
+        wakes.queued = queued;
+        pushed
     }
 }
 
@@ -226,20 +281,24 @@ fn push(
     shared: &Arc<Shared>,
     capacity: usize,
     frame: Bytes,
+    messages: u32,
     wakes: &mut Wakes,
 ) -> Result<(), TrySendError<Bytes>> {
     let mut state = shared.lock();
     if !state.receiver_alive || !state.sender_alive {
         return Err(TrySendError::Closed(frame));
     }
-    if state.frames.len() >= capacity {
+    let messages = messages.max(1);
+    if state.queued + messages as usize > capacity {
         return Err(TrySendError::Full(frame));
     }
     state.frames.push_back(frame);
+    state.counts.push_back(messages);
+    state.queued += messages as usize;
     let first = state.frames.len() == 1;
     drop(state);
     // The writer only ever waits on an empty queue.
-    wakes.queued += 1;
+    wakes.queued += messages as usize;
     if first {
         wakes.writers.push(shared.clone());
     }
@@ -341,7 +400,7 @@ impl FrameReceiver {
     /// A frame if one is queued.
     pub fn try_recv(&mut self) -> Result<Bytes, TryRecvError> {
         let mut state = self.shared.lock();
-        match state.frames.pop_front() {
+        match state.pop_front() {
             Some(frame) => Ok(frame),
             None if state.sender_alive => Err(TryRecvError::Empty),
             None => Err(TryRecvError::Disconnected),
@@ -363,6 +422,7 @@ impl FrameReceiver {
         let mut state = self.shared.lock();
         if state.frames.is_empty() && state.frames.capacity() > IDLE_SLOTS {
             state.frames = VecDeque::new();
+            state.counts = VecDeque::new();
         }
         state.slots_noted = false;
     }
@@ -382,8 +442,11 @@ fn take(state: &mut State, out: &mut VecDeque<Bytes>, max: usize, took_cut: &mut
     }
     if out.is_empty() && n == state.frames.len() {
         std::mem::swap(out, &mut state.frames);
+        state.counts.clear();
+        state.queued = 0;
     } else {
         out.extend(state.frames.drain(..n));
+        state.forget_counts(n);
     }
     state.writer_busy = !out.is_empty();
     n
@@ -394,6 +457,8 @@ impl Drop for FrameReceiver {
         let mut state = self.shared.lock();
         state.receiver_alive = false;
         state.frames = VecDeque::new();
+        state.counts = VecDeque::new();
+        state.queued = 0;
         // The connection is over: its socket closes with its task.
         state.direct = None;
     }

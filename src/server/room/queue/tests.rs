@@ -26,6 +26,45 @@ fn bounded_ordered_and_closed_by_either_end() {
 }
 
 #[test]
+fn a_run_counts_as_its_messages_until_taken() {
+    let (tx, mut rx) = frame_queue(4);
+    let mut wakes = Wakes::default();
+    tx.pusher()
+        .try_send_run(Bytes::from_static(b"abc"), 3, &mut wakes)
+        .unwrap();
+    assert_eq!(
+        wakes.queued(),
+        0,
+        "counted by the room as it took the lines in"
+    );
+    assert!(
+        matches!(
+            tx.pusher()
+                .try_send_run(Bytes::from_static(b"de"), 2, &mut wakes),
+            Err(TrySendError::Full(_))
+        ),
+        "3 + 2 messages do not fit in 4, whatever the entries"
+    );
+    tx.try_send(Bytes::from_static(b"d"), &mut wakes).unwrap();
+    assert!(matches!(
+        tx.try_send(Bytes::from_static(b"e"), &mut wakes),
+        Err(TrySendError::Full(_))
+    ));
+    // Taking the run (not all of the queue) frees its three.
+    let mut out = VecDeque::new();
+    assert_eq!(rx.take_into(&mut out, 1), 1);
+    tx.pusher()
+        .try_send_run(Bytes::from_static(b"efg"), 3, &mut wakes)
+        .unwrap();
+    assert_eq!(rx.try_recv().unwrap(), &b"d"[..]);
+    tx.try_send(Bytes::from_static(b"h"), &mut wakes).unwrap();
+    assert!(matches!(
+        tx.try_send(Bytes::from_static(b"i"), &mut wakes),
+        Err(TrySendError::Full(_))
+    ));
+}
+
+#[test]
 fn a_pusher_does_not_keep_the_queue_open() {
     let (tx, mut rx) = frame_queue(4);
     let pusher = tx.pusher();

@@ -78,6 +78,19 @@ async fn a_single_frame_is_left_to_the_writer() {
 }
 
 #[tokio::test]
+async fn a_run_of_lines_in_one_entry_is_a_burst_too() {
+    let (server, mut client) = pair().await;
+    let (tx, _rx, count) = queue_on(&server, 16);
+    let mut wakes = Wakes::default();
+    tx.pusher()
+        .try_send_run(Bytes::from_static(b"one;two;"), 2, &mut wakes)
+        .unwrap();
+    wakes.flush_all();
+    assert_eq!(wakes_of(&count), 0, "written by the flush, not the writer");
+    assert_eq!(read_n(&mut client, 8).await, b"one;two;");
+}
+
+#[tokio::test]
 async fn frames_the_writer_holds_keep_direct_writes_off() {
     let (server, mut client) = pair().await;
     let (tx, mut rx, count) = queue_on(&server, 16);

@@ -17,7 +17,10 @@ pub mod requests;
 pub mod skim;
 pub mod validate;
 
-pub use codec::{decode, encode_frame, encode_frame_sized, DecodeError, FrameDecoder, FrameError};
+pub use codec::{
+    decode, encode_frame, encode_frame_into, encode_frame_sized, DecodeError, FrameDecoder,
+    FrameError,
+};
 pub use fast::decode_client;
 pub use ids::{MessageId, ServerId};
 pub use messages::{

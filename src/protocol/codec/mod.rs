@@ -134,13 +134,20 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Bytes {
 /// good guess saves the buffer's regrowth on the message path.
 pub fn encode_frame_sized<T: Serialize>(msg: &T, capacity: usize) -> Bytes {
     let mut buf = BytesMut::with_capacity(capacity.max(PREFIX_LEN + 1));
+    encode_frame_into(msg, &mut buf);
+    buf.freeze()
+}
+
+/// Appends one message's frame to `buf`, after whatever it holds: frames
+/// put back to back this way read as that many frames.
+pub fn encode_frame_into<T: Serialize>(msg: &T, buf: &mut BytesMut) {
+    let start = buf.len();
     buf.put_u32(0);
-    let mut writer = (&mut buf).writer();
+    let mut writer = (&mut *buf).writer();
     rmp_serde::encode::write_named(&mut writer, msg)
         .expect("encoding a protocol message to memory cannot fail");
-    let body_len = (buf.len() - PREFIX_LEN) as u32;
-    buf[..PREFIX_LEN].copy_from_slice(&body_len.to_be_bytes());
-    buf.freeze()
+    let body_len = (buf.len() - start - PREFIX_LEN) as u32;
+    buf[start..start + PREFIX_LEN].copy_from_slice(&body_len.to_be_bytes());
 }
 
 /// Why a frame body is not a valid message.

@@ -182,8 +182,10 @@ mod tests {
 
     fn say(room: &Room, reg: &Registration, text: &str, cid: Option<ClientId>) -> MessageId {
         let line = ChatLine::lobby(text.into());
-        room.say_then_wake(reg.id, line, cid, &mut Wakes::default())
-            .unwrap()
+        let mut wakes = Wakes::default();
+        let id = room.say_then_wake(reg.id, line, cid, &mut wakes).unwrap();
+        room.end_burst(&mut wakes);
+        id
     }
 
     fn relayed(origin: ServerId, seq: u64, from: &str, text: &str, cid: u64) -> Delivery {

@@ -5,13 +5,58 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::{Serialize, Serializer};
 
 use crate::protocol::parts::RoomState as RoomView;
 use crate::protocol::{
-    encode_frame, encode_frame_sized, LeaveReason, MessageId, ServerId, ServerMsg,
+    encode_frame, encode_frame_into, encode_frame_sized, LeaveReason, MessageId, ServerId,
+    ServerMsg,
 };
+
+/// A `message` or `history` frame's fields, borrowed.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: MessageId,
+    from: &'a str,
+    // `room` before `text`, as in `ServerMsg::Message`: without `action`
+    // the text ends the frame.
+    room: &'a str,
+    text: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    action: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cid: Option<u64>,
+}
+
+impl<'a> Line<'a> {
+    fn new(
+        kind: &'static str,
+        id: MessageId,
+        from: &'a str,
+        text: &'a str,
+        room: &'a str,
+        action: bool,
+        cid: u64,
+    ) -> Line<'a> {
+        Line {
+            kind,
+            id,
+            from,
+            room,
+            text,
+            action,
+            cid: (cid != 0).then_some(cid),
+        }
+    }
+
+    /// About the frame's size: a good first buffer.
+    fn size(&self) -> usize {
+        90 + self.from.len() + self.text.len() + self.room.len()
+    }
+}
 
 /// A `message` (live) or `history` (replayed) frame.
 pub(super) fn line_frame(
@@ -23,45 +68,23 @@ pub(super) fn line_frame(
     action: bool,
     cid: u64,
 ) -> Bytes {
-    #[derive(Serialize)]
-    struct Line<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        id: MessageId,
-        from: &'a str,
-        // `room` before `text`, as in `ServerMsg::Message`: without
-        // `action` the text ends the frame.
-        room: &'a str,
-        text: &'a str,
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        action: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cid: Option<u64>,
-    }
-    encode_frame_sized(
-        &Line {
-            kind,
-            id,
-            from,
-            room,
-            text,
-            action,
-            cid: (cid != 0).then_some(cid),
-        },
-        90 + from.len() + text.len() + room.len(),
-    )
+    let line = Line::new(kind, id, from, text, room, action, cid);
+    encode_frame_sized(&line, line.size())
 }
 
-/// A live `message` frame.
-pub(super) fn message_frame(
+/// A live `message` frame, appended to `buf` (see `run`).
+pub(super) fn message_frame_into(
+    buf: &mut BytesMut,
     id: MessageId,
     from: &str,
     text: &str,
     room: &str,
     action: bool,
     cid: u64,
-) -> Bytes {
-    line_frame("message", id, from, text, room, action, cid)
+) {
+    let line = Line::new("message", id, from, text, room, action, cid);
+    buf.reserve(line.size());
+    encode_frame_into(&line, buf);
 }
 
 /// `joined` for `name` in `room`.
@@ -189,9 +212,13 @@ mod tests {
                 cid: wire_cid,
             });
             assert_eq!(
-                message_frame(id(), "Ann", "héllo", "#dev", action, cid),
+                line_frame("message", id(), "Ann", "héllo", "#dev", action, cid),
                 expected
             );
+            // Appended after a frame already there (a run), the same bytes.
+            let mut run = BytesMut::from(&expected[..]);
+            message_frame_into(&mut run, id(), "Ann", "héllo", "#dev", action, cid);
+            assert_eq!(&run[expected.len()..], &expected[..]);
             let expected = encode_frame(&ServerMsg::History {
                 id: id(),
                 from: "Ann".into(),

@@ -22,7 +22,8 @@
 //! and the same-moment rule), `shadows` (claims that lost here), `rooms`
 //! (the named rooms), `history`,
 //! `frames`, and one file per request: `joining`, `enter`, `say`,
-//! `private`, `nick`, `topics`, `queries`; `remote` applies deliveries;
+//! `private`, `nick`, `topics`, `queries`; `run` keeps a member's burst
+//! of lines together for the others; `remote` applies deliveries;
 //! `large` and `counts` keep large rooms O(1) per join.
 
 mod counts;
@@ -40,6 +41,7 @@ mod queries;
 mod queue;
 mod remote;
 mod rooms;
+mod run;
 mod say;
 mod shadows;
 mod state;
@@ -238,7 +240,23 @@ impl Room {
         self.id
     }
 
+    /// The room's state, with any open run of lines shown first (`run`):
+    /// whatever the caller does next comes after those lines for everyone.
     fn lock(&self) -> MutexGuard<'_, RoomState> {
+        let mut state = self.lock_keeping_run();
+        if state.run_open() {
+            state.seal_run();
+            // The run's writers: callers that push nothing leave the list
+            // alone, so it is woken here.
+            self.settle(&mut state);
+            state.wakes.wake_all();
+        }
+        state
+    }
+
+    /// The room's state, as it is: for a line of the open run's sender and
+    /// for sealing it.
+    fn lock_keeping_run(&self) -> MutexGuard<'_, RoomState> {
         // A panic while holding the lock would be a bug; keep serving anyway.
         self.state
             .lock()
@@ -394,6 +412,10 @@ impl Room {
     /// Evictions can overflow further queues, so this runs to a fixed point;
     /// each round removes a connection, so it ends.
     fn settle(&self, state: &mut RoomState) {
+        // The evicted member's lines so far reach the others before its `left`.
+        if !state.overflowed.is_empty() {
+            state.seal_run();
+        }
         while let Some(conn) = state.overflowed.pop() {
             let Some(entry) = state.conns.get(&conn) else {
                 continue;

@@ -296,19 +296,11 @@ impl RoomState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{decode, ErrorCode};
-    use crate::server::room::Registration;
+    use crate::protocol::ErrorCode;
+    use crate::server::room::tests::drain;
 
     fn id(n: u8) -> ServerId {
         ServerId::from_bytes([n; 16])
-    }
-
-    fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
-        let mut out = Vec::new();
-        while let Ok(frame) = reg.outbound.try_recv() {
-            out.push(decode(&frame[4..]).unwrap());
-        }
-        out
     }
 
     fn joined(origin: ServerId, seq: u64, name: &str) -> Delivery {

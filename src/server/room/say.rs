@@ -32,12 +32,17 @@ impl ChatLine {
 impl Room {
     /// Says `text` in `#lobby` as member `conn` (text already validated).
     pub fn say(&self, conn: ConnId, text: String) -> Result<MessageId, RoomError> {
-        self.say_then_wake(conn, ChatLine::lobby(text), None, &mut Wakes::default())
+        let mut wakes = Wakes::default();
+        let said = self.say_then_wake(conn, ChatLine::lobby(text), None, &mut wakes);
+        self.end_burst(&mut wakes);
+        said
     }
 
     /// Says `line` as member `conn`, leaving the recipients' writers on
     /// `wakes` instead of waking them: a session handling a burst of
-    /// messages wakes each writer once, when the burst is done. A line with
+    /// messages wakes each writer once, when the burst is done. The line
+    /// may wait in the member's open run (`run`) for the room's other
+    /// members: call [`Room::end_burst`] before writing the burst out. A line with
     /// a client id is numbered once cluster-wide (see [`ClientId`]): a
     /// resend of one already numbered is only acknowledged, with the
     /// original id.
@@ -48,7 +53,11 @@ impl Room {
         cid: Option<ClientId>,
         wakes: &mut Wakes,
     ) -> Result<MessageId, RoomError> {
-        let mut state = self.lock();
+        // Not `lock`: this member's own run stays open (`run`).
+        let mut state = self.lock_keeping_run();
+        if state.run_of_other(conn) {
+            state.seal_run();
+        }
         let from = state.member_name(conn)?;
         let room = state.member_room(conn, line.room.as_deref().unwrap_or(LOBBY))?;
         let event = ChatEvent::Message {
@@ -62,6 +71,17 @@ impl Room {
         self.settle(&mut state);
         wakes.append(&mut state.wakes);
         Ok(id)
+    }
+}
+
+impl Room {
+    /// Shows the open run of lines to the others, if any (`run`): a
+    /// session calls this when its burst is done, before flushing `wakes`.
+    pub fn end_burst(&self, wakes: &mut Wakes) {
+        let mut state = self.lock_keeping_run();
+        state.seal_run();
+        self.settle(&mut state);
+        wakes.append(&mut state.wakes);
     }
 }
 
@@ -82,7 +102,7 @@ impl RoomState {
         if let Some(original) = self.resent(conn, cid, &event) {
             return Ok(original);
         }
-        let id = self.emit(event);
+        let id = self.emit_from(event, Some(conn));
         self.ack(conn, cid, id);
         Ok(id)
     }

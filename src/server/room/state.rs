@@ -14,10 +14,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
 use super::dedupe::SentLines;
-use super::frames::{joined_frame, left_frame, message_frame};
+use super::frames::{joined_frame, left_frame, line_frame};
 use super::history::Line;
 use super::queue::{FrameSender, Wakes};
 use super::rooms::{Rooms, Slot};
+use super::run::OwnLine;
 use super::shadows::Shadows;
 use super::ConnId;
 use crate::protocol::validate::name_key;
@@ -77,6 +78,8 @@ pub(super) struct RoomState {
     pub(super) overflowed: Vec<ConnId>,
     /// Writers given frames during the current operation, to wake at its end.
     pub(super) wakes: Wakes,
+    /// One member's lines to one room not yet shown to the others (`run`).
+    pub(super) run: Option<super::run::Run>,
 }
 
 #[derive(Debug)]
@@ -134,6 +137,7 @@ impl RoomState {
             closing: false,
             overflowed: Vec::new(),
             wakes: Wakes::default(),
+            run: None,
         }
     }
 
@@ -149,12 +153,38 @@ impl RoomState {
     /// frame once), keep it for history (a message) and hand it to the
     /// relay (if clustered). Returns its id.
     pub(super) fn emit(&mut self, event: ChatEvent) -> MessageId {
+        self.emit_from(event, None)
+    }
+
+    /// As [`RoomState::emit`], for an event of local member `sender` if
+    /// given: its chat line goes to the others with its run (`run`).
+    pub(super) fn emit_from(&mut self, event: ChatEvent, sender: Option<ConnId>) -> MessageId {
         let id = self.next_id();
         if let ChatEvent::Message { from, cid, .. } | ChatEvent::Private { from, cid, .. } = &event
         {
             self.remember_line(from, *cid, id);
         }
-        self.show(id, self.me, &event);
+        match (&event, sender) {
+            (
+                ChatEvent::Message {
+                    from,
+                    room,
+                    text,
+                    action,
+                    cid,
+                },
+                Some(sender),
+            ) => self.show_own_line(OwnLine {
+                id,
+                sender,
+                from,
+                room,
+                text,
+                action: *action,
+                cid: *cid,
+            }),
+            _ => self.show(id, self.me, &event),
+        }
         // Strings are copied only when both history and the relay need them.
         if self.relay.is_none() {
             self.record(id, event);
@@ -238,7 +268,7 @@ impl RoomState {
                 let Some(channel) = self.rooms.get(&key) else {
                     return;
                 };
-                let frame = message_frame(id, from, text, &channel.name, *action, *cid);
+                let frame = line_frame("message", id, from, text, &channel.name, *action, *cid);
                 let to = Recipients {
                     wakes: &mut self.wakes,
                     overflowed: &mut self.overflowed,
@@ -423,9 +453,9 @@ impl RoomState {
 }
 
 /// The state a fan-out writes to, borrowed apart from the rooms it reads.
-struct Recipients<'a> {
-    wakes: &'a mut Wakes,
-    overflowed: &'a mut Vec<ConnId>,
+pub(super) struct Recipients<'a> {
+    pub(super) wakes: &'a mut Wakes,
+    pub(super) overflowed: &'a mut Vec<ConnId>,
 }
 
 impl Recipients<'_> {
@@ -444,6 +474,28 @@ impl Recipients<'_> {
                 continue;
             }
             if let Err(TrySendError::Full(_)) = slot.pusher.try_send(frame.clone(), self.wakes) {
+                self.overflowed.push(id);
+            }
+        }
+    }
+
+    /// One entry holding `lines` frames (a run) for every recipient but
+    /// `sender`; a queue without room for all of them marks its
+    /// connection for eviction.
+    pub(super) fn deliver_run(
+        self,
+        to: &HashMap<ConnId, Slot, IdHash>,
+        frames: &Bytes,
+        lines: u32,
+        sender: ConnId,
+    ) {
+        self.wakes.note_fanout(to.len());
+        for (&id, slot) in to {
+            if id == sender {
+                continue;
+            }
+            let sent = slot.pusher.try_send_run(frames.clone(), lines, self.wakes);
+            if let Err(TrySendError::Full(_)) = sent {
                 self.overflowed.push(id);
             }
         }

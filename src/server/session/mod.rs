@@ -174,6 +174,7 @@ where
             last_heard: now,
             pings_sent: 0,
             wakes: Wakes::default(),
+            said: false,
             watcher: None,
         };
         let mut frames =
@@ -308,6 +309,8 @@ struct Session {
     pings_sent: u64,
     /// Writers given this burst's messages, woken when the burst is done.
     wakes: Wakes,
+    /// This burst said a line: its run in the room ends with the burst.
+    said: bool,
     /// The status subscription, once the client sent `watch`.
     /// (Boxed: few connections watch, and every one would carry it.)
     watcher: Option<Box<watch::Watcher>>,
@@ -390,8 +393,12 @@ impl Session {
                     frame = frames.next() => {
                         let joined_before = self.ever_joined;
                         let end = self.on_burst(frame, frames, writer);
-                        // The burst's messages are all queued: now write them
+                        // The burst's messages are all queued (its lines to a
+                        // room's others with the last of them): now write them
                         // out (or wake their writers), once per recipient.
+                        if std::mem::take(&mut self.said) {
+                            self.room.end_burst(&mut self.wakes);
+                        }
                         self.wakes.flush_all();
                         if let Some(end) = end {
                             return end;

@@ -132,6 +132,7 @@ impl Session {
             cid,
             ack: self.acks,
         });
+        self.said = true;
         let said = self
             .room
             .say_then_wake(self.conn, line, cid, &mut self.wakes);

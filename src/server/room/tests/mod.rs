@@ -15,6 +15,7 @@ mod private;
 mod reasons;
 mod resync;
 mod rooms;
+mod runs;
 mod topics;
 mod v1;
 
@@ -72,7 +73,10 @@ pub(super) fn say_in(
     to: &str,
     text: &str,
 ) -> Result<MessageId, RoomError> {
-    room.say_then_wake(reg.id, line(to, text), None, &mut Wakes::default())
+    let mut wakes = Wakes::default();
+    let said = room.say_then_wake(reg.id, line(to, text), None, &mut wakes);
+    room.end_burst(&mut wakes);
+    said
 }
 
 /// `name` joins on `origin` (events 1, 2, …) and enters `rooms`; returns
@@ -111,13 +115,24 @@ pub(super) fn id(n: u8) -> ServerId {
     ServerId::from_bytes([n; 16])
 }
 
-/// Every frame queued for `reg`, decoded.
+/// Every frame queued for `reg`, decoded (an entry may hold several: a
+/// run of lines, see `run`).
 pub(super) fn drain(reg: &mut Registration) -> Vec<ServerMsg> {
     let mut out = Vec::new();
-    while let Ok(frame) = reg.outbound.try_recv() {
-        out.push(decode(&frame[4..]).unwrap());
+    while let Ok(entry) = reg.outbound.try_recv() {
+        out.extend(frames_in(&entry).map(|body| decode(body).unwrap()));
     }
     out
+}
+
+/// The bodies of the frames in one queue entry.
+pub(super) fn frames_in(mut entry: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (prefix, rest) = entry.split_first_chunk::<4>()?;
+        let (body, rest) = rest.split_at(u32::from_be_bytes(*prefix) as usize);
+        entry = rest;
+        Some(body)
+    })
 }
 
 #[test]

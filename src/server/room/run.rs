@@ -1,0 +1,156 @@
+//! Runs: a member's lines to one room, shown to the room's other local
+//! members together.
+//!
+//! A client that sends a burst of lines (a paste, a bot, a bridge) has them
+//! read in one go by its session, each under its own lock. Shown one by
+//! one, every line costs every other member of the room a push onto its
+//! queue, a reference to the frame and an `iovec` in the next write. Kept
+//! back to back in one buffer instead, a burst of `k` lines costs each of
+//! them one of each: the lines are encoded into the run as they are
+//! numbered, and the run goes to the others as one queue entry when it is
+//! *sealed*. The sender hears its own line at once, as before, with its
+//! `ack` after it.
+//!
+//! **Order.** A run is sealed before anything else can reach the room's
+//! members, so nobody can tell it from lines shown one by one:
+//! * every lock of the room but a line of the run's own sender seals it
+//!   first (`Room::lock`), so no other event, member or request comes
+//!   between;
+//! * a line of the same sender to another room seals it and opens another;
+//! * an eviction seals it before the member's `left` is told
+//!   (`Room::settle`);
+//! * the session seals it when its burst is done (`Room::end_burst`),
+//!   before it writes the burst out.
+//!
+//! A run holds at most [`RUN_BYTES`]; then it is sealed and another opens.
+//! It counts as the lines it holds in each member's queue bound.
+
+use bytes::{Bytes, BytesMut};
+
+use super::frames::message_frame_into;
+use super::state::{Recipients, RoomState};
+use super::ConnId;
+use crate::protocol::MessageId;
+
+/// Most bytes a run holds before it is sealed: a write's worth.
+pub(super) const RUN_BYTES: usize = 64 * 1024;
+
+/// Lines of one local member to one room, encoded back to back, not yet
+/// shown to the room's other members.
+#[derive(Debug)]
+pub(super) struct Run {
+    /// The room's key.
+    key: String,
+    sender: ConnId,
+    frames: BytesMut,
+    lines: u32,
+}
+
+/// A line being shown, borrowed from its event.
+pub(super) struct OwnLine<'a> {
+    pub(super) id: MessageId,
+    pub(super) sender: ConnId,
+    pub(super) from: &'a str,
+    pub(super) room: &'a str,
+    pub(super) text: &'a str,
+    pub(super) action: bool,
+    pub(super) cid: u64,
+}
+
+impl RoomState {
+    /// Shows a line of local member `line.sender`: to the sender at once,
+    /// to the room's other local members with the open run (sealing the
+    /// open one first if it is another room's or full).
+    pub(super) fn show_own_line(&mut self, line: OwnLine<'_>) {
+        // First whether the open run takes the line, or a new one.
+        let (alone, opens) = {
+            let key = self.rooms.key_of(line.room);
+            let Some(channel) = self.rooms.get(&key) else {
+                return;
+            };
+            let alone = channel.local.len() <= 1;
+            let same = self
+                .run
+                .as_ref()
+                .is_some_and(|run| run.sender == line.sender && *run.key == *key);
+            (alone, (!same).then(|| key.into_owned()))
+        };
+        if let Some(key) = opens {
+            self.seal_run();
+            if !alone {
+                self.run = Some(Run {
+                    key,
+                    sender: line.sender,
+                    frames: BytesMut::new(),
+                    lines: 0,
+                });
+            }
+        }
+        // Then the frame, into the run (a copy for the sender) or, with
+        // nobody else here, for the sender alone.
+        let key = self.rooms.key_of(line.room);
+        let Some(channel) = self.rooms.get(&key) else {
+            return;
+        };
+        let mut own = BytesMut::new();
+        let buf = match &mut self.run {
+            Some(run) => &mut run.frames,
+            None => &mut own,
+        };
+        let start = buf.len();
+        message_frame_into(
+            buf,
+            line.id,
+            line.from,
+            line.text,
+            &channel.name,
+            line.action,
+            line.cid,
+        );
+        let others = channel.local.len().saturating_sub(1);
+        let echo = match &mut self.run {
+            Some(run) => {
+                run.lines += 1;
+                // Seen by the session's burst limit now, delivered at the seal.
+                self.wakes.count(others);
+                Bytes::copy_from_slice(&run.frames[start..])
+            }
+            None => own.freeze(),
+        };
+        drop(key);
+        self.push(line.sender, echo);
+        if self
+            .run
+            .as_ref()
+            .is_some_and(|run| run.frames.len() >= RUN_BYTES)
+        {
+            self.seal_run();
+        }
+    }
+
+    /// Whether a run is open.
+    pub(super) fn run_open(&self) -> bool {
+        self.run.is_some()
+    }
+
+    /// Whether the open run, if any, is another member's than `conn`.
+    pub(super) fn run_of_other(&self, conn: ConnId) -> bool {
+        self.run.as_ref().is_some_and(|run| run.sender != conn)
+    }
+
+    /// Shows the open run, if any, to its room's local members but its
+    /// sender: one queue entry each.
+    pub(super) fn seal_run(&mut self) {
+        let Some(run) = self.run.take() else {
+            return;
+        };
+        let Some(channel) = self.rooms.get(&run.key) else {
+            return;
+        };
+        let to = Recipients {
+            wakes: &mut self.wakes,
+            overflowed: &mut self.overflowed,
+        };
+        to.deliver_run(&channel.local, &run.frames.freeze(), run.lines, run.sender);
+    }
+}

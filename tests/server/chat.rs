@@ -6,7 +6,7 @@ use crate::common;
 use std::collections::HashSet;
 
 use chatty::client::{Client, ClientError};
-use chatty::protocol::{ErrorCode, LeaveReason, ServerMsg};
+use chatty::protocol::{encode_frame, ClientMsg, ErrorCode, LeaveReason, ServerMsg};
 use chatty::server::{RateLimit, ServerConfig};
 use common::{joined, wait_for, wait_for_text, TestServer, DEADLINE};
 
@@ -202,6 +202,18 @@ async fn client_pings_are_answered() {
 /// client receives all 200 messages exactly once, and all in the same order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_clients_see_every_message_once_in_one_order() {
+    every_message_once_in_one_order(false).await;
+}
+
+/// The same with each sender's 20 lines pasted in one write: the server
+/// reads them as one burst and keeps them together for the others (a
+/// run), while the other senders' bursts land in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pasted_bursts_from_ten_senders_at_once_keep_one_order() {
+    every_message_once_in_one_order(true).await;
+}
+
+async fn every_message_once_in_one_order(pasted: bool) {
     const CLIENTS: usize = 200;
     const SENDERS: usize = 10;
     const PER_SENDER: usize = 20;
@@ -248,8 +260,23 @@ async fn two_hundred_clients_see_every_message_once_in_one_order() {
         .enumerate()
         .map(|(s, mut writer)| {
             tokio::spawn(async move {
-                for n in 0..PER_SENDER {
-                    writer.say(&format!("s{s}-m{n}")).await.unwrap();
+                let lines = (0..PER_SENDER).map(|n| format!("s{s}-m{n}"));
+                if pasted {
+                    let paste: Vec<u8> = lines
+                        .flat_map(|text| {
+                            encode_frame(&ClientMsg::Send {
+                                text,
+                                room: None,
+                                action: false,
+                                cid: None,
+                            })
+                        })
+                        .collect();
+                    writer.send_raw(&paste).await.unwrap();
+                } else {
+                    for text in lines {
+                        writer.say(&text).await.unwrap();
+                    }
                 }
                 writer
             })

@@ -85,7 +85,7 @@ impl Shared {
         let Some(socket) = state.direct.as_deref() else {
             return false;
         };
-        if state.queued < DIRECT_MIN_FRAMES {
+        if state.queued() < DIRECT_MIN_FRAMES {
             return state.frames.is_empty();
         }
         for _ in 0..DIRECT_WRITES {
@@ -97,7 +97,7 @@ impl Shared {
                     let before = state.frames.len();
                     state.front_cut = consume(&mut state.frames, n);
                     let taken = before - state.frames.len();
-                    super::forget_counts(&mut state.counts, &mut state.queued, taken);
+                    super::forget_front(&mut state.heavy, taken);
                 }
                 // WouldBlock (tokio has cleared the write readiness, so the
                 // writer waits for the socket), a failure (the writer

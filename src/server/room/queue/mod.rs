@@ -66,10 +66,9 @@ struct Shared {
 #[derive(Debug)]
 struct State {
     frames: VecDeque<Bytes>,
-    /// How many messages each entry of `frames` holds, in step with it.
-    counts: VecDeque<u32>,
-    /// Their sum: the messages queued, what the capacity bounds.
-    queued: usize,
+    /// The entries of `frames` that hold more than one message, while any
+    /// is queued: a queue that never holds a run pays one pointer.
+    heavy: Option<Box<Heavy>>,
     sender_alive: bool,
     receiver_alive: bool,
     /// The connection's socket, for direct writes (plain TCP only).
@@ -86,25 +85,60 @@ struct State {
     slot_note_unseen: bool,
 }
 
+/// Where the entries holding several messages are in a queue, and how
+/// many messages beyond one each holds.
+#[derive(Debug, Default)]
+struct Heavy {
+    /// The position of the queue's front entry, counted from when this
+    /// was made.
+    front: u64,
+    /// (position, messages beyond the first) of each such entry, in order.
+    entries: VecDeque<(u64, u32)>,
+    /// Their sum.
+    extra: usize,
+}
+
 impl State {
-    /// Takes the front entry out, with its count.
-    fn pop_front(&mut self) -> Option<Bytes> {
-        let frame = self.frames.pop_front()?;
-        self.forget_counts(1);
-        Some(frame)
+    /// The messages queued: what the capacity bounds.
+    fn queued(&self) -> usize {
+        self.frames.len() + self.heavy.as_ref().map_or(0, |h| h.extra)
     }
 
-    /// The counts of `n` entries just taken from the front.
-    fn forget_counts(&mut self, n: usize) {
-        forget_counts(&mut self.counts, &mut self.queued, n);
+    /// Notes that the entry just pushed holds `messages`.
+    fn pushed(&mut self, messages: u32) {
+        if messages > 1 {
+            let heavy = self.heavy.get_or_insert_with(Default::default);
+            let at = heavy.front + self.frames.len() as u64 - 1;
+            heavy.entries.push_back((at, messages - 1));
+            heavy.extra += messages as usize - 1;
+        }
+    }
+
+    /// Takes the front entry out.
+    fn pop_front(&mut self) -> Option<Bytes> {
+        let frame = self.frames.pop_front()?;
+        forget_front(&mut self.heavy, 1);
+        Some(frame)
     }
 }
 
-/// `State::forget_counts`, on the two fields alone (for a caller holding
-/// another field borrowed).
-fn forget_counts(counts: &mut VecDeque<u32>, queued: &mut usize, n: usize) {
-    let gone: usize = counts.drain(..n).map(|c| c as usize).sum();
-    *queued -= gone;
+/// Notes that `n` entries left the queue's front (a free function for a
+/// caller holding another field of the state borrowed).
+fn forget_front(heavy: &mut Option<Box<Heavy>>, n: usize) {
+    let Some(h) = heavy else {
+        return;
+    };
+    h.front += n as u64;
+    while let Some(&(at, extra)) = h.entries.front() {
+        if at >= h.front {
+            break;
+        }
+        h.entries.pop_front();
+        h.extra -= extra as usize;
+    }
+    if h.entries.is_empty() {
+        *heavy = None;
+    }
 }
 
 impl Shared {
@@ -122,8 +156,7 @@ pub fn frame_queue(capacity: usize) -> (FrameSender, FrameReceiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             frames: VecDeque::new(),
-            counts: VecDeque::new(),
-            queued: 0,
+            heavy: None,
             sender_alive: true,
             receiver_alive: true,
             direct: None,
@@ -289,12 +322,11 @@ fn push(
         return Err(TrySendError::Closed(frame));
     }
     let messages = messages.max(1);
-    if state.queued + messages as usize > capacity {
+    if state.queued() + messages as usize > capacity {
         return Err(TrySendError::Full(frame));
     }
     state.frames.push_back(frame);
-    state.counts.push_back(messages);
-    state.queued += messages as usize;
+    state.pushed(messages);
     let first = state.frames.len() == 1;
     drop(state);
     // The writer only ever waits on an empty queue.
@@ -422,7 +454,6 @@ impl FrameReceiver {
         let mut state = self.shared.lock();
         if state.frames.is_empty() && state.frames.capacity() > IDLE_SLOTS {
             state.frames = VecDeque::new();
-            state.counts = VecDeque::new();
         }
         state.slots_noted = false;
     }
@@ -442,12 +473,10 @@ fn take(state: &mut State, out: &mut VecDeque<Bytes>, max: usize, took_cut: &mut
     }
     if out.is_empty() && n == state.frames.len() {
         std::mem::swap(out, &mut state.frames);
-        state.counts.clear();
-        state.queued = 0;
     } else {
         out.extend(state.frames.drain(..n));
-        state.forget_counts(n);
     }
+    forget_front(&mut state.heavy, n);
     state.writer_busy = !out.is_empty();
     n
 }
@@ -457,8 +486,7 @@ impl Drop for FrameReceiver {
         let mut state = self.shared.lock();
         state.receiver_alive = false;
         state.frames = VecDeque::new();
-        state.counts = VecDeque::new();
-        state.queued = 0;
+        state.heavy = None;
         // The connection is over: its socket closes with its task.
         state.direct = None;
     }

@@ -62,6 +62,15 @@ fn a_run_counts_as_its_messages_until_taken() {
         tx.try_send(Bytes::from_static(b"i"), &mut wakes),
         Err(TrySendError::Full(_))
     ));
+    // Once no run is queued, the queue keeps nothing about runs.
+    out.clear();
+    assert_eq!(rx.take_into(&mut out, 64), 2);
+    assert!(rx.shared.lock().heavy.is_none());
+    tx.try_send(Bytes::from_static(b"j"), &mut wakes).unwrap();
+    assert!(
+        rx.shared.lock().heavy.is_none(),
+        "single frames never make one"
+    );
 }
 
 #[test]

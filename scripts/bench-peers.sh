@@ -122,10 +122,9 @@ FANOUT=() CHAT=() IDLE=()
 # cap is raised above the idle workload. Discovery multicast stays on
 # loopback in a private group per set-up.
 #
-# Chatty also runs a second time with a worker thread per core (`--threads
-# $(nproc)`, the default before one core was left spare), shown as
-# "chatty (a thread per core)": on these 2 cores, shared with the load
-# generator, the second worker mostly adds cross-thread wake-ups.
+# Chatty also runs a second time with `--threads 1` (one worker thread
+# instead of one per core), shown as "chatty (1 thread)": on these 2 cores,
+# shared with the load generator, one thread avoids cross-thread wake-ups.
 # The ratio columns are to the default configuration.
 chatty_server() { # name listen-port group-port [extra flags…]
     chatty_binary "$CHATTY" "$@"
@@ -151,17 +150,17 @@ idle3() { # name binary first-port label
 if has chatty; then
     chatty_server chatty-fanout "$(port 0)" "$(port 1)"
     FANOUT+=("--fanout" "chatty=127.0.0.1:$(port 0)@$LAST_PID")
-    chatty_server chatty-fanout-tpc "$(port 8)" "$(port 9)" --threads "$(nproc)"
-    FANOUT+=("--fanout" "chatty:a thread per core=127.0.0.1:$(port 8)@$LAST_PID")
+    chatty_server chatty-fanout-1t "$(port 8)" "$(port 9)" --threads 1
+    FANOUT+=("--fanout" "chatty:1 thread=127.0.0.1:$(port 8)@$LAST_PID")
     spec=""
     spec1=""
     for i in 0 1 2; do
         chatty_server "chatty-chat$i" "$(port $((2 + i)))" "$(port 5)"
         spec+="${spec:+,}127.0.0.1:$(port $((2 + i)))@$LAST_PID"
-        chatty_server "chatty-chat$i-tpc" "$(port $((21 + i)))" "$(port 24)" --threads "$(nproc)"
+        chatty_server "chatty-chat$i-1t" "$(port $((21 + i)))" "$(port 24)" --threads 1
         spec1+="${spec1:+,}127.0.0.1:$(port $((21 + i)))@$LAST_PID"
     done
-    CHAT+=("--chat" "chatty=$spec" "--chat" "chatty:a thread per core=$spec1")
+    CHAT+=("--chat" "chatty=$spec" "--chat" "chatty:1 thread=$spec1")
     chatty_server chatty-idle "$(port 6)" "$(port 7)"
     IDLE+=("--idle" "chatty=127.0.0.1:$(port 6)@$LAST_PID")
     idle3 chatty "$CHATTY" 40 "3 servers"

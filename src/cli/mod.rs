@@ -88,7 +88,9 @@ pub fn main() -> i32 {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all().thread_name("chatty-worker");
     if let Command::Server(args) = &cli.command {
-        builder.worker_threads(server_threads(args.limits.threads));
+        if args.limits.threads > 0 {
+            builder.worker_threads(args.limits.threads);
+        }
     }
     let runtime = match builder.build() {
         Ok(rt) => rt,
@@ -110,19 +112,6 @@ pub fn main() -> i32 {
     // Don't wait for the blocking stdin reader thread: it cannot be cancelled.
     runtime.shutdown_timeout(Duration::from_millis(100));
     code
-}
-
-/// The server's worker threads: `asked`, or for 0 one per CPU core but one,
-/// left to the kernel's network work and the rest of the host (at least
-/// one). On 2 cores that is one worker: measured there, a second one only
-/// adds context switches (BENCHMARKS.md, "Scale"). Redis gives the same
-/// advice for its I/O threads: only with 4 or more cores, one left spare.
-fn server_threads(asked: usize) -> usize {
-    if asked > 0 {
-        return asked;
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.saturating_sub(1).max(1)
 }
 
 #[cfg(test)]

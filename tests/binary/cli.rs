@@ -96,19 +96,19 @@ async fn wait_workers(pid: u32, want: usize) {
 
 #[tokio::test]
 async fn threads_sets_the_worker_count_and_the_server_still_chats() {
-    let (three, addr) = server_with(free_udp_port(), &["--threads", "3"]).await;
-    wait_workers(three.pid(), 3).await;
+    let (one, addr) = server_with(free_udp_port(), &["--threads", "1"]).await;
+    wait_workers(one.pid(), 1).await;
     let mut ann = client(&addr, "Ann");
     ann.until("[JOIN] Ann joined the chat").await.unwrap();
     let mut bob = client(&addr, "Bob");
-    bob.write("hello from three threads\nexit\n").await.unwrap();
-    ann.until("[Bob] hello from three threads").await.unwrap();
+    bob.write("hello from one thread\nexit\n").await.unwrap();
+    ann.until("[Bob] hello from one thread").await.unwrap();
     assert_eq!(bob.exit_code().await.unwrap(), 0);
 
-    // The default is one worker per core but one, and at least one.
+    // The default is one worker per core.
     let (default, _) = server().await;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    wait_workers(default.pid(), cores.saturating_sub(1).max(1)).await;
+    wait_workers(default.pid(), cores).await;
 }
 
 #[tokio::test]

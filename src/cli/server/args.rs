@@ -197,8 +197,8 @@ pub(in crate::cli) struct LimitArgs {
     /// Seconds a new connection has to say hello and join before it is closed.
     #[arg(long, value_name = "SECS", default_value_t = Secs(defaults().join_timeout))]
     pub(super) join_timeout: Secs,
-    /// Threads serving clients (0 = one per CPU core but one, at least 1: one on 2 cores,
-    /// three on 4; see BENCHMARKS.md).
+    /// Threads serving clients (0 = one per CPU core; on a busy shared machine 1 can be
+    /// faster, see BENCHMARKS.md).
     #[arg(
         long,
         value_name = "N",

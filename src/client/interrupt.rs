@@ -1,4 +1,5 @@
-//! Ctrl-C, heard from the moment [`Interrupts::listen`] returns.
+//! Ctrl-C, heard from the moment [`Interrupts::listen`] returns (on Unix;
+//! elsewhere each [`Interrupts::next`] is tokio's `ctrl_c()`, as before).
 //!
 //! `tokio::signal::ctrl_c()` registers its interest when first polled, and
 //! a fresh call inside a `select!` loop sees only signals after that poll:

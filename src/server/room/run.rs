@@ -31,6 +31,7 @@ use super::frames::message_frame_into;
 use super::state::{Recipients, RoomState};
 use super::ConnId;
 use crate::protocol::MessageId;
+use crate::relay::ChatEvent;
 
 /// Most bytes a run holds before it is sealed: a write's worth.
 pub(super) const RUN_BYTES: usize = 64 * 1024;
@@ -46,78 +47,88 @@ pub(super) struct Run {
     lines: u32,
 }
 
-/// A line being shown, borrowed from its event.
+/// A line of a local member being shown, borrowed from its event.
 pub(super) struct OwnLine<'a> {
-    pub(super) id: MessageId,
-    pub(super) sender: ConnId,
-    pub(super) from: &'a str,
-    pub(super) room: &'a str,
-    pub(super) text: &'a str,
-    pub(super) action: bool,
-    pub(super) cid: u64,
+    id: MessageId,
+    sender: ConnId,
+    from: &'a str,
+    room: &'a str,
+    text: &'a str,
+    action: bool,
+    cid: u64,
+}
+
+impl<'a> OwnLine<'a> {
+    /// Event `id`, if it is a chat line, as said by local member `sender`.
+    pub(super) fn of(id: MessageId, sender: ConnId, event: &'a ChatEvent) -> Option<OwnLine<'a>> {
+        let ChatEvent::Message {
+            from,
+            room,
+            text,
+            action,
+            cid,
+        } = event
+        else {
+            return None;
+        };
+        Some(OwnLine {
+            id,
+            sender,
+            from,
+            room,
+            text,
+            action: *action,
+            cid: *cid,
+        })
+    }
+
+    /// Appends the line's `message` frame, in room `name`, to `buf`.
+    fn encode_into(&self, buf: &mut BytesMut, name: &str) {
+        let (id, from, text) = (self.id, self.from, self.text);
+        message_frame_into(buf, id, from, text, name, self.action, self.cid);
+    }
 }
 
 impl RoomState {
     /// Shows a line of local member `line.sender`: to the sender at once,
     /// to the room's other local members with the open run (sealing the
-    /// open one first if it is another room's or full).
+    /// open one first if it is another member's or room's, or full).
     pub(super) fn show_own_line(&mut self, line: OwnLine<'_>) {
-        // First whether the open run takes the line, or a new one.
-        let (alone, opens) = {
-            let key = self.rooms.key_of(line.room);
-            let Some(channel) = self.rooms.get(&key) else {
-                return;
-            };
-            let alone = channel.local.len() <= 1;
-            let same = self
-                .run
-                .as_ref()
-                .is_some_and(|run| run.sender == line.sender && *run.key == *key);
-            (alone, (!same).then(|| key.into_owned()))
+        let key = self.rooms.key_of(line.room);
+        let Some(channel) = self.rooms.get(&key) else {
+            return;
         };
-        if let Some(key) = opens {
-            self.seal_run();
-            if !alone {
+        let echo = match &mut self.run {
+            // The hot path: one more line of the open run.
+            Some(run) if run.sender == line.sender && *run.key == *key => {
+                let start = run.frames.len();
+                line.encode_into(&mut run.frames, &channel.name);
+                run.lines += 1;
+                // Seen by the session's burst limit now, delivered at the seal.
+                self.wakes.count(channel.local.len().saturating_sub(1));
+                Bytes::copy_from_slice(&run.frames[start..])
+            }
+            _ if channel.local.len() <= 1 => {
+                // Nobody else here: the sender's frame alone, after
+                // whatever run is open (it may be the sender's to hear).
+                let mut own = BytesMut::new();
+                line.encode_into(&mut own, &channel.name);
+                self.seal_run();
+                own.freeze()
+            }
+            _ => {
+                let key = key.into_owned();
+                self.seal_run();
                 self.run = Some(Run {
                     key,
                     sender: line.sender,
                     frames: BytesMut::new(),
                     lines: 0,
                 });
+                // Now the open run takes it.
+                return self.show_own_line(line);
             }
-        }
-        // Then the frame, into the run (a copy for the sender) or, with
-        // nobody else here, for the sender alone.
-        let key = self.rooms.key_of(line.room);
-        let Some(channel) = self.rooms.get(&key) else {
-            return;
         };
-        let mut own = BytesMut::new();
-        let buf = match &mut self.run {
-            Some(run) => &mut run.frames,
-            None => &mut own,
-        };
-        let start = buf.len();
-        message_frame_into(
-            buf,
-            line.id,
-            line.from,
-            line.text,
-            &channel.name,
-            line.action,
-            line.cid,
-        );
-        let others = channel.local.len().saturating_sub(1);
-        let echo = match &mut self.run {
-            Some(run) => {
-                run.lines += 1;
-                // Seen by the session's burst limit now, delivered at the seal.
-                self.wakes.count(others);
-                Bytes::copy_from_slice(&run.frames[start..])
-            }
-            None => own.freeze(),
-        };
-        drop(key);
         self.push(line.sender, echo);
         if self
             .run

@@ -164,26 +164,9 @@ impl RoomState {
         {
             self.remember_line(from, *cid, id);
         }
-        match (&event, sender) {
-            (
-                ChatEvent::Message {
-                    from,
-                    room,
-                    text,
-                    action,
-                    cid,
-                },
-                Some(sender),
-            ) => self.show_own_line(OwnLine {
-                id,
-                sender,
-                from,
-                room,
-                text,
-                action: *action,
-                cid: *cid,
-            }),
-            _ => self.show(id, self.me, &event),
+        match sender.and_then(|sender| OwnLine::of(id, sender, &event)) {
+            Some(line) => self.show_own_line(line),
+            None => self.show(id, self.me, &event),
         }
         // Strings are copied only when both history and the relay need them.
         if self.relay.is_none() {

@@ -256,7 +256,9 @@ impl FrameSender {
     /// Queues a frame; fails at once if the queue is full or the writer is
     /// gone. If the writer may be waiting for it, it goes on `wakes`.
     pub fn try_send(&self, frame: Bytes, wakes: &mut Wakes) -> Result<(), TrySendError<Bytes>> {
-        push(&self.shared, self.capacity, frame, 1, wakes)
+        push(&self.shared, self.capacity, frame, 1, wakes)?;
+        wakes.queued += 1;
+        Ok(())
     }
 
     /// A handle that pushes onto this queue without owning it: the queue
@@ -290,7 +292,9 @@ pub struct Pusher {
 impl Pusher {
     /// As [`FrameSender::try_send`]; `Closed` once the sender is gone too.
     pub fn try_send(&self, frame: Bytes, wakes: &mut Wakes) -> Result<(), TrySendError<Bytes>> {
-        push(&self.shared, self.capacity, frame, 1, wakes)
+        push(&self.shared, self.capacity, frame, 1, wakes)?;
+        wakes.queued += 1;
+        Ok(())
     }
 
     /// Queues one entry holding `messages` frames back to back (a run):
@@ -303,10 +307,7 @@ impl Pusher {
         messages: u32,
         wakes: &mut Wakes,
     ) -> Result<(), TrySendError<Bytes>> {
-        let queued = wakes.queued;
-        let pushed = push(&self.shared, self.capacity, frames, messages, wakes);
-        wakes.queued = queued;
-        pushed
+        push(&self.shared, self.capacity, frames, messages, wakes)
     }
 }
 
@@ -329,8 +330,8 @@ fn push(
     state.pushed(messages);
     let first = state.frames.len() == 1;
     drop(state);
-    // The writer only ever waits on an empty queue.
-    wakes.queued += messages as usize;
+    // The writer only ever waits on an empty queue. (What is queued is
+    // counted by the callers: a run's lines were counted as they came.)
     if first {
         wakes.writers.push(shared.clone());
     }

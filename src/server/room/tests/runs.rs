@@ -52,6 +52,11 @@ fn entries(reg: &mut Registration) -> Vec<Vec<ServerMsg>> {
         .collect()
 }
 
+/// Ann, Bob and Cat, joined, their frames so far read.
+fn members(room: &Room) -> [Registration; 3] {
+    ["Ann", "Bob", "Cat"].map(|name| member(room, name))
+}
+
 fn texts(msgs: &[ServerMsg]) -> Vec<String> {
     said(msgs).into_iter().map(|(_, text)| text).collect()
 }
@@ -59,11 +64,7 @@ fn texts(msgs: &[ServerMsg]) -> Vec<String> {
 #[test]
 fn a_burst_reaches_each_other_member_as_one_entry_and_the_sender_line_by_line() {
     let room = room(64);
-    let (mut ann, mut bob, mut cat) = (
-        member(&room, "Ann"),
-        member(&room, "Bob"),
-        member(&room, "Cat"),
-    );
+    let [mut ann, mut bob, mut cat] = members(&room);
     drain_all(&mut [&mut ann, &mut bob, &mut cat]);
     burst(
         &room,
@@ -91,11 +92,7 @@ fn a_burst_reaches_each_other_member_as_one_entry_and_the_sender_line_by_line() 
 #[test]
 fn another_member_s_line_comes_after_the_run() {
     let room = room(64);
-    let (mut ann, mut bob, mut cat) = (
-        member(&room, "Ann"),
-        member(&room, "Bob"),
-        member(&room, "Cat"),
-    );
+    let [mut ann, mut bob, mut cat] = members(&room);
     // Ann's burst is still open (its session has not ended it) when
     // Bob's line comes.
     let mut wakes = Wakes::default();
@@ -164,11 +161,7 @@ fn lines_to_two_rooms_keep_their_order() {
 #[test]
 fn a_run_counts_as_its_lines_in_the_queue_bound_and_an_eviction_follows_the_lines() {
     let room = room(8);
-    let (mut ann, bob, mut cat) = (
-        member(&room, "Ann"),
-        member(&room, "Bob"),
-        member(&room, "Cat"),
-    );
+    let [mut ann, bob, mut cat] = members(&room);
     // Bob reads nothing: four lines wait in his queue.
     for n in 0..4 {
         burst_unacked(&room, &ann, &[("#lobby", &format!("early {n}"))]);

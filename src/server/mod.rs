@@ -253,10 +253,12 @@ impl Server {
             });
             let (deliveries_tx, mut deliveries) = mpsc::unbounded_channel();
             let remote_room = room.clone();
-            // Ends when the cluster task (the only sender) ends.
+            // Ends when the cluster task (the only sender) ends. What has
+            // arrived meanwhile is applied together, a bounded batch at a time.
             tokio::spawn(async move {
-                while let Some(delivery) = deliveries.recv().await {
-                    remote_room.apply(delivery);
+                let mut batch = Vec::with_capacity(DELIVERY_BATCH);
+                while deliveries.recv_many(&mut batch, DELIVERY_BATCH).await > 0 {
+                    remote_room.apply_all(batch.drain(..));
                 }
             });
             (c.start)(Wiring {
@@ -340,6 +342,11 @@ fn advertise(bound: SocketAddr, udp_addr: SocketAddr) -> SocketAddr {
 /// connection storm), refused connections are closed without a word, so
 /// refusing never costs more than this many sockets and tasks.
 const MAX_REFUSING: usize = 64;
+
+/// Most relay deliveries applied under one lock of the room: enough for a
+/// datagram's worth of lines to reach each member as one entry, few enough
+/// that a session waiting for the lock waits for a batch only.
+const DELIVERY_BATCH: usize = 64;
 
 /// Refusals are logged at most this often, with running totals.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);

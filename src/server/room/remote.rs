@@ -21,11 +21,44 @@ impl Room {
     /// they concern; resynchronised and lost servers' members are brought
     /// up to date.
     pub fn apply(&self, delivery: Delivery) {
+        self.apply_all([delivery]);
+    }
+
+    /// Applies relay deliveries in order, under one lock: consecutive chat
+    /// lines to a room reach each local member as one queue entry (a run,
+    /// see `run`), and each writer is woken once for the lot.
+    pub fn apply_all(&self, deliveries: impl IntoIterator<Item = Delivery>) {
         let mut state = self.lock();
+        for delivery in deliveries {
+            state.apply_one(self.id, delivery);
+        }
+        // Nothing else may reach the members before the last lines.
+        state.seal_run();
+        // A chat line from another server goes to every local member in
+        // the room: written out directly, after the lock (see `queue`).
+        let mut wakes = self.finish_taking_wakes(&mut state);
+        drop(state);
+        wakes.flush_all();
+    }
+}
+
+impl RoomState {
+    /// Applies one delivery; a run of relayed lines may be left open.
+    fn apply_one(&mut self, me: ServerId, delivery: Delivery) {
         // The relay never delivers this server's own stream; were it to
         // (a forged origin), our members would be claimed against themselves.
-        if state.closing || origin_of(&delivery) == self.id {
+        if self.closing || origin_of(&delivery) == me {
             return;
+        }
+        let line = matches!(
+            delivery,
+            Delivery::Event {
+                event: ChatEvent::Message { .. },
+                ..
+            }
+        );
+        if !line {
+            self.seal_run();
         }
         match delivery {
             Delivery::Synced {
@@ -34,15 +67,15 @@ impl Room {
                 topics,
             } => {
                 for member in members {
-                    state.remote_claim(origin, 0, member.name, &member.rooms);
+                    self.remote_claim(origin, 0, member.name, &member.rooms);
                 }
                 for topic in topics {
-                    state.learn_topic(topic, 0);
+                    self.learn_topic(topic, 0);
                 }
             }
-            Delivery::Event { origin, seq, event } => state.apply_event(origin, seq, event),
+            Delivery::Event { origin, seq, event } => self.apply_event(origin, seq, event),
             Delivery::Lost { origin, count } => {
-                state.broadcast(encode_frame(&ServerMsg::Notice {
+                self.broadcast(encode_frame(&ServerMsg::Notice {
                     text: format!(
                         "{count} events from server {} were lost in transit and cannot be recovered",
                         origin.short()
@@ -54,9 +87,9 @@ impl Room {
                 members,
                 topics,
             } => {
-                state.resync(origin, members);
+                self.resync(origin, members);
                 for topic in topics {
-                    state.learn_topic(topic, 0);
+                    self.learn_topic(topic, 0);
                 }
             }
             Delivery::OriginGone { origin, graceful } => {
@@ -65,8 +98,8 @@ impl Room {
                 } else {
                     LeaveReason::ServerLost
                 };
-                state.shadows.forget_origin(origin);
-                let mut gone: Vec<String> = state
+                self.shadows.forget_origin(origin);
+                let mut gone: Vec<String> = self
                     .remote
                     .values()
                     .filter(|m| m.server == origin)
@@ -74,15 +107,10 @@ impl Room {
                     .collect();
                 gone.sort();
                 for name in gone {
-                    state.remote_leave(origin, 0, &name, reason, None);
+                    self.remote_leave(origin, 0, &name, reason, None);
                 }
             }
         }
-        // A chat line from another server goes to every local member in
-        // the room: written out directly, after the lock (see `queue`).
-        let mut wakes = self.finish_taking_wakes(&mut state);
-        drop(state);
-        wakes.flush_all();
     }
 }
 
@@ -116,7 +144,7 @@ impl RoomState {
                         return;
                     }
                 }
-                self.show(id, origin, &event);
+                self.show_relayed_line(id, &event);
                 self.record(id, event);
             }
             ChatEvent::Private { .. } => self.remote_private(origin, seq, event),

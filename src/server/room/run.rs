@@ -22,6 +22,12 @@
 //! * the session seals it when its burst is done (`Room::end_burst`),
 //!   before it writes the burst out.
 //!
+//! **Relayed lines** make runs too: the relay's deliveries that arrived
+//! together are applied under one lock (`Room::apply_all`), and consecutive
+//! lines to a room, whatever their origin, go to every local member as one
+//! entry. Any other delivery seals the run first, and the batch seals it
+//! before the lock is released.
+//!
 //! A run holds at most [`RUN_BYTES`]; then it is sealed and another opens.
 //! It counts as the lines it holds in each member's queue bound.
 
@@ -47,8 +53,12 @@ pub(super) struct Run {
     lines: u32,
 }
 
-/// A line of a local member being shown, borrowed from its event.
-pub(super) struct OwnLine<'a> {
+/// The sender of a run of lines relayed from other servers: no local
+/// member (connection ids start at 1), so every local member hears it.
+pub(super) const RELAYED: ConnId = 0;
+
+/// A line being shown, of a local member or relayed, borrowed from its event.
+pub(super) struct RunLine<'a> {
     id: MessageId,
     sender: ConnId,
     from: &'a str,
@@ -58,9 +68,10 @@ pub(super) struct OwnLine<'a> {
     cid: u64,
 }
 
-impl<'a> OwnLine<'a> {
-    /// Event `id`, if it is a chat line, as said by local member `sender`.
-    pub(super) fn of(id: MessageId, sender: ConnId, event: &'a ChatEvent) -> Option<OwnLine<'a>> {
+impl<'a> RunLine<'a> {
+    /// Event `id`, if it is a chat line, as said by local member `sender`
+    /// (or [`RELAYED`]).
+    pub(super) fn of(id: MessageId, sender: ConnId, event: &'a ChatEvent) -> Option<RunLine<'a>> {
         let ChatEvent::Message {
             from,
             room,
@@ -71,7 +82,7 @@ impl<'a> OwnLine<'a> {
         else {
             return None;
         };
-        Some(OwnLine {
+        Some(RunLine {
             id,
             sender,
             from,
@@ -93,28 +104,57 @@ impl RoomState {
     /// Shows a line of local member `line.sender`: to the sender at once,
     /// to the room's other local members with the open run (sealing the
     /// open one first if it is another member's or room's, or full).
-    pub(super) fn show_own_line(&mut self, line: OwnLine<'_>) {
+    pub(super) fn show_own_line(&mut self, line: RunLine<'_>) {
+        let sender = line.sender;
+        if let Some(echo) = self.run_line(line) {
+            self.push(sender, echo);
+        }
+        self.seal_if_full();
+    }
+
+    /// Shows event `id`, a line relayed from another server, to every
+    /// local member of its room with the open run of relayed lines: the
+    /// caller holds the lock over a batch of deliveries and seals the run
+    /// before anything else is shown (`Room::apply_all`).
+    pub(super) fn show_relayed_line(&mut self, id: MessageId, event: &ChatEvent) {
+        if let Some(line) = RunLine::of(id, RELAYED, event) {
+            self.run_line(line);
+            self.seal_if_full();
+        }
+    }
+
+    /// Adds `line` to the open run, opening one (and sealing the open one)
+    /// if that is another sender's or room's. Returns the line's frame
+    /// for a local sender to hear.
+    fn run_line(&mut self, line: RunLine<'_>) -> Option<Bytes> {
         let key = self.rooms.key_of(line.room);
-        let Some(channel) = self.rooms.get(&key) else {
-            return;
+        let channel = self.rooms.get(&key)?;
+        let relayed = line.sender == RELAYED;
+        let others = if relayed {
+            channel.local.len()
+        } else {
+            channel.local.len().saturating_sub(1)
         };
-        let echo = match &mut self.run {
+        match &mut self.run {
             // The hot path: one more line of the open run.
             Some(run) if run.sender == line.sender && *run.key == *key => {
                 let start = run.frames.len();
                 line.encode_into(&mut run.frames, &channel.name);
                 run.lines += 1;
                 // Seen by the session's burst limit now, delivered at the seal.
-                self.wakes.count(channel.local.len().saturating_sub(1));
-                Bytes::copy_from_slice(&run.frames[start..])
+                self.wakes.count(others);
+                (!relayed).then(|| Bytes::copy_from_slice(&run.frames[start..]))
             }
-            _ if channel.local.len() <= 1 => {
-                // Nobody else here: the sender's frame alone, after
-                // whatever run is open (it may be the sender's to hear).
-                let mut own = BytesMut::new();
-                line.encode_into(&mut own, &channel.name);
+            _ if others == 0 => {
+                // Nobody else here: the sender's frame alone (if local),
+                // after whatever run is open (it may be the sender's to hear).
+                let own = (!relayed).then(|| {
+                    let mut own = BytesMut::new();
+                    line.encode_into(&mut own, &channel.name);
+                    own.freeze()
+                });
                 self.seal_run();
-                own.freeze()
+                own
             }
             _ => {
                 let key = key.into_owned();
@@ -126,10 +166,13 @@ impl RoomState {
                     lines: 0,
                 });
                 // Now the open run takes it.
-                return self.show_own_line(line);
+                self.run_line(line)
             }
-        };
-        self.push(line.sender, echo);
+        }
+    }
+
+    /// Seals the open run if it holds [`RUN_BYTES`] or more.
+    fn seal_if_full(&mut self) {
         if self
             .run
             .as_ref()

@@ -18,7 +18,7 @@ use super::frames::{joined_frame, left_frame, line_frame};
 use super::history::Line;
 use super::queue::{FrameSender, Wakes};
 use super::rooms::{Rooms, Slot};
-use super::run::OwnLine;
+use super::run::RunLine;
 use super::shadows::Shadows;
 use super::ConnId;
 use crate::protocol::validate::name_key;
@@ -164,7 +164,7 @@ impl RoomState {
         {
             self.remember_line(from, *cid, id);
         }
-        match sender.and_then(|sender| OwnLine::of(id, sender, &event)) {
+        match sender.and_then(|sender| RunLine::of(id, sender, &event)) {
             Some(line) => self.show_own_line(line),
             None => self.show(id, self.me, &event),
         }

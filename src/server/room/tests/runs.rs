@@ -211,3 +211,110 @@ fn alone_in_the_room_the_sender_hears_its_line_and_no_run_waits() {
     room.end_burst(&mut wakes);
     assert!(texts(&drain(&mut bob)).is_empty());
 }
+
+/// Line `seq` of Leo on server 9, to the lobby.
+fn relayed(seq: u64, text: &str) -> crate::relay::Delivery {
+    relayed_from(9, "Leo", seq, "#lobby", text)
+}
+
+fn relayed_from(server: u8, from: &str, seq: u64, to: &str, text: &str) -> crate::relay::Delivery {
+    event(
+        id(server),
+        seq,
+        crate::relay::ChatEvent::Message {
+            from: from.into(),
+            room: to.into(),
+            text: text.into(),
+            action: false,
+            cid: 0,
+        },
+    )
+}
+
+#[test]
+fn relayed_lines_applied_together_reach_each_local_member_as_one_entry() {
+    let room = room(64);
+    let mut regs = members(&room);
+    let next = remote_member(&room, id(9), "Leo", &[]) + 1;
+    drain_all(&mut regs.each_mut());
+    room.apply_all((0..3).map(|n| relayed(next + n, &format!("line {n}"))));
+    for reg in &mut regs {
+        let got = entries(reg);
+        assert_eq!(got.len(), 1, "one entry: {got:?}");
+        assert_eq!(texts(&got[0]), ["line 0", "line 1", "line 2"]);
+    }
+}
+
+#[test]
+fn an_event_among_relayed_lines_keeps_its_place_for_everyone() {
+    let room = room(64);
+    let [mut ann, mut bob, _cat] = members(&room);
+    let next = remote_member(&room, id(9), "Leo", &[]) + 1;
+    remote_member(&room, id(8), "Max", &[]);
+    drain_all(&mut [&mut ann, &mut bob]);
+    room.apply_all([
+        relayed(next, "before"),
+        relayed_from(8, "Max", 3, "#lobby", "Max's"),
+        event(
+            id(9),
+            next + 1,
+            crate::relay::ChatEvent::Joined { name: "Zed".into() },
+        ),
+        relayed(next + 2, "after"),
+    ]);
+    for reg in [&mut ann, &mut bob] {
+        let got = entries(reg);
+        // Two origins' lines in one entry; the join seals it.
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(texts(&got[0]), ["before", "Max's"]);
+        assert!(
+            matches!(&got[1][..], [ServerMsg::Joined { name, .. }] if name == "Zed"),
+            "{got:?}"
+        );
+        assert_eq!(texts(&got[2]), ["after"]);
+    }
+}
+
+#[test]
+fn relayed_lines_to_two_rooms_keep_their_order_and_reach_only_members() {
+    let room = room(64);
+    let [mut ann, mut bob, _cat] = members(&room);
+    room.enter(ann.id, "#rust").unwrap();
+    let next = remote_member(&room, id(9), "Leo", &["#rust"]) + 1;
+    drain_all(&mut [&mut ann, &mut bob]);
+    room.apply_all([
+        relayed(next, "lobby 1"),
+        relayed_from(9, "Leo", next + 1, "#rust", "rust 1"),
+        relayed(next + 2, "lobby 2"),
+    ]);
+    let to_ann: Vec<ServerMsg> = entries(&mut ann).into_iter().flatten().collect();
+    assert_eq!(
+        said(&to_ann),
+        [
+            ("#lobby".into(), "lobby 1".into()),
+            ("#rust".into(), "rust 1".into()),
+            ("#lobby".into(), "lobby 2".into())
+        ]
+    );
+    let to_bob: Vec<ServerMsg> = entries(&mut bob).into_iter().flatten().collect();
+    assert_eq!(texts(&to_bob), ["lobby 1", "lobby 2"]);
+}
+
+#[test]
+fn a_relayed_batch_past_a_member_bound_evicts_it_after_the_lines_others_heard() {
+    let room = room(8);
+    let [mut ann, mut bob, _cat] = members(&room);
+    let next = remote_member(&room, id(9), "Leo", &[]) + 1;
+    drain_all(&mut [&mut ann, &mut bob]);
+    // Bob's queue holds five already; Ann reads hers.
+    room.apply_all((0..5).map(|n| relayed(next + n, &format!("early {n}"))));
+    entries(&mut ann);
+    room.apply_all((5..9).map(|n| relayed(next + n, &format!("late {n}"))));
+    let to_ann: Vec<ServerMsg> = entries(&mut ann).into_iter().flatten().collect();
+    assert_eq!(texts(&to_ann), ["late 5", "late 6", "late 7", "late 8"]);
+    assert!(
+        matches!(to_ann.last(), Some(ServerMsg::Left { name, reason: LeaveReason::TooSlow, .. }) if name == "Bob"),
+        "the lines, then Bob's eviction: {to_ann:?}"
+    );
+    assert!(bob.outbound.is_evicted());
+}

@@ -192,7 +192,10 @@ impl Received {
             ServerMsg::Joined { .. }
             | ServerMsg::Pong { .. }
             | ServerMsg::Servers { .. }
-            | ServerMsg::History { .. } => Ok(()),
+            | ServerMsg::History { .. }
+            // A room past the member-list limit lists a count, not names.
+            | ServerMsg::RoomState { .. }
+            | ServerMsg::RoomCount { .. } => Ok(()),
             ServerMsg::Left { name, reason, .. } => anomaly(format!("{name} left ({reason:?})")),
             ServerMsg::Notice { text } => anomaly(format!("notice: {text}")),
             ServerMsg::Error {

@@ -105,16 +105,18 @@ async fn pasted_bursts_on_every_server_reach_everyone_once_in_their_server_s_one
     // Every server's senders paste at the same moment. The leaver pastes
     // its lines and its leave in one write: its server numbers them in one
     // go, so the others get its `left` relayed right behind its lines.
-    let pastes = writers.into_iter().map(|(s, i, mut writer)| {
-        tokio::spawn(async move {
-            if i < SENDERS {
-                writer.send_raw(&paste(&format!("u{s}x{i}"))).await.unwrap();
-            }
-            // Dropping a write half would half-close the connection.
-            writer
+    let pastes: Vec<_> = writers
+        .into_iter()
+        .map(|(s, i, mut writer)| {
+            tokio::spawn(async move {
+                if i < SENDERS {
+                    writer.send_raw(&paste(&format!("u{s}x{i}"))).await.unwrap();
+                }
+                // Dropping a write half would half-close the connection.
+                writer
+            })
         })
-    });
-    let pastes: Vec<_> = pastes.collect();
+        .collect();
     let (mut leaver_reader, mut leaver) = leaver.split();
     let mut last_words = paste("leaver");
     last_words.extend(encode_frame(&ClientMsg::Leave { text: None }));

@@ -44,8 +44,7 @@ impl Default for RateLimit {
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
     limit: RateLimit,
-    tokens: f64,
-    last: Instant,
+    tokens: Tokens,
 }
 
 impl TokenBucket {
@@ -53,17 +52,53 @@ impl TokenBucket {
     pub fn new(limit: RateLimit, now: Instant) -> Self {
         TokenBucket {
             limit,
-            tokens: f64::from(limit.burst),
-            last: now,
+            tokens: Tokens::full(&limit, now),
         }
     }
 
     /// Takes one token if there is one. Always true when the limit is off.
     pub fn try_take(&mut self, now: Instant) -> bool {
-        if !self.limit.is_on() {
+        self.tokens.try_take(&self.limit, now)
+    }
+
+    /// How long from `now` until [`TokenBucket::try_take`] succeeds
+    /// (zero if it would now).
+    pub fn wait(&mut self, now: Instant) -> Duration {
+        self.tokens.wait(&self.limit, now)
+    }
+
+    /// Empties the bucket: for a client that was refused anyway, because
+    /// its count drifted from the server's.
+    pub fn drain(&mut self, now: Instant) {
+        self.tokens.drain(&self.limit, now);
+    }
+}
+
+/// A token bucket's state without its limit, which each call is given:
+/// what a server keeps per connection, the limit being the same for all
+/// (in its configuration). 24 bytes instead of [`TokenBucket`]'s 40, in
+/// every idle connection's task.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Tokens {
+    /// A full bucket under `limit`.
+    pub fn full(limit: &RateLimit, now: Instant) -> Self {
+        Tokens {
+            tokens: f64::from(limit.burst),
+            last: now,
+        }
+    }
+
+    /// As [`TokenBucket::try_take`], under `limit`.
+    pub fn try_take(&mut self, limit: &RateLimit, now: Instant) -> bool {
+        if !limit.is_on() {
             return true;
         }
-        self.refill(now);
+        self.refill(limit, now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -72,31 +107,29 @@ impl TokenBucket {
         }
     }
 
-    /// How long from `now` until [`TokenBucket::try_take`] succeeds
-    /// (zero if it would now).
-    pub fn wait(&mut self, now: Instant) -> Duration {
-        if !self.limit.is_on() {
+    /// As [`TokenBucket::wait`], under `limit`.
+    pub fn wait(&mut self, limit: &RateLimit, now: Instant) -> Duration {
+        if !limit.is_on() {
             return Duration::ZERO;
         }
-        self.refill(now);
+        self.refill(limit, now);
         let missing = 1.0 - self.tokens;
         if missing <= 0.0 {
             return Duration::ZERO;
         }
-        Duration::from_secs_f64(missing / self.limit.per_sec)
+        Duration::from_secs_f64(missing / limit.per_sec)
     }
 
-    /// Empties the bucket: for a client that was refused anyway, because
-    /// its count drifted from the server's.
-    pub fn drain(&mut self, now: Instant) {
-        self.refill(now);
+    /// As [`TokenBucket::drain`], under `limit`.
+    pub fn drain(&mut self, limit: &RateLimit, now: Instant) {
+        self.refill(limit, now);
         self.tokens = self.tokens.min(0.0);
     }
 
-    fn refill(&mut self, now: Instant) {
+    fn refill(&mut self, limit: &RateLimit, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = self.last.max(now);
-        self.tokens = (self.tokens + elapsed * self.limit.per_sec).min(f64::from(self.limit.burst));
+        self.tokens = (self.tokens + elapsed * limit.per_sec).min(f64::from(limit.burst));
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{End, Session};
+use super::{burst, End, Session};
 use crate::protocol::validate::{validate_name, validate_text};
 use crate::protocol::{ClientMsg, ErrorCode};
 use crate::server::room::ClientId;
@@ -100,9 +100,10 @@ impl Session {
             cid,
             ack: self.acks,
         });
-        let sent = self
-            .room
-            .private_then_wake(self.conn, &to, text, action, cid, &mut self.wakes);
+        let sent = burst::with(|wakes| {
+            self.room
+                .private_then_wake(self.conn, &to, text, action, cid, wakes)
+        });
         self.refused(sent.err(), cid.map(|c| c.cid));
     }
 
@@ -117,8 +118,8 @@ impl Session {
             return;
         }
         let now = self.last_heard.into_std();
-        if !self.nick_bucket.wait(now).is_zero() {
-            let limit = self.config.nick_limit;
+        let limit = self.config.nick_limit;
+        if !self.nick_bucket.wait(&limit, now).is_zero() {
             self.error(
                 ErrorCode::RATE_LIMITED,
                 format!(
@@ -134,9 +135,9 @@ impl Session {
         match self.room.nick(self.conn, &name) {
             Ok(changed) => {
                 if changed {
-                    self.nick_bucket.try_take(now);
+                    self.nick_bucket.try_take(&limit, now);
                 }
-                self.name = Some(name);
+                self.name = Some(name.into_boxed_str());
             }
             Err(err) => self.refused(Some(err), None),
         }

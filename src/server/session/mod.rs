@@ -24,6 +24,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, Instrument};
 
+mod burst;
 mod chat;
 mod requests;
 mod watch;
@@ -31,10 +32,10 @@ mod watch;
 use super::admission::Permit;
 use super::closing::linger;
 use super::config::ServerConfig;
-use super::room::{ConnId, Room, Wakes};
+use super::room::{ConnId, Room};
 use super::socket::SharedHalf;
 use super::writer::{self, Step, Writer, WriterExit};
-use crate::protocol::rate::TokenBucket;
+use crate::protocol::rate::Tokens;
 use crate::protocol::{
     decode_client, ErrorCode, FrameDecoder, FrameError, LeaveReason, ServerMsg, MAX_CLIENT_FRAME,
 };
@@ -75,37 +76,37 @@ pub fn serve(
     let accepted = Instant::now();
     let _ = stream.set_nodelay(true);
     let span = tracing::info_span!("session", conn = tracing::field::Empty, %peer);
-    let tls = config.tls.clone();
+    // Shared with the room's fan-out, which writes a burst out directly
+    // when this task is not writing (see `room::queue`). Made before the
+    // future, which then holds the `Arc` alone, not a dead copy of the
+    // stream beside it.
+    let stream = Arc::new(stream);
     async move {
         // Plain TCP keeps its own split halves (no lock between reader and
         // writer); TLS needs `io::split`. Both monomorphise the same code.
-        match tls {
+        // (An `if`, not a `match` on the `Option`: a plain connection's
+        // task would keep the matched `None` for its whole life.)
+        if config.tls.is_none() {
             // Borrowed halves: both live in this one task, so they need no
             // shared ownership of the socket.
-            // The socket is shared with the room's fan-out, which writes
-            // a burst out directly when this task is not writing (see
-            // `room::queue`): in an `Arc`, both halves borrowed from it.
-            None => {
-                let stream = Arc::new(stream);
-                let half = SharedHalf(&stream);
-                serve_stream(half, half, accepted, room, config, Some(stream.clone())).await
-            }
+            let half = SharedHalf(&stream);
+            serve_stream(half, half, accepted, room, config, Some(stream.clone())).await
+        } else if let (Some(tls), Some(stream)) = (config.tls.clone(), Arc::into_inner(stream)) {
             // Boxed: the TLS handshake's state is large, and unboxed it
-            // would sit in every plain connection's task as well.
-            Some(tls) => {
-                Box::pin(async move {
-                    let deadline = accepted + config.handshake_timeout;
-                    let handshake = tokio::select! {
-                        _ = shutdown.cancelled() => None,
-                        stream = tls.handshake(stream, deadline) => stream,
-                    };
-                    if let Some(stream) = handshake {
-                        let (read_half, write_half) = tokio::io::split(stream);
-                        serve_stream(read_half, write_half, accepted, room, config, None).await
-                    }
-                })
-                .await
-            }
+            // would sit in every plain connection's task as well. Nobody
+            // else holds the stream yet, so it comes out of its `Arc`.
+            Box::pin(async move {
+                let deadline = accepted + config.handshake_timeout;
+                let handshake = tokio::select! {
+                    _ = shutdown.cancelled() => None,
+                    stream = tls.handshake(stream, deadline) => stream,
+                };
+                if let Some(stream) = handshake {
+                    let (read_half, write_half) = tokio::io::split(stream);
+                    serve_stream(read_half, write_half, accepted, room, config, None).await
+                }
+            })
+            .await
         }
         drop(permit);
     }
@@ -151,40 +152,49 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    // Everything the session holds is made here, when the caller first
+    // polls (a connection's task, after the accept or the TLS handshake),
+    // and moved into the future whole: made inside it, each part would sit
+    // in the task twice, as an argument and as the local built from it.
+    let reg = room.register();
+    let conn = reg.id;
+    if let Some(socket) = direct {
+        reg.outbound.set_direct(socket);
+    }
+    tracing::Span::current().record("conn", conn);
+    let mut writer = Writer::new(write_half, reg.outbound);
+    let now = Instant::now();
+    let mut session = Session {
+        conn,
+        room,
+        bucket: Tokens::full(&config.rate_limit, now.into_std()),
+        nick_bucket: Tokens::full(&config.nick_limit, now.into_std()),
+        config,
+        greeted: false,
+        version: 0,
+        acks: false,
+        name: None,
+        ever_joined: false,
+        last_heard: now,
+        pings_sent: 0,
+        said: false,
+        watcher: None,
+        deadlines: Deadlines {
+            accepted,
+            keepalive: now,
+            release: None,
+        },
+    };
+    session.deadlines.keepalive = now + session.period();
+    let mut frames =
+        FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
     async move {
-        let reg = room.register();
-        let conn = reg.id;
-        if let Some(socket) = direct {
-            reg.outbound.set_direct(socket);
-        }
-        tracing::Span::current().record("conn", conn);
-        let mut writer = Writer::new(write_half, reg.outbound);
-        let now = Instant::now();
-        let mut session = Session {
-            conn,
-            room: room.clone(),
-            bucket: TokenBucket::new(config.rate_limit, now.into_std()),
-            nick_bucket: TokenBucket::new(config.nick_limit, now.into_std()),
-            config,
-            greeted: false,
-            version: 0,
-            acks: false,
-            name: None,
-            ever_joined: false,
-            last_heard: now,
-            pings_sent: 0,
-            wakes: Wakes::default(),
-            said: false,
-            watcher: None,
-        };
-        let mut frames =
-            FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
-        let end = session.run(&mut frames, &mut writer, accepted).await;
+        let end = session.run(&mut frames, &mut writer).await;
         debug!(?end, "session ended");
         if let Some(name) = session.name.as_deref() {
             info!(name = %name, reason = ?end.reason(), "left");
         }
-        room.unregister(conn, end.reason());
+        session.room.unregister(session.conn, end.reason());
         // The room dropped our queue's sender: the writer flushes what is left
         // (a final error or shutdown notice) and half-closes.
         let exit = match end {
@@ -292,25 +302,26 @@ struct Session {
     conn: ConnId,
     room: Arc<Room>,
     config: Arc<ServerConfig>,
-    bucket: TokenBucket,
+    /// The flood limit's tokens (the limit is `config.rate_limit`).
+    bucket: Tokens,
     /// Nick changes' own limit (bursts of 3, then one per 10 s by default).
-    nick_bucket: TokenBucket,
+    nick_bucket: Tokens,
     greeted: bool,
     /// The protocol version agreed in the handshake (1 or 2).
     version: u16,
     /// Whether the client negotiated `ack`: its sends with a cid are
     /// answered with `ack` once numbered.
     acks: bool,
-    name: Option<String>,
+    name: Option<Box<str>>,
     /// Whether this connection ever joined: sending before the first join is
     /// a protocol error, sending after losing the name is not.
     ever_joined: bool,
     last_heard: Instant,
     pings_sent: u64,
-    /// Writers given this burst's messages, woken when the burst is done.
-    wakes: Wakes,
     /// This burst said a line: its run in the room ends with the burst.
     said: bool,
+    /// When the timer is due next, and why.
+    deadlines: Deadlines,
     /// The status subscription, once the client sent `watch`.
     /// (Boxed: few connections watch, and every one would carry it.)
     watcher: Option<Box<watch::Watcher>>,
@@ -323,19 +334,13 @@ impl Session {
         &'a mut self,
         frames: &'a mut FramedRead<R, FrameDecoder>,
         writer: &'a mut Writer<W>,
-        accepted: Instant,
     ) -> impl Future<Output = End> + 'a {
         async move {
-            let mut deadlines = Deadlines {
-                accepted,
-                keepalive: Instant::now() + self.period(),
-                release: None,
-            };
             // Made once for the session's life, not once per frame: each of
             // these registers with the token or the timer when first polled.
             // One timer serves every deadline (each `Sleep` is part of every
             // connection's task, idle ones included).
-            let timer = sleep_until(deadlines.next(self));
+            let timer = sleep_until(self.deadlines.next(self));
             tokio::pin!(timer);
             loop {
                 tokio::select! {
@@ -346,8 +351,8 @@ impl Session {
                     biased;
                     step = std::future::poll_fn(|cx| writer.poll_drive(cx)) => match step {
                         Step::Idle => {
-                            deadlines.release = Some(Instant::now() + writer::RELEASE_SLOTS_AFTER);
-                            timer.as_mut().reset(deadlines.next(self));
+                            self.deadlines.release = Some(Instant::now() + writer::RELEASE_SLOTS_AFTER);
+                            timer.as_mut().reset(self.deadlines.next(self));
                         }
                         // The room closes a running session's queue only when
                         // the server shuts down (after queueing its notice).
@@ -357,22 +362,22 @@ impl Session {
                     },
                     _ = &mut timer => {
                         let now = Instant::now();
-                        if !self.greeted && now >= deadlines.handshake(self) {
+                        if !self.greeted && now >= self.deadlines.handshake(self) {
                             return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                                 "no hello within {} ms", self.config.handshake_timeout.as_millis()));
                         }
-                        if self.awaits_join() && now >= deadlines.join(self) {
+                        if self.awaits_join() && now >= self.deadlines.join(self) {
                             return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
                                 "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
                         }
-                        if deadlines.release.is_some_and(|at| now >= at) {
-                            deadlines.release = None;
+                        if self.deadlines.release.is_some_and(|at| now >= at) {
+                            self.deadlines.release = None;
                             writer.release_if_idle();
                         }
-                        if now >= deadlines.keepalive {
+                        if now >= self.deadlines.keepalive {
                             // As a tokio interval with `Delay`: the next check a
                             // whole period after this one.
-                            deadlines.keepalive = now + self.period();
+                            self.deadlines.keepalive = now + self.period();
                             if let Some(end) = self.keepalive() {
                                 return end;
                             }
@@ -381,7 +386,7 @@ impl Session {
                         // buffer goes back (the next read regrows it), so an
                         // idle connection holds none.
                         release_read_buffer(frames);
-                        timer.as_mut().reset(deadlines.next(self));
+                        timer.as_mut().reset(self.deadlines.next(self));
                     }
                     _ = watch::next(&mut self.watcher) => {
                         if let Some(watcher) = &mut self.watcher {
@@ -396,10 +401,13 @@ impl Session {
                         // The burst's messages are all queued (its lines to a
                         // room's others with the last of them): now write them
                         // out (or wake their writers), once per recipient.
-                        if std::mem::take(&mut self.said) {
-                            self.room.end_burst(&mut self.wakes);
-                        }
-                        self.wakes.flush_all();
+                        let said = std::mem::take(&mut self.said);
+                        burst::with(|wakes| {
+                            if said {
+                                self.room.end_burst(wakes);
+                            }
+                            wakes.flush_all();
+                        });
                         if let Some(end) = end {
                             return end;
                         }
@@ -443,7 +451,7 @@ impl Session {
             return Some(end);
         }
         for _ in 0..BURST_FRAMES {
-            if self.wakes.queued() >= BURST_DELIVERIES || writer.is_over() {
+            if burst::with(|wakes| wakes.queued()) >= BURST_DELIVERIES || writer.is_over() {
                 break;
             }
             let frame = frames.next().now_or_never()?;
@@ -495,3 +503,6 @@ impl Session {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@
 
 use tracing::{debug, info};
 
-use super::{End, Session};
+use super::{burst, End, Session};
 use crate::protocol::validate::{validate_name, validate_reason, validate_text};
 use crate::protocol::{
     encode_frame, negotiate, ClientMsg, ErrorCode, LeaveReason, MessageId, ServerMsg, AGENT,
@@ -133,9 +133,7 @@ impl Session {
             ack: self.acks,
         });
         self.said = true;
-        let said = self
-            .room
-            .say_then_wake(self.conn, line, cid, &mut self.wakes);
+        let said = burst::with(|wakes| self.room.say_then_wake(self.conn, line, cid, wakes));
         self.refused(said.err(), cid.map(|c| c.cid));
         None
     }
@@ -216,7 +214,7 @@ impl Session {
         match self.room.join_as(self.conn, &joining) {
             Ok(()) => {
                 info!(name = %name, "joined");
-                self.name = Some(name);
+                self.name = Some(name.into_boxed_str());
                 self.ever_joined = true;
             }
             Err(err @ JoinError::NameTaken(_)) => {
@@ -234,7 +232,8 @@ impl Session {
     /// Takes a token from the flood limit's bucket.
     fn take_token(&mut self) -> bool {
         // The burst's arrival time: frames read together arrived together.
-        self.bucket.try_take(self.last_heard.into_std())
+        self.bucket
+            .try_take(&self.config.rate_limit, self.last_heard.into_std())
     }
 
     /// Takes a token; on failure tells the client and returns true.

@@ -164,6 +164,7 @@ where
     tracing::Span::current().record("conn", conn);
     let mut writer = Writer::new(write_half, reg.outbound);
     let now = Instant::now();
+    let keepalive = now + keepalive_period(&config);
     let mut session = Session {
         conn,
         room,
@@ -181,11 +182,10 @@ where
         watcher: None,
         deadlines: Deadlines {
             accepted,
-            keepalive: now,
+            keepalive,
             release: None,
         },
     };
-    session.deadlines.keepalive = now + session.period();
     let mut frames =
         FramedRead::with_capacity(read_half, FrameDecoder::new(MAX_CLIENT_FRAME), READ_BUFFER);
     async move {
@@ -209,6 +209,11 @@ where
             linger(frames.into_inner()).await;
         }
     }
+}
+
+/// How often a silent connection is checked (and pinged).
+fn keepalive_period(config: &ServerConfig) -> Duration {
+    config.keepalive.max(Duration::from_millis(10))
 }
 
 /// Gives back an empty read buffer (the next read regrows it), so a quiet
@@ -269,29 +274,29 @@ struct Deadlines {
     release: Option<Instant>,
 }
 
-impl Deadlines {
+impl Session {
     /// `hello` must have come by then.
-    fn handshake(&self, session: &Session) -> Instant {
-        self.accepted + session.config.handshake_timeout
+    fn handshake_deadline(&self) -> Instant {
+        self.deadlines.accepted + self.config.handshake_timeout
     }
 
     /// `join` must have come by then: until it joins, a connection holds a
     /// slot without being in the chat, and slowloris-style clients that
     /// never get there are reaped.
-    fn join(&self, session: &Session) -> Instant {
-        self.accepted + session.config.join_timeout
+    fn join_deadline(&self) -> Instant {
+        self.deadlines.accepted + self.config.join_timeout
     }
 
-    /// The earliest deadline that still applies to `session`.
-    fn next(&self, session: &Session) -> Instant {
-        let mut next = self.keepalive;
-        if !session.greeted {
-            next = next.min(self.handshake(session));
+    /// The earliest deadline that still applies.
+    fn next_deadline(&self) -> Instant {
+        let mut next = self.deadlines.keepalive;
+        if !self.greeted {
+            next = next.min(self.handshake_deadline());
         }
-        if session.awaits_join() {
-            next = next.min(self.join(session));
+        if self.awaits_join() {
+            next = next.min(self.join_deadline());
         }
-        if let Some(release) = self.release {
+        if let Some(release) = self.deadlines.release {
             next = next.min(release);
         }
         next
@@ -340,7 +345,7 @@ impl Session {
             // these registers with the token or the timer when first polled.
             // One timer serves every deadline (each `Sleep` is part of every
             // connection's task, idle ones included).
-            let timer = sleep_until(self.deadlines.next(self));
+            let timer = sleep_until(self.next_deadline());
             tokio::pin!(timer);
             loop {
                 tokio::select! {
@@ -352,7 +357,7 @@ impl Session {
                     step = std::future::poll_fn(|cx| writer.poll_drive(cx)) => match step {
                         Step::Idle => {
                             self.deadlines.release = Some(Instant::now() + writer::RELEASE_SLOTS_AFTER);
-                            timer.as_mut().reset(self.deadlines.next(self));
+                            timer.as_mut().reset(self.next_deadline());
                         }
                         // The room closes a running session's queue only when
                         // the server shuts down (after queueing its notice).
@@ -362,11 +367,11 @@ impl Session {
                     },
                     _ = &mut timer => {
                         let now = Instant::now();
-                        if !self.greeted && now >= self.deadlines.handshake(self) {
+                        if !self.greeted && now >= self.handshake_deadline() {
                             return self.fatal(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                                 "no hello within {} ms", self.config.handshake_timeout.as_millis()));
                         }
-                        if self.awaits_join() && now >= self.deadlines.join(self) {
+                        if self.awaits_join() && now >= self.join_deadline() {
                             return self.fatal(ErrorCode::JOIN_TIMEOUT, format!(
                                 "not joined within {} ms of connecting", self.config.join_timeout.as_millis()));
                         }
@@ -377,7 +382,7 @@ impl Session {
                         if now >= self.deadlines.keepalive {
                             // As a tokio interval with `Delay`: the next check a
                             // whole period after this one.
-                            self.deadlines.keepalive = now + self.period();
+                            self.deadlines.keepalive = now + keepalive_period(&self.config);
                             if let Some(end) = self.keepalive() {
                                 return end;
                             }
@@ -386,7 +391,7 @@ impl Session {
                         // buffer goes back (the next read regrows it), so an
                         // idle connection holds none.
                         release_read_buffer(frames);
-                        timer.as_mut().reset(self.deadlines.next(self));
+                        timer.as_mut().reset(self.next_deadline());
                     }
                     _ = watch::next(&mut self.watcher) => {
                         if let Some(watcher) = &mut self.watcher {
@@ -423,11 +428,6 @@ impl Session {
                 }
             }
         }
-    }
-
-    /// How often a silent connection is checked (and pinged).
-    fn period(&self) -> Duration {
-        self.config.keepalive.max(Duration::from_millis(10))
     }
 
     /// Whether the join deadline still applies: not joined yet, and not a

@@ -23,7 +23,7 @@
 #                                          on free loopback ports)
 #   BENCH_MASSFAIL_RUNS=5                  massfail runs per Chatty binary
 #   BENCH_MASSFAIL_ARGS="--clients 300"    further massfail options (see its --help)
-#   BENCH_PORT_BASE=24000                  first of 53 consecutive TCP/UDP ports used
+#   BENCH_PORT_BASE=24000                  first of 55 consecutive TCP/UDP ports used
 #   BENCH_BASELINE=/path/to/old/chatty     also run this Chatty binary, labelled
 #                                          "chatty (baseline)", beside the one built
 #                                          here: an A/B of two builds in one run (every
@@ -87,7 +87,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 port() { echo $((BASE + $1)); }
-for i in $(seq 0 49); do
+for i in $(seq 0 54); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$(port "$i")") 2>/dev/null; then
         echo "port $(port "$i") is in use; set BENCH_PORT_BASE" >&2
         exit 1
@@ -161,6 +161,10 @@ if has chatty; then
         spec1+="${spec1:+,}127.0.0.1:$(port $((21 + i)))@$LAST_PID"
     done
     CHAT+=("--chat" "chatty=$spec" "--chat" "chatty:1 thread=$spec1")
+    # And all 1,000 chat clients on one server, as on Redis: what the
+    # three-server set-up costs shows in the difference.
+    chatty_server chatty-chat-one "$(port 53)" "$(port 54)"
+    CHAT+=("--chat" "chatty:1 server=127.0.0.1:$(port 53)@$LAST_PID")
     chatty_server chatty-idle "$(port 6)" "$(port 7)"
     IDLE+=("--idle" "chatty=127.0.0.1:$(port 6)@$LAST_PID")
     idle3 chatty "$CHATTY" 40 "3 servers"

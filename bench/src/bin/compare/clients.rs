@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::conn::{Conn, Event, System};
-use crate::stats::{self, Tally};
+use crate::stats::{self, Home, Tally};
 use crate::workload::{Target, CONNECT_PARALLEL, OPEN_TIMEOUT};
 
 /// Receive buffer per benchmark connection.
@@ -83,9 +83,10 @@ async fn receive(
     index: Option<usize>,
     shared: Arc<Shared>,
     publishers: usize,
+    home: Home,
     size: usize,
 ) -> (Tally, Option<String>) {
-    let mut tally = Tally::new(publishers);
+    let mut tally = Tally::new(publishers, Some(home));
     let mut reply = Vec::new();
     let mut error = None;
     loop {
@@ -191,6 +192,10 @@ pub async fn connect_all(
             index_base.map(|b| b + i),
             shared.clone(),
             publishers,
+            Home {
+                server: i % target.addrs.len(),
+                servers: target.addrs.len(),
+            },
             size,
         ));
         clients.push(Client {
@@ -268,7 +273,7 @@ pub async fn finish(
         errors.push(format!("not everything arrived within {drain:?}"));
     }
     shared.stop.cancel();
-    let mut total = Tally::new(publishers);
+    let mut total = Tally::new(publishers, None);
     for client in clients {
         match client.receiver.await {
             Ok((tally, error)) => {

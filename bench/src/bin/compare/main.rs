@@ -133,6 +133,24 @@ fn us(o: &Outcome, q: f64) -> String {
     thousands(o.tally.hist.value_at_quantile(q) as f64)
 }
 
+/// p99 of the deliveries whose sender is on the receiver's server: what a
+/// cluster's relay adds shows in the gap to [`relayed_p99`].
+fn same_server_p99(o: &Outcome) -> String {
+    let mut local = o.tally.hist.clone();
+    if local.subtract(&o.tally.relayed).is_err() || local.is_empty() {
+        return "–".into();
+    }
+    thousands(local.value_at_quantile(0.99) as f64)
+}
+
+/// p99 of the deliveries relayed from another server ("–" on one server).
+fn relayed_p99(o: &Outcome) -> String {
+    if o.tally.relayed.is_empty() {
+        return "–".into();
+    }
+    thousands(o.tally.relayed.value_at_quantile(0.99) as f64)
+}
+
 fn status(o: &Outcome) -> String {
     if o.complete() {
         return "yes".into();
@@ -265,8 +283,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
 
     if !chat.is_empty() {
         println!("### Chat: {} clients, each sending {} msg/s of {} B for {} s, everyone hears everyone\n", args.chat_clients, args.chat_rate, args.chat_size, args.chat_duration);
-        println!("| system | servers | messages | deliveries | deliveries/s | p50 µs | p99 µs | max µs | server CPU s per M deliveries | largest server peak RSS MiB | complete | this p99 ÷ Chatty p99 |");
-        println!("|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
+        println!("| system | servers | messages | deliveries | deliveries/s | p50 µs | p99 µs | max µs | p99 µs, sender on the same server | p99 µs, sender on another server | server CPU s per M deliveries | largest server peak RSS MiB | complete | this p99 ÷ Chatty p99 |");
+        println!("|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
         let mut rows = Vec::new();
         for target in &chat {
             eprintln!("chat {} on {} server(s)…", target.label, target.addrs.len());
@@ -302,7 +320,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                         )
                     });
                     println!(
-                        "| {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
+                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} | {:.1} | {} | {} |",
                         target.label,
                         target.addrs.len(),
                         thousands(o.messages as f64),
@@ -311,6 +329,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                         us(o, 0.5),
                         us(o, 0.99),
                         thousands(o.tally.hist.max() as f64),
+                        same_server_p99(o),
+                        relayed_p99(o),
                         o.cpu_per_million(),
                         o.peak_kib as f64 / 1024.0,
                         status(o),
@@ -320,7 +340,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 Err(e) => {
                     ok = false;
                     println!(
-                        "| {} | {} | | | | | | | | | {} | |",
+                        "| {} | {} | | | | | | | | | | | {} | |",
                         target.label,
                         target.addrs.len(),
                         e.replace('|', "/")

@@ -33,11 +33,25 @@ pub fn template(size: usize) -> Vec<u8> {
     out
 }
 
+/// Where a receiver sits among a set-up's servers. Clients are spread
+/// round-robin, and a publisher's id is its client index, so publisher `p`
+/// is on server `p % servers`.
+#[derive(Debug, Clone, Copy)]
+pub struct Home {
+    pub server: usize,
+    pub servers: usize,
+}
+
 /// What one receiving connection saw.
 #[derive(Debug)]
 pub struct Tally {
     /// Latency of each delivery, in µs.
     pub hist: Histogram<u64>,
+    /// Latency of the deliveries whose publisher is on another server than
+    /// the receiver (relayed between servers), in µs; empty on one server.
+    pub relayed: Histogram<u64>,
+    /// Where this receiver sits (`None`: a merged total).
+    home: Option<Home>,
     /// Next expected sequence number per publisher.
     next: Vec<u64>,
     /// Benchmark messages received.
@@ -55,10 +69,13 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// An empty tally for messages from `publishers` publishers.
-    pub fn new(publishers: usize) -> Self {
+    /// An empty tally for messages from `publishers` publishers, received
+    /// at `home`.
+    pub fn new(publishers: usize, home: Option<Home>) -> Self {
         Tally {
             hist: histogram(),
+            relayed: histogram(),
+            home,
             next: vec![0; publishers],
             delivered: 0,
             gaps: 0,
@@ -104,12 +121,19 @@ impl Tally {
         }
         self.delivered += 1;
         self.last_ns = now;
-        self.hist.saturating_record(now.saturating_sub(sent) / 1000);
+        let us = now.saturating_sub(sent) / 1000;
+        self.hist.saturating_record(us);
+        if let Some(home) = self.home {
+            if publisher % home.servers != home.server {
+                self.relayed.saturating_record(us);
+            }
+        }
     }
 
     /// Adds another receiver's counts into this one (histograms merged).
     pub fn absorb(&mut self, other: &Tally) {
         let _ = self.hist.add(&other.hist);
+        let _ = self.relayed.add(&other.relayed);
         self.delivered += other.delivered;
         self.gaps += other.gaps;
         self.out_of_order += other.out_of_order;
@@ -158,5 +182,44 @@ fn status_kib(pid: u32, key: &str) -> Option<u64> {
 pub fn reset_peak(pids: &[u32]) {
     for pid in pids {
         let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(publisher: u32, seq: u64, sent_ns: u64) -> Vec<u8> {
+        let mut out = template(64);
+        fill(&mut out, false, publisher, seq, sent_ns);
+        out
+    }
+
+    #[test]
+    fn deliveries_from_another_server_are_counted_apart() {
+        // Receiver on server 1 of 3: publishers 1 and 4 share its server.
+        let home = Home {
+            server: 1,
+            servers: 3,
+        };
+        let mut tally = Tally::new(5, Some(home));
+        for (publisher, latency_us) in [(0, 900), (1, 100), (2, 700), (4, 200)] {
+            tally.record(
+                &payload(publisher, 0, 1_000_000),
+                1_000_000 + latency_us * 1000,
+            );
+        }
+        assert_eq!(tally.delivered, 4);
+        assert_eq!(tally.hist.len(), 4);
+        assert_eq!(tally.relayed.len(), 2);
+        assert!(tally.relayed.min() >= 690, "{}", tally.relayed.min());
+
+        let mut total = Tally::new(5, None);
+        total.absorb(&tally);
+        total.absorb(&tally);
+        assert_eq!((total.hist.len(), total.relayed.len()), (8, 4));
+        // A merged total records nothing as relayed by itself.
+        total.record(&payload(0, 1, 0), 1_000);
+        assert_eq!(total.relayed.len(), 4);
     }
 }

@@ -145,10 +145,11 @@ impl RoomState {
 
     /// Tells the sender its line was numbered `id`, if it asked to be told.
     /// Called right after the broadcast, under the same lock, so the
-    /// sender's own copy of the message always comes first.
+    /// sender's own copy of the message always comes first (at the seal of
+    /// its open run, if the line went into one).
     pub(super) fn ack(&mut self, conn: ConnId, cid: Option<ClientId>, id: MessageId) {
         if let Some(ClientId { cid, ack: true }) = cid {
-            self.push(conn, encode_frame(&ServerMsg::Ack { cid, id }));
+            self.push_after_lines(conn, encode_frame(&ServerMsg::Ack { cid, id }));
         }
     }
 

@@ -8,8 +8,11 @@
 //! back to back in one buffer instead, a burst of `k` lines costs each of
 //! them one of each: the lines are encoded into the run as they are
 //! numbered, and the run goes to the others as one queue entry when it is
-//! *sealed*. The sender hears its own line at once, as before, with its
-//! `ack` after it.
+//! *sealed*. The sender hears the run at the seal too, as slices of the
+//! same buffer, with each line's `ack` right after its line: nothing else
+//! can reach the sender in between (below), so it cannot tell this from
+//! hearing each line at once, and its lines cost it no copy and no entry
+//! of their own.
 //!
 //! **Order.** A run is sealed before anything else can reach the room's
 //! members, so nobody can tell it from lines shown one by one:
@@ -34,6 +37,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::frames::message_frame_into;
+use super::rooms::Slot;
 use super::state::{Recipients, RoomState};
 use super::ConnId;
 use crate::protocol::MessageId;
@@ -51,6 +55,18 @@ pub(super) struct Run {
     sender: ConnId,
     frames: BytesMut,
     lines: u32,
+    /// Frames for the sender alone (its `ack`s), each after the line that
+    /// ends at its offset.
+    after: Vec<Aside>,
+}
+
+/// A frame the run's sender hears after the first `lines` lines of the run
+/// (which end at byte `at`).
+#[derive(Debug)]
+struct Aside {
+    at: usize,
+    lines: u32,
+    frame: Bytes,
 }
 
 /// The sender of a run of lines relayed from other servers: no local
@@ -109,7 +125,23 @@ impl RoomState {
         if let Some(echo) = self.run_line(line) {
             self.push(sender, echo);
         }
-        self.seal_if_full();
+    }
+
+    /// Queues `frame` for local member `conn` after its lines so far: kept
+    /// for the seal if the open run is `conn`'s (which it hears then), or
+    /// pushed now.
+    pub(super) fn push_after_lines(&mut self, conn: ConnId, frame: Bytes) {
+        match &mut self.run {
+            Some(run) if run.sender == conn => {
+                run.after.push(Aside {
+                    at: run.frames.len(),
+                    lines: run.lines,
+                    frame,
+                });
+                self.wakes.count(1);
+            }
+            _ => self.push(conn, frame),
+        }
     }
 
     /// Shows event `id`, a line relayed from another server, to every
@@ -119,13 +151,13 @@ impl RoomState {
     pub(super) fn show_relayed_line(&mut self, id: MessageId, event: &ChatEvent) {
         if let Some(line) = RunLine::of(id, RELAYED, event) {
             self.run_line(line);
-            self.seal_if_full();
         }
     }
 
     /// Adds `line` to the open run, opening one (and sealing the open one)
-    /// if that is another sender's or room's. Returns the line's frame
-    /// for a local sender to hear.
+    /// if that is another sender's or room's; seals it once full. Returns
+    /// the line's frame for a local sender to hear now if it went in no
+    /// run (the sender is alone in the room).
     fn run_line(&mut self, line: RunLine<'_>) -> Option<Bytes> {
         let key = self.rooms.key_of(line.room);
         let channel = self.rooms.get(&key)?;
@@ -138,12 +170,13 @@ impl RoomState {
         match &mut self.run {
             // The hot path: one more line of the open run.
             Some(run) if run.sender == line.sender && *run.key == *key => {
-                let start = run.frames.len();
                 line.encode_into(&mut run.frames, &channel.name);
                 run.lines += 1;
-                // Seen by the session's burst limit now, delivered at the seal.
-                self.wakes.count(others);
-                (!relayed).then(|| Bytes::copy_from_slice(&run.frames[start..]))
+                // Seen by the session's burst limit now, delivered at the
+                // seal (to a local sender too).
+                self.wakes.count(others + usize::from(!relayed));
+                self.seal_if_full();
+                None
             }
             _ if others == 0 => {
                 // Nobody else here: the sender's frame alone (if local),
@@ -164,6 +197,7 @@ impl RoomState {
                     sender: line.sender,
                     frames: BytesMut::new(),
                     lines: 0,
+                    after: Vec::new(),
                 });
                 // Now the open run takes it.
                 self.run_line(line)
@@ -192,8 +226,8 @@ impl RoomState {
         self.run.as_ref().is_some_and(|run| run.sender != conn)
     }
 
-    /// Shows the open run, if any, to its room's local members but its
-    /// sender: one queue entry each.
+    /// Shows the open run, if any, to its room's local members: one queue
+    /// entry each, and its local sender its own lines with their `ack`s.
     pub(super) fn seal_run(&mut self) {
         let Some(run) = self.run.take() else {
             return;
@@ -201,10 +235,49 @@ impl RoomState {
         let Some(channel) = self.rooms.get(&run.key) else {
             return;
         };
-        let to = Recipients {
+        let mut to = Recipients {
             wakes: &mut self.wakes,
             overflowed: &mut self.overflowed,
         };
-        to.deliver_run(&channel.local, &run.frames.freeze(), run.lines, run.sender);
+        let frames = run.frames.freeze();
+        to.deliver_run(&channel.local, &frames, run.lines, run.sender);
+        if run.sender != RELAYED {
+            if let Some(slot) = channel.local.get(&run.sender) {
+                deliver_own(&mut to, slot, run.sender, &frames, run.lines, run.after);
+            }
+        }
+    }
+}
+
+/// Gives the run's local sender its own lines (`frames`, `lines` of them)
+/// with the frames meant for it alone after the lines they follow: one
+/// slice of the run per stretch between two of those, no copy.
+fn deliver_own(
+    to: &mut Recipients<'_>,
+    slot: &Slot,
+    sender: ConnId,
+    frames: &Bytes,
+    lines: u32,
+    after: Vec<Aside>,
+) {
+    let (mut at, mut heard) = (0, 0);
+    for aside in after {
+        if aside.at > at
+            && !to.push_run(
+                slot,
+                sender,
+                frames.slice(at..aside.at),
+                aside.lines - heard,
+            )
+        {
+            return;
+        }
+        (at, heard) = (aside.at, aside.lines);
+        if !to.push_run(slot, sender, aside.frame, 1) {
+            return;
+        }
+    }
+    if at < frames.len() {
+        to.push_run(slot, sender, frames.slice(at..), lines - heard);
     }
 }

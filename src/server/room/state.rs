@@ -466,7 +466,7 @@ impl Recipients<'_> {
     /// `sender`; a queue without room for all of them marks its
     /// connection for eviction.
     pub(super) fn deliver_run(
-        self,
+        &mut self,
         to: &HashMap<ConnId, Slot, IdHash>,
         frames: &Bytes,
         lines: u32,
@@ -477,10 +477,19 @@ impl Recipients<'_> {
             if id == sender {
                 continue;
             }
-            let sent = slot.pusher.try_send_run(frames.clone(), lines, self.wakes);
-            if let Err(TrySendError::Full(_)) = sent {
-                self.overflowed.push(id);
-            }
+            self.push_run(slot, id, frames.clone(), lines);
         }
+    }
+
+    /// One entry holding `lines` frames for member `id` (already counted on
+    /// the wakes); false if its queue had no room for them, which marks the
+    /// connection for eviction.
+    pub(super) fn push_run(&mut self, slot: &Slot, id: ConnId, frames: Bytes, lines: u32) -> bool {
+        let sent = slot.pusher.try_send_run(frames, lines, self.wakes);
+        if let Err(TrySendError::Full(_)) = sent {
+            self.overflowed.push(id);
+            return false;
+        }
+        true
     }
 }

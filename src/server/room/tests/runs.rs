@@ -62,7 +62,7 @@ fn texts(msgs: &[ServerMsg]) -> Vec<String> {
 }
 
 #[test]
-fn a_burst_reaches_each_other_member_as_one_entry_and_the_sender_line_by_line() {
+fn a_burst_reaches_each_other_member_as_one_entry_and_the_sender_with_its_acks() {
     let room = room(64);
     let [mut ann, mut bob, mut cat] = members(&room);
     drain_all(&mut [&mut ann, &mut bob, &mut cat]);
@@ -76,8 +76,11 @@ fn a_burst_reaches_each_other_member_as_one_entry_and_the_sender_line_by_line() 
         assert_eq!(got.len(), 1, "one entry: {got:?}");
         assert_eq!(texts(&got[0]), ["one", "two", "three"]);
     }
-    // The sender: each line, then its ack, as without runs.
-    let own: Vec<ServerMsg> = entries(&mut ann).into_iter().flatten().collect();
+    // The sender: each line, then its ack, as without runs (a slice of
+    // the run per line, each followed by its ack).
+    let own = entries(&mut ann);
+    assert_eq!(own.len(), 6, "{own:?}");
+    let own: Vec<ServerMsg> = own.into_iter().flatten().collect();
     let kinds: Vec<&str> = own
         .iter()
         .map(|m| match m {
@@ -87,6 +90,82 @@ fn a_burst_reaches_each_other_member_as_one_entry_and_the_sender_line_by_line() 
         })
         .collect();
     assert_eq!(kinds, ["one", "ack", "two", "ack", "three", "ack"]);
+}
+
+#[test]
+fn an_unacknowledged_burst_reaches_its_sender_as_one_entry_too() {
+    let room = room(64);
+    let [mut ann, mut bob, mut cat] = members(&room);
+    drain_all(&mut [&mut ann, &mut bob, &mut cat]);
+    burst_unacked(&room, &ann, &[("#lobby", "one"), ("#lobby", "two")]);
+    for reg in [&mut ann, &mut bob, &mut cat] {
+        let got = entries(reg);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(texts(&got[0]), ["one", "two"]);
+    }
+}
+
+#[test]
+fn a_resend_in_a_burst_is_acknowledged_after_the_lines_before_it() {
+    let room = room(64);
+    let [mut ann, mut bob, mut cat] = members(&room);
+    drain_all(&mut [&mut ann, &mut bob, &mut cat]);
+    let acked = |cid| Some(ClientId { cid, ack: true });
+    let mut wakes = Wakes::default();
+    let first = room
+        .say_then_wake(ann.id, line("#lobby", "one"), acked(901), &mut wakes)
+        .unwrap();
+    room.say_then_wake(ann.id, line("#lobby", "two"), None, &mut wakes)
+        .unwrap();
+    // The resend of "one" is only acknowledged, with its original id.
+    let again = room
+        .say_then_wake(ann.id, line("#lobby", "one"), acked(901), &mut wakes)
+        .unwrap();
+    room.end_burst(&mut wakes);
+    assert_eq!(first, again);
+    let own: Vec<String> = drain(&mut ann)
+        .iter()
+        .map(|m| match m {
+            ServerMsg::Message { text, .. } => text.clone(),
+            ServerMsg::Ack { id, .. } => format!("ack {}", id.seq),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let ack = format!("ack {}", first.seq);
+    assert_eq!(own, ["one", ack.as_str(), "two", ack.as_str()]);
+    assert_eq!(texts(&drain(&mut bob)), ["one", "two"]);
+}
+
+#[test]
+fn a_sender_that_reads_nothing_is_evicted_after_the_others_hear_its_lines() {
+    let room = room(8);
+    let [mut ann, mut bob, mut cat] = members(&room);
+    drain_all(&mut [&mut ann, &mut bob, &mut cat]);
+    // Ann reads nothing from here: her own copies of ten lines do not fit
+    // her queue of eight. Bob and Cat read each burst.
+    let lines: Vec<String> = (0..10).map(|n| format!("line {n}")).collect();
+    let lines: Vec<(&str, &str)> = lines.iter().map(|t| ("#lobby", t.as_str())).collect();
+    burst_unacked(&room, &ann, &lines[..5]);
+    for reg in [&mut bob, &mut cat] {
+        assert_eq!(
+            texts(&drain(reg)),
+            ["line 0", "line 1", "line 2", "line 3", "line 4"]
+        );
+    }
+    assert!(!ann.outbound.is_evicted());
+    burst_unacked(&room, &ann, &lines[5..]);
+    for reg in [&mut bob, &mut cat] {
+        let got = drain(reg);
+        assert_eq!(
+            texts(&got),
+            ["line 5", "line 6", "line 7", "line 8", "line 9"]
+        );
+        assert!(
+            matches!(got.last(), Some(ServerMsg::Left { name, reason: LeaveReason::TooSlow, .. }) if name == "Ann"),
+            "the lines, then Ann's eviction: {got:?}"
+        );
+    }
+    assert!(ann.outbound.is_evicted());
 }
 
 #[test]

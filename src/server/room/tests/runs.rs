@@ -57,6 +57,14 @@ fn members(room: &Room) -> [Registration; 3] {
     ["Ann", "Bob", "Cat"].map(|name| member(room, name))
 }
 
+/// `msgs` end with `who` leaving for being too slow.
+fn assert_ends_with_eviction_of(msgs: &[ServerMsg], who: &str) {
+    assert!(
+        matches!(msgs.last(), Some(ServerMsg::Left { name, reason: LeaveReason::TooSlow, .. }) if name == who),
+        "the lines, then {who}'s eviction: {msgs:?}"
+    );
+}
+
 fn texts(msgs: &[ServerMsg]) -> Vec<String> {
     said(msgs).into_iter().map(|(_, text)| text).collect()
 }
@@ -160,10 +168,7 @@ fn a_sender_that_reads_nothing_is_evicted_after_the_others_hear_its_lines() {
             texts(&got),
             ["line 5", "line 6", "line 7", "line 8", "line 9"]
         );
-        assert!(
-            matches!(got.last(), Some(ServerMsg::Left { name, reason: LeaveReason::TooSlow, .. }) if name == "Ann"),
-            "the lines, then Ann's eviction: {got:?}"
-        );
+        assert_ends_with_eviction_of(&got, "Ann");
     }
     assert!(ann.outbound.is_evicted());
 }
@@ -256,10 +261,7 @@ fn a_run_counts_as_its_lines_in_the_queue_bound_and_an_eviction_follows_the_line
         texts(&to_cat),
         ["late 0", "late 1", "late 2", "late 3", "late 4"]
     );
-    assert!(
-        matches!(to_cat.last(), Some(ServerMsg::Left { name, reason: LeaveReason::TooSlow, .. }) if name == "Bob"),
-        "the lines, then Bob's eviction: {to_cat:?}"
-    );
+    assert_ends_with_eviction_of(&to_cat, "Bob");
     assert!(bob.outbound.is_evicted());
 }
 

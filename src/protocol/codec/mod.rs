@@ -274,5 +274,7 @@ fn has_invalid_utf8(value: &rmpv::Value) -> bool {
     }
 }
 
+pub mod write;
+
 #[cfg(test)]
 mod tests;

@@ -8,53 +8,59 @@ use std::collections::BTreeMap;
 use bytes::{Bytes, BytesMut};
 use serde::{Serialize, Serializer};
 
+use crate::protocol::codec::write;
 use crate::protocol::parts::RoomState as RoomView;
-use crate::protocol::{
-    encode_frame, encode_frame_into, encode_frame_sized, LeaveReason, MessageId, ServerId,
-    ServerMsg,
-};
+use crate::protocol::{encode_frame, LeaveReason, MessageId, ServerId, ServerMsg};
 
 /// A `message` or `history` frame's fields, borrowed.
-#[derive(Serialize)]
 struct Line<'a> {
-    #[serde(rename = "type")]
     kind: &'static str,
     id: MessageId,
     from: &'a str,
-    // `room` before `text`, as in `ServerMsg::Message`: without `action`
-    // the text ends the frame.
     room: &'a str,
     text: &'a str,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     action: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cid: Option<u64>,
+    cid: u64,
 }
 
-impl<'a> Line<'a> {
-    fn new(
-        kind: &'static str,
-        id: MessageId,
-        from: &'a str,
-        text: &'a str,
-        room: &'a str,
-        action: bool,
-        cid: u64,
-    ) -> Line<'a> {
-        Line {
-            kind,
-            id,
-            from,
-            room,
-            text,
-            action,
-            cid: (cid != 0).then_some(cid),
-        }
-    }
-
+impl Line<'_> {
     /// About the frame's size: a good first buffer.
     fn size(&self) -> usize {
         90 + self.from.len() + self.text.len() + self.room.len()
+    }
+
+    /// Appends the frame to `buf`, by hand: the bytes serde would write for
+    /// `ServerMsg::Message` (or `History`), fields in its order (`room`
+    /// before `text`; `action` and `cid` only when set), without a call
+    /// through `io::Write` per key and value. The unit tests compare the two.
+    fn encode_into(&self, buf: &mut BytesMut) {
+        buf.reserve(self.size());
+        write::frame(buf, |buf| {
+            let fields = 5 + u32::from(self.action) + u32::from(self.cid != 0);
+            write::map_len(buf, fields);
+            write::str(buf, "type");
+            write::str(buf, self.kind);
+            write::str(buf, "id");
+            write::map_len(buf, 2);
+            write::str(buf, "origin");
+            write::bin8(buf, self.id.origin.as_bytes());
+            write::str(buf, "seq");
+            write::uint(buf, self.id.seq);
+            write::str(buf, "from");
+            write::str(buf, self.from);
+            write::str(buf, "room");
+            write::str(buf, self.room);
+            write::str(buf, "text");
+            write::str(buf, self.text);
+            if self.action {
+                write::str(buf, "action");
+                write::bool(buf, true);
+            }
+            if self.cid != 0 {
+                write::str(buf, "cid");
+                write::uint(buf, self.cid);
+            }
+        });
     }
 }
 
@@ -68,8 +74,18 @@ pub(super) fn line_frame(
     action: bool,
     cid: u64,
 ) -> Bytes {
-    let line = Line::new(kind, id, from, text, room, action, cid);
-    encode_frame_sized(&line, line.size())
+    let line = Line {
+        kind,
+        id,
+        from,
+        room,
+        text,
+        action,
+        cid,
+    };
+    let mut buf = BytesMut::new();
+    line.encode_into(&mut buf);
+    buf.freeze()
 }
 
 /// A live `message` frame, appended to `buf` (see `run`).
@@ -82,9 +98,16 @@ pub(super) fn message_frame_into(
     action: bool,
     cid: u64,
 ) {
-    let line = Line::new("message", id, from, text, room, action, cid);
-    buf.reserve(line.size());
-    encode_frame_into(&line, buf);
+    let line = Line {
+        kind: "message",
+        id,
+        from,
+        room,
+        text,
+        action,
+        cid,
+    };
+    line.encode_into(buf);
 }
 
 /// `joined` for `name` in `room`.
@@ -199,38 +222,54 @@ mod tests {
         }
     }
 
+    /// Every field at the edges of its encodings: the hand-written frames
+    /// are serde's bytes.
     #[test]
     fn line_frames_encode_like_the_message_types() {
-        for (action, cid) in [(false, 0), (true, 0), (false, 7), (true, u64::MAX)] {
-            let wire_cid = (cid != 0).then_some(cid);
-            let expected = encode_frame(&ServerMsg::Message {
-                id: id(),
-                from: "Ann".into(),
-                text: "héllo".into(),
-                room: "#dev".into(),
-                action,
-                cid: wire_cid,
-            });
-            assert_eq!(
-                line_frame("message", id(), "Ann", "héllo", "#dev", action, cid),
-                expected
-            );
-            // Appended after a frame already there (a run), the same bytes.
-            let mut run = BytesMut::from(&expected[..]);
-            message_frame_into(&mut run, id(), "Ann", "héllo", "#dev", action, cid);
-            assert_eq!(&run[expected.len()..], &expected[..]);
-            let expected = encode_frame(&ServerMsg::History {
-                id: id(),
-                from: "Ann".into(),
-                text: "héllo".into(),
-                room: "#dev".into(),
-                action,
-                cid: wire_cid,
-            });
-            assert_eq!(
-                line_frame("history", id(), "Ann", "héllo", "#dev", action, cid),
-                expected
-            );
+        let texts = [0, 1, 31, 32, 255, 256, 1000].map(|n| "é".repeat(n / 2) + &"x".repeat(n % 2));
+        let names = ["A", "Ann", &"n".repeat(32)];
+        let rooms = ["#lobby", "#dev", &format!("#{}", "r".repeat(49))];
+        let seqs = [1, 0x7f, 0x80, 0x1_0000, 1 << 40, u64::MAX];
+        let flags = [(false, 0), (true, 0), (false, 7), (true, u64::MAX)];
+        for (i, text) in texts.iter().enumerate() {
+            for (j, (from, room)) in names.iter().zip(rooms).enumerate() {
+                let seq = seqs[(i + j) % seqs.len()];
+                let id = MessageId {
+                    origin: ServerId::from_bytes([i as u8; 16]),
+                    seq,
+                };
+                for (action, cid) in flags {
+                    let wire_cid = (cid != 0).then_some(cid);
+                    let expected = encode_frame(&ServerMsg::Message {
+                        id,
+                        from: from.to_string(),
+                        text: text.clone(),
+                        room: room.to_string(),
+                        action,
+                        cid: wire_cid,
+                    });
+                    assert_eq!(
+                        line_frame("message", id, from, text, room, action, cid),
+                        expected
+                    );
+                    // Appended after a frame already there (a run), the same bytes.
+                    let mut run = BytesMut::from(&expected[..]);
+                    message_frame_into(&mut run, id, from, text, room, action, cid);
+                    assert_eq!(&run[expected.len()..], &expected[..]);
+                    let expected = encode_frame(&ServerMsg::History {
+                        id,
+                        from: from.to_string(),
+                        text: text.clone(),
+                        room: room.to_string(),
+                        action,
+                        cid: wire_cid,
+                    });
+                    assert_eq!(
+                        line_frame("history", id, from, text, room, action, cid),
+                        expected
+                    );
+                }
+            }
         }
     }
 

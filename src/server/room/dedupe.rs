@@ -22,18 +22,21 @@
 //! oldest evicted first. A resend that arrives after its line has left the
 //! window is shown a second time: a duplicate, never a loss.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
-use super::state::RoomState;
+use super::frames::ack_frame;
+use super::state::{NameHash, RoomState};
 use super::ConnId;
 use crate::protocol::validate::name_key;
-use crate::protocol::{encode_frame, MessageId, ServerMsg};
+use crate::protocol::MessageId;
 use crate::relay::ChatEvent;
 
 /// How many (sender, cid) pairs a room remembers: minutes of a busy LAN
 /// chat, and far more than arrive during one failover (about a second).
-/// Each entry holds a name key (at most 128 bytes) twice, a cid and an id:
-/// well under 2 MB when full.
+/// Each entry holds a shared reference to its sender's name key (at most
+/// 128 bytes, once per sender), a cid and an id, twice: under 1 MB when full.
 pub const DEDUPE_WINDOW: usize = 8192;
 
 /// A line's client-chosen id, as a session hands it to the room.
@@ -45,18 +48,22 @@ pub struct ClientId {
     pub ack: bool,
 }
 
+/// A line's place in the window: its sender's name key (shared by all of
+/// the sender's entries, so a line costs no copy of it) and its cid.
+type LineKey = (Arc<str>, u64);
+
 /// The ids of recent lines that carried a cid, by (sender's name key, cid).
 #[derive(Debug, Default)]
 pub(super) struct SentLines {
-    ids: HashMap<(String, u64), MessageId>,
-    order: VecDeque<(String, u64)>,
+    ids: HashMap<LineKey, MessageId, NameHash>,
+    order: VecDeque<LineKey>,
     /// Local sends recognised as already numbered.
     pub(super) duplicate_sends: u64,
     /// Relayed messages not shown because they had been shown already.
     pub(super) duplicate_relayed: u64,
     /// Name keys of recent senders: a key costs NFKC, case folding and the
     /// confusables map, too much to redo for every line of a fast talker.
-    keys: HashMap<String, String>,
+    keys: HashMap<String, Arc<str>, NameHash>,
 }
 
 /// Most senders whose name keys are remembered; the cache starts over when
@@ -66,7 +73,7 @@ const KEY_CACHE: usize = 4096;
 impl SentLines {
     /// The window's key for a line from `from`; `None` for lines without a
     /// cid (cid 0 is "none" on the relay).
-    fn line_key(&mut self, from: &str, cid: u64) -> Option<(String, u64)> {
+    fn line_key(&mut self, from: &str, cid: u64) -> Option<LineKey> {
         if cid == 0 {
             return None;
         }
@@ -76,29 +83,29 @@ impl SentLines {
         if self.keys.len() >= KEY_CACHE {
             self.keys.clear();
         }
-        let key = name_key(from);
+        let key: Arc<str> = name_key(from).into();
         self.keys.insert(from.to_string(), key.clone());
         Some((key, cid))
     }
 
     /// The id the line `(key, cid)` was numbered with, if it is in the window.
-    pub(super) fn original(&self, key: &(String, u64)) -> Option<MessageId> {
+    pub(super) fn original(&self, key: &LineKey) -> Option<MessageId> {
         self.ids.get(key).copied()
     }
 
     /// Remembers that `(key, cid)` was numbered `id`, evicting the oldest
     /// entry when full. A pair already present keeps its first id.
-    pub(super) fn remember(&mut self, key: (String, u64), id: MessageId) {
-        if self.ids.contains_key(&key) {
+    pub(super) fn remember(&mut self, key: LineKey, id: MessageId) {
+        let Entry::Vacant(slot) = self.ids.entry(key) else {
             return;
-        }
-        if self.order.len() >= DEDUPE_WINDOW {
+        };
+        self.order.push_back(slot.key().clone());
+        slot.insert(id);
+        if self.order.len() > DEDUPE_WINDOW {
             if let Some(oldest) = self.order.pop_front() {
                 self.ids.remove(&oldest);
             }
         }
-        self.order.push_back(key.clone());
-        self.ids.insert(key, id);
     }
 
     #[cfg(test)]
@@ -149,7 +156,7 @@ impl RoomState {
     /// its open run, if the line went into one).
     pub(super) fn ack(&mut self, conn: ConnId, cid: Option<ClientId>, id: MessageId) {
         if let Some(ClientId { cid, ack: true }) = cid {
-            self.push_after_lines(conn, encode_frame(&ServerMsg::Ack { cid, id }));
+            self.push_after_lines(conn, ack_frame(cid, id));
         }
     }
 
@@ -171,7 +178,7 @@ impl RoomState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ServerId;
+    use crate::protocol::{ServerId, ServerMsg};
     use crate::relay::Delivery;
     use crate::server::room::tests::{drain, id};
     use crate::server::room::{ChatLine, Registration, Room, Wakes};

@@ -41,11 +41,7 @@ impl Line<'_> {
             write::str(buf, "type");
             write::str(buf, self.kind);
             write::str(buf, "id");
-            write::map_len(buf, 2);
-            write::str(buf, "origin");
-            write::bin8(buf, self.id.origin.as_bytes());
-            write::str(buf, "seq");
-            write::uint(buf, self.id.seq);
+            write_id(buf, self.id);
             write::str(buf, "from");
             write::str(buf, self.from);
             write::str(buf, "room");
@@ -108,6 +104,31 @@ pub(super) fn message_frame_into(
         cid,
     };
     line.encode_into(buf);
+}
+
+/// `ack` for the line a sender numbered `cid`, now event `id`: by hand,
+/// as [`Line`], since every line of a client that asks for acks has one.
+pub(super) fn ack_frame(cid: u64, id: MessageId) -> Bytes {
+    let mut buf = BytesMut::with_capacity(48);
+    write::frame(&mut buf, |buf| {
+        write::map_len(buf, 3);
+        write::str(buf, "type");
+        write::str(buf, "ack");
+        write::str(buf, "cid");
+        write::uint(buf, cid);
+        write::str(buf, "id");
+        write_id(buf, id);
+    });
+    buf.freeze()
+}
+
+/// An event id, as serde writes `MessageId`.
+fn write_id(buf: &mut BytesMut, id: MessageId) {
+    write::map_len(buf, 2);
+    write::str(buf, "origin");
+    write::bin8(buf, id.origin.as_bytes());
+    write::str(buf, "seq");
+    write::uint(buf, id.seq);
 }
 
 /// `joined` for `name` in `room`.
@@ -270,6 +291,20 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn ack_frames_encode_like_the_message_type() {
+        for (cid, seq) in [(1, 1), (0x80, 0x1_0000), (u64::MAX, u64::MAX)] {
+            let id = MessageId {
+                origin: ServerId::from_bytes([3; 16]),
+                seq,
+            };
+            assert_eq!(
+                ack_frame(cid, id),
+                encode_frame(&ServerMsg::Ack { cid, id })
+            );
         }
     }
 

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+use super::NameHash;
 use crate::protocol::{MessageId, ServerId};
 
 /// Chat messages one room keeps (about 1 MB at most).
@@ -42,7 +43,7 @@ struct Ring {
 /// Every room's recent messages, by room key.
 #[derive(Debug, Default)]
 pub(super) struct Histories {
-    rings: HashMap<String, Ring>,
+    rings: HashMap<String, Ring, NameHash>,
     lines: usize,
     clock: u64,
 }

@@ -56,7 +56,7 @@ pub use queue::{consume, frame_queue, FrameReceiver, FrameSender, Pusher, Wakes}
 pub use rooms::DEFAULT_LARGE_ROOM;
 pub use say::ChatLine;
 
-use state::{Conn, IdHash, RoomState};
+use state::{Conn, IdHash, NameHash, RoomState};
 #[cfg(test)]
 mod tests;
 

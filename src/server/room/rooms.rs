@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::history::{Histories, Line};
 use super::queue::Pusher;
-use super::{ConnId, IdHash};
+use super::{ConnId, IdHash, NameHash};
 use crate::protocol::parts::RoomState as RoomView;
 use crate::protocol::validate::name_key;
 use crate::protocol::{Member, RoomInfo, ServerId, TopicInfo, LOBBY};
@@ -47,10 +47,10 @@ pub(super) struct Slot {
 /// Every room, with the histories and topics.
 #[derive(Debug)]
 pub(super) struct Rooms {
-    channels: HashMap<String, Channel>,
+    channels: HashMap<String, Channel, NameHash>,
     /// Room spelling → key for the rooms that exist, so a room named as
     /// spelled (nearly always) costs no key computation.
-    keys: HashMap<String, String>,
+    keys: HashMap<String, String, NameHash>,
     lobby: String,
     pub(super) history: Histories,
     pub(super) topics: TopicBook,
@@ -67,8 +67,8 @@ pub(super) struct Rooms {
 impl Default for Rooms {
     fn default() -> Self {
         Rooms {
-            channels: HashMap::new(),
-            keys: HashMap::new(),
+            channels: HashMap::default(),
+            keys: HashMap::default(),
             lobby: name_key(LOBBY),
             history: Histories::default(),
             topics: TopicBook::default(),
@@ -235,7 +235,11 @@ impl Rooms {
 }
 
 /// What [`Rooms::key_of`] does, on the fields it needs.
-fn key_in<'a>(lobby: &'a str, keys: &'a HashMap<String, String>, room: &str) -> Cow<'a, str> {
+fn key_in<'a>(
+    lobby: &'a str,
+    keys: &'a HashMap<String, String, NameHash>,
+    room: &str,
+) -> Cow<'a, str> {
     if room == LOBBY {
         return Cow::Borrowed(lobby);
     }

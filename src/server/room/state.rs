@@ -48,6 +48,10 @@ impl Hasher for ConnIdHasher {
 /// The hasher of maps and sets keyed by connection id.
 pub(super) type IdHash = BuildHasherDefault<ConnIdHasher>;
 
+/// The hasher of maps keyed by names (rooms', members'), which clients
+/// choose: randomly seeded, and a third of SipHash's cost on short keys.
+pub(super) type NameHash = foldhash::fast::RandomState;
+
 #[derive(Debug)]
 pub(super) struct RoomState {
     /// This server.
@@ -56,9 +60,9 @@ pub(super) struct RoomState {
     pub(super) last_seq: u64,
     pub(super) conns: HashMap<ConnId, Conn, IdHash>,
     /// name key → local holder
-    pub(super) names: HashMap<String, ConnId>,
+    pub(super) names: HashMap<String, ConnId, NameHash>,
     /// name key → member on another server
-    pub(super) remote: HashMap<String, Remote>,
+    pub(super) remote: HashMap<String, Remote, NameHash>,
     /// Claims on names that lost here, kept until their origin withdraws
     /// them (see `shadows`).
     pub(super) shadows: Shadows,
@@ -126,8 +130,8 @@ impl RoomState {
             next_conn: 0,
             last_seq: 0,
             conns: HashMap::default(),
-            names: HashMap::new(),
-            remote: HashMap::new(),
+            names: HashMap::default(),
+            remote: HashMap::default(),
             shadows: Shadows::default(),
             roster: BTreeMap::new(),
             rooms: Rooms::default(),

@@ -14,7 +14,8 @@
 # or 1500 with the idle workload: two 20,000-client join storms per Chatty
 # binary), massfail at most BENCH_MASSFAIL_TIMEOUT (900).
 #
-# Usage: scripts/bench-peers.sh [extra options for the generator, e.g. --duration 2]
+# Usage: scripts/bench-peers.sh [extra options for the generator, e.g. --duration 2,
+#        or --rounds 5: each fan-out row five times, alternating the order]
 #   BENCH_SYSTEMS="chatty nats redis irc chatty-irc"  which systems to run
 #                                          (chatty-irc: Chatty's IRC gateway, on the
 #                                          IRC workload beside ngIRCd)

@@ -6,11 +6,13 @@
 //! addresses and process ids: `--fanout chatty=127.0.0.1:7000@1234`, and for
 //! multi-server set-ups a comma-separated list (`--chat nats=a@p1,b@p2,c@p3`).
 //! Systems of one workload run interleaved (all systems at N = 10, then all
-//! at N = 100, …) so that a disturbance on the shared machine hits them alike.
+//! at N = 100, …) so that a disturbance on the shared machine hits them alike;
+//! `--rounds` repeats each fan-out row in alternating order (fanout.rs).
 
 mod chatty;
 mod clients;
 mod conn;
+mod fanout;
 mod idle;
 mod irc;
 mod nats;
@@ -56,6 +58,10 @@ struct Args {
     /// Most messages per publisher write.
     #[arg(long, default_value_t = 64)]
     batch: u64,
+    /// Times each fan-out row is run, the targets' order reversed every
+    /// other round; the table shows medians (see fanout.rs).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=15))]
+    rounds: usize,
     /// Chat clients (spread over the chat target's servers).
     #[arg(long, default_value_t = 1000)]
     chat_clients: usize,
@@ -197,88 +203,20 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut ok = true;
 
     if !fanout.is_empty() {
-        println!("### Fan-out: 1 publisher → N subscribers, one server each\n");
-        println!("Publisher at most {} messages ahead of the slowest subscriber, up to {} per write, sending for {} s.\n", args.window, args.batch, args.duration);
-        println!("| subscribers | size | system | msgs/s | deliveries/s | p50 µs | p99 µs | max µs | server CPU s per M deliveries | clients' CPU s per M deliveries | server peak RSS MiB | complete | Chatty deliveries/s ÷ this |");
-        println!("|---:|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|---:|");
-        for &size in &args.sizes {
-            for &n in &args.subscribers {
-                let mut rows: Vec<(&Target, Result<Outcome, String>)> = Vec::new();
-                for target in &fanout {
-                    if target.system.max_payload().is_some_and(|max| size > max) {
-                        rows.push((
-                            target,
-                            Err(format!(
-                                "n/a: payload > {} B does not fit an IRC line",
-                                target.system.max_payload().unwrap_or(0)
-                            )),
-                        ));
-                        continue;
-                    }
-                    eprintln!("fan-out {} N={n} size={size}…", target.label);
-                    let spec = FanoutSpec {
-                        subscribers: n,
-                        size,
-                        duration: Duration::from_secs_f64(args.duration),
-                        window: args.window,
-                        batch: args.batch,
-                        drain,
-                    };
-                    let result = tokio::time::timeout(
-                        Duration::from_secs(120),
-                        workload::fanout(target, spec),
-                    )
-                    .await
-                    .unwrap_or_else(|_| Err("run timed out after 120 s".into()));
-                    if let Err(e) = &result {
-                        eprintln!("  failed: {e}");
-                    }
-                    rows.push((target, result));
-                }
-                // The ratios are to the first Chatty target's figure.
-                let chatty_rate = rows
-                    .iter()
-                    .find(|(t, _)| t.system == System::Chatty)
-                    .and_then(|(_, r)| r.as_ref().ok())
-                    .filter(|o| o.complete())
-                    .map(|o| o.deliveries_per_sec());
-                for (target, result) in &rows {
-                    match result {
-                        Ok(o) => {
-                            ok &= o.complete();
-                            let ratio = chatty_rate.map_or("–".into(), |c| {
-                                format!("{:.2}", c / o.deliveries_per_sec())
-                            });
-                            println!(
-                                "| {n} | {size} B | {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {:.1} | {} | {} |",
-                                target.label,
-                                thousands(o.messages as f64 / o.elapsed.as_secs_f64().max(1e-9)),
-                                thousands(o.deliveries_per_sec()),
-                                us(o, 0.5),
-                                us(o, 0.99),
-                                thousands(o.tally.hist.max() as f64),
-                                o.cpu_per_million(),
-                                o.client_cpu_per_million(),
-                                o.peak_kib as f64 / 1024.0,
-                                status(o),
-                                ratio
-                            );
-                        }
-                        Err(e) => {
-                            if !e.starts_with("n/a") {
-                                ok = false;
-                            }
-                            println!(
-                                "| {n} | {size} B | {} | | | | | | | | | {} | |",
-                                target.label,
-                                e.replace('|', "/")
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        println!();
+        let table = fanout::Table {
+            subscribers: args.subscribers.clone(),
+            sizes: args.sizes.clone(),
+            rounds: args.rounds,
+            spec: FanoutSpec {
+                subscribers: 0,
+                size: 0,
+                duration: Duration::from_secs_f64(args.duration),
+                window: args.window,
+                batch: args.batch,
+                drain,
+            },
+        };
+        ok &= fanout::table(&fanout, &table).await;
     }
 
     if !chat.is_empty() {
